@@ -1,0 +1,16 @@
+//! The Cognito user-pool wire protocol as the relay sees it: the action catalog, where each
+//! action takes its secret, the secret hash, client mapping, refresh-token sealing and
+//! Cognito-shaped errors. Pure: no I/O, no async runtime, no SDK.
+#![forbid(unsafe_code)]
+
+pub mod catalog;
+pub mod error;
+pub mod hash;
+pub mod jwt;
+pub mod prepare;
+pub mod seal;
+
+pub use catalog::{lookup, ActionSpec, Mutation, SecretPlacement, CATALOG, TARGET_PREFIX};
+pub use error::WireError;
+pub use hash::secret_hash;
+pub use prepare::{prepare, seal_response_tokens, ClientMapping, Prepared, RegionalClient};

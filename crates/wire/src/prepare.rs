@@ -1,0 +1,352 @@
+//! Rewrites an app's request for the regional user pool: maps the ClientId, adds the secret
+//! where the action takes it (replacing anything the client sent), propagates the caller's IP,
+//! and opens refresh tokens that the relay sealed. Also seals refresh tokens in responses so a
+//! later REFRESH_TOKEN_AUTH can be hashed over the pool's internal username without any change
+//! in the client.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use crate::catalog::{ActionSpec, SecretPlacement};
+use crate::seal::Keyring;
+use crate::{hash::secret_hash, jwt, WireError};
+
+/// Prefix of refresh tokens sealed by the relay.
+pub const SEALED_REFRESH_PREFIX: &str = "crr1.";
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct RegionalClient {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl std::fmt::Debug for RegionalClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegionalClient").field("client_id", &self.client_id).finish_non_exhaustive()
+    }
+}
+
+/// Public ClientId (what apps are built with) → this region's secret-bearing app client.
+/// A request that already names the regional client is accepted as is.
+#[derive(Debug, Clone, Default)]
+pub struct ClientMapping {
+    by_id: HashMap<String, RegionalClient>,
+}
+
+impl ClientMapping {
+    pub fn new(entries: impl IntoIterator<Item = (String, RegionalClient)>) -> Self {
+        let mut by_id = HashMap::new();
+        for (public, regional) in entries {
+            by_id.insert(regional.client_id.clone(), regional.clone());
+            by_id.insert(public, regional);
+        }
+        Self { by_id }
+    }
+
+    /// The secret's JSON: `{"clients":[{"public_client_id","client_id","client_secret"}]}`.
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let v: Value = serde_json::from_str(text).map_err(|e| format!("clients secret is not JSON ({})", format!("{:?}", e.classify())))?;
+        let list = v.get("clients").and_then(Value::as_array).ok_or("clients secret has no \"clients\" array")?;
+        let mut entries = Vec::new();
+        for (i, c) in list.iter().enumerate() {
+            let field = |k: &str| {
+                c.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned).ok_or(format!("clients[{i}].{k} is missing"))
+            };
+            entries.push((field("public_client_id")?, RegionalClient { client_id: field("client_id")?, client_secret: field("client_secret")? }));
+        }
+        if entries.is_empty() {
+            return Err("clients secret lists no clients".into());
+        }
+        Ok(Self::new(entries))
+    }
+
+    pub fn get(&self, id: &str) -> Option<&RegionalClient> {
+        self.by_id.get(id)
+    }
+}
+
+/// What `prepare` learned about the request.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    /// The username the secret hash was computed over (as the client named the user).
+    pub username: Option<String>,
+    /// The regional app client the request now names.
+    pub client_id: Option<String>,
+}
+
+fn obj<'a>(v: &'a mut Value, what: &str) -> Result<&'a mut Map<String, Value>, WireError> {
+    v.as_object_mut().ok_or_else(|| WireError::invalid_parameter(format!("{what} must be a JSON object")))
+}
+
+fn string_field(m: &Map<String, Value>, key: &str) -> Option<String> {
+    m.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn required(m: &Map<String, Value>, key: &str, wire_name: &str) -> Result<String, WireError> {
+    string_field(m, key).ok_or_else(|| {
+        WireError::invalid_parameter(format!("1 validation error detected: Value null at '{wire_name}' failed to satisfy constraint: Member must not be null"))
+    })
+}
+
+fn is_refresh_flow(flow: Option<&str>) -> bool {
+    matches!(flow, Some("REFRESH_TOKEN_AUTH" | "REFRESH_TOKEN"))
+}
+
+/// Opens a relay-sealed refresh token: `(internal username, Cognito's token)`.
+/// A token the relay did not seal is returned as is, with no username.
+pub fn open_refresh_token(keys: &Keyring, token: &str) -> Result<(Option<String>, String), WireError> {
+    let Some(sealed) = token.strip_prefix(SEALED_REFRESH_PREFIX) else {
+        return Ok((None, token.to_owned()));
+    };
+    let invalid = || WireError::not_authorized("Invalid Refresh Token");
+    let plain = keys.open(sealed, b"refresh-token").map_err(|_| invalid())?;
+    let (user, raw): (String, String) = serde_json::from_slice(&plain).map_err(|_| invalid())?;
+    Ok((Some(user), raw))
+}
+
+pub fn seal_refresh_token(keys: &Keyring, username: &str, token: &str) -> String {
+    let plain = serde_json::to_vec(&(username, token)).expect("strings serialize");
+    format!("{SEALED_REFRESH_PREFIX}{}", keys.seal(&plain, b"refresh-token"))
+}
+
+/// Rewrites `body` in place for the regional pool.
+pub fn prepare(
+    spec: &ActionSpec,
+    body: &mut Value,
+    clients: &ClientMapping,
+    caller_ip: Option<&str>,
+    refresh_keys: &Keyring,
+) -> Result<Prepared, WireError> {
+    let top = obj(body, "The request body")?;
+    let mut out = Prepared::default();
+
+    let client = if spec.client_id {
+        let id = required(top, "ClientId", "clientId")?;
+        let client = clients.get(&id).ok_or_else(|| WireError::resource_not_found(format!("User pool client {} does not exist.", cap(&id))))?;
+        top.insert("ClientId".into(), Value::String(client.client_id.clone()));
+        out.client_id = Some(client.client_id.clone());
+        Some(client)
+    } else {
+        None
+    };
+
+    // Refresh tokens the relay sealed carry the internal username; open them here.
+    let mut refresh_user = None;
+    if spec.takes_refresh_token {
+        let location: Option<(&str, &str)> = match spec.name {
+            "InitiateAuth" if is_refresh_flow(top.get("AuthFlow").and_then(Value::as_str)) => Some(("AuthParameters", "REFRESH_TOKEN")),
+            "RevokeToken" => Some(("", "Token")),
+            "GetTokensFromRefreshToken" => Some(("", "RefreshToken")),
+            _ => None,
+        };
+        if let Some((parent, key)) = location {
+            let holder = if parent.is_empty() { &mut *top } else { top.get_mut(parent).and_then(Value::as_object_mut).ok_or_else(|| WireError::invalid_parameter("AuthParameters must be an object"))? };
+            if let Some(token) = holder.get(key).and_then(Value::as_str) {
+                let (user, raw) = open_refresh_token(refresh_keys, token)?;
+                holder.insert(key.into(), Value::String(raw));
+                refresh_user = user;
+            }
+        }
+    }
+
+    if let Some(client) = client {
+        match spec.secret {
+            SecretPlacement::None => {}
+            SecretPlacement::TopLevel => {
+                let username = required(top, "Username", "username")?;
+                top.insert("SecretHash".into(), Value::String(secret_hash(&client.client_secret, &username, &client.client_id)));
+                out.username = Some(username);
+            }
+            SecretPlacement::AuthParameters => {
+                let refresh = is_refresh_flow(top.get("AuthFlow").and_then(Value::as_str));
+                let params = match top.get_mut("AuthParameters") {
+                    Some(p) => obj(p, "AuthParameters")?,
+                    None => return Err(WireError::invalid_parameter("Missing required parameter AuthParameters")),
+                };
+                let username = if refresh {
+                    let u = refresh_user.clone().or_else(|| string_field(params, "USERNAME"));
+                    Some(u.ok_or_else(|| WireError::not_authorized("This refresh token was not issued through this endpoint; sign in again."))?)
+                } else {
+                    string_field(params, "USERNAME")
+                };
+                if let Some(u) = &username {
+                    params.insert("SECRET_HASH".into(), Value::String(secret_hash(&client.client_secret, u, &client.client_id)));
+                } else {
+                    params.remove("SECRET_HASH");
+                }
+                out.username = username;
+            }
+            SecretPlacement::ChallengeResponses => {
+                let responses = match top.get_mut("ChallengeResponses") {
+                    Some(p) => obj(p, "ChallengeResponses")?,
+                    None => return Err(WireError::invalid_parameter("Missing required parameter ChallengeResponses")),
+                };
+                let username = required(responses, "USERNAME", "challengeResponses.USERNAME")?;
+                responses.insert("SECRET_HASH".into(), Value::String(secret_hash(&client.client_secret, &username, &client.client_id)));
+                out.username = Some(username);
+            }
+            SecretPlacement::ClientSecret => {
+                top.insert("ClientSecret".into(), Value::String(client.client_secret.clone()));
+                out.username = refresh_user;
+            }
+        }
+    }
+
+    if spec.user_context {
+        if let Some(ip) = caller_ip {
+            let ctx = top.entry("UserContextData").or_insert_with(|| Value::Object(Map::new()));
+            obj(ctx, "UserContextData")?.insert("IpAddress".into(), Value::String(ip.to_owned()));
+        }
+    }
+    Ok(out)
+}
+
+/// Seals `AuthenticationResult.RefreshToken` in a successful response so that it carries the
+/// pool's internal username (from the access token's `username` claim). Returns whether the
+/// body changed.
+pub fn seal_response_tokens(spec: &ActionSpec, response: &mut Value, refresh_keys: &Keyring, fallback_username: Option<&str>) -> bool {
+    if !spec.issues_tokens {
+        return false;
+    }
+    let Some(result) = response.get_mut("AuthenticationResult").and_then(Value::as_object_mut) else {
+        return false;
+    };
+    let Some(token) = result.get("RefreshToken").and_then(Value::as_str) else {
+        return false;
+    };
+    if token.starts_with(SEALED_REFRESH_PREFIX) {
+        return false;
+    }
+    let username = result
+        .get("AccessToken")
+        .and_then(Value::as_str)
+        .and_then(jwt::access_token_user)
+        .map(|(u, _)| u)
+        .or_else(|| fallback_username.map(str::to_owned));
+    let Some(username) = username else { return false };
+    let sealed = seal_refresh_token(refresh_keys, &username, token);
+    result.insert("RefreshToken".into(), Value::String(sealed));
+    true
+}
+
+fn cap(s: &str) -> &str {
+    let end = s.char_indices().nth(128).map_or(s.len(), |(i, _)| i);
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::lookup;
+    use serde_json::json;
+
+    fn clients() -> ClientMapping {
+        ClientMapping::new([("public".to_owned(), RegionalClient { client_id: "regional".into(), client_secret: "s3cr3t".into() })])
+    }
+    fn keys() -> Keyring {
+        Keyring::single("k1", [7; 32])
+    }
+    fn run(action: &str, mut body: Value, ip: Option<&str>) -> Result<(Value, Prepared), WireError> {
+        let spec = lookup(Some(&format!("AWSCognitoIdentityProviderService.{action}")))?;
+        let p = prepare(spec, &mut body, &clients(), ip, &keys())?;
+        Ok((body, p))
+    }
+
+    #[test]
+    fn top_level_hash_replaces_what_the_client_sent() {
+        let (b, p) = run("SignUp", json!({"ClientId":"public","Username":"alice","Password":"pw","SecretHash":"forged"}), None).unwrap();
+        assert_eq!(b["ClientId"], "regional");
+        assert_eq!(b["SecretHash"], secret_hash("s3cr3t", "alice", "regional"));
+        assert_eq!(p.username.as_deref(), Some("alice"));
+    }
+
+    #[test]
+    fn every_top_level_action_is_signed() {
+        for action in ["SignUp", "ConfirmSignUp", "ForgotPassword", "ConfirmForgotPassword", "ResendConfirmationCode"] {
+            let (b, _) = run(action, json!({"ClientId":"public","Username":"bob"}), None).unwrap();
+            assert_eq!(b["SecretHash"], secret_hash("s3cr3t", "bob", "regional"), "{action}");
+        }
+    }
+
+    #[test]
+    fn initiate_auth_signs_auth_parameters() {
+        for flow in ["USER_PASSWORD_AUTH", "USER_SRP_AUTH"] {
+            let (b, _) = run("InitiateAuth", json!({"ClientId":"public","AuthFlow":flow,"AuthParameters":{"USERNAME":"a@x.io"}}), None).unwrap();
+            assert_eq!(b["AuthParameters"]["SECRET_HASH"], secret_hash("s3cr3t", "a@x.io", "regional"));
+        }
+    }
+
+    #[test]
+    fn srp_answer_is_hashed_over_user_id_for_srp() {
+        let (b, p) = run("RespondToAuthChallenge", json!({"ClientId":"public","ChallengeName":"PASSWORD_VERIFIER","ChallengeResponses":{"USERNAME":"9f1c-internal","PASSWORD_CLAIM_SIGNATURE":"x"}}), None).unwrap();
+        assert_eq!(b["ChallengeResponses"]["SECRET_HASH"], secret_hash("s3cr3t", "9f1c-internal", "regional"));
+        assert_eq!(p.username.as_deref(), Some("9f1c-internal"));
+    }
+
+    #[test]
+    fn refresh_uses_the_internal_username_from_the_sealed_token() {
+        let payload = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, br#"{"username":"uuid-123","sub":"uuid-123"}"#);
+        let mut resp = json!({"AuthenticationResult":{"AccessToken":format!("h.{payload}.s"),"RefreshToken":"cognito-refresh"}});
+        let spec = lookup(Some("AWSCognitoIdentityProviderService.InitiateAuth")).unwrap();
+        assert!(seal_response_tokens(spec, &mut resp, &keys(), None));
+        let sealed = resp["AuthenticationResult"]["RefreshToken"].as_str().unwrap().to_owned();
+        assert!(sealed.starts_with(SEALED_REFRESH_PREFIX) && !sealed.contains("cognito-refresh"));
+
+        let (b, _) = run("InitiateAuth", json!({"ClientId":"public","AuthFlow":"REFRESH_TOKEN_AUTH","AuthParameters":{"REFRESH_TOKEN":sealed}}), None).unwrap();
+        assert_eq!(b["AuthParameters"]["REFRESH_TOKEN"], "cognito-refresh");
+        assert_eq!(b["AuthParameters"]["SECRET_HASH"], secret_hash("s3cr3t", "uuid-123", "regional"));
+    }
+
+    #[test]
+    fn unsealed_or_forged_refresh_tokens_get_a_clear_answer() {
+        let e = run("InitiateAuth", json!({"ClientId":"public","AuthFlow":"REFRESH_TOKEN_AUTH","AuthParameters":{"REFRESH_TOKEN":"raw"}}), None).unwrap_err();
+        assert_eq!(e.kind, "NotAuthorizedException");
+        let e = run("InitiateAuth", json!({"ClientId":"public","AuthFlow":"REFRESH_TOKEN_AUTH","AuthParameters":{"REFRESH_TOKEN":"crr1.v1.k1.AAAA"}}), None).unwrap_err();
+        assert_eq!(e.kind, "NotAuthorizedException");
+    }
+
+    #[test]
+    fn revoke_gets_raw_secret_and_opened_token() {
+        let sealed = seal_refresh_token(&keys(), "bob", "tok");
+        let (b, _) = run("RevokeToken", json!({"ClientId":"public","Token":sealed}), None).unwrap();
+        assert_eq!(b["ClientSecret"], "s3cr3t");
+        assert_eq!(b["Token"], "tok");
+        let (b, _) = run("GetTokensFromRefreshToken", json!({"ClientId":"public","RefreshToken":seal_refresh_token(&keys(), "bob", "t2")}), None).unwrap();
+        assert_eq!((b["ClientSecret"].as_str(), b["RefreshToken"].as_str()), (Some("s3cr3t"), Some("t2")));
+    }
+
+    #[test]
+    fn caller_ip_is_added_and_encoded_data_kept() {
+        let (b, _) = run("InitiateAuth", json!({"ClientId":"public","AuthFlow":"USER_PASSWORD_AUTH","AuthParameters":{"USERNAME":"a"},"UserContextData":{"EncodedData":"fp"}}), Some("203.0.113.9")).unwrap();
+        assert_eq!(b["UserContextData"], json!({"EncodedData":"fp","IpAddress":"203.0.113.9"}));
+        let (b, _) = run("GetUser", json!({"AccessToken":"t"}), Some("203.0.113.9")).unwrap();
+        assert!(b.get("UserContextData").is_none(), "GetUser does not accept UserContextData");
+    }
+
+    #[test]
+    fn bad_shapes_are_refused_not_panicked_on() {
+        assert_eq!(run("SignUp", json!([1, 2]), None).unwrap_err().kind, "InvalidParameterException");
+        assert_eq!(run("SignUp", json!({"Username":"a"}), None).unwrap_err().kind, "InvalidParameterException");
+        assert_eq!(run("SignUp", json!({"ClientId":"nope","Username":"a"}), None).unwrap_err().kind, "ResourceNotFoundException");
+        assert_eq!(run("SignUp", json!({"ClientId":"public","Username":7}), None).unwrap_err().kind, "InvalidParameterException");
+        assert_eq!(run("InitiateAuth", json!({"ClientId":"public","AuthParameters":"x"}), None).unwrap_err().kind, "InvalidParameterException");
+        assert_eq!(run("RespondToAuthChallenge", json!({"ClientId":"public"}), None).unwrap_err().kind, "InvalidParameterException");
+        assert_eq!(run("SignUp", json!({"ClientId":"public","Username":"a","UserContextData":5}), Some("1.2.3.4")).unwrap_err().kind, "InvalidParameterException");
+    }
+
+    #[test]
+    fn regional_client_id_is_accepted_too() {
+        let (b, _) = run("ForgotPassword", json!({"ClientId":"regional","Username":"a"}), None).unwrap();
+        assert_eq!(b["ClientId"], "regional");
+    }
+
+    #[test]
+    fn client_secret_json_is_validated() {
+        assert!(ClientMapping::from_json(r#"{"clients":[{"public_client_id":"p","client_id":"c","client_secret":"s"}]}"#).unwrap().get("p").is_some());
+        assert!(ClientMapping::from_json(r#"{"clients":[]}"#).is_err());
+        assert!(ClientMapping::from_json(r#"{"clients":[{"public_client_id":"p","client_id":"c"}]}"#).unwrap_err().contains("client_secret"));
+        let dbg = format!("{:?}", ClientMapping::from_json(r#"{"clients":[{"public_client_id":"p","client_id":"c","client_secret":"TOPSECRET"}]}"#).unwrap());
+        assert!(!dbg.contains("TOPSECRET"));
+    }
+}
