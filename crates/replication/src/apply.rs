@@ -1,0 +1,402 @@
+//! Replays an event on the target pool. `plan` is the pure decision (what to call, given the
+//! user's current state on the target); `apply` runs it over a `UserDirectory`, paced and with
+//! retries. Idempotent: a duplicate, a user that already exists, a delete of a user already
+//! gone, are success.
+
+use std::future::Future;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use serde_json::Value;
+use wire::seal::Keyring;
+
+use crate::event::{Attr, Change, Event};
+use crate::pacing::{Category, Pacer};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    /// Throttling, 5xx, timeouts, connection trouble: try again later.
+    #[error("retryable: {0}")]
+    Retryable(String),
+    /// The event cannot be applied as it is (bad event, unknown pool, missing user).
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+impl ApplyError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ApplyError::Retryable(_))
+    }
+    pub fn class(&self) -> &'static str {
+        match self {
+            ApplyError::Retryable(_) => "retryable",
+            ApplyError::Permanent(_) => "permanent",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserState {
+    /// The target pool's internal username.
+    pub username: String,
+    /// Cognito's UserStatus, e.g. CONFIRMED, FORCE_CHANGE_PASSWORD.
+    pub status: String,
+    pub enabled: bool,
+    pub attributes: Vec<Attr>,
+}
+
+impl UserState {
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attributes.iter().find(|a| a.name == name).map(|a| a.value.as_str())
+    }
+}
+
+/// A password that never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(pub String);
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// One Admin API call. Steps after `Create` act on the user just created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Create { attributes: Vec<Attr> },
+    SetPassword(Password),
+    SetEnabled(bool),
+    UpdateAttributes(Vec<Attr>),
+    DeleteAttributes(Vec<String>),
+    SetMfa(Value),
+    SetSettings(Value),
+    Delete,
+    GlobalSignOut,
+}
+
+impl Step {
+    pub fn category(&self) -> Category {
+        match self {
+            Step::Create { .. } => Category::UserCreation,
+            Step::SetPassword(_) => Category::UserAccountRecovery,
+            Step::GlobalSignOut => Category::UserAuthentication,
+            _ => Category::UserUpdate,
+        }
+    }
+}
+
+/// The target pool, as the replicator needs it (an adapter over Cognito's Admin APIs).
+pub trait UserDirectory: Sync {
+    /// Finds a user by key (username, or the sign-in e-mail / phone in alias pools).
+    fn get_user(&self, key: &str) -> impl Future<Output = Result<Option<UserState>, ApplyError>> + Send;
+    /// Creates the user with no message sent; an existing user is returned as is.
+    fn create_user(&self, key: &str, attributes: &[Attr]) -> impl Future<Output = Result<UserState, ApplyError>> + Send;
+    /// Runs one step (other than `Create`) on `username`. A user already gone is success for
+    /// `Delete` and `GlobalSignOut`.
+    fn run(&self, username: &str, step: &Step) -> impl Future<Output = Result<(), ApplyError>> + Send;
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ApplyConfig {
+    /// Custom attribute that receives the origin pool's `sub`, e.g. `custom:origin_sub`.
+    pub origin_sub_attribute: Option<String>,
+    /// Attributes the origin pool verifies at sign-up confirmation (default: email).
+    pub verify_on_confirm: Vec<String>,
+    /// Retries per call for retryable errors (exponential backoff with jitter).
+    pub max_retries: usize,
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl ApplyConfig {
+    pub fn standard() -> Self {
+        Self {
+            origin_sub_attribute: None,
+            verify_on_confirm: vec!["email".into()],
+            max_retries: 5,
+            min_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(2),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    /// Nothing to do: the target already had this change.
+    AlreadyApplied,
+    /// Applied, but some part cannot be replicated (named).
+    Partial(&'static str),
+}
+
+fn missing(event: &Event) -> ApplyError {
+    ApplyError::Permanent(format!("user of event {} ({}) does not exist on the target", event.id, event.change.name()))
+}
+
+/// Decides the Admin calls for `event` given the target's current state of the user.
+pub fn plan(event: &Event, state: Option<&UserState>, password: Option<Password>, cfg: &ApplyConfig) -> Result<(Vec<Step>, Outcome), ApplyError> {
+    use Step as S;
+    let pw = || password.clone().ok_or_else(|| ApplyError::Permanent(format!("event {} carries no password", event.id)));
+    let applied = |steps: Vec<Step>| Ok((steps, Outcome::Applied));
+    match (&event.change, state) {
+        (Change::CreateUser { attributes, .. }, None) => {
+            let mut attributes = attributes.clone();
+            if let (Some(attr), Some(sub)) = (&cfg.origin_sub_attribute, &event.origin_sub) {
+                attributes.push(Attr { name: attr.clone(), value: sub.clone() });
+            }
+            // Disabled until the origin confirms the sign-up: no sign-in here before that.
+            applied(vec![S::Create { attributes }, S::SetPassword(pw()?), S::SetEnabled(false)])
+        }
+        // Created by an earlier, interrupted delivery: finish it.
+        (Change::CreateUser { .. }, Some(u)) if u.status == "FORCE_CHANGE_PASSWORD" => applied(vec![S::SetPassword(pw()?), S::SetEnabled(false)]),
+        (Change::CreateUser { .. }, Some(_)) => Ok((vec![], Outcome::AlreadyApplied)),
+        (Change::Delete | Change::GlobalSignOut, None) => Ok((vec![], Outcome::AlreadyApplied)),
+        (_, None) => Err(missing(event)),
+        (Change::Confirm, Some(u)) => {
+            let verify: Vec<Attr> = cfg
+                .verify_on_confirm
+                .iter()
+                .filter(|a| u.attr(a).is_some() && u.attr(&format!("{a}_verified")) != Some("true"))
+                .map(|a| Attr { name: format!("{a}_verified"), value: "true".into() })
+                .collect();
+            let mut steps = vec![];
+            if !verify.is_empty() {
+                steps.push(S::UpdateAttributes(verify));
+            }
+            if !u.enabled {
+                steps.push(S::SetEnabled(true));
+            }
+            let outcome = if steps.is_empty() { Outcome::AlreadyApplied } else { Outcome::Applied };
+            Ok((steps, outcome))
+        }
+        (Change::SetPassword { .. }, Some(_)) => applied(vec![S::SetPassword(pw()?)]),
+        (Change::UpdateAttributes { attributes }, Some(_)) => applied(vec![S::UpdateAttributes(attributes.clone())]),
+        (Change::DeleteAttributes { names }, Some(_)) => applied(vec![S::DeleteAttributes(names.clone())]),
+        (Change::VerifyAttribute { name }, Some(_)) => applied(vec![S::UpdateAttributes(vec![Attr { name: format!("{name}_verified"), value: "true".into() }])]),
+        (Change::MfaPreference { settings }, Some(_)) => {
+            // A TOTP secret cannot be copied (no Admin API sets one): TOTP preference is left out.
+            let mut s = settings.clone();
+            let had_totp = s.as_object_mut().and_then(|m| m.remove("SoftwareTokenMfaSettings")).is_some();
+            let empty = s.as_object().is_none_or(|m| m.is_empty());
+            let steps = if empty { vec![] } else { vec![S::SetMfa(s)] };
+            Ok((steps, if had_totp { Outcome::Partial("totp") } else { Outcome::Applied }))
+        }
+        (Change::Settings { mfa_options }, Some(_)) => applied(vec![S::SetSettings(mfa_options.clone())]),
+        (Change::Delete, Some(_)) => applied(vec![S::Delete]),
+        (Change::GlobalSignOut, Some(_)) => applied(vec![S::GlobalSignOut]),
+    }
+}
+
+fn sealed_password(change: &Change) -> Option<&str> {
+    match change {
+        Change::CreateUser { sealed_password, .. } | Change::SetPassword { sealed_password } => Some(sealed_password),
+        _ => None,
+    }
+}
+
+/// The key to look the user up by when the event's key is not (or no longer) there: after an
+/// e-mail change was applied, the user is found under the new value.
+fn alternate_key(event: &Event) -> Option<&str> {
+    match &event.change {
+        Change::UpdateAttributes { attributes } => attributes.iter().find(|a| (a.name == "email" || a.name == "phone_number") && a.value != event.user_key).map(|a| a.value.as_str()),
+        _ => None,
+    }
+}
+
+async fn with_retry<T, F, Fut>(cfg: &ApplyConfig, pacer: &Pacer, category: Category, f: F) -> Result<T, ApplyError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ApplyError>>,
+{
+    let mut f = f;
+    let policy = ExponentialBuilder::default().with_min_delay(cfg.min_backoff).with_max_delay(cfg.max_backoff).with_max_times(cfg.max_retries).with_jitter();
+    (|| {
+        let fut = f();
+        async move {
+            pacer.acquire(category).await;
+            fut.await
+        }
+    })
+    .retry(policy)
+    .sleep(tokio::time::sleep)
+    .when(ApplyError::is_retryable)
+    .await
+}
+
+/// Applies one event to the target pool.
+pub async fn apply<D: UserDirectory>(event: &Event, dir: &D, keys: &Keyring, pacer: &Pacer, cfg: &ApplyConfig) -> Result<Outcome, ApplyError> {
+    let password = match sealed_password(&event.change) {
+        Some(sealed) => {
+            let plain = keys.open(sealed, event.id.as_bytes()).map_err(|e| ApplyError::Permanent(format!("cannot open sealed password: {e}")))?;
+            Some(Password(String::from_utf8(plain).map_err(|_| ApplyError::Permanent("sealed password is not UTF-8".into()))?))
+        }
+        None => None,
+    };
+    let mut state = with_retry(cfg, pacer, Category::UserRead, || dir.get_user(&event.user_key)).await?;
+    if state.is_none() {
+        if let Some(alt) = alternate_key(event) {
+            state = with_retry(cfg, pacer, Category::UserRead, || dir.get_user(alt)).await?;
+        }
+    }
+    let (steps, outcome) = plan(event, state.as_ref(), password, cfg)?;
+    let mut username = state.map(|s| s.username);
+    for step in &steps {
+        match step {
+            Step::Create { attributes } => {
+                let created = with_retry(cfg, pacer, step.category(), || dir.create_user(&event.user_key, attributes)).await?;
+                username = Some(created.username);
+            }
+            other => {
+                let user = username.as_deref().ok_or_else(|| missing(event))?;
+                with_retry(cfg, pacer, other.category(), || dir.run(user, other)).await?;
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EVENT_VERSION;
+    use serde_json::json;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    fn event(change: Change) -> Event {
+        Event {
+            v: EVENT_VERSION,
+            id: "e1".into(),
+            origin_region: "a".into(),
+            origin_pool: "a_1".into(),
+            action: "X".into(),
+            user_key: "alice".into(),
+            origin_username: None,
+            origin_sub: Some("sub-a".into()),
+            origin_time_ms: 0,
+            change,
+        }
+    }
+    fn user(status: &str, enabled: bool, attrs: &[(&str, &str)]) -> UserState {
+        UserState { username: "alice".into(), status: status.into(), enabled, attributes: attrs.iter().map(|(n, v)| Attr { name: (*n).into(), value: (*v).into() }).collect() }
+    }
+    fn pw() -> Option<Password> {
+        Some(Password("pw".into()))
+    }
+
+    #[test]
+    fn sign_up_creates_a_disabled_user_with_the_password_and_origin_sub() {
+        let cfg = ApplyConfig { origin_sub_attribute: Some("custom:origin_sub".into()), ..ApplyConfig::standard() };
+        let ev = event(Change::CreateUser { attributes: vec![], sealed_password: String::new() });
+        let (steps, _) = plan(&ev, None, pw(), &cfg).unwrap();
+        assert_eq!(
+            steps,
+            vec![Step::Create { attributes: vec![Attr { name: "custom:origin_sub".into(), value: "sub-a".into() }] }, Step::SetPassword(Password("pw".into())), Step::SetEnabled(false)]
+        );
+        // Re-delivered after the confirmation applied: nothing may undo it.
+        let (steps, outcome) = plan(&ev, Some(&user("CONFIRMED", true, &[])), pw(), &cfg).unwrap();
+        assert_eq!((steps, outcome), (vec![], Outcome::AlreadyApplied));
+        // Interrupted after AdminCreateUser: finish it.
+        let (steps, _) = plan(&ev, Some(&user("FORCE_CHANGE_PASSWORD", true, &[])), pw(), &cfg).unwrap();
+        assert_eq!(steps, vec![Step::SetPassword(Password("pw".into())), Step::SetEnabled(false)]);
+    }
+
+    #[test]
+    fn confirm_enables_and_verifies_email_once() {
+        let cfg = ApplyConfig::standard();
+        let ev = event(Change::Confirm);
+        let (steps, _) = plan(&ev, Some(&user("CONFIRMED", false, &[("email", "a@x.io")])), None, &cfg).unwrap();
+        assert_eq!(steps, vec![Step::UpdateAttributes(vec![Attr { name: "email_verified".into(), value: "true".into() }]), Step::SetEnabled(true)]);
+        let done = user("CONFIRMED", true, &[("email", "a@x.io"), ("email_verified", "true")]);
+        assert_eq!(plan(&ev, Some(&done), None, &cfg).unwrap(), (vec![], Outcome::AlreadyApplied));
+    }
+
+    #[test]
+    fn deletes_of_missing_users_succeed_other_changes_fail_permanently() {
+        let cfg = ApplyConfig::standard();
+        assert_eq!(plan(&event(Change::Delete), None, None, &cfg).unwrap().1, Outcome::AlreadyApplied);
+        assert!(matches!(plan(&event(Change::Confirm), None, None, &cfg), Err(ApplyError::Permanent(_))));
+    }
+
+    #[test]
+    fn totp_preference_is_not_copied_and_says_so() {
+        let cfg = ApplyConfig::standard();
+        let ev = event(Change::MfaPreference { settings: json!({"SoftwareTokenMfaSettings":{"Enabled":true},"SMSMfaSettings":{"Enabled":true}}) });
+        let (steps, outcome) = plan(&ev, Some(&user("CONFIRMED", true, &[])), None, &cfg).unwrap();
+        assert_eq!(steps, vec![Step::SetMfa(json!({"SMSMfaSettings":{"Enabled":true}}))]);
+        assert_eq!(outcome, Outcome::Partial("totp"));
+    }
+
+    #[test]
+    fn password_debug_is_redacted() {
+        assert!(!format!("{:?}", Step::SetPassword(Password("hunter2".into()))).contains("hunter2"));
+    }
+
+    /// An in-memory pool that throttles the first `throttle` calls.
+    #[derive(Default)]
+    struct Fake {
+        users: Mutex<HashMap<String, UserState>>,
+        calls: Mutex<Vec<String>>,
+        throttle: Mutex<usize>,
+    }
+    impl Fake {
+        fn gate(&self, what: &str) -> Result<(), ApplyError> {
+            self.calls.lock().unwrap().push(what.into());
+            let mut t = self.throttle.lock().unwrap();
+            if *t > 0 {
+                *t -= 1;
+                return Err(ApplyError::Retryable("TooManyRequestsException".into()));
+            }
+            Ok(())
+        }
+    }
+    impl UserDirectory for Fake {
+        async fn get_user(&self, key: &str) -> Result<Option<UserState>, ApplyError> {
+            self.gate("get")?;
+            Ok(self.users.lock().unwrap().get(key).cloned())
+        }
+        async fn create_user(&self, key: &str, attributes: &[Attr]) -> Result<UserState, ApplyError> {
+            self.gate("create")?;
+            let u = UserState { username: key.into(), status: "FORCE_CHANGE_PASSWORD".into(), enabled: true, attributes: attributes.to_vec() };
+            Ok(self.users.lock().unwrap().entry(key.into()).or_insert(u).clone())
+        }
+        async fn run(&self, username: &str, step: &Step) -> Result<(), ApplyError> {
+            self.gate("run")?;
+            let mut users = self.users.lock().unwrap();
+            let u = users.get_mut(username).unwrap();
+            match step {
+                Step::SetPassword(_) => u.status = "CONFIRMED".into(),
+                Step::SetEnabled(e) => u.enabled = *e,
+                _ => {}
+            }
+            Ok(())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn apply_retries_throttling_and_is_idempotent() {
+        let keys = Keyring::single("k1", [1; 32]);
+        let mut ev = event(Change::CreateUser { attributes: vec![], sealed_password: String::new() });
+        ev.change = Change::CreateUser { attributes: vec![], sealed_password: keys.seal(b"pw", b"e1") };
+        let fake = Fake { throttle: Mutex::new(3), ..Default::default() };
+        let pacer = Pacer::defaults();
+        let cfg = ApplyConfig::standard();
+        assert_eq!(apply(&ev, &fake, &keys, &pacer, &cfg).await.unwrap(), Outcome::Applied);
+        let u = fake.users.lock().unwrap()["alice"].clone();
+        assert_eq!((u.status.as_str(), u.enabled), ("CONFIRMED", false));
+        assert_eq!(apply(&ev, &fake, &keys, &pacer, &cfg).await.unwrap(), Outcome::AlreadyApplied);
+        // A password sealed for another event is refused.
+        let mut forged = ev.clone();
+        forged.id = "e2".into();
+        assert!(matches!(apply(&forged, &fake, &keys, &pacer, &cfg).await, Err(ApplyError::Permanent(_))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn apply_gives_up_after_bounded_retries() {
+        let keys = Keyring::single("k1", [1; 32]);
+        let fake = Fake { throttle: Mutex::new(1000), ..Default::default() };
+        let err = apply(&event(Change::Delete), &fake, &keys, &Pacer::defaults(), &ApplyConfig::standard()).await.unwrap_err();
+        assert!(err.is_retryable());
+        assert_eq!(fake.calls.lock().unwrap().len(), 6, "1 try + 5 retries");
+    }
+}
