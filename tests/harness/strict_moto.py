@@ -1,0 +1,1051 @@
+"""A moto server whose Cognito behaves like the real one where a proxy could cheat.
+
+Run:  python tests/harness/strict_moto.py --host 127.0.0.1 --port 5001
+
+It serves every moto service (cognito-idp, sqs, secretsmanager, ssm, sts, ...) in one
+process, like ``moto_server``, with these differences for cognito-idp (see README.md):
+
+* secret hashes are verified on every action that takes one, for app clients with a secret;
+* confirmation / reset / verification codes are random 6-digit codes, only the latest one
+  for a user and purpose is accepted, and every message Cognito would send is recorded in a
+  mailbox (``/_strict/mailbox``);
+* actions moto 5.2.5 lacks are added (ResendConfirmationCode, DeleteUser,
+  DeleteUserAttributes, RevokeToken, GetTokensFromRefreshToken,
+  GetUserAttributeVerificationCode, VerifyUserAttribute, SetUserSettings,
+  AdminSetUserSettings);
+* faults can be injected (``/_strict/faults``, ``/_strict/down``) and calls are counted
+  (``/_strict/calls``).
+
+What stock moto 5.2.5 does, checked against its source (moto/cognitoidp/*.py):
+* SignUp, ConfirmSignUp, ForgotPassword, ConfirmForgotPassword, InitiateAuth
+  USER_PASSWORD_AUTH and the NEW_PASSWORD_REQUIRED / PASSWORD_VERIFIER challenge answers
+  never look at a secret hash. USER_SRP_AUTH is checked (over USERNAME); SMS_MFA and
+  SOFTWARE_TOKEN_MFA answers are checked (with the hash itself as the error message).
+* REFRESH_TOKEN_AUTH is checked over the username *as typed at sign-in* (the email in an
+  email pool) -- the opposite of real Cognito, which wants the internal username.
+* ConfirmSignUp accepts any code; ConfirmForgotPassword accepts any code that does not start
+  with "moto-confirmation-code:" (the real code leaks in an x-moto-* response header).
+* ResendConfirmationCode, DeleteUser, DeleteUserAttributes, RevokeToken,
+  GetTokensFromRefreshToken, GetUserAttributeVerificationCode, VerifyUserAttribute,
+  SetUserSettings, AdminSetUserSettings are not implemented (HTTP 500).
+* GlobalSignOut sent unsigned is routed to the us-east-1 backend and fails for pools in any
+  other region.
+* USER_SRP_AUTH returns USER_ID_FOR_SRP = sub; real Cognito returns the internal username.
+* Email pools: users do get a generated internal username (uuid == sub) and the access
+  token's ``username`` claim is that id -- no patch needed there.
+* Unsigned requests (no Authorization, X-Amz-Target AWSCognitoIdentityProviderService.*)
+  are routed to cognito-idp (us-east-1 backend; handlers then find the pool by client id or
+  token across regions) -- works as is.
+* The SRP proof (PASSWORD_CLAIM_SIGNATURE) is never verified, and this module does not add
+  that either: any signature passes once the secret hash is right.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import io
+import json
+import secrets
+import signal
+import socket
+import string
+import sys
+import threading
+from collections import Counter
+from typing import Any
+from urllib.parse import parse_qs
+
+from moto.cognitoidp import models as cm
+from moto.cognitoidp.exceptions import (
+    CodeMismatchException,
+    InvalidParameterException,
+    NotAuthorizedError,
+    ResourceNotFoundError,
+    UserNotFoundError,
+)
+from moto.cognitoidp.models import UserStatus, cognitoidp_backends
+from moto.cognitoidp.responses import CognitoIdpResponse
+from moto.core.exceptions import JsonRESTError
+from moto.core.responses import ActionResult, EmptyResult
+
+COGNITO_TARGET_PREFIX = "AWSCognitoIdentityProviderService."
+JSON_11 = "application/x-amz-json-1.1"
+
+# --------------------------------------------------------------------------------------
+# shared state
+# --------------------------------------------------------------------------------------
+
+STATE_LOCK = threading.RLock()
+# moto's Cognito backend is not thread-safe; werkzeug is threaded. Serialise Cognito.
+COGNITO_LOCK = threading.RLock()
+
+MAILBOX: list[dict[str, str]] = []
+# (pool_id, internal username, purpose) -> latest code
+CODES: dict[tuple[str, str, str], str] = {}
+FAULTS: dict[str, int] = {"throttle": 0, "error500": 0, "drop": 0}
+FAULT_ORDER = ("throttle", "error500", "drop")
+DOWN = {"down": False}
+CALLS: Counter[str] = Counter()
+
+PURPOSE_SIGN_UP = "SIGN_UP"
+PURPOSE_FORGOT = "FORGOT_PASSWORD"
+
+
+def _verify_purpose(attribute: str) -> str:
+    return f"VERIFY_ATTRIBUTE:{attribute}"
+
+
+# --------------------------------------------------------------------------------------
+# errors
+# --------------------------------------------------------------------------------------
+
+
+class CognitoError(JsonRESTError):
+    def __init__(self, error_type: str, message: str, code: int = 400):
+        super().__init__(error_type, message)
+        self.code = code
+
+
+def _missing_hash(client_id: str) -> CognitoError:
+    return CognitoError(
+        "NotAuthorizedException",
+        f"Client {client_id} is configured with secret but SECRET_HASH was not received",
+    )
+
+
+def _bad_hash(client_id: str) -> CognitoError:
+    return CognitoError(
+        "NotAuthorizedException", f"Unable to verify secret hash for client {client_id}"
+    )
+
+
+def _code_mismatch() -> CodeMismatchException:
+    return CodeMismatchException("Invalid verification code provided, please try again.")
+
+
+# --------------------------------------------------------------------------------------
+# lookups across every account / region (unsigned requests land on us-east-1)
+# --------------------------------------------------------------------------------------
+
+
+def _backends():
+    for account_backends in list(cognitoidp_backends.values()):
+        for region, backend in list(account_backends.items()):
+            if region != "global":
+                yield backend
+
+
+def _pools():
+    for backend in _backends():
+        for pool in list(backend.user_pools.values()):
+            yield backend, pool
+
+
+def _by_client(client_id: str | None):
+    """-> (backend, pool, client) or ResourceNotFoundException."""
+    if client_id:
+        for backend, pool in _pools():
+            client = pool.clients.get(client_id)
+            if client is not None:
+                return backend, pool, client
+    raise ResourceNotFoundError(f"User pool client {client_id} does not exist.")
+
+
+def _by_access_token(token: str | None):
+    """-> (backend, pool, user) or NotAuthorizedException."""
+    if token:
+        for backend, pool in _pools():
+            entry = pool.access_tokens.get(token)
+            if entry is not None:
+                user = pool._get_user(entry[1])
+                if user is None:
+                    break
+                if not user.enabled:
+                    raise NotAuthorizedError("User is disabled.")
+                return backend, pool, user
+    raise NotAuthorizedError("Invalid Access Token")
+
+
+def _internal(pool, username: str | None) -> str | None:
+    """The pool's internal username for whatever the caller typed."""
+    if username is None:
+        return None
+    user = pool._get_user(username)
+    return user.username if user is not None else username
+
+
+def _user_or_404(pool, username: str | None):
+    user = pool._get_user(username) if username else None
+    if user is None:
+        raise UserNotFoundError("Username/client id combination not found.")
+    return user
+
+
+# --------------------------------------------------------------------------------------
+# secret hash
+# --------------------------------------------------------------------------------------
+
+
+def secret_hash(client_secret: str, username: str, client_id: str) -> str:
+    digest = hmac.new(
+        client_secret.encode("utf-8"), (username + client_id).encode("utf-8"), hashlib.sha256
+    ).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def _require_hash(client, username: str | None, provided: Any) -> None:
+    if not client.generate_secret:
+        return
+    if not provided:
+        raise _missing_hash(client.id)
+    if username is None or not isinstance(provided, str):
+        raise _bad_hash(client.id)
+    expected = secret_hash(str(client.secret), username, client.id)
+    if not hmac.compare_digest(expected.encode(), provided.encode()):
+        raise _bad_hash(client.id)
+
+
+def _require_client_secret(client, provided: Any) -> None:
+    if not client.generate_secret:
+        return
+    if not provided:
+        raise _missing_hash(client.id)
+    if not isinstance(provided, str) or not hmac.compare_digest(
+        provided.encode(), str(client.secret).encode()
+    ):
+        raise _bad_hash(client.id)
+
+
+# --------------------------------------------------------------------------------------
+# codes and mailbox
+# --------------------------------------------------------------------------------------
+
+
+def _new_code() -> str:
+    return f"{secrets.randbelow(900_000) + 100_000}"
+
+
+def _destination(user, attribute: str | None = None) -> tuple[str, str, str]:
+    """-> (address, medium, attribute name)"""
+    attrs = user.attribute_lookup
+    if attribute is None:
+        attribute = "email" if attrs.get("email") else "phone_number"
+    medium = "SMS" if attribute == "phone_number" else "EMAIL"
+    return attrs.get(attribute, ""), medium, attribute
+
+
+def _mask(address: str, medium: str) -> str:
+    if medium == "EMAIL" and "@" in address:
+        local, domain = address.split("@", 1)
+        return f"{local[:1]}***@{domain[:1]}***"
+    if address:
+        return "+*******" + address[-4:]
+    return ""
+
+
+def _delivery(user, attribute: str | None = None) -> dict[str, str] | None:
+    address, medium, attribute = _destination(user, attribute)
+    if not address:
+        return None
+    return {"Destination": _mask(address, medium), "DeliveryMedium": medium, "AttributeName": attribute}
+
+
+def _send(pool, user, kind: str, code: str, purpose: str | None, attribute: str | None = None) -> None:
+    """Remember `code` as the only valid one for `purpose` and record the message."""
+    address, _, _ = _destination(user, attribute)
+    with STATE_LOCK:
+        if purpose is not None:
+            CODES[(pool.id, user.username, purpose)] = code
+        MAILBOX.append(
+            {
+                "pool_id": pool.id,
+                "username": user.username,
+                "destination": address,
+                "kind": kind,
+                "code": code,
+            }
+        )
+
+
+def _consume_code(pool, user, purpose: str, given: Any) -> None:
+    key = (pool.id, user.username, purpose)
+    with STATE_LOCK:
+        expected = CODES.get(key)
+        if expected is None or not isinstance(given, str) or not hmac.compare_digest(
+            expected.encode(), given.encode()
+        ):
+            raise _code_mismatch()
+        del CODES[key]
+
+
+def _forget_user(pool, username: str) -> None:
+    with STATE_LOCK:
+        for key in [k for k in CODES if k[0] == pool.id and k[1] == username]:
+            del CODES[key]
+
+
+def _check_attribute_names(pool, attributes: list[dict[str, str]] | None) -> None:
+    """Real Cognito rejects custom attributes the pool does not define."""
+    for attr in attributes or []:
+        name = attr.get("Name", "")
+        if ("custom:" in name) and name not in pool.schema_attributes:
+            raise InvalidParameterException(
+                f"Attributes did not conform to the schema: Type for attribute {{{name}}} could not be determined"
+            )
+
+
+def _auto_verified(pool) -> list[str]:
+    return list(pool.extended_config.get("AutoVerifiedAttributes") or [])
+
+
+def _generate_temporary_password() -> str:
+    alphabet = string.ascii_letters + string.digits
+    core = "".join(secrets.choice(alphabet) for _ in range(10))
+    return f"Tmp{core}9!a"
+
+
+def _jwt_claims(token: str) -> dict[str, Any]:
+    try:
+        payload = token.split(".")[1]
+        payload += "=" * (-len(payload) % 4)
+        return json.loads(base64.urlsafe_b64decode(payload))
+    except Exception:  # noqa: BLE001 - not a JWT
+        return {}
+
+
+# --------------------------------------------------------------------------------------
+# model patches: tokens always carry the internal username
+# --------------------------------------------------------------------------------------
+
+Pool = cm.CognitoIdpUserPool
+_orig_create_refresh_token = Pool.create_refresh_token
+_orig_create_access_token = Pool.create_access_token
+_orig_create_id_token = Pool.create_id_token
+_orig_create_jwt = Pool.create_jwt
+_orig_sign_out = Pool.sign_out
+_orig_user_to_json = cm.CognitoIdpUser.to_json
+
+
+def _create_refresh_token(self, client_id, username):
+    return _orig_create_refresh_token(self, client_id, _internal(self, username))
+
+
+def _create_access_token(self, client_id, username, origin_jti):
+    return _orig_create_access_token(self, client_id, _internal(self, username), origin_jti)
+
+
+def _create_id_token(self, client_id, username, origin_jti):
+    return _orig_create_id_token(self, client_id, _internal(self, username), origin_jti)
+
+
+def _create_jwt(self, client_id, username, token_use, expires_in=60 * 60, extra_data=None):
+    # moto puts the username it was given into the id token's `email` claim of email pools;
+    # with internal usernames that would be the uuid, so pass the real address instead.
+    if token_use == "id" and "email" in (self.extended_config.get("UsernameAttributes") or []):
+        user = self._get_user(username)
+        if user is not None and user.attribute_lookup.get("email"):
+            extra_data = dict(extra_data or {})
+            extra_data["email"] = user.attribute_lookup["email"]
+    return _orig_create_jwt(self, client_id, username, token_use, expires_in, extra_data)
+
+
+def _sign_out(self, username):
+    return _orig_sign_out(self, _internal(self, username))
+
+
+def _user_to_json(self, *args, **kwargs):
+    out = _orig_user_to_json(self, *args, **kwargs)
+    if "MFAOptions" in out and getattr(self, "strict_mfa_options", None):
+        out["MFAOptions"] = self.strict_mfa_options
+    return out
+
+
+Pool.create_refresh_token = _create_refresh_token
+Pool.create_access_token = _create_access_token
+Pool.create_id_token = _create_id_token
+Pool.create_jwt = _create_jwt
+Pool.sign_out = _sign_out
+cm.CognitoIdpUser.to_json = _user_to_json
+
+
+# --------------------------------------------------------------------------------------
+# response handler patches
+# --------------------------------------------------------------------------------------
+
+R = CognitoIdpResponse
+_orig = {
+    name: getattr(R, name)
+    for name in (
+        "initiate_auth",
+        "admin_initiate_auth",
+        "respond_to_auth_challenge",
+        "admin_respond_to_auth_challenge",
+        "admin_reset_user_password",
+        "update_user_attributes",
+        "admin_update_user_attributes",
+    )
+}
+
+
+def handler(fn):
+    setattr(R, fn.__name__, fn)
+    return fn
+
+
+_FLOW_NEEDS = {
+    "USER_PASSWORD_AUTH": ("ALLOW_USER_PASSWORD_AUTH", "USER_PASSWORD_AUTH"),
+    "USER_SRP_AUTH": ("ALLOW_USER_SRP_AUTH",),
+    "REFRESH_TOKEN_AUTH": ("ALLOW_REFRESH_TOKEN_AUTH",),
+    "REFRESH_TOKEN": ("ALLOW_REFRESH_TOKEN_AUTH",),
+    "CUSTOM_AUTH": ("ALLOW_CUSTOM_AUTH", "CUSTOM_AUTH_FLOW_ONLY"),
+    "ADMIN_USER_PASSWORD_AUTH": ("ALLOW_ADMIN_USER_PASSWORD_AUTH", "ADMIN_NO_SRP_AUTH"),
+    "ADMIN_NO_SRP_AUTH": ("ALLOW_ADMIN_USER_PASSWORD_AUTH", "ADMIN_NO_SRP_AUTH"),
+}
+
+
+def _check_flow_enabled(client, flow: str) -> None:
+    explicit = client.extended_config.get("ExplicitAuthFlows")
+    if not explicit or flow not in _FLOW_NEEDS:
+        return
+    if not any(name in explicit for name in _FLOW_NEEDS[flow]):
+        raise InvalidParameterException(f"{flow} flow not enabled for this client")
+
+
+def _refresh_token_user(pool, client, token: Any):
+    """-> internal username of the refresh token's user, NotAuthorized otherwise."""
+    if not isinstance(token, str) or not token:
+        raise InvalidParameterException("Missing required parameter REFRESH_TOKEN")
+    if token not in pool.refresh_tokens:
+        raise NotAuthorizedError("Invalid Refresh Token")
+    entry = pool.refresh_tokens[token]
+    if entry is None:
+        raise NotAuthorizedError("Refresh Token has been revoked")
+    token_client, username, _ = entry
+    if token_client != client.id:
+        raise NotAuthorizedError("Invalid Refresh Token")
+    user = pool._get_user(username) if username else None
+    if user is None:
+        raise NotAuthorizedError("Refresh Token has been revoked")
+    if not user.enabled:
+        raise NotAuthorizedError("User is disabled.")
+    return user.username
+
+
+def _check_initiate(self, admin: bool) -> dict[str, Any]:
+    client_id = self._get_param("ClientId")
+    flow = self._get_param("AuthFlow")
+    params = self._get_param("AuthParameters") or {}
+    _, pool, client = _by_client(client_id)
+    if admin and self._get_param("UserPoolId") != pool.id:
+        raise ResourceNotFoundError(f"User pool client {client_id} does not exist.")
+    _check_flow_enabled(client, flow)
+    if flow in ("REFRESH_TOKEN_AUTH", "REFRESH_TOKEN"):
+        internal = _refresh_token_user(pool, client, params.get("REFRESH_TOKEN"))
+        _require_hash(client, internal, params.get("SECRET_HASH"))
+    elif flow in (
+        "USER_PASSWORD_AUTH",
+        "USER_SRP_AUTH",
+        "CUSTOM_AUTH",
+        "ADMIN_USER_PASSWORD_AUTH",
+        "ADMIN_NO_SRP_AUTH",
+    ):
+        _require_hash(client, params.get("USERNAME"), params.get("SECRET_HASH"))
+    return {"flow": flow, "pool": pool}
+
+
+def _fix_srp_challenge(result: Any, pool) -> Any:
+    if isinstance(result, ActionResult) and isinstance(result.result, dict):
+        body = result.result
+        if body.get("ChallengeName") == "PASSWORD_VERIFIER":
+            params = body.get("ChallengeParameters") or {}
+            user = pool._get_user(params.get("USERNAME", ""))
+            if user is not None:
+                # Real Cognito: USER_ID_FOR_SRP is the internal username (moto: the sub).
+                params["USER_ID_FOR_SRP"] = user.username
+    return result
+
+
+@handler
+def initiate_auth(self):
+    with COGNITO_LOCK:
+        ctx = _check_initiate(self, admin=False)
+        return _fix_srp_challenge(_orig["initiate_auth"](self), ctx["pool"])
+
+
+@handler
+def admin_initiate_auth(self):
+    with COGNITO_LOCK:
+        _check_initiate(self, admin=True)
+        return _orig["admin_initiate_auth"](self)
+
+
+def _check_challenge(self) -> None:
+    client_id = self._get_param("ClientId")
+    name = self._get_param("ChallengeName")
+    answers = self._get_param("ChallengeResponses") or {}
+    backend, pool, client = _by_client(client_id)
+    if not client.generate_secret:
+        return
+    if name == "PASSWORD_VERIFIER":
+        # The hash is over USER_ID_FOR_SRP (the internal username), whatever was typed.
+        session = answers.get("PASSWORD_CLAIM_SECRET_BLOCK")
+        entry = backend.sessions.get(session) if isinstance(session, str) else None
+        if entry is None:
+            raise NotAuthorizedError("Invalid session for the user.")
+        typed, session_pool = entry
+        _require_hash(client, _internal(session_pool, typed), answers.get("SECRET_HASH"))
+        said = answers.get("USERNAME")
+        if said is not None and _internal(session_pool, said) != _internal(session_pool, typed):
+            raise NotAuthorizedError("Incorrect username or password.")
+    else:
+        _require_hash(client, answers.get("USERNAME"), answers.get("SECRET_HASH"))
+
+
+@handler
+def respond_to_auth_challenge(self):
+    with COGNITO_LOCK:
+        _check_challenge(self)
+        return _orig["respond_to_auth_challenge"](self)
+
+
+@handler
+def admin_respond_to_auth_challenge(self):
+    with COGNITO_LOCK:
+        _check_challenge(self)
+        return _orig["admin_respond_to_auth_challenge"](self)
+
+
+@handler
+def sign_up(self):
+    with COGNITO_LOCK:
+        client_id = self._get_param("ClientId")
+        username = self._get_param("Username")
+        _, pool, client = _by_client(client_id)
+        _require_hash(client, username, self._get_param("SecretHash"))
+        attributes = self._get_param("UserAttributes", [])
+        _check_attribute_names(pool, attributes)
+        backend = cm.RegionAgnosticBackend(self.current_account, self.region)
+        user, _ = backend.sign_up(
+            client_id=client_id,
+            username=username,
+            password=self._get_param("Password"),
+            attributes=attributes,
+        )
+        response: dict[str, Any] = {
+            "UserConfirmed": user.status == UserStatus.CONFIRMED,
+            "UserSub": user.id,
+        }
+        if user.status != UserStatus.CONFIRMED:
+            _send(pool, user, "SIGN_UP", _new_code(), PURPOSE_SIGN_UP)
+            details = _delivery(user)
+            if details:
+                response["CodeDeliveryDetails"] = details
+        return ActionResult(response)
+
+
+@handler
+def confirm_sign_up(self):
+    with COGNITO_LOCK:
+        client_id = self._get_param("ClientId")
+        username = self._get_param("Username")
+        _, pool, client = _by_client(client_id)
+        _require_hash(client, username, self._get_param("SecretHash"))
+        user = _user_or_404(pool, username)
+        if user.status == UserStatus.CONFIRMED:
+            raise NotAuthorizedError("User cannot be confirmed. Current status is CONFIRMED")
+        _consume_code(pool, user, PURPOSE_SIGN_UP, self._get_param("ConfirmationCode"))
+        user.status = UserStatus.CONFIRMED
+        verified = []
+        for attribute in ("email", "phone_number"):
+            if attribute in _auto_verified(pool) and user.attribute_lookup.get(attribute):
+                verified.append({"Name": f"{attribute}_verified", "Value": "true"})
+                break  # the code went to one destination only
+        if verified:
+            user.update_attributes(verified)
+        return EmptyResult()
+
+
+@handler
+def resend_confirmation_code(self):
+    with COGNITO_LOCK:
+        client_id = self._get_param("ClientId")
+        username = self._get_param("Username")
+        _, pool, client = _by_client(client_id)
+        _require_hash(client, username, self._get_param("SecretHash"))
+        user = _user_or_404(pool, username)
+        if user.status == UserStatus.CONFIRMED:
+            raise InvalidParameterException("User is already confirmed.")
+        _send(pool, user, "RESEND", _new_code(), PURPOSE_SIGN_UP)
+        details = _delivery(user)
+        return ActionResult({"CodeDeliveryDetails": details} if details else {})
+
+
+@handler
+def forgot_password(self):
+    with COGNITO_LOCK:
+        client_id = self._get_param("ClientId")
+        username = self._get_param("Username")
+        _, pool, client = _by_client(client_id)
+        _require_hash(client, username, self._get_param("SecretHash"))
+        user = _user_or_404(pool, username)
+        if not user.enabled:
+            raise NotAuthorizedError("User is disabled.")
+        recovery = (pool.extended_config.get("AccountRecoverySetting") or {}).get(
+            "RecoveryMechanisms"
+        ) or []
+        if recovery and min(recovery, key=lambda m: m.get("Priority", 1))["Name"] == "admin_only":
+            raise NotAuthorizedError("Contact administrator to reset password.")
+        _send(pool, user, "FORGOT_PASSWORD", _new_code(), PURPOSE_FORGOT)
+        details = _delivery(user)
+        return ActionResult({"CodeDeliveryDetails": details} if details else {})
+
+
+@handler
+def confirm_forgot_password(self):
+    with COGNITO_LOCK:
+        client_id = self._get_param("ClientId")
+        username = self._get_param("Username")
+        backend, pool, client = _by_client(client_id)
+        _require_hash(client, username, self._get_param("SecretHash"))
+        user = _user_or_404(pool, username)
+        password = self._get_param("Password")
+        if not isinstance(password, str):
+            raise InvalidParameterException("Missing required parameter Password")
+        backend._validate_password(pool.id, password)
+        _consume_code(pool, user, PURPOSE_FORGOT, self._get_param("ConfirmationCode"))
+        user.password = password
+        if user.status in (UserStatus.RESET_REQUIRED, UserStatus.FORCE_CHANGE_PASSWORD):
+            user.status = UserStatus.CONFIRMED
+        return EmptyResult()
+
+
+@handler
+def admin_reset_user_password(self):
+    with COGNITO_LOCK:
+        result = _orig["admin_reset_user_password"](self)
+        pool = self.backend.describe_user_pool(self._get_param("UserPoolId"))
+        user = pool._get_user(self._get_param("Username"))
+        _send(pool, user, "ADMIN_RESET", _new_code(), PURPOSE_FORGOT)
+        return result
+
+
+@handler
+def admin_create_user(self):
+    with COGNITO_LOCK:
+        pool_id = self._get_param("UserPoolId")
+        username = self._get_param("Username")
+        action = self._get_param("MessageAction")
+        attributes = self._get_param("UserAttributes", [])
+        pool = self.backend.describe_user_pool(pool_id)
+        _check_attribute_names(pool, attributes)
+        temporary = self._get_param("TemporaryPassword") or _generate_temporary_password()
+        if action == "RESEND":
+            user = self.backend.admin_get_user(pool_id, username)
+            if user.status != UserStatus.FORCE_CHANGE_PASSWORD:
+                raise CognitoError(
+                    "UnsupportedUserStateException",
+                    f"Resend not possible. {user.username} status is not FORCE_CHANGE_PASSWORD.",
+                )
+            user.password = temporary
+        else:
+            user = self.backend.admin_create_user(pool_id, username, action, temporary, attributes)
+        if action != "SUPPRESS":
+            _send(pool, user, "INVITATION", temporary, None)
+        return ActionResult({"User": user.to_json(extended=True)})
+
+
+def _verification_after_update(pool, user, before: dict[str, str], attributes) -> list[dict[str, str]]:
+    """Changing an auto-verified email/phone unverifies it and sends a code."""
+    sent = []
+    given = {a.get("Name") for a in attributes or []}
+    for attribute in ("email", "phone_number"):
+        if attribute not in given or attribute not in _auto_verified(pool):
+            continue
+        new = user.attribute_lookup.get(attribute)
+        if not new or new == before.get(attribute):
+            continue
+        if f"{attribute}_verified" in given:
+            continue  # an admin set the flag explicitly
+        user.update_attributes([{"Name": f"{attribute}_verified", "Value": "false"}])
+        _send(pool, user, "VERIFY_ATTRIBUTE", _new_code(), _verify_purpose(attribute), attribute)
+        details = _delivery(user, attribute)
+        if details:
+            sent.append(details)
+    return sent
+
+
+@handler
+def update_user_attributes(self):
+    with COGNITO_LOCK:
+        _, pool, user = _by_access_token(self._get_param("AccessToken"))
+        attributes = self._get_param("UserAttributes") or []
+        _check_attribute_names(pool, attributes)
+        before = dict(user.attribute_lookup)
+        _orig["update_user_attributes"](self)
+        sent = _verification_after_update(pool, user, before, attributes)
+        return ActionResult({"CodeDeliveryDetailsList": sent} if sent else {})
+
+
+@handler
+def admin_update_user_attributes(self):
+    with COGNITO_LOCK:
+        pool = self.backend.describe_user_pool(self._get_param("UserPoolId"))
+        _check_attribute_names(pool, self._get_param("UserAttributes") or [])
+        return _orig["admin_update_user_attributes"](self)
+
+
+@handler
+def get_user_attribute_verification_code(self):
+    with COGNITO_LOCK:
+        _, pool, user = _by_access_token(self._get_param("AccessToken"))
+        attribute = self._get_param("AttributeName")
+        if attribute not in ("email", "phone_number") or not user.attribute_lookup.get(attribute):
+            raise InvalidParameterException(f"Attribute {attribute} cannot be verified")
+        _send(pool, user, "VERIFY_ATTRIBUTE", _new_code(), _verify_purpose(attribute), attribute)
+        return ActionResult({"CodeDeliveryDetails": _delivery(user, attribute)})
+
+
+@handler
+def verify_user_attribute(self):
+    with COGNITO_LOCK:
+        _, pool, user = _by_access_token(self._get_param("AccessToken"))
+        attribute = self._get_param("AttributeName")
+        _consume_code(pool, user, _verify_purpose(attribute), self._get_param("Code"))
+        user.update_attributes([{"Name": f"{attribute}_verified", "Value": "true"}])
+        return EmptyResult()
+
+
+def _drop_tokens(pool, username: str) -> None:
+    for token, entry in list(pool.refresh_tokens.items()):
+        if entry is not None and entry[1] == username:
+            pool.refresh_tokens[token] = None
+    for store in (pool.access_tokens, pool.id_tokens):
+        for token, (_, who) in list(store.items()):
+            if who == username:
+                store.pop(token, None)
+
+
+@handler
+def delete_user(self):
+    with COGNITO_LOCK:
+        _, pool, user = _by_access_token(self._get_param("AccessToken"))
+        for group in list(user.groups):
+            group.users.discard(user)
+        _drop_tokens(pool, user.username)
+        _forget_user(pool, user.username)
+        pool.users.pop(user.username, None)
+        return EmptyResult()
+
+
+@handler
+def delete_user_attributes(self):
+    with COGNITO_LOCK:
+        _, _, user = _by_access_token(self._get_param("AccessToken"))
+        names = self._get_param("UserAttributeNames")
+        if not isinstance(names, list):
+            raise InvalidParameterException("Missing required parameter UserAttributeNames")
+        user.delete_attributes(names)
+        return EmptyResult()
+
+
+@handler
+def global_sign_out(self):
+    # moto looks in the request's region only; unsigned requests default to us-east-1.
+    with COGNITO_LOCK:
+        _, pool, user = _by_access_token(self._get_param("AccessToken"))
+        pool.sign_out(user.username)
+        return EmptyResult()
+
+
+@handler
+def revoke_token(self):
+    with COGNITO_LOCK:
+        client_id = self._get_param("ClientId")
+        token = self._get_param("Token")
+        _, pool, client = _by_client(client_id)
+        _require_client_secret(client, self._get_param("ClientSecret"))
+        if not isinstance(token, str) or not token:
+            raise InvalidParameterException("Missing required parameter Token")
+        if token not in pool.refresh_tokens:
+            if _jwt_claims(token):
+                raise CognitoError("UnsupportedTokenTypeException", "Unsupported token type")
+            return EmptyResult()  # RFC 7009: unknown tokens are a no-op
+        entry = pool.refresh_tokens[token]
+        if entry is None:
+            return EmptyResult()
+        token_client, _, origin_jti = entry
+        if token_client != client.id:
+            raise CognitoError("UnauthorizedException", "Client is not authorized to revoke this token")
+        pool.refresh_tokens[token] = None
+        for store in (pool.access_tokens, pool.id_tokens):
+            for issued in list(store):
+                if _jwt_claims(issued).get("origin_jti") == origin_jti:
+                    store.pop(issued, None)
+        return EmptyResult()
+
+
+@handler
+def get_tokens_from_refresh_token(self):
+    with COGNITO_LOCK:
+        client_id = self._get_param("ClientId")
+        _, pool, client = _by_client(client_id)
+        _require_client_secret(client, self._get_param("ClientSecret"))
+        _check_flow_enabled(client, "REFRESH_TOKEN_AUTH")
+        token = self._get_param("RefreshToken")
+        _refresh_token_user(pool, client, token)
+        access, id_token, expires_in = pool.create_tokens_from_refresh_token(token)
+        return ActionResult(
+            {
+                "AuthenticationResult": {
+                    "AccessToken": access,
+                    "IdToken": id_token,
+                    "ExpiresIn": expires_in,
+                    "TokenType": "Bearer",
+                }
+            }
+        )
+
+
+def _mfa_options(value: Any) -> list[dict[str, str]]:
+    if not isinstance(value, list):
+        raise InvalidParameterException("Missing required parameter MFAOptions")
+    return [dict(o) for o in value if isinstance(o, dict)]
+
+
+@handler
+def set_user_settings(self):
+    with COGNITO_LOCK:
+        _, _, user = _by_access_token(self._get_param("AccessToken"))
+        user.strict_mfa_options = _mfa_options(self._get_param("MFAOptions"))
+        return EmptyResult()
+
+
+@handler
+def admin_set_user_settings(self):
+    with COGNITO_LOCK:
+        user = self.backend.admin_get_user(self._get_param("UserPoolId"), self._get_param("Username"))
+        user.strict_mfa_options = _mfa_options(self._get_param("MFAOptions"))
+        return EmptyResult()
+
+
+# --------------------------------------------------------------------------------------
+# WSGI layer: control endpoints, faults, call counts
+# --------------------------------------------------------------------------------------
+
+
+def _json_response(start_response, status: str, payload: Any, content_type="application/json"):
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _cognito_error(start_response, status: str, error_type: str, message: str):
+    body = json.dumps({"__type": error_type, "message": message}).encode()
+    start_response(
+        status,
+        [
+            ("Content-Type", JSON_11),
+            ("x-amzn-ErrorType", error_type),
+            ("x-amzn-RequestId", secrets.token_hex(16)),
+            ("Content-Length", str(len(body))),
+        ],
+    )
+    return [body]
+
+
+class DropConnection(ConnectionAbortedError):
+    """Raised after the socket is shut down; werkzeug treats it as a dropped connection."""
+
+
+def _drop(environ) -> None:
+    sock = environ.get("werkzeug.socket")
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    raise DropConnection("strict_moto: dropped on purpose")
+
+
+def _read_body(environ) -> bytes:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    stream = environ.get("wsgi.input")
+    body = stream.read(length) if (stream is not None and length > 0) else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    return body
+
+
+def _next_fault() -> str | None:
+    with STATE_LOCK:
+        if DOWN["down"]:
+            return "drop"
+        for kind in FAULT_ORDER:
+            if FAULTS[kind] > 0:
+                FAULTS[kind] -= 1
+                return kind
+    return None
+
+
+class StrictApp:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_strict/"):
+            return self.control(environ, start_response, path[len("/_strict/"):].strip("/"))
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if not target.startswith(COGNITO_TARGET_PREFIX):
+            return self.app(environ, start_response)
+
+        action = target[len(COGNITO_TARGET_PREFIX):]
+        _read_body(environ)
+        with STATE_LOCK:
+            CALLS[action] += 1
+        fault = _next_fault()
+        if fault == "drop":
+            _drop(environ)
+        if fault == "throttle":
+            return _cognito_error(start_response, "400 Bad Request", "TooManyRequestsException", "Rate exceeded")
+        if fault == "error500":
+            return _cognito_error(
+                start_response, "500 Internal Server Error", "InternalErrorException", "Internal server error."
+            )
+
+        captured: dict[str, Any] = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+            return lambda data: None
+
+        with COGNITO_LOCK:
+            chunks = self.app(environ, capture)
+            try:
+                body = b"".join(chunks)
+            finally:
+                if hasattr(chunks, "close"):
+                    chunks.close()
+        headers = [
+            (k, v)
+            for k, v in captured["headers"]
+            if k.lower() not in ("content-type", "content-length", "status")
+            and not k.lower().startswith("x-moto-")
+        ]
+        headers.append(("Content-Type", JSON_11))
+        headers.append(("Content-Length", str(len(body))))
+        start_response(captured["status"], headers)
+        return [body]
+
+    # -- /_strict/* -------------------------------------------------------------------
+
+    def control(self, environ, start_response, name: str):
+        method = environ.get("REQUEST_METHOD", "GET")
+        query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        raw = _read_body(environ)
+        try:
+            payload = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            return _json_response(start_response, "400 Bad Request", {"error": "body is not JSON"})
+
+        if name == "health" and method == "GET":
+            return _json_response(start_response, "200 OK", b"ok", "text/plain")
+        if name == "mailbox":
+            if method == "GET":
+                with STATE_LOCK:
+                    items = [
+                        m
+                        for m in MAILBOX
+                        if (not query.get("pool_id") or m["pool_id"] == query["pool_id"])
+                        and (
+                            not query.get("username")
+                            or query["username"] in (m["username"], m["destination"])
+                        )
+                        and (not query.get("kind") or m["kind"] == query["kind"])
+                    ]
+                return _json_response(start_response, "200 OK", items)
+            if method == "DELETE":
+                with STATE_LOCK:
+                    MAILBOX.clear()
+                return _json_response(start_response, "200 OK", [])
+        if name == "faults":
+            if method == "GET":
+                with STATE_LOCK:
+                    return _json_response(start_response, "200 OK", {**FAULTS, "down": DOWN["down"]})
+            if method == "POST":
+                if not isinstance(payload, dict) or any(
+                    k not in FAULTS or not isinstance(v, int) or isinstance(v, bool) or v < 0
+                    for k, v in payload.items()
+                ):
+                    return _json_response(
+                        start_response,
+                        "400 Bad Request",
+                        {"error": "expected {\"throttle\"|\"error500\"|\"drop\": non-negative int}"},
+                    )
+                with STATE_LOCK:
+                    FAULTS.update(payload)
+                    return _json_response(start_response, "200 OK", {**FAULTS, "down": DOWN["down"]})
+        if name == "down" and method == "POST":
+            if not isinstance(payload, dict) or not isinstance(payload.get("down"), bool):
+                return _json_response(start_response, "400 Bad Request", {"error": "expected {\"down\": bool}"})
+            with STATE_LOCK:
+                DOWN["down"] = payload["down"]
+            return _json_response(start_response, "200 OK", {"down": payload["down"]})
+        if name == "reset" and method == "POST":
+            with STATE_LOCK:
+                for kind in FAULTS:
+                    FAULTS[kind] = 0
+                DOWN["down"] = False
+            return _json_response(start_response, "200 OK", {**FAULTS, "down": False})
+        if name == "calls":
+            if method == "GET":
+                with STATE_LOCK:
+                    return _json_response(start_response, "200 OK", dict(CALLS))
+            if method == "DELETE":
+                with STATE_LOCK:
+                    CALLS.clear()
+                return _json_response(start_response, "200 OK", {})
+        return _json_response(start_response, "404 Not Found", {"error": f"no such endpoint {method} /_strict/{name}"})
+
+
+def build_app():
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    return StrictApp(DomainDispatcherApplication(create_backend_app))
+
+
+def main(argv: list[str] | None = None) -> None:
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import run_simple
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--verbose", action="store_true", help="log every request")
+    args = parser.parse_args(argv)
+
+    verbose = args.verbose
+
+    class Handler(MotoRequestHandler):
+        def log_request(self, *a, **kw):  # noqa: D401 - quiet by default
+            if verbose:
+                super().log_request(*a, **kw)
+
+        def finish(self):
+            try:
+                super().finish()
+            except OSError:
+                pass  # the connection was dropped on purpose
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    run_simple(args.host, args.port, build_app(), threaded=True, request_handler=Handler)
+
+
+if __name__ == "__main__":
+    main()
