@@ -556,3 +556,24 @@ def test_provision_pair(servers, kind, regions):
     assert a["_key"] == b["_key"]
     with pytest.raises(RuntimeError, match="already exists"):
         stack.provision_pair(ep_a, regions[0], ep_b, regions[1], kind)
+
+
+def test_email_change_unverifies_and_user_settings(epool):
+    email = epool.confirmed_user()
+    access = epool.login(email)["AccessToken"]
+    new = f"n{uuid.uuid4().hex[:6]}@example.com"
+    out = epool.c.update_user_attributes(AccessToken=access, UserAttributes=[{"Name": "email", "Value": new}])
+    assert [d["AttributeName"] for d in out["CodeDeliveryDetailsList"]] == ["email"]
+    attrs = {a["Name"]: a["Value"] for a in epool.c.get_user(AccessToken=access)["UserAttributes"]}
+    assert (attrs["email"], attrs["email_verified"]) == (new, "false")
+    sent = [m for m in stack.mailbox(epool.ep, epool.id, new) if m["kind"] == "VERIFY_ATTRIBUTE"]
+    assert len(sent) == 1
+    epool.c.verify_user_attribute(AccessToken=access, AttributeName="email", Code=sent[0]["code"])
+    attrs = {a["Name"]: a["Value"] for a in epool.c.get_user(AccessToken=access)["UserAttributes"]}
+    assert attrs["email_verified"] == "true"
+
+    options = [{"DeliveryMedium": "EMAIL", "AttributeName": "email"}]
+    epool.c.set_user_settings(AccessToken=access, MFAOptions=options)
+    assert epool.c.admin_get_user(UserPoolId=epool.id, Username=new)["MFAOptions"] == options
+    epool.c.admin_set_user_settings(UserPoolId=epool.id, Username=new, MFAOptions=[])
+    assert epool.c.admin_get_user(UserPoolId=epool.id, Username=new).get("MFAOptions", []) == []
