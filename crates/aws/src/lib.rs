@@ -1,1 +1,111 @@
+//! Adapters from the relay's ports to AWS SDK clients: Secrets Manager, SQS, SSM (drain
+//! switch) and Cognito's Admin APIs (the replicator's `UserDirectory`). Every client can be
+//! pointed at an emulator with an endpoint override.
 #![forbid(unsafe_code)]
+
+pub mod cognito;
+pub mod queue;
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+pub use aws_sdk_cognitoidentityprovider as cognito_sdk;
+pub use aws_sdk_sqs as sqs_sdk;
+
+/// Shared SDK configuration for one region. `endpoint` overrides every service's endpoint
+/// (the local stack's emulator); `None` uses AWS.
+pub async fn sdk_config(region: &str, endpoint: Option<&str>, max_attempts: u32, operation_timeout: Duration) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .retry_config(RetryConfig::standard().with_max_attempts(max_attempts))
+        .timeout_config(TimeoutConfig::builder().connect_timeout(Duration::from_secs(2)).operation_timeout(operation_timeout).build());
+    if let Some(ep) = endpoint {
+        loader = loader.endpoint_url(ep);
+    }
+    loader.load().await
+}
+
+/// A short, secret-free description of an SDK error: the service's error code, or the kind
+/// of transport failure.
+pub fn describe<E, R>(e: &aws_sdk_sqs::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_sqs::error::ProvideErrorMetadata,
+{
+    use aws_sdk_sqs::error::SdkError;
+    match e {
+        SdkError::ServiceError(se) => format!("{}: {}", se.err().code().unwrap_or("ServiceError"), se.err().message().unwrap_or("")),
+        SdkError::TimeoutError(_) => "timeout".into(),
+        SdkError::DispatchFailure(_) => "connection failure".into(),
+        SdkError::ResponseError(_) => "unreadable response".into(),
+        SdkError::ConstructionFailure(_) => "request construction failure".into(),
+        _ => "unknown SDK error".into(),
+    }
+}
+
+/// Whether an SDK error is worth retrying (throttling, 5xx, transport).
+pub fn is_retryable<E, R>(e: &aws_sdk_sqs::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_sqs::error::ProvideErrorMetadata,
+{
+    use aws_sdk_sqs::error::SdkError;
+    match e {
+        SdkError::ServiceError(se) => {
+            let code = se.err().code().unwrap_or_default();
+            matches!(code, "TooManyRequestsException" | "ThrottlingException" | "Throttling" | "InternalErrorException" | "InternalFailure" | "ServiceUnavailable" | "RequestThrottled")
+                || code.is_empty()
+        }
+        SdkError::ConstructionFailure(_) => false,
+        _ => true,
+    }
+}
+
+/// Secrets Manager: the secret's string value.
+#[derive(Clone, Debug)]
+pub struct Secrets {
+    client: aws_sdk_secretsmanager::Client,
+}
+
+impl Secrets {
+    pub fn new(cfg: &SdkConfig) -> Self {
+        Self { client: aws_sdk_secretsmanager::Client::new(cfg) }
+    }
+    pub async fn get(&self, id: &str) -> Result<String, String> {
+        let out = self.client.get_secret_value().secret_id(id).send().await.map_err(|e| format!("GetSecretValue {id}: {}", describe(&e)))?;
+        out.secret_string().map(str::to_owned).ok_or_else(|| format!("secret {id} has no string value"))
+    }
+}
+
+/// The drain switch: an SSM parameter holding `true` or `false`.
+#[derive(Clone, Debug)]
+pub struct DrainSwitch {
+    client: aws_sdk_ssm::Client,
+    name: String,
+}
+
+impl DrainSwitch {
+    pub fn new(cfg: &SdkConfig, name: &str) -> Self {
+        Self { client: aws_sdk_ssm::Client::new(cfg), name: name.to_owned() }
+    }
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub async fn get(&self) -> Result<bool, String> {
+        let out = self.client.get_parameter().name(&self.name).send().await.map_err(|e| format!("GetParameter {}: {}", self.name, describe(&e)))?;
+        Ok(out.parameter().and_then(|p| p.value()).is_some_and(|v| v.trim().eq_ignore_ascii_case("true")))
+    }
+    pub async fn set(&self, drained: bool) -> Result<(), String> {
+        self.client
+            .put_parameter()
+            .name(&self.name)
+            .value(if drained { "true" } else { "false" })
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .map_err(|e| format!("PutParameter {}: {}", self.name, describe(&e)))?;
+        Ok(())
+    }
+}

@@ -1,1 +1,43 @@
+//! cognito-relay's proxy: one axum router served by Lambda (API Gateway REST events) or as a
+//! standalone HTTP server.
 #![forbid(unsafe_code)]
+
+pub mod adapters;
+pub mod app;
+pub mod config;
+pub mod health;
+pub mod metrics;
+pub mod ports;
+pub mod secrets;
+
+use std::sync::Arc;
+
+pub use app::{app, AppState};
+pub use config::{Config, Env, ProcessEnv};
+
+/// JSON logs, one line per event, `RUST_LOG` filter (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().json().with_current_span(true).with_span_list(false).with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Builds the state with the AWS adapters. Validates configuration first; no port is bound.
+pub async fn build(cfg: Config, lambda: bool) -> Result<Arc<AppState>, String> {
+    let home = relay_aws::sdk_config(&cfg.region, cfg.aws_endpoint.as_deref(), 3, std::time::Duration::from_secs(3)).await;
+    let source: Arc<dyn ports::SecretSource> = Arc::new(adapters::SecretsManager(relay_aws::Secrets::new(&home)));
+    let secrets = secrets::SecretCache::new(source, cfg.clients_secret_id.clone(), cfg.replication_key_secret_id.clone(), cfg.secret_ttl);
+    let sink: Option<Arc<dyn ports::EventSink>> = match &cfg.peer {
+        Some(peer) => {
+            // Bounded: 2 attempts within 2 s each before falling back to the local queue.
+            let peer_cfg = relay_aws::sdk_config(&peer.region, peer.aws_endpoint.as_deref(), 2, std::time::Duration::from_secs(2)).await;
+            Some(Arc::new(adapters::SqsSink::new(relay_aws::queue::Queues::new(&peer_cfg), peer.queue_url.clone(), cfg.fallback_queue_url.clone().map(|u| (relay_aws::queue::Queues::new(&home), u)))))
+        }
+        None => None,
+    };
+    let control: Arc<dyn ports::Control> = Arc::new(adapters::AwsControl {
+        pool: relay_aws::cognito::Pool::new(&home, &cfg.user_pool_id, cfg.username_attributes.clone()),
+        drain: cfg.drain_parameter.as_deref().map(|p| relay_aws::DrainSwitch::new(&home, p)),
+    });
+    let limiter = Arc::new(ports::LocalLimiter::default());
+    Ok(Arc::new(AppState::new(cfg, secrets, sink, Some(control), limiter, lambda)?))
+}

@@ -1,0 +1,97 @@
+//! SQS FIFO queues: the inbound replication queue, its DLQ and the proxy's fallback queue.
+
+use aws_config::SdkConfig;
+use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
+
+use crate::describe;
+
+#[derive(Clone, Debug)]
+pub struct Queues {
+    client: aws_sdk_sqs::Client,
+}
+
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub message_id: String,
+    pub receipt_handle: String,
+    pub body: String,
+    pub receive_count: u32,
+    pub group_id: Option<String>,
+    pub sent_ms: Option<u64>,
+    /// The `reason` message attribute (DLQ entries).
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Depth {
+    pub visible: u64,
+    pub in_flight: u64,
+}
+
+impl Queues {
+    pub fn new(cfg: &SdkConfig) -> Self {
+        Self { client: aws_sdk_sqs::Client::new(cfg) }
+    }
+
+    pub async fn send(&self, url: &str, body: &str, group_id: &str, dedup_id: &str, reason: Option<&str>) -> Result<(), String> {
+        let mut req = self.client.send_message().queue_url(url).message_body(body).message_group_id(group_id).message_deduplication_id(dedup_id);
+        if let Some(r) = reason {
+            let attr = MessageAttributeValue::builder().data_type("String").string_value(r).build().map_err(|e| e.to_string())?;
+            req = req.message_attributes("reason", attr);
+        }
+        req.send().await.map_err(|e| format!("SendMessage: {}", describe(&e)))?;
+        Ok(())
+    }
+
+    pub async fn receive(&self, url: &str, max: i32, wait_secs: i32, visibility: Option<i32>) -> Result<Vec<Received>, String> {
+        let mut req = self
+            .client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(max)
+            .wait_time_seconds(wait_secs)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All");
+        if let Some(v) = visibility {
+            req = req.visibility_timeout(v);
+        }
+        let out = req.send().await.map_err(|e| format!("ReceiveMessage: {}", describe(&e)))?;
+        Ok(out
+            .messages()
+            .iter()
+            .map(|m| {
+                let attrs = m.attributes();
+                let get = |k: MessageSystemAttributeName| attrs.and_then(|a| a.get(&k)).cloned();
+                Received {
+                    message_id: m.message_id().unwrap_or_default().to_owned(),
+                    receipt_handle: m.receipt_handle().unwrap_or_default().to_owned(),
+                    body: m.body().unwrap_or_default().to_owned(),
+                    receive_count: get(MessageSystemAttributeName::ApproximateReceiveCount).and_then(|v| v.parse().ok()).unwrap_or(1),
+                    group_id: get(MessageSystemAttributeName::MessageGroupId),
+                    sent_ms: get(MessageSystemAttributeName::SentTimestamp).and_then(|v| v.parse().ok()),
+                    reason: m.message_attributes().and_then(|a| a.get("reason")).and_then(|v| v.string_value()).map(str::to_owned),
+                }
+            })
+            .collect())
+    }
+
+    pub async fn delete(&self, url: &str, receipt_handle: &str) -> Result<(), String> {
+        self.client.delete_message().queue_url(url).receipt_handle(receipt_handle).send().await.map_err(|e| format!("DeleteMessage: {}", describe(&e)))?;
+        Ok(())
+    }
+
+    pub async fn depth(&self, url: &str) -> Result<Depth, String> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(|e| format!("GetQueueAttributes: {}", describe(&e)))?;
+        let attrs = out.attributes();
+        let get = |k: QueueAttributeName| attrs.and_then(|a| a.get(&k)).and_then(|v| v.parse().ok()).unwrap_or(0);
+        Ok(Depth { visible: get(QueueAttributeName::ApproximateNumberOfMessages), in_flight: get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible) })
+    }
+}

@@ -1,0 +1,92 @@
+//! The proxy's ports over AWS: Secrets Manager, the peer's SQS queue (with the local fallback
+//! queue), and the home pool + drain switch for `/health`.
+
+use relay_aws::cognito::Pool;
+use relay_aws::queue::Queues;
+use relay_aws::{DrainSwitch, Secrets};
+use replication::Event;
+use tracing::{error, warn};
+
+use crate::ports::{BoxFut, Control, Delivery, EventSink, SecretSource};
+
+pub struct SecretsManager(pub Secrets);
+
+impl SecretSource for SecretsManager {
+    fn fetch<'a>(&'a self, id: &'a str) -> BoxFut<'a, Result<String, String>> {
+        Box::pin(self.0.get(id))
+    }
+}
+
+pub struct SqsSink {
+    peer: Queues,
+    peer_url: String,
+    fallback: Option<(Queues, String)>,
+}
+
+impl SqsSink {
+    pub fn new(peer: Queues, peer_url: String, fallback: Option<(Queues, String)>) -> Self {
+        Self { peer, peer_url, fallback }
+    }
+}
+
+impl EventSink for SqsSink {
+    fn deliver<'a>(&'a self, event: &'a Event) -> BoxFut<'a, Delivery> {
+        Box::pin(async move {
+            let body = event.to_json();
+            let group = event.group_id();
+            match self.peer.send(&self.peer_url, &body, &group, &event.id, None).await {
+                Ok(()) => return Delivery::Peer,
+                Err(e) => warn!(event_id = %event.id, error = %e, "peer queue unreachable; trying the fallback queue"),
+            }
+            if let Some((q, url)) = &self.fallback {
+                match q.send(url, &body, &group, &event.id, None).await {
+                    Ok(()) => return Delivery::Fallback,
+                    Err(e) => warn!(event_id = %event.id, error = %e, "fallback queue unreachable"),
+                }
+            }
+            error!(event_id = %event.id, action = %event.action, "replication event lost; reconcile will repair it");
+            Delivery::Lost
+        })
+    }
+}
+
+/// Moves events from the local fallback queue to the peer's inbound queue (same FIFO group
+/// and dedup id, so order per user holds and a retried move is not applied twice). Returns
+/// how many moved.
+pub async fn forward_fallback(local: &Queues, fallback_url: &str, peer: &Queues, peer_url: &str) -> Result<usize, String> {
+    let mut moved = 0;
+    loop {
+        let batch = local.receive(fallback_url, 10, 0, Some(30)).await?;
+        if batch.is_empty() {
+            return Ok(moved);
+        }
+        for m in batch {
+            let Ok(event) = Event::from_json(&m.body) else {
+                error!(message_id = %m.message_id, "fallback queue holds a message that is not an event; left in place");
+                continue;
+            };
+            peer.send(peer_url, &m.body, &event.group_id(), &event.id, None).await?;
+            local.delete(fallback_url, &m.receipt_handle).await?;
+            moved += 1;
+        }
+    }
+}
+
+pub struct AwsControl {
+    pub pool: Pool,
+    pub drain: Option<DrainSwitch>,
+}
+
+impl Control for AwsControl {
+    fn drained(&self) -> BoxFut<'_, Result<bool, String>> {
+        Box::pin(async move {
+            match &self.drain {
+                Some(d) => d.get().await,
+                None => Ok(false),
+            }
+        })
+    }
+    fn pool_ok(&self) -> BoxFut<'_, Result<(), String>> {
+        Box::pin(self.pool.ping())
+    }
+}

@@ -1,0 +1,375 @@
+//! The router: `POST /` (the Cognito protocol), `OPTIONS /` (CORS preflight), `GET /health`,
+//! `GET /metrics`. One error type, mapped to Cognito's wire shape once, at the edge.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use replication::{build_change, Event, EVENT_VERSION};
+use serde_json::Value;
+use tracing::{info, warn, Instrument};
+use wire::{ActionSpec, Mutation, SecretPlacement, WireError};
+
+use crate::config::{Config, Origins};
+use crate::health::HealthCache;
+use crate::metrics::{emf_request, Metrics};
+use crate::ports::{Control, Delivery, EventSink, RateLimiter};
+use crate::secrets::{Loaded, SecretCache};
+
+pub struct AppState {
+    pub cfg: Config,
+    pub http: reqwest::Client,
+    pub secrets: SecretCache,
+    pub sink: Option<Arc<dyn EventSink>>,
+    pub limiter: Arc<dyn RateLimiter>,
+    pub metrics: Metrics,
+    pub health: HealthCache,
+    /// Emit one EMF line per request (Lambda); standalone serves `/metrics` instead.
+    pub emf: bool,
+}
+
+impl AppState {
+    pub fn new(cfg: Config, secrets: SecretCache, sink: Option<Arc<dyn EventSink>>, control: Option<Arc<dyn Control>>, limiter: Arc<dyn RateLimiter>, emf: bool) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .timeout(cfg.upstream_timeout)
+            .connect_timeout(std::time::Duration::from_secs(2))
+            .pool_idle_timeout(std::time::Duration::from_secs(60))
+            .pool_max_idle_per_host(64)
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let health = HealthCache::new(control, cfg.health_cache, cfg.control_cache);
+        Ok(Self { cfg, http, secrets, sink, limiter, metrics: Metrics::default(), health, emf })
+    }
+}
+
+pub fn app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", post(cognito).options(preflight))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .fallback(fallback)
+        .with_state(state)
+}
+
+/// An error answered in Cognito's shape.
+pub struct Refusal(pub WireError);
+
+impl From<WireError> for Refusal {
+    fn from(e: WireError) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::BAD_REQUEST);
+        let mut r = (status, self.0.body()).into_response();
+        let h = r.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
+        h.insert("x-amzn-errortype", HeaderValue::from_static(self.0.kind));
+        r
+    }
+}
+
+async fn fallback(method: Method) -> Response {
+    let e = if method == Method::POST {
+        WireError::unknown_operation("Unknown path; Cognito requests go to POST /")
+    } else {
+        WireError::new(404, "ResourceNotFoundException", "Not found")
+    };
+    Refusal(e).into_response()
+}
+
+const ALLOW_HEADERS: &str = "content-type,x-amz-target,x-amz-user-agent,amz-sdk-invocation-id,amz-sdk-request,cache-control,x-amz-date,authorization";
+const EXPOSE_HEADERS: &str = "x-amzn-RequestId,x-amzn-ErrorType,x-amzn-ErrorMessage,Date";
+
+/// The `Access-Control-Allow-Origin` value for a request, if its origin is allowed.
+fn allowed_origin(cfg: &Config, headers: &HeaderMap) -> Option<HeaderValue> {
+    match &cfg.cors_origins {
+        Origins::Any => Some(HeaderValue::from_static("*")),
+        Origins::List(list) => {
+            let origin = headers.get(header::ORIGIN)?;
+            let o = origin.to_str().ok()?;
+            list.iter().any(|a| a == o).then(|| origin.clone())
+        }
+    }
+}
+
+fn add_cors(cfg: &Config, req_headers: &HeaderMap, resp: &mut Response) {
+    if let Some(origin) = allowed_origin(cfg, req_headers) {
+        let h = resp.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSE_HEADERS));
+        if cfg.cors_origins != Origins::Any {
+            h.insert(header::VARY, HeaderValue::from_static("Origin"));
+        }
+    }
+}
+
+async fn preflight(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let mut r = StatusCode::OK.into_response();
+    if allowed_origin(&st.cfg, &headers).is_some() {
+        add_cors(&st.cfg, &headers, &mut r);
+        let h = r.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST, OPTIONS"));
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(ALLOW_HEADERS));
+        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    }
+    r
+}
+
+async fn health(State(st): State<Arc<AppState>>) -> Response {
+    let report = st.health.report().await;
+    let status = if report.healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], serde_json::to_string(&report).unwrap_or_default()).into_response()
+}
+
+async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], st.metrics.prometheus()).into_response()
+}
+
+/// The caller's IP: API Gateway's source IP under Lambda; standalone, the address
+/// `trusted_hops` entries from the right of X-Forwarded-For (each trusted proxy appends
+/// one), or the socket peer when no proxy is trusted.
+pub fn caller_ip(req: &Request, trusted_hops: usize) -> Option<String> {
+    if let Some(ctx) = req.extensions().get::<lambda_http::request::RequestContext>() {
+        return match ctx {
+            lambda_http::request::RequestContext::ApiGatewayV1(c) => c.identity.source_ip.clone(),
+            lambda_http::request::RequestContext::ApiGatewayV2(c) => c.http.source_ip.clone(),
+            _ => None,
+        };
+    }
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    if trusted_hops == 0 {
+        return peer;
+    }
+    let xff: Vec<&str> = req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim).filter(|s| !s.is_empty()).collect();
+    if xff.len() >= trusted_hops {
+        let candidate = xff[xff.len() - trusted_hops];
+        if candidate.parse::<std::net::IpAddr>().is_ok() {
+            return Some(candidate.to_owned());
+        }
+    }
+    peer
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// What the upstream answered.
+struct Upstream {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Upstream {
+    fn error_type(&self) -> Option<&str> {
+        self.headers.get("x-amzn-errortype").and_then(|v| v.to_str().ok()).map(|v| v.split(':').next().unwrap_or(v))
+    }
+    fn request_id(&self) -> &str {
+        self.headers.get("x-amzn-requestid").and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+    fn rejected_secret(&self) -> bool {
+        self.status == StatusCode::BAD_REQUEST
+            && self.error_type() == Some("NotAuthorizedException")
+            && std::str::from_utf8(&self.body).is_ok_and(|b| b.contains("SECRET_HASH") || b.contains("secret hash") || b.contains("client secret"))
+    }
+}
+
+async fn call_upstream(st: &AppState, action: &str, body: Vec<u8>, user_agent: Option<&HeaderValue>) -> Result<Upstream, WireError> {
+    let mut req = st
+        .http
+        .post(&st.cfg.cognito_endpoint)
+        .header(header::CONTENT_TYPE, "application/x-amz-json-1.1")
+        .header("x-amz-target", format!("{}{action}", wire::TARGET_PREFIX))
+        .body(body);
+    if let Some(ua) = user_agent {
+        req = req.header(header::USER_AGENT, ua.clone());
+    }
+    let resp = req.send().await.map_err(|e| {
+        let why = if e.is_timeout() { "timed out" } else if e.is_connect() { "is unreachable" } else { "failed" };
+        warn!(action, "upstream {why}");
+        WireError::unavailable(format!("The regional Cognito endpoint {why}; retry"))
+    })?;
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp.bytes().await.map_err(|_| WireError::unavailable("The regional Cognito endpoint closed the connection; retry"))?;
+    Ok(Upstream { status, headers, body })
+}
+
+/// Reads the user's sign-in alias (e-mail / phone) with the user's own access token.
+async fn alias_of(st: &AppState, access_token: &str) -> Option<String> {
+    let body = serde_json::to_vec(&serde_json::json!({ "AccessToken": access_token })).ok()?;
+    let up = call_upstream(st, "GetUser", body, None).await.ok()?;
+    if !up.status.is_success() {
+        return None;
+    }
+    let v: Value = serde_json::from_slice(&up.body).ok()?;
+    let attrs = v.get("UserAttributes")?.as_array()?;
+    st.cfg.username_attributes.iter().find_map(|want| attrs.iter().find(|a| a.get("Name").and_then(Value::as_str) == Some(want)).and_then(|a| a.get("Value")?.as_str()).map(str::to_owned))
+}
+
+/// Who a token-authorized mutation is about, resolved *before* forwarding (DeleteUser leaves
+/// nothing to ask afterwards; an e-mail change must be keyed on the old address).
+async fn identity_from_token(st: &AppState, access_token: Option<&str>) -> Option<replication::UserIdentity> {
+    let (username, sub) = wire::jwt::access_token_user(access_token?)?;
+    let user_key = if st.cfg.alias_pool() { alias_of(st, access_token?).await? } else { username.clone() };
+    Some(replication::UserIdentity { user_key, origin_username: Some(username), origin_sub: Some(sub).filter(|s| !s.is_empty()) })
+}
+
+/// Who a request-authorized mutation is about, from the request and Cognito's answer.
+async fn identity_after(st: &AppState, spec: &ActionSpec, req: &Value, resp: &Value) -> Option<replication::UserIdentity> {
+    match spec.secret {
+        SecretPlacement::TopLevel => Some(replication::UserIdentity {
+            user_key: req.get("Username")?.as_str()?.to_owned(),
+            origin_username: None,
+            origin_sub: resp.get("UserSub").and_then(Value::as_str).map(str::to_owned),
+        }),
+        _ => {
+            let token = resp.get("AuthenticationResult")?.get("AccessToken")?.as_str()?;
+            identity_from_token(st, Some(token)).await
+        }
+    }
+}
+
+async fn replicate(st: &AppState, spec: &ActionSpec, mutation: Mutation, who: Option<replication::UserIdentity>, req: &Value, resp: &Value, keys: &wire::seal::Keyring) -> Option<Delivery> {
+    let sink = st.sink.as_ref()?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let change = build_change(mutation, req, resp, keys, &id)?;
+    let Some(who) = who else {
+        st.metrics.lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::error!(event_id = %id, action = spec.name, "replication event lost: cannot tell which user changed");
+        return Some(Delivery::Lost);
+    };
+    let event = Event {
+        v: EVENT_VERSION,
+        id,
+        origin_region: st.cfg.region.clone(),
+        origin_pool: st.cfg.user_pool_id.clone(),
+        action: spec.name.to_owned(),
+        user_key: who.user_key,
+        origin_username: who.origin_username,
+        origin_sub: who.origin_sub,
+        origin_time_ms: now_ms(),
+        change,
+    };
+    let d = sink.deliver(&event).await;
+    let counter = match d {
+        Delivery::Peer => &st.metrics.replicated,
+        Delivery::Fallback => &st.metrics.fallback,
+        Delivery::Lost => &st.metrics.lost,
+    };
+    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Some(d)
+}
+
+async fn cognito(State(st): State<Arc<AppState>>, req: Request) -> Response {
+    let started = Instant::now();
+    let req_headers = req.headers().clone();
+    let target = req_headers.get("x-amz-target").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let action = target.as_deref().and_then(|t| t.strip_prefix(wire::TARGET_PREFIX)).and_then(|a| wire::CATALOG.iter().find(|s| s.name == a)).map_or("Refused", |s| s.name);
+    let span = tracing::info_span!("request", action, request_id = tracing::field::Empty);
+    let (mut resp, delivery, throttled) = handle(&st, req, target.as_deref()).instrument(span.clone()).await;
+    add_cors(&st.cfg, &req_headers, &mut resp);
+    let status = resp.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1e3;
+    st.metrics.record(action, status, latency_ms);
+    if st.emf {
+        println!("{}", emf_request(action, status, latency_ms, delivery, throttled));
+    }
+    let error_type = resp.headers().get("x-amzn-errortype").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let request_id = resp.headers().get("x-amzn-requestid").and_then(|v| v.to_str().ok()).unwrap_or("");
+    span.record("request_id", request_id);
+    span.in_scope(|| info!(status, latency_ms = format!("{latency_ms:.2}"), error_type, replication = ?delivery, "done"));
+    resp
+}
+
+async fn handle(st: &AppState, req: Request, target: Option<&str>) -> (Response, Option<Delivery>, bool) {
+    match handle_inner(st, req, target).await {
+        Ok((r, d, t)) => (r, d, t),
+        Err(e) => (Refusal(e).into_response(), None, false),
+    }
+}
+
+async fn handle_inner(st: &AppState, req: Request, target: Option<&str>) -> Result<(Response, Option<Delivery>, bool), WireError> {
+    let spec = wire::lookup(target)?;
+    let ip = caller_ip(&req, st.cfg.trusted_hops);
+    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !(ct.starts_with("application/x-amz-json-1.1") || ct.starts_with("application/json")) {
+        return Err(WireError::new(400, "SerializationException", "Content-Type must be application/x-amz-json-1.1"));
+    }
+    let user_agent = req.headers().get(header::USER_AGENT).cloned();
+    if let Some(ip) = &ip {
+        if !st.limiter.allow(&format!("ip:{ip}"), st.cfg.rate_per_ip_per_min).await {
+            return Err(WireError::too_many_requests("Rate exceeded"));
+        }
+    }
+    let bytes = axum::body::to_bytes(req.into_body(), st.cfg.max_body_bytes)
+        .await
+        .map_err(|_| WireError::invalid_parameter(format!("Request body is larger than {} bytes", st.cfg.max_body_bytes)))?;
+    let original: Value = serde_json::from_slice(&bytes).map_err(|_| WireError::new(400, "SerializationException", "Request body is not valid JSON"))?;
+    let mut secrets: Arc<Loaded> = st.secrets.get().await?;
+
+    let mut body = original.clone();
+    let mut prepared = wire::prepare(spec, &mut body, &secrets.clients, ip.as_deref(), &secrets.refresh_keys)?;
+    if let Some(u) = &prepared.username {
+        if !st.limiter.allow(&format!("user:{}", u.to_lowercase()), st.cfg.rate_per_username_per_min).await {
+            return Err(WireError::too_many_requests("Rate exceeded"));
+        }
+    }
+    let pre_identity = match (spec.mutation, spec.secret, &st.sink) {
+        (Some(_), SecretPlacement::None, Some(_)) => identity_from_token(st, body.get("AccessToken").and_then(Value::as_str)).await,
+        _ => None,
+    };
+
+    let mut up = call_upstream(st, spec.name, serde_json::to_vec(&body).unwrap_or_default(), user_agent.as_ref()).await?;
+    if spec.secret != SecretPlacement::None && up.rejected_secret() {
+        // The app client secret may have rotated: reload once and try again.
+        if let Some(fresh) = st.secrets.refresh_after_rejection(&secrets).await {
+            secrets = fresh;
+            body = original.clone();
+            prepared = wire::prepare(spec, &mut body, &secrets.clients, ip.as_deref(), &secrets.refresh_keys)?;
+            up = call_upstream(st, spec.name, serde_json::to_vec(&body).unwrap_or_default(), user_agent.as_ref()).await?;
+        }
+    }
+    let throttled = up.error_type() == Some("TooManyRequestsException");
+    tracing::Span::current().record("request_id", up.request_id());
+
+    let mut out_body = up.body.clone();
+    let mut delivery = None;
+    if up.status.is_success() && (spec.issues_tokens || spec.mutation.is_some()) {
+        if let Ok(mut resp_json) = serde_json::from_slice::<Value>(&up.body) {
+            if let Some(mutation) = spec.mutation {
+                let who = match pre_identity {
+                    Some(w) => Some(w),
+                    None if spec.secret != SecretPlacement::None && st.sink.is_some() => identity_after(st, spec, &body, &resp_json).await,
+                    None => None,
+                };
+                delivery = replicate(st, spec, mutation, who, &body, &resp_json, &secrets.keys).await;
+            }
+            if wire::seal_response_tokens(spec, &mut resp_json, &secrets.refresh_keys, prepared.username.as_deref()) {
+                out_body = Bytes::from(serde_json::to_vec(&resp_json).unwrap_or_default());
+            }
+        }
+    }
+
+    let mut resp = Response::new(Body::from(out_body));
+    *resp.status_mut() = up.status;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, up.headers.get(header::CONTENT_TYPE).cloned().unwrap_or(HeaderValue::from_static("application/x-amz-json-1.1")));
+    for (k, v) in up.headers.iter() {
+        if k.as_str().starts_with("x-amzn-") || k == header::DATE {
+            h.insert(k.clone(), v.clone());
+        }
+    }
+    Ok((resp, delivery, throttled))
+}

@@ -1,0 +1,174 @@
+//! Typed proxy configuration, read through a small trait so tests pass a map. Invalid
+//! configuration fails before any port is bound, with a message naming the variable.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub trait Env {
+    fn get(&self, key: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+impl Env for ProcessEnv {
+    fn get(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok().filter(|v| !v.trim().is_empty())
+    }
+}
+
+impl Env for HashMap<String, String> {
+    fn get(&self, key: &str) -> Option<String> {
+        HashMap::get(self, key).cloned().filter(|v| !v.trim().is_empty())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origins {
+    Any,
+    List(Vec<String>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub region: String,
+    pub user_pool_id: String,
+    /// `UsernameAttributes` of the pool: empty for username pools, e.g. `["email"]`.
+    pub username_attributes: Vec<String>,
+    pub cognito_endpoint: String,
+    /// Endpoint override for this region's AWS services (SQS, Secrets Manager, SSM, Cognito admin).
+    pub aws_endpoint: Option<String>,
+    pub clients_secret_id: String,
+    pub replication_key_secret_id: String,
+    pub peer: Option<Peer>,
+    pub fallback_queue_url: Option<String>,
+    pub drain_parameter: Option<String>,
+    pub listen: SocketAddr,
+    pub trusted_hops: usize,
+    pub cors_origins: Origins,
+    pub rate_per_ip_per_min: u32,
+    pub rate_per_username_per_min: u32,
+    pub max_body_bytes: usize,
+    pub upstream_timeout: Duration,
+    pub secret_ttl: Duration,
+    pub health_cache: Duration,
+    pub control_cache: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub region: String,
+    pub queue_url: String,
+    pub aws_endpoint: Option<String>,
+}
+
+fn num<T: std::str::FromStr>(env: &dyn Env, key: &str, default: T) -> Result<T, String> {
+    match env.get(key) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|_| format!("{key}={v:?} is not a valid number")),
+    }
+}
+
+fn req(env: &dyn Env, key: &str) -> Result<String, String> {
+    env.get(key).ok_or_else(|| format!("{key} is required"))
+}
+
+impl Config {
+    pub fn from_env(env: &dyn Env) -> Result<Self, String> {
+        let region = req(env, "RELAY_REGION")?;
+        let user_pool_id = req(env, "RELAY_USER_POOL_ID")?;
+        if !user_pool_id.starts_with(&format!("{region}_")) {
+            return Err(format!("RELAY_USER_POOL_ID={user_pool_id:?} does not belong to RELAY_REGION={region:?} (expected {region}_...)"));
+        }
+        let username_attributes: Vec<String> = env.get("RELAY_USERNAME_ATTRIBUTES").unwrap_or_default().split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+        if let Some(bad) = username_attributes.iter().find(|a| *a != "email" && *a != "phone_number") {
+            return Err(format!("RELAY_USERNAME_ATTRIBUTES: {bad:?} is not email or phone_number"));
+        }
+        let cognito_endpoint = env.get("RELAY_COGNITO_ENDPOINT").unwrap_or_else(|| format!("https://cognito-idp.{region}.amazonaws.com/"));
+        if !(cognito_endpoint.starts_with("https://") || cognito_endpoint.starts_with("http://")) {
+            return Err(format!("RELAY_COGNITO_ENDPOINT={cognito_endpoint:?} must be an http(s) URL"));
+        }
+        let peer = match (env.get("RELAY_PEER_REGION"), env.get("RELAY_PEER_QUEUE_URL")) {
+            (Some(region), Some(queue_url)) => Some(Peer { region, queue_url, aws_endpoint: env.get("RELAY_PEER_AWS_ENDPOINT") }),
+            (None, None) => None,
+            _ => return Err("RELAY_PEER_REGION and RELAY_PEER_QUEUE_URL go together (both, or neither to run without replication)".into()),
+        };
+        let cors_origins = match env.get("RELAY_CORS_ORIGINS").as_deref().map(str::trim) {
+            None | Some("*") => Origins::Any,
+            Some(list) => Origins::List(list.split(',').map(|s| s.trim().trim_end_matches('/').to_owned()).filter(|s| !s.is_empty()).collect()),
+        };
+        let listen = env.get("RELAY_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen = listen.parse().map_err(|_| format!("RELAY_LISTEN={listen:?} is not an address:port"))?;
+        let ms = |key, d| num(env, key, d).map(Duration::from_millis);
+        Ok(Self {
+            region,
+            user_pool_id,
+            username_attributes,
+            cognito_endpoint,
+            aws_endpoint: env.get("RELAY_AWS_ENDPOINT"),
+            clients_secret_id: req(env, "RELAY_CLIENTS_SECRET_ID")?,
+            replication_key_secret_id: req(env, "RELAY_REPLICATION_KEY_SECRET_ID")?,
+            peer,
+            fallback_queue_url: env.get("RELAY_FALLBACK_QUEUE_URL"),
+            drain_parameter: env.get("RELAY_DRAIN_PARAMETER"),
+            listen,
+            trusted_hops: num(env, "RELAY_TRUSTED_HOPS", 0)?,
+            cors_origins,
+            rate_per_ip_per_min: num(env, "RELAY_RATE_PER_IP", 600)?,
+            rate_per_username_per_min: num(env, "RELAY_RATE_PER_USERNAME", 60)?,
+            max_body_bytes: num(env, "RELAY_MAX_BODY_BYTES", 64 * 1024)?,
+            upstream_timeout: ms("RELAY_UPSTREAM_TIMEOUT_MS", 5_000)?,
+            secret_ttl: ms("RELAY_SECRET_TTL_MS", 300_000)?,
+            health_cache: ms("RELAY_HEALTH_CACHE_MS", 5_000)?,
+            control_cache: ms("RELAY_CONTROL_CACHE_MS", 5_000)?,
+        })
+    }
+
+    pub fn alias_pool(&self) -> bool {
+        !self.username_attributes.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> HashMap<String, String> {
+        [
+            ("RELAY_REGION", "eu-west-1"),
+            ("RELAY_USER_POOL_ID", "eu-west-1_abc"),
+            ("RELAY_CLIENTS_SECRET_ID", "cognito-relay/clients"),
+            ("RELAY_REPLICATION_KEY_SECRET_ID", "cognito-relay/replication-key"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    #[test]
+    fn minimal_config_has_sane_defaults() {
+        let c = Config::from_env(&base()).unwrap();
+        assert_eq!(c.cognito_endpoint, "https://cognito-idp.eu-west-1.amazonaws.com/");
+        assert_eq!(c.cors_origins, Origins::Any);
+        assert!(c.peer.is_none());
+        assert!(!c.alias_pool());
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let mut e = base();
+        e.remove("RELAY_REGION");
+        assert!(Config::from_env(&e).unwrap_err().contains("RELAY_REGION"));
+        let mut e = base();
+        e.insert("RELAY_USER_POOL_ID".into(), "us-east-1_x".into());
+        assert!(Config::from_env(&e).unwrap_err().contains("does not belong"));
+        let mut e = base();
+        e.insert("RELAY_RATE_PER_IP".into(), "lots".into());
+        assert!(Config::from_env(&e).unwrap_err().contains("RELAY_RATE_PER_IP"));
+        let mut e = base();
+        e.insert("RELAY_PEER_REGION".into(), "us-east-1".into());
+        assert!(Config::from_env(&e).unwrap_err().contains("RELAY_PEER_QUEUE_URL"));
+        let mut e = base();
+        e.insert("RELAY_USERNAME_ATTRIBUTES".into(), "nickname".into());
+        assert!(Config::from_env(&e).is_err());
+    }
+}

@@ -1,0 +1,68 @@
+//! `proxy`: runs as a Lambda when `AWS_LAMBDA_RUNTIME_API` is set, else as a standalone server.
+
+use std::net::SocketAddr;
+
+use proxy::{build, config::Config, init_logging, ProcessEnv};
+
+#[tokio::main]
+async fn main() {
+    init_logging();
+    let cfg = match Config::from_env(&ProcessEnv) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("proxy: invalid configuration: {e}");
+            std::process::exit(2);
+        }
+    };
+    let lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let state = match build(cfg.clone(), lambda).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("proxy: {e}");
+            std::process::exit(2);
+        }
+    };
+    let router = proxy::app(state);
+    if lambda {
+        if let Err(e) = lambda_http::run(router).await {
+            eprintln!("proxy: lambda runtime failed: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if let (Some(peer), Some(fallback)) = (cfg.peer.clone(), cfg.fallback_queue_url.clone()) {
+        let home = relay_aws::sdk_config(&cfg.region, cfg.aws_endpoint.as_deref(), 3, std::time::Duration::from_secs(3)).await;
+        let peer_cfg = relay_aws::sdk_config(&peer.region, peer.aws_endpoint.as_deref(), 2, std::time::Duration::from_secs(2)).await;
+        let (local, remote) = (relay_aws::queue::Queues::new(&home), relay_aws::queue::Queues::new(&peer_cfg));
+        tokio::spawn(async move {
+            loop {
+                match proxy::adapters::forward_fallback(&local, &fallback, &remote, &peer.queue_url).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(moved = n, "forwarded fallback events to the peer queue"),
+                    Err(e) => tracing::warn!(error = %e, "fallback forwarding paused"),
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            }
+        });
+    }
+    let listener = match tokio::net::TcpListener::bind(cfg.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("proxy: cannot listen on {}: {e}", cfg.listen);
+            std::process::exit(2);
+        }
+    };
+    tracing::info!(listen = %cfg.listen, region = %cfg.region, "proxy listening");
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+        tokio::select! { _ = shutdown => {}, _ = term.recv() => {} }
+    };
+    if let Err(e) = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await {
+        eprintln!("proxy: server failed: {e}");
+        std::process::exit(1);
+    }
+}
