@@ -1,0 +1,213 @@
+/**
+ * All deployment parameters of cognito-relay, in one typed place.
+ *
+ * Edit `deploymentConfig` at the bottom of this file for a real deployment.
+ * `exampleConfig` is what the tests and an out-of-the-box `npm run synth` use: it names
+ * a fake account and fake pools, so nothing is looked up in AWS (no `fromLookup`).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+
+/** Settings that differ per region. */
+export interface RegionConfig {
+  /** AWS region, e.g. `eu-west-1`. */
+  readonly region: string;
+  /** The EXISTING Cognito user pool in that region (the stack does not create pools). */
+  readonly userPoolId: string;
+  /**
+   * ACM certificate (in this region) covering BOTH the global name and `auth-<region>.<zone>`.
+   * When absent, the stack creates one, DNS-validated in the hosted zone.
+   */
+  readonly certificateArn?: string;
+}
+
+export interface WafConfig {
+  /** Requests per IP per 5-minute window before WAF blocks that IP (AWS minimum: 10). */
+  readonly ratePerIpPer5Min: number;
+  /** CIDRs that always pass (exempt from the rate rule). IPv4 and IPv6 may be mixed. */
+  readonly allowCidrs: string[];
+  /** CIDRs that are always blocked. IPv4 and IPv6 may be mixed. */
+  readonly denyCidrs: string[];
+}
+
+export interface RelayConfig {
+  /** The AWS account both regions live in. */
+  readonly account: string;
+  /** The region that normally serves (Route 53 PRIMARY). */
+  readonly primary: RegionConfig;
+  /** The region that serves after failover (Route 53 SECONDARY). */
+  readonly standby: RegionConfig;
+  /**
+   * Region of the global stack (health checks, failover records, health-check alarms).
+   * Route 53 publishes health-check metrics only in us-east-1, so the alarms on them only
+   * work there: keep `us-east-1` unless you drop those alarms.
+   */
+  readonly globalRegion: string;
+  /**
+   * The ClientId(s) the apps were built with (app clients of the primary pool, usually
+   * without a secret). Each is mapped to the regional app client (with a secret) that each
+   * regional stack creates.
+   */
+  readonly publicClientIds: string[];
+  /**
+   * The pools' `UsernameAttributes`, comma separated: '' (plain usernames), 'email',
+   * 'phone_number' or 'email,phone_number'. Both pools must agree.
+   */
+  readonly usernameAttributes: string;
+  /** Optional custom attribute (e.g. `custom:origin_sub`) the replicator copies the origin `sub` into. */
+  readonly originSubAttribute?: string;
+  /** The global name apps use as their Cognito endpoint, e.g. `auth.example.com`. */
+  readonly domainName: string;
+  /** The public hosted zone holding `domainName` and the per-region names. */
+  readonly hostedZone: { readonly id: string; readonly name: string };
+  /**
+   * Name (not ARN) of the Secrets Manager secret holding the replication sealing key,
+   * created ONCE by the operator with a replica in the standby region (see README), so the
+   * very same key exists under the same name in both regions.
+   */
+  readonly replicationKeySecretName: string;
+  readonly waf: WafConfig;
+  /** Proxy-side limits beyond WAF (requests per minute), answered with TooManyRequestsException. */
+  readonly proxyRatePerIp: number;
+  readonly proxyRatePerUsername: number;
+  /** `RELAY_CORS_ORIGINS`: comma-separated origins, or `*`. */
+  readonly corsOrigins: string;
+  /** Replicator pacing per quota category (requests per second per replicator process). */
+  readonly replicatorQuotas: {
+    readonly userCreation: number;
+    readonly userUpdate: number;
+    readonly userAuthentication: number;
+    readonly userAccountRecovery: number;
+  };
+  /** E-mail address subscribed to the alarm topics (confirm the subscription mail). */
+  readonly alarmEmail: string;
+  /** Alarm when replication lag (p99, and the oldest inbound event's age) exceeds this. */
+  readonly lagAlarmThresholdMs: number;
+  /** Alarm when more than this share (0..1) of API requests answer 5xx. */
+  readonly proxy5xxRateThreshold: number;
+  /** Retention of every log group the app creates. */
+  readonly logRetention: RetentionDays;
+  /**
+   * Folder holding the Lambda builds: `<dir>/proxy/bootstrap` and `<dir>/replicator/bootstrap`
+   * (what `cargo lambda build --release --arm64 --output-format binary` writes to
+   * `target/lambda`). Relative paths are resolved against the `cdk/` folder.
+   */
+  readonly lambdaAssetDir: string;
+}
+
+/** Example parameters: used by the tests and by `npm run synth`. Not real resources. */
+export const exampleConfig: RelayConfig = {
+  account: '111111111111',
+  primary: { region: 'eu-west-1', userPoolId: 'eu-west-1_Primary01' },
+  standby: {
+    region: 'eu-central-1',
+    userPoolId: 'eu-central-1_Standby1',
+    certificateArn:
+      'arn:aws:acm:eu-central-1:111111111111:certificate/00000000-0000-4000-8000-000000000000',
+  },
+  globalRegion: 'us-east-1',
+  publicClientIds: ['1example23456789publicclient'],
+  usernameAttributes: 'email',
+  domainName: 'auth.example.com',
+  hostedZone: { id: 'Z0123456789EXAMPLE', name: 'example.com' },
+  replicationKeySecretName: 'cognito-relay/replication-key',
+  waf: {
+    ratePerIpPer5Min: 1000,
+    allowCidrs: ['192.0.2.0/24', '2001:db8::/32'],
+    denyCidrs: ['198.51.100.0/24'],
+  },
+  proxyRatePerIp: 120,
+  proxyRatePerUsername: 30,
+  corsOrigins: '*',
+  replicatorQuotas: {
+    userCreation: 50,
+    userUpdate: 25,
+    userAuthentication: 120,
+    userAccountRecovery: 30,
+  },
+  alarmEmail: 'ops@example.com',
+  lagAlarmThresholdMs: 60_000,
+  proxy5xxRateThreshold: 0.05,
+  logRetention: RetentionDays.ONE_MONTH,
+  lambdaAssetDir: '../target/lambda',
+};
+
+/** The parameters `bin/app.ts` deploys. Replace the example with your own values. */
+export const deploymentConfig: RelayConfig = exampleConfig;
+
+/** The folder `cdk/` itself (this file lives in `cdk/lib`). */
+export const CDK_ROOT = path.resolve(__dirname, '..');
+
+/** Placeholder Lambda builds, used when the real ones have not been built (tests, offline synth). */
+export const PLACEHOLDER_ASSET_DIR = path.join(CDK_ROOT, 'test', 'fixtures', 'lambda');
+
+/** True when `<dir>/proxy/bootstrap` and `<dir>/replicator/bootstrap` both exist. */
+export function hasLambdaBuilds(dir: string): boolean {
+  const abs = path.resolve(CDK_ROOT, dir);
+  return ['proxy', 'replicator'].every((f) => fs.existsSync(path.join(abs, f, 'bootstrap')));
+}
+
+/** The per-region public name, used by health checks: `auth-<region>.<zone>`. */
+export function regionalDomainName(config: RelayConfig, region: string): string {
+  return `auth-${region}.${config.hostedZone.name}`;
+}
+
+/**
+ * The per-region name of the GLOBAL custom domain's endpoint: `auth-origin-<region>.<zone>`, an
+ * alias to the API Gateway target of the global name in that region. The global stack's failover
+ * records alias these, so the global name resolves to the endpoint whose TLS certificate and
+ * Host mapping are the global name's, with no cross-region stack reference.
+ */
+export function originDomainName(config: RelayConfig, region: string): string {
+  return `auth-origin-${region}.${config.hostedZone.name}`;
+}
+
+/** The fixed name of the inbound replication queue in every region. */
+export const INBOUND_QUEUE_NAME = 'cognito-relay-inbound.fifo';
+export const INBOUND_DLQ_NAME = 'cognito-relay-inbound-dlq.fifo';
+export const FALLBACK_QUEUE_NAME = 'cognito-relay-fallback.fifo';
+export const QUEUE_KEY_ALIAS = 'alias/cognito-relay-queues';
+export const DRAIN_PARAMETER_NAME = '/cognito-relay/drain';
+export const CLIENTS_SECRET_NAME = 'cognito-relay/clients';
+export const METRIC_NAMESPACE = 'CognitoRelay';
+export const HEALTH_PATH = '/health';
+export const STAGE_NAME = 'prod';
+
+/** Deterministic URL of a region's inbound queue (no cross-region stack reference needed). */
+export function inboundQueueUrl(config: RelayConfig, region: string): string {
+  return `https://sqs.${region}.amazonaws.com/${config.account}/${INBOUND_QUEUE_NAME}`;
+}
+
+export function inboundQueueArn(config: RelayConfig, region: string): string {
+  return `arn:aws:sqs:${region}:${config.account}:${INBOUND_QUEUE_NAME}`;
+}
+
+/** Fails fast on parameters that would only break at deploy time. */
+export function validateConfig(config: RelayConfig): void {
+  const errors: string[] = [];
+  if (!/^\d{12}$/.test(config.account)) errors.push('account must be 12 digits');
+  if (config.primary.region === config.standby.region) errors.push('primary and standby regions must differ');
+  for (const r of [config.primary, config.standby]) {
+    if (!r.userPoolId.startsWith(`${r.region}_`)) {
+      errors.push(`user pool ${r.userPoolId} is not in region ${r.region}`);
+    }
+    if (r.certificateArn && !r.certificateArn.startsWith(`arn:aws:acm:${r.region}:`)) {
+      errors.push(`certificate for ${r.region} must be an ACM certificate in ${r.region}`);
+    }
+  }
+  if (config.publicClientIds.length === 0) errors.push('at least one public ClientId is needed');
+  if (!/^(|email|phone_number|email,phone_number|phone_number,email)$/.test(config.usernameAttributes)) {
+    errors.push(`usernameAttributes must be '', 'email', 'phone_number' or both, got '${config.usernameAttributes}'`);
+  }
+  const zone = config.hostedZone.name.replace(/\.$/, '');
+  if (config.domainName !== zone && !config.domainName.endsWith(`.${zone}`)) {
+    errors.push(`domainName ${config.domainName} is not in hosted zone ${zone}`);
+  }
+  if (config.waf.ratePerIpPer5Min < 10) errors.push('waf.ratePerIpPer5Min must be at least 10');
+  if (config.lagAlarmThresholdMs <= 0) errors.push('lagAlarmThresholdMs must be positive');
+  if (!(config.proxy5xxRateThreshold > 0 && config.proxy5xxRateThreshold < 1)) {
+    errors.push('proxy5xxRateThreshold must be between 0 and 1');
+  }
+  if (errors.length > 0) throw new Error(`invalid cognito-relay config:\n- ${errors.join('\n- ')}`);
+}

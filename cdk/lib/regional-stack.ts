@@ -1,0 +1,722 @@
+import * as path from 'node:path';
+import { CfnOutput, Duration, RemovalPolicy, SecretValue, Stack, StackProps } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
+import * as cw from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as cognito from 'aws-cdk-lib/aws-cognito';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as route53 from 'aws-cdk-lib/aws-route53';
+import * as targets from 'aws-cdk-lib/aws-route53-targets';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
+import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
+import { Construct } from 'constructs';
+import { AlarmTopic } from './alarm-topic';
+import { acknowledge } from './nag';
+import {
+  CLIENTS_SECRET_NAME,
+  DRAIN_PARAMETER_NAME,
+  FALLBACK_QUEUE_NAME,
+  INBOUND_DLQ_NAME,
+  INBOUND_QUEUE_NAME,
+  METRIC_NAMESPACE,
+  QUEUE_KEY_ALIAS,
+  RelayConfig,
+  STAGE_NAME,
+  inboundQueueArn,
+  inboundQueueUrl,
+  originDomainName,
+  regionalDomainName,
+} from './config';
+import { RelayDashboard } from './dashboard';
+
+/** Construct id of the singleton provider Lambda of CDK's AwsCustomResource. */
+const AWS_CUSTOM_RESOURCE_PROVIDER_ID = 'AWS679f53fac002430cb0da5b7982bd2287';
+
+export type RegionRole = 'primary' | 'standby';
+
+export interface RegionalStackProps extends StackProps {
+  readonly config: RelayConfig;
+  /** Which of the two configured regions this stack deploys. */
+  readonly role: RegionRole;
+  /** Absolute folder holding `proxy/bootstrap` and `replicator/bootstrap`. */
+  readonly lambdaAssetDir: string;
+}
+
+/** Seconds the replicator Lambda may run; the inbound queue's visibility timeout is 6x this. */
+const REPLICATOR_TIMEOUT_S = 60;
+
+/**
+ * One region of cognito-relay: API Gateway + WAF in front of the proxy Lambda, the inbound
+ * replication queue (+ DLQ) drained by the replicator Lambda into the region's existing pool,
+ * the fallback queue, secrets, the drain switch, alarms and a dashboard.
+ *
+ * Nothing here references the other region's stack: the peer's queue URL/ARN and KMS key are
+ * derived from deterministic names (see config.ts).
+ */
+export class RegionalStack extends Stack {
+  public readonly api: apigw.LambdaRestApi;
+  public readonly proxyFunction: lambda.Function;
+  public readonly replicatorFunction: lambda.Function;
+  public readonly inboundQueue: sqs.Queue;
+  public readonly deadLetterQueue: sqs.Queue;
+  public readonly fallbackQueue: sqs.Queue;
+
+  constructor(scope: Construct, id: string, props: RegionalStackProps) {
+    const cfg = props.config;
+    const self = props.role === 'primary' ? cfg.primary : cfg.standby;
+    const peer = props.role === 'primary' ? cfg.standby : cfg.primary;
+    super(scope, id, {
+      ...props,
+      env: { account: cfg.account, region: self.region },
+      description: `cognito-relay ${props.role} region ${self.region} (peer ${peer.region})`,
+    });
+    const region = self.region;
+    const regionalName = regionalDomainName(cfg, region);
+
+    // ---------------------------------------------------------------- queues
+    const queueKey = new kms.Key(this, 'QueueKey', {
+      alias: QUEUE_KEY_ALIAS,
+      description: 'cognito-relay: encrypts the replication queues',
+      enableKeyRotation: true,
+    });
+    const fifoCommon: Partial<sqs.QueueProps> = {
+      fifo: true,
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: queueKey,
+      dataKeyReuse: Duration.minutes(5),
+      retentionPeriod: Duration.days(14),
+      enforceSSL: true,
+    };
+    this.deadLetterQueue = new sqs.Queue(this, 'InboundDeadLetterQueue', {
+      ...fifoCommon,
+      queueName: INBOUND_DLQ_NAME,
+    });
+    this.inboundQueue = new sqs.Queue(this, 'InboundQueue', {
+      ...fifoCommon,
+      queueName: INBOUND_QUEUE_NAME,
+      // The event id is the deduplication id; ordering is per user (MessageGroupId), so
+      // high-throughput FIFO (dedup and throughput per message group) fits.
+      contentBasedDeduplication: false,
+      deduplicationScope: sqs.DeduplicationScope.MESSAGE_GROUP,
+      fifoThroughputLimit: sqs.FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
+      visibilityTimeout: Duration.seconds(6 * REPLICATOR_TIMEOUT_S),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: 5 },
+    });
+    this.fallbackQueue = new sqs.Queue(this, 'FallbackQueue', {
+      ...fifoCommon,
+      queueName: FALLBACK_QUEUE_NAME,
+      contentBasedDeduplication: false,
+      deduplicationScope: sqs.DeduplicationScope.MESSAGE_GROUP,
+      fifoThroughputLimit: sqs.FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
+      visibilityTimeout: Duration.seconds(60),
+    });
+    // cdk-nag acknowledgements: see acknowledgeNagFindings() below.
+
+    // ---------------------------------------------------------------- drain switch
+    const drain = new ssm.StringParameter(this, 'DrainSwitch', {
+      parameterName: DRAIN_PARAMETER_NAME,
+      stringValue: 'false',
+      description:
+        'cognito-relay drain switch: "true" makes GET /health answer 503 so Route 53 fails over. ' +
+        'Flip it with relayctl drain/undrain; a redeploy does not reset it unless this resource changes.',
+      tier: ssm.ParameterTier.STANDARD,
+    });
+
+    // ---------------------------------------------------------------- Cognito app client + secrets
+    const userPool = cognito.UserPool.fromUserPoolId(this, 'UserPool', self.userPoolId);
+    const regionalClient = new cognito.UserPoolClient(this, 'RegionalClient', {
+      userPool,
+      userPoolClientName: 'cognito-relay',
+      generateSecret: true,
+      // CDK adds ALLOW_REFRESH_TOKEN_AUTH whenever explicit auth flows are given.
+      authFlows: { userPassword: true, userSrp: true },
+      enablePropagateAdditionalUserContextData: true,
+      disableOAuth: true,
+      preventUserExistenceErrors: true,
+    });
+    // The client secret is read at deploy time by a CDK custom resource (DescribeUserPoolClient)
+    // and lands in the template only as a Fn::GetAtt of that resource, resolved by CloudFormation:
+    // the plaintext secret never appears in the synthesized template or in cdk.out.
+    const clientSecret = regionalClient.userPoolClientSecret;
+    const mapping = this.toJsonString({
+      clients: cfg.publicClientIds.map((publicId) => ({
+        public_client_id: publicId,
+        client_id: regionalClient.userPoolClientId,
+        client_secret: clientSecret.unsafeUnwrap(),
+      })),
+    });
+    const clientsSecret = new secretsmanager.Secret(this, 'ClientsSecret', {
+      secretName: CLIENTS_SECRET_NAME,
+      description: 'cognito-relay: public ClientId -> regional app client id + secret',
+      secretStringValue: SecretValue.unsafePlainText(mapping),
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    // The replication key is created ONCE by the operator in the primary region with a replica
+    // in the standby region (README): both regions must seal/open with the very same key, and
+    // a CloudFormation-generated value could not be base64 of 32 random bytes nor be shared.
+    const replicationKey = secretsmanager.Secret.fromSecretNameV2(
+      this,
+      'ReplicationKey',
+      cfg.replicationKeySecretName,
+    );
+    // Secrets Manager appends "-" and 6 random characters to secret ARNs.
+    const replicationKeyArn = `${replicationKey.secretArn}-??????`;
+
+    // ---------------------------------------------------------------- Lambdas
+    const proxyLogs = new logs.LogGroup(this, 'ProxyLogs', {
+      logGroupName: '/aws/lambda/cognito-relay-proxy',
+      retention: cfg.logRetention,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const replicatorLogs = new logs.LogGroup(this, 'ReplicatorLogs', {
+      logGroupName: '/aws/lambda/cognito-relay-replicator',
+      retention: cfg.logRetention,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    const proxyRole = new iam.Role(this, 'ProxyRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'cognito-relay proxy Lambda (least privilege)',
+    });
+    const replicatorRole = new iam.Role(this, 'ReplicatorRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'cognito-relay replicator Lambda (least privilege)',
+    });
+    for (const [role, group] of [
+      [proxyRole, proxyLogs],
+      [replicatorRole, replicatorLogs],
+    ] as const) {
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'WriteOwnLogs',
+          actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          // LogGroup.logGroupArn ends in ":*" (its log streams).
+          resources: [group.logGroupArn],
+        }),
+      );
+    }
+
+    const peerQueueUrl = inboundQueueUrl(cfg, peer.region);
+    this.proxyFunction = new lambda.Function(this, 'Proxy', {
+      functionName: 'cognito-relay-proxy',
+      description: 'cognito-relay proxy: Cognito user API -> own pool, mutations -> peer queue',
+      runtime: lambda.Runtime.PROVIDED_AL2023,
+      architecture: lambda.Architecture.ARM_64,
+      handler: 'bootstrap',
+      code: lambda.Code.fromAsset(path.join(props.lambdaAssetDir, 'proxy')),
+      role: proxyRole,
+      logGroup: proxyLogs,
+      memorySize: 512,
+      timeout: Duration.seconds(25),
+      environment: {
+        AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH: 'true',
+        RELAY_REGION: region,
+        RELAY_PEER_REGION: peer.region,
+        RELAY_USER_POOL_ID: self.userPoolId,
+        RELAY_USERNAME_ATTRIBUTES: cfg.usernameAttributes,
+        RELAY_CLIENTS_SECRET_ID: CLIENTS_SECRET_NAME,
+        RELAY_REPLICATION_KEY_SECRET_ID: cfg.replicationKeySecretName,
+        RELAY_PEER_QUEUE_URL: peerQueueUrl,
+        RELAY_FALLBACK_QUEUE_URL: this.fallbackQueue.queueUrl,
+        RELAY_DRAIN_PARAMETER: DRAIN_PARAMETER_NAME,
+        RELAY_CORS_ORIGINS: cfg.corsOrigins,
+        RELAY_RATE_PER_IP: String(cfg.proxyRatePerIp),
+        RELAY_RATE_PER_USERNAME: String(cfg.proxyRatePerUsername),
+        RUST_LOG: 'info',
+      },
+    });
+    this.proxyFunction.node.addDependency(clientsSecret);
+
+    const replicatorEnv: Record<string, string> = {
+      RELAY_REGION: region,
+      RELAY_USER_POOL_ID: self.userPoolId,
+      RELAY_USERNAME_ATTRIBUTES: cfg.usernameAttributes,
+      RELAY_REPLICATION_KEY_SECRET_ID: cfg.replicationKeySecretName,
+      RELAY_QUOTA_USER_CREATION: String(cfg.replicatorQuotas.userCreation),
+      RELAY_QUOTA_USER_UPDATE: String(cfg.replicatorQuotas.userUpdate),
+      RELAY_QUOTA_USER_AUTHENTICATION: String(cfg.replicatorQuotas.userAuthentication),
+      RELAY_QUOTA_USER_ACCOUNT_RECOVERY: String(cfg.replicatorQuotas.userAccountRecovery),
+      RUST_LOG: 'info',
+    };
+    if (cfg.originSubAttribute) replicatorEnv.RELAY_ORIGIN_SUB_ATTRIBUTE = cfg.originSubAttribute;
+    this.replicatorFunction = new lambda.Function(this, 'Replicator', {
+      functionName: 'cognito-relay-replicator',
+      description: 'cognito-relay replicator: inbound FIFO queue -> own pool (Admin APIs)',
+      runtime: lambda.Runtime.PROVIDED_AL2023,
+      architecture: lambda.Architecture.ARM_64,
+      handler: 'bootstrap',
+      code: lambda.Code.fromAsset(path.join(props.lambdaAssetDir, 'replicator')),
+      role: replicatorRole,
+      logGroup: replicatorLogs,
+      memorySize: 256,
+      timeout: Duration.seconds(REPLICATOR_TIMEOUT_S),
+      environment: replicatorEnv,
+    });
+    // Grants ReceiveMessage/DeleteMessage/ChangeMessageVisibility/GetQueueAttributes/GetQueueUrl
+    // on the inbound queue and kms:Decrypt on its key, nothing more.
+    this.replicatorFunction.addEventSource(
+      new SqsEventSource(this.inboundQueue, {
+        batchSize: 10,
+        reportBatchItemFailures: true,
+        // The minimum the service allows: each replicator process paces itself to the quotas,
+        // so fewer concurrent processes keep the pool further from throttling.
+        maxConcurrency: 2,
+      }),
+    );
+
+    // ---------------------------------------------------------------- IAM (least privilege)
+    proxyRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'SendToPeerInboundAndOwnFallback',
+        actions: ['sqs:SendMessage'],
+        resources: [inboundQueueArn(cfg, peer.region), this.fallbackQueue.queueArn],
+      }),
+    );
+    proxyRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ForwardOwnFallback',
+        actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage'],
+        resources: [this.fallbackQueue.queueArn],
+      }),
+    );
+    proxyRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'OwnQueueKey',
+        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        resources: [queueKey.keyArn],
+        conditions: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': QUEUE_KEY_ALIAS } },
+      }),
+    );
+    proxyRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'PeerQueueKeyByAlias',
+        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        // The peer region's queue key is created by the peer's stack, and its id is random:
+        // without a cross-region reference it can only be named by pattern. The pattern is
+        // limited to this account and the peer region, and the conditions limit it to the one
+        // key carrying the alias alias/cognito-relay-queues, used through SQS in that region.
+        resources: [`arn:aws:kms:${peer.region}:${cfg.account}:key/*`],
+        conditions: {
+          'ForAnyValue:StringEquals': { 'kms:ResourceAliases': QUEUE_KEY_ALIAS },
+          StringEquals: { 'kms:ViaService': `sqs.${peer.region}.amazonaws.com` },
+        },
+      }),
+    );
+    proxyRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadOwnSecrets',
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [clientsSecret.secretArn, replicationKeyArn],
+      }),
+    );
+    proxyRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadDrainSwitch',
+        actions: ['ssm:GetParameter'],
+        resources: [drain.parameterArn],
+      }),
+    );
+    proxyRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'HealthDescribeOwnPool',
+        actions: ['cognito-idp:DescribeUserPool'],
+        resources: [userPool.userPoolArn],
+      }),
+    );
+    replicatorRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReplayOnOwnPool',
+        actions: REPLICATOR_COGNITO_ACTIONS.map((a) => `cognito-idp:${a}`),
+        resources: [userPool.userPoolArn],
+      }),
+    );
+    replicatorRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadReplicationKey',
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [replicationKeyArn],
+      }),
+    );
+
+    // ---------------------------------------------------------------- API Gateway
+    const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', {
+      retention: cfg.logRetention,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.api = new apigw.LambdaRestApi(this, 'Api', {
+      restApiName: 'cognito-relay',
+      description: 'cognito-relay: Cognito user API endpoint (everything goes to the proxy Lambda)',
+      handler: this.proxyFunction,
+      proxy: true, // ANY on "/" and on "{proxy+}"
+      endpointConfiguration: { types: [apigw.EndpointType.REGIONAL] },
+      // Only the custom domains (behind WAF, with the right certificate) are reachable.
+      disableExecuteApiEndpoint: true,
+      cloudWatchRole: true,
+      cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN,
+      deployOptions: {
+        stageName: STAGE_NAME,
+        accessLogDestination: new apigw.LogGroupLogDestination(accessLogs),
+        accessLogFormat: apigw.AccessLogFormat.jsonWithStandardFields({
+          caller: false,
+          httpMethod: true,
+          ip: true,
+          protocol: true,
+          requestTime: true,
+          resourcePath: true,
+          responseLength: true,
+          status: true,
+          user: false,
+        }),
+        // Execution logs at ERROR, never with data tracing: bodies carry passwords and tokens.
+        loggingLevel: apigw.MethodLoggingLevel.ERROR,
+        dataTraceEnabled: false,
+        metricsEnabled: true,
+        throttlingRateLimit: 1000,
+        throttlingBurstLimit: 2000,
+      },
+    });
+
+    const zone = route53.HostedZone.fromHostedZoneAttributes(this, 'Zone', {
+      hostedZoneId: cfg.hostedZone.id,
+      zoneName: cfg.hostedZone.name,
+    });
+    const certificate = self.certificateArn
+      ? acm.Certificate.fromCertificateArn(this, 'Certificate', self.certificateArn)
+      : new acm.Certificate(this, 'Certificate', {
+          domainName: cfg.domainName,
+          subjectAlternativeNames: [regionalName],
+          validation: acm.CertificateValidation.fromDns(zone),
+        });
+    // The global name, so TLS (SNI) and Host match when Route 53 sends the global name here.
+    const globalDomain = new apigw.DomainName(this, 'GlobalDomain', {
+      domainName: cfg.domainName,
+      certificate,
+      endpointType: apigw.EndpointType.REGIONAL,
+      securityPolicy: apigw.SecurityPolicy.TLS_1_2,
+      mapping: this.api, // empty base path: the stage is hidden, GET /health is /health
+    });
+    // The per-region name, probed by the Route 53 health checks (and by relayctl status).
+    const regionalDomain = new apigw.DomainName(this, 'RegionalDomain', {
+      domainName: regionalName,
+      certificate,
+      endpointType: apigw.EndpointType.REGIONAL,
+      securityPolicy: apigw.SecurityPolicy.TLS_1_2,
+      mapping: this.api,
+    });
+    new route53.ARecord(this, 'RegionalRecord', {
+      zone,
+      recordName: regionalName,
+      target: route53.RecordTarget.fromAlias(new targets.ApiGatewayDomain(regionalDomain)),
+      comment: 'cognito-relay: this region, probed by the health checks',
+    });
+    // Deterministic name for "the global name's endpoint in this region": the global stack's
+    // failover records alias it, so they need no cross-region reference.
+    new route53.ARecord(this, 'OriginRecord', {
+      zone,
+      recordName: originDomainName(cfg, region),
+      target: route53.RecordTarget.fromAlias(new targets.ApiGatewayDomain(globalDomain)),
+      comment: `cognito-relay: target of the ${cfg.domainName} failover record for ${region}`,
+    });
+
+    // ---------------------------------------------------------------- WAF
+    const webAcl = this.buildWebAcl(cfg);
+    new wafv2.CfnWebACLAssociation(this, 'WebAclAssociation', {
+      resourceArn: this.api.deploymentStage.stageArn,
+      webAclArn: webAcl.attrArn,
+    });
+
+    // ---------------------------------------------------------------- alarms + dashboard
+    const alarmTopic = new AlarmTopic(this, 'Alarms', { email: cfg.alarmEmail }).topic;
+    const action = new cwActions.SnsAction(alarmTopic);
+    const relayMetric = (metricName: string, statistic: string, period = Duration.minutes(1)) =>
+      new cw.Metric({ namespace: METRIC_NAMESPACE, metricName, statistic, period });
+    const alarms: cw.Alarm[] = [];
+    const alarm = (id: string, props: cw.AlarmProps) => {
+      const a = new cw.Alarm(this, id, { ...props, alarmName: `cognito-relay-${region}-${id}` });
+      a.addAlarmAction(action);
+      a.addOkAction(action);
+      alarms.push(a);
+      return a;
+    };
+    alarm('DlqNotEmpty', {
+      alarmDescription: 'Replication events failed 5 times and are in the DLQ: inspect and redrive (relayctl dlq).',
+      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        statistic: 'Maximum',
+        period: Duration.minutes(1),
+      }),
+      threshold: 0,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('ReplicationLagHigh', {
+      alarmDescription: `p99 replication lag above ${cfg.lagAlarmThresholdMs} ms.`,
+      metric: relayMetric('ReplicationLagMs', 'p99'),
+      threshold: cfg.lagAlarmThresholdMs,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 3,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    // A stuck replicator emits no lag at all: the age of the oldest waiting event catches that.
+    alarm('InboundBacklogOld', {
+      alarmDescription: `The oldest waiting replication event is older than ${cfg.lagAlarmThresholdMs} ms.`,
+      metric: this.inboundQueue.metricApproximateAgeOfOldestMessage({
+        statistic: 'Maximum',
+        period: Duration.minutes(1),
+      }),
+      threshold: Math.ceil(cfg.lagAlarmThresholdMs / 1000),
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 3,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('ReplicationLost', {
+      alarmDescription: 'The proxy could not enqueue a replication event anywhere: run relayctl reconcile.',
+      metric: relayMetric('ReplicationLost', 'Sum'),
+      threshold: 1,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('FallbackBacklogOld', {
+      alarmDescription: 'Events wait in the fallback queue for over 5 minutes: the peer inbound queue is unreachable.',
+      metric: this.fallbackQueue.metricApproximateAgeOfOldestMessage({
+        statistic: 'Maximum',
+        period: Duration.minutes(1),
+      }),
+      threshold: 300,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('Proxy5xxRate', {
+      alarmDescription: `More than ${cfg.proxy5xxRateThreshold * 100}% of requests answer 5xx.`,
+      // The Average of API Gateway's 5XXError is the share of requests that answered 5xx.
+      metric: this.api.metricServerError({ statistic: 'Average', period: Duration.minutes(1) }),
+      threshold: cfg.proxy5xxRateThreshold,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 3,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('CognitoThrottling', {
+      alarmDescription: 'Cognito throttled the proxy or the replicator (TooManyRequestsException).',
+      metric: relayMetric('CognitoThrottled', 'Sum', Duration.minutes(5)),
+      threshold: 0,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('ReplicatorErrors', {
+      alarmDescription: 'Replicator invocations fail as a whole (not single events).',
+      metric: this.replicatorFunction.metricErrors({ period: Duration.minutes(5) }),
+      threshold: 0,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+
+    new RelayDashboard(this, 'Dashboard', {
+      dashboardName: `cognito-relay-${region}`,
+      api: this.api,
+      inboundQueue: this.inboundQueue,
+      deadLetterQueue: this.deadLetterQueue,
+      fallbackQueue: this.fallbackQueue,
+      alarms,
+      healthCheckRegion: cfg.globalRegion,
+    });
+
+    this.acknowledgeNagFindings(clientsSecret, proxyRole, peer.region);
+
+    // ---------------------------------------------------------------- outputs
+    new CfnOutput(this, 'RegionalEndpoint', {
+      value: `https://${regionalName}`,
+      description: 'This region only (health checks, drills). Apps use the global endpoint.',
+    });
+    new CfnOutput(this, 'HealthUrl', { value: `https://${regionalName}/health` });
+    new CfnOutput(this, 'RegionalClientId', {
+      value: regionalClient.userPoolClientId,
+      description: 'The app client (with secret) the proxy maps the public ClientId(s) to here.',
+    });
+    new CfnOutput(this, 'InboundQueueUrl', { value: this.inboundQueue.queueUrl });
+    new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.deadLetterQueue.queueUrl });
+    new CfnOutput(this, 'FallbackQueueUrl', { value: this.fallbackQueue.queueUrl });
+    new CfnOutput(this, 'DrainParameter', { value: drain.parameterName });
+  }
+
+  /**
+   * cdk-nag (AwsSolutions) findings that are accepted on purpose, each with its reason. The
+   * tests fail on any other finding, and on an acknowledgement without a reason.
+   */
+  private acknowledgeNagFindings(
+    clientsSecret: secretsmanager.Secret,
+    proxyRole: iam.Role,
+    peerRegion: string,
+  ): void {
+    acknowledge(
+      this.fallbackQueue,
+      'AwsSolutions-SQS3',
+      'The fallback queue holds events while the peer inbound queue is unreachable; every failed ' +
+        'forward attempt raises the receive count, so a DLQ would dead-letter events merely because ' +
+        'the peer outage lasted long. Its backlog age is alarmed (FallbackBacklogOld) instead.',
+    );
+    acknowledge(
+      clientsSecret,
+      'AwsSolutions-SMG4',
+      'This secret is a copy of the Cognito app client secret, which Secrets Manager cannot rotate; ' +
+        'CloudFormation re-derives it from the app client on every deploy, and the proxy re-fetches ' +
+        'it on NotAuthorizedException.',
+    );
+    acknowledge(
+      this.api,
+      'AwsSolutions-APIG2',
+      'The API is a Cognito protocol endpoint (POST / with X-Amz-Target): the proxy validates every ' +
+        'request against its action catalog and answers Cognito-shaped errors; API Gateway models ' +
+        'cannot express that catalog.',
+    );
+    acknowledge(
+      this.api,
+      'AwsSolutions-APIG4',
+      'The Cognito user API is unauthenticated by design (SignUp, InitiateAuth...): callers ' +
+        'authenticate to Cognito through it. WAF (deny list, per-IP rate) and the proxy limits protect it.',
+    );
+    acknowledge(
+      this.api,
+      'AwsSolutions-COG4',
+      'Same as APIG4: this API IS the Cognito endpoint, it cannot sit behind a Cognito authorizer.',
+    );
+    acknowledge(
+      this.api,
+      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+      'The account-level API Gateway CloudWatch role (needed for stage execution logs) uses the AWS ' +
+        'managed policy AmazonAPIGatewayPushToCloudWatchLogs, the documented setup.',
+    );
+    // The CDK-managed custom resource provider behind userPoolClientSecret.
+    const provider = this.node.tryFindChild(AWS_CUSTOM_RESOURCE_PROVIDER_ID);
+    if (provider) {
+      acknowledge(
+        provider,
+        'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+        "CDK's AwsCustomResource provider (DescribeUserPoolClient on this pool only, at deploy time) " +
+          'uses AWSLambdaBasicExecutionRole for its own logs; aws-cdk-lib creates it.',
+      );
+    }
+    acknowledge(
+      proxyRole,
+      `AwsSolutions-IAM5[Resource::arn:aws:kms:${peerRegion}:${this.account}:key/*]`,
+      "The peer region's queue key is created by the peer's stack with a random id, and stacks " +
+        'never reference each other across regions; the statement is limited to this account and ' +
+        'the peer region, to the key with alias alias/cognito-relay-queues (kms:ResourceAliases) ' +
+        'and to use through SQS in that region (kms:ViaService).',
+    );
+  }
+
+  private buildWebAcl(cfg: RelayConfig): wafv2.CfnWebACL {
+    const ipSets = (kind: 'allow' | 'deny', cidrs: string[]): wafv2.CfnWebACL.StatementProperty[] => {
+      const v4 = cidrs.filter((c) => !c.includes(':'));
+      const v6 = cidrs.filter((c) => c.includes(':'));
+      const statements: wafv2.CfnWebACL.StatementProperty[] = [];
+      // The IPv4 set always exists (possibly empty) so the list can be edited in the console.
+      const setV4 = new wafv2.CfnIPSet(this, `${kind === 'allow' ? 'Allow' : 'Deny'}IpSetV4`, {
+        name: `cognito-relay-${kind}-v4`,
+        scope: 'REGIONAL',
+        ipAddressVersion: 'IPV4',
+        addresses: v4,
+        description: `cognito-relay ${kind} list IPv4`,
+      });
+      statements.push({ ipSetReferenceStatement: { arn: setV4.attrArn } });
+      if (v6.length > 0) {
+        const setV6 = new wafv2.CfnIPSet(this, `${kind === 'allow' ? 'Allow' : 'Deny'}IpSetV6`, {
+          name: `cognito-relay-${kind}-v6`,
+          scope: 'REGIONAL',
+          ipAddressVersion: 'IPV6',
+          addresses: v6,
+          description: `cognito-relay ${kind} list IPv6`,
+        });
+        statements.push({ ipSetReferenceStatement: { arn: setV6.attrArn } });
+      }
+      return statements;
+    };
+    const anyOf = (s: wafv2.CfnWebACL.StatementProperty[]): wafv2.CfnWebACL.StatementProperty =>
+      s.length === 1 ? s[0] : { orStatement: { statements: s } };
+    const visibility = (metricName: string): wafv2.CfnWebACL.VisibilityConfigProperty => ({
+      cloudWatchMetricsEnabled: true,
+      sampledRequestsEnabled: true,
+      metricName,
+    });
+    return new wafv2.CfnWebACL(this, 'WebAcl', {
+      name: 'cognito-relay',
+      description: 'cognito-relay: deny list, allow list, per-IP rate limit',
+      scope: 'REGIONAL',
+      defaultAction: { allow: {} },
+      visibilityConfig: visibility('cognito-relay'),
+      // Blocked callers get a Cognito-shaped error the SDKs understand.
+      customResponseBodies: {
+        TooManyRequests: {
+          contentType: 'APPLICATION_JSON',
+          content: '{"__type":"TooManyRequestsException","message":"Too many requests"}',
+        },
+        Forbidden: {
+          contentType: 'APPLICATION_JSON',
+          content: '{"__type":"NotAuthorizedException","message":"Request blocked"}',
+        },
+      },
+      rules: [
+        {
+          name: 'deny-ips',
+          priority: 0,
+          action: { block: { customResponse: { responseCode: 403, customResponseBodyKey: 'Forbidden' } } },
+          statement: anyOf(ipSets('deny', cfg.waf.denyCidrs)),
+          visibilityConfig: visibility('cognito-relay-deny-ips'),
+        },
+        {
+          name: 'allow-ips',
+          priority: 1,
+          action: { allow: {} }, // terminates: listed callers skip the rate rule
+          statement: anyOf(ipSets('allow', cfg.waf.allowCidrs)),
+          visibilityConfig: visibility('cognito-relay-allow-ips'),
+        },
+        {
+          name: 'rate-per-ip',
+          priority: 2,
+          action: {
+            block: { customResponse: { responseCode: 400, customResponseBodyKey: 'TooManyRequests' } },
+          },
+          statement: {
+            rateBasedStatement: {
+              limit: cfg.waf.ratePerIpPer5Min,
+              aggregateKeyType: 'IP',
+              evaluationWindowSec: 300,
+            },
+          },
+          visibilityConfig: visibility('cognito-relay-rate-per-ip'),
+        },
+      ],
+    });
+  }
+}
+
+/** The Admin actions the replicator replays on its own pool (and ListUsers to find users by attribute). */
+export const REPLICATOR_COGNITO_ACTIONS = [
+  'AdminCreateUser',
+  'AdminSetUserPassword',
+  'AdminConfirmSignUp',
+  'AdminGetUser',
+  'AdminUpdateUserAttributes',
+  'AdminDeleteUserAttributes',
+  'AdminDeleteUser',
+  'AdminSetUserMFAPreference',
+  'AdminSetUserSettings',
+  'AdminUserGlobalSignOut',
+  'AdminEnableUser',
+  'AdminDisableUser',
+  'ListUsers',
+];

@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { Template } from 'aws-cdk-lib/assertions';
+import { build, only } from './helpers';
+
+const { primary } = build();
+
+function alarm(t: Template, name: string): any {
+  return only(t, 'AWS::CloudWatch::Alarm', { Properties: { AlarmName: `cognito-relay-eu-west-1-${name}` } }).props;
+}
+
+/** The dashboard body as text, with CloudFormation references rendered as JSON. */
+function dashboardBody(t: Template): string {
+  const d = only(t, 'AWS::CloudWatch::Dashboard');
+  const body = d.props.DashboardBody;
+  if (typeof body === 'string') return body;
+  return body['Fn::Join'][1].map((p: unknown) => (typeof p === 'string' ? p : JSON.stringify(p))).join('');
+}
+
+describe('alarms (regional)', () => {
+  test('each alarm notifies the SNS topic (alarm and OK)', () => {
+    const topic = only(primary, 'AWS::SNS::Topic');
+    const alarms = Object.values(primary.findResources('AWS::CloudWatch::Alarm'));
+    assert.ok(alarms.length >= 7);
+    for (const a of alarms) {
+      assert.deepEqual(a.Properties.AlarmActions, [{ Ref: topic.id }]);
+      assert.deepEqual(a.Properties.OKActions, [{ Ref: topic.id }]);
+    }
+    primary.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+    assert.ok(topic.props.KmsMasterKeyId, 'topic encrypted');
+  });
+
+  test('DLQ not empty', () => {
+    const dlq = only(primary, 'AWS::SQS::Queue', { Properties: { QueueName: 'cognito-relay-inbound-dlq.fifo' } });
+    const a = alarm(primary, 'DlqNotEmpty');
+    assert.equal(a.MetricName, 'ApproximateNumberOfMessagesVisible');
+    assert.deepEqual(a.Dimensions, [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlq.id, 'QueueName'] } }]);
+    assert.equal(a.ComparisonOperator, 'GreaterThanThreshold');
+    assert.equal(a.Threshold, 0);
+  });
+
+  test('replication lag above the configured threshold (p99), and oldest inbound event', () => {
+    const a = alarm(primary, 'ReplicationLagHigh');
+    assert.equal(a.Namespace, 'CognitoRelay');
+    assert.equal(a.MetricName, 'ReplicationLagMs');
+    assert.equal(a.ExtendedStatistic, 'p99');
+    assert.equal(a.Threshold, 60000);
+    assert.equal(a.Dimensions, undefined, 'dimension-less aggregate');
+    const b = alarm(primary, 'InboundBacklogOld');
+    assert.equal(b.MetricName, 'ApproximateAgeOfOldestMessage');
+    assert.equal(b.Threshold, 60);
+  });
+
+  test('any lost replication event', () => {
+    const a = alarm(primary, 'ReplicationLost');
+    assert.equal(a.Namespace, 'CognitoRelay');
+    assert.equal(a.MetricName, 'ReplicationLost');
+    assert.equal(a.Statistic, 'Sum');
+    assert.equal(a.Threshold, 1);
+    assert.equal(a.ComparisonOperator, 'GreaterThanOrEqualToThreshold');
+    assert.equal(a.TreatMissingData, 'notBreaching');
+  });
+
+  test('proxy 5xx rate', () => {
+    const a = alarm(primary, 'Proxy5xxRate');
+    assert.equal(a.Namespace, 'AWS/ApiGateway');
+    assert.equal(a.MetricName, '5XXError');
+    assert.equal(a.Statistic, 'Average');
+    assert.equal(a.Threshold, 0.05);
+  });
+
+  test('Cognito throttling', () => {
+    const a = alarm(primary, 'CognitoThrottling');
+    assert.equal(a.Namespace, 'CognitoRelay');
+    assert.equal(a.MetricName, 'CognitoThrottled');
+    assert.equal(a.Threshold, 0);
+  });
+
+  test('fallback queue backlog (peer unreachable)', () => {
+    const fb = only(primary, 'AWS::SQS::Queue', { Properties: { QueueName: 'cognito-relay-fallback.fifo' } });
+    const a = alarm(primary, 'FallbackBacklogOld');
+    assert.deepEqual(a.Dimensions, [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [fb.id, 'QueueName'] } }]);
+  });
+});
+
+describe('dashboard (regional)', () => {
+  const body = dashboardBody(primary);
+  const widgets: any[] = JSON.parse(body.replace(/\{"(Ref|Fn::GetAtt)":[^}]*\}/g, 'X')).widgets;
+  const titled = (title: string) => {
+    const w = widgets.find((x) => x.properties?.title === title);
+    assert.ok(w, `widget ${title}`);
+    return JSON.stringify(w.properties);
+  };
+
+  test('is named per region', () => {
+    only(primary, 'AWS::CloudWatch::Dashboard', { Properties: { DashboardName: 'cognito-relay-eu-west-1' } });
+  });
+
+  test('replication lag p50 and p99', () => {
+    const w = titled('Replication lag (ms)');
+    assert.match(w, /"CognitoRelay","ReplicationLagMs",\{[^}]*"stat":"p50"/);
+    assert.match(w, /"CognitoRelay","ReplicationLagMs",\{[^}]*"stat":"p99"/);
+  });
+
+  test('backlog, oldest event age and DLQ depth', () => {
+    assert.match(titled('Backlog (messages visible)'), /ApproximateNumberOfMessagesVisible/);
+    assert.match(titled('Oldest event age (s)'), /ApproximateAgeOfOldestMessage/);
+    assert.match(titled('DLQ depth'), /ApproximateNumberOfMessagesVisible/);
+  });
+
+  test('applied / failed per action and proxy requests / latency / errors per action', () => {
+    for (const [title, metric] of [
+      ['Replication applied per action', 'ReplicationApplied'],
+      ['Replication failed per action', 'ReplicationFailed'],
+      ['Proxy requests per action', 'ProxyRequests'],
+      ['Proxy latency p99 per action (ms)', 'ProxyLatencyMs'],
+      ['Proxy errors per action', 'ProxyErrors'],
+    ]) {
+      const w = titled(title);
+      assert.ok(w.includes(`SEARCH('{CognitoRelay,Action} MetricName=\\"${metric}\\"'`), `${title}: ${w}`);
+    }
+  });
+
+  test('health check status from us-east-1', () => {
+    const w = titled('Route 53 health checks (1 = healthy)');
+    assert.match(w, /HealthCheckStatus/);
+    assert.match(w, /"region":"us-east-1"/);
+  });
+
+  test('lists the alarms', () => {
+    const w = widgets.find((x) => x.type === 'alarm');
+    assert.ok(w);
+    assert.ok(w.properties.alarms.length >= 7);
+  });
+});

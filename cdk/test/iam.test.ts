@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { Template } from 'aws-cdk-lib/assertions';
+import { REPLICATOR_COGNITO_ACTIONS } from '../lib/regional-stack';
+import { build, only } from './helpers';
+
+const built = build();
+const templates: Array<[string, Template]> = [
+  ['primary', built.primary],
+  ['standby', built.standby],
+  ['global', built.global],
+];
+
+interface Found {
+  where: string;
+  type: string;
+  statement: any;
+}
+
+/** Every statement of every policy document (identity and resource policies) in a template. */
+function statements(name: string, t: Template): Found[] {
+  const out: Found[] = [];
+  for (const [id, r] of Object.entries<any>(t.toJSON().Resources)) {
+    const docs: any[] = [];
+    const p = r.Properties ?? {};
+    if (p.PolicyDocument) docs.push(p.PolicyDocument);
+    if (p.KeyPolicy) docs.push(p.KeyPolicy);
+    if (p.AssumeRolePolicyDocument) docs.push(p.AssumeRolePolicyDocument);
+    for (const inline of p.Policies ?? []) docs.push(inline.PolicyDocument);
+    for (const d of docs) for (const s of d.Statement) out.push({ where: `${name}/${id}`, type: r.Type, statement: s });
+  }
+  return out;
+}
+
+const all = templates.flatMap(([n, t]) => statements(n, t));
+const list = (v: unknown): unknown[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+/**
+ * Resource strings with a wildcard that are accepted, and why. Anything else with "*" fails.
+ */
+const JUSTIFIED_WILDCARDS: Array<{ pattern: RegExp; why: string; needs?: (s: any) => boolean }> = [
+  {
+    pattern: /^arn:aws:kms:(eu-west-1|eu-central-1):111111111111:key\/\*$/,
+    why: 'peer queue key: random id in another region; limited by alias and SQS',
+    needs: (s) =>
+      s.Condition?.['ForAnyValue:StringEquals']?.['kms:ResourceAliases'] === 'alias/cognito-relay-queues' &&
+      /^sqs\.[a-z0-9-]+\.amazonaws\.com$/.test(s.Condition?.StringEquals?.['kms:ViaService']),
+  },
+  {
+    pattern: /secret:cognito-relay\/replication-key-\?\?\?\?\?\?$/,
+    why: 'Secrets Manager suffix of an operator-created secret',
+  },
+];
+
+describe('IAM: every policy document', () => {
+  test('has statements to scan', () => {
+    assert.ok(all.length > 20, `found ${all.length}`);
+  });
+
+  test('no Allow statement grants a "*" action or a service-wide "svc:*" action', () => {
+    for (const { where, type, statement } of all) {
+      if (statement.Effect !== 'Allow') continue;
+      // The one exception: the default statement of a KMS key policy, which gives the key to
+      // this account's root so that IAM policies (like the ones tested here) can grant its use.
+      if (type === 'AWS::KMS::Key' && JSON.stringify(statement.Principal).includes(':iam::111111111111:root')) {
+        assert.deepEqual(list(statement.Action), ['kms:*'], where);
+        continue;
+      }
+      for (const a of list(statement.Action)) {
+        assert.ok(typeof a === 'string' && !a.endsWith('*'), `${where}: action ${a}`);
+      }
+      assert.equal(statement.NotAction, undefined, `${where}: NotAction`);
+      assert.equal(statement.NotResource, undefined, `${where}: NotResource`);
+    }
+  });
+
+  test('"*" as a whole resource only in KMS key policies (where it means "this key")', () => {
+    for (const { where, type, statement } of all) {
+      if (statement.Effect !== 'Allow') continue;
+      for (const r of list(statement.Resource)) {
+        if (r === '*') assert.equal(type, 'AWS::KMS::Key', `${where}: Resource "*"`);
+      }
+    }
+  });
+
+  test('wildcards inside resource ARNs only where justified', () => {
+    let justified = 0;
+    for (const { where, type, statement } of all) {
+      if (statement.Effect !== 'Allow' || type === 'AWS::KMS::Key') continue;
+      for (const r of list(statement.Resource)) {
+        if (r === '*') continue;
+        const text = typeof r === 'string' ? r : JSON.stringify(r);
+        // A GetAtt of a LogGroup's Arn ends in ":*" (its log streams) and carries no visible "*".
+        if (!/[*?]/.test(text)) continue;
+        const flat = typeof r === 'string' ? r : ((r as any)['Fn::Join']?.[1] ?? []).filter((x: unknown) => typeof x === 'string').join('');
+        const rule = JUSTIFIED_WILDCARDS.find((j) => j.pattern.test(flat));
+        assert.ok(rule, `${where}: unjustified wildcard resource ${text}`);
+        if (rule.needs) assert.ok(rule.needs(statement), `${where}: ${rule.why} without its conditions`);
+        justified++;
+      }
+    }
+    assert.ok(justified >= 4, 'the known wildcards were seen');
+  });
+
+  test('resource policies with Principal "*" only deny non-TLS access', () => {
+    for (const { where, statement } of all) {
+      if (statement.Principal !== '*' && statement.Principal?.AWS !== '*') continue;
+      assert.equal(statement.Effect, 'Deny', where);
+      assert.deepEqual(statement.Condition, { Bool: { 'aws:SecureTransport': 'false' } }, where);
+    }
+  });
+});
+
+function rolePolicy(t: Template, roleLogicalPrefix: string): any[] {
+  const p = Object.entries<any>(t.findResources('AWS::IAM::Policy')).find(([id]) =>
+    id.startsWith(`${roleLogicalPrefix}DefaultPolicy`),
+  );
+  assert.ok(p, `policy of ${roleLogicalPrefix}`);
+  return p[1].Properties.PolicyDocument.Statement;
+}
+
+describe('IAM: proxy role', () => {
+  const st = rolePolicy(built.primary, 'ProxyRole');
+  const actions = st.flatMap((s) => list(s.Action)).sort();
+
+  test('holds exactly the runtime permissions', () => {
+    assert.deepEqual(actions, [
+      'cognito-idp:DescribeUserPool',
+      'kms:Decrypt',
+      'kms:Decrypt',
+      'kms:GenerateDataKey',
+      'kms:GenerateDataKey',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      'secretsmanager:GetSecretValue',
+      'sqs:DeleteMessage',
+      'sqs:ReceiveMessage',
+      'sqs:SendMessage',
+      'ssm:GetParameter',
+    ]);
+  });
+
+  test('sends only to the peer inbound queue and its own fallback queue', () => {
+    const send = st.find((s) => list(s.Action).includes('sqs:SendMessage'));
+    const fb = only(built.primary, 'AWS::SQS::Queue', { Properties: { QueueName: 'cognito-relay-fallback.fifo' } });
+    assert.deepEqual(send.Resource, [
+      'arn:aws:sqs:eu-central-1:111111111111:cognito-relay-inbound.fifo',
+      { 'Fn::GetAtt': [fb.id, 'Arn'] },
+    ]);
+    const recv = st.find((s) => list(s.Action).includes('sqs:ReceiveMessage'));
+    assert.deepEqual(recv.Resource, { 'Fn::GetAtt': [fb.id, 'Arn'] });
+  });
+
+  test('KMS use is constrained to the queue key alias', () => {
+    for (const s of st.filter((x) => list(x.Action).some((a) => String(a).startsWith('kms:')))) {
+      assert.equal(s.Condition['ForAnyValue:StringEquals']['kms:ResourceAliases'], 'alias/cognito-relay-queues');
+    }
+  });
+
+  test('reads the drain parameter and describes only its own pool', () => {
+    const ssm = st.find((s) => list(s.Action).includes('ssm:GetParameter'));
+    const param = only(built.primary, 'AWS::SSM::Parameter', { Properties: { Name: '/cognito-relay/drain' } });
+    assert.match(JSON.stringify(ssm.Resource), new RegExp(`:parameter",\\{"Ref":"${param.id}"\\}`));
+    const cog = st.find((s) => list(s.Action).includes('cognito-idp:DescribeUserPool'));
+    assert.match(JSON.stringify(cog.Resource), /userpool\/eu-west-1_Primary01/);
+  });
+});
+
+describe('IAM: replicator role', () => {
+  const st = rolePolicy(built.standby, 'ReplicatorRole');
+
+  test('only the replayed Admin actions (+ ListUsers), on its own pool', () => {
+    const cog = st.filter((s) => list(s.Action).some((a) => String(a).startsWith('cognito-idp:')));
+    assert.equal(cog.length, 1);
+    assert.deepEqual(
+      [...list(cog[0].Action)].sort(),
+      REPLICATOR_COGNITO_ACTIONS.map((a) => `cognito-idp:${a}`).sort(),
+    );
+    assert.match(JSON.stringify(cog[0].Resource), /userpool\/eu-central-1_Standby1"/);
+  });
+
+  test('no send permission, no other secret, kms decrypt only', () => {
+    const actions = st.flatMap((s) => list(s.Action));
+    assert.ok(!actions.includes('sqs:SendMessage'));
+    assert.deepEqual(actions.filter((a) => String(a).startsWith('kms:')), ['kms:Decrypt']);
+    const sec = st.filter((s) => list(s.Action).includes('secretsmanager:GetSecretValue'));
+    assert.equal(sec.length, 1);
+    assert.match(JSON.stringify(sec[0].Resource), /replication-key-\?\?\?\?\?\?/);
+  });
+});
