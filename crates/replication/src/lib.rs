@@ -7,6 +7,6 @@ pub mod build;
 pub mod event;
 pub mod pacing;
 
-pub use apply::{apply, plan, ApplyError, Outcome, Step, UserDirectory, UserState};
+pub use apply::{apply, plan, ApplyConfig, ApplyError, Outcome, Step, UserDirectory, UserState};
 pub use build::{build_change, UserIdentity};
 pub use event::{Attr, Change, Event, EVENT_VERSION};

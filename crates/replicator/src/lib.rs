@@ -1,1 +1,287 @@
+//! The replicator: applies inbound replication events to this region's pool. One `process`
+//! over a batch, two drivers (a Lambda with an SQS event source reporting partial batch
+//! failures, and a standalone long-polling worker).
 #![forbid(unsafe_code)]
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use replication::pacing::{Category, Pacer};
+use replication::{apply, ApplyConfig, ApplyError, Event, Outcome, UserDirectory};
+use wire::seal::Keyring;
+
+pub trait Env {
+    fn get(&self, key: &str) -> Option<String>;
+}
+pub struct ProcessEnv;
+impl Env for ProcessEnv {
+    fn get(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok().filter(|v| !v.trim().is_empty())
+    }
+}
+impl Env for HashMap<String, String> {
+    fn get(&self, key: &str) -> Option<String> {
+        HashMap::get(self, key).cloned()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub region: String,
+    pub user_pool_id: String,
+    pub username_attributes: Vec<String>,
+    pub aws_endpoint: Option<String>,
+    pub replication_key_secret_id: String,
+    pub inbound_queue_url: Option<String>,
+    pub dlq_url: Option<String>,
+    pub max_receives: u32,
+    pub quotas: HashMap<Category, f64>,
+    pub apply: ApplyConfig,
+    pub metrics_listen: Option<std::net::SocketAddr>,
+}
+
+impl Config {
+    pub fn from_env(env: &dyn Env) -> Result<Self, String> {
+        let req = |k: &str| env.get(k).ok_or_else(|| format!("{k} is required"));
+        let mut quotas = HashMap::new();
+        for c in Category::ALL {
+            let v = match env.get(c.env_name()) {
+                Some(v) => v.parse::<f64>().map_err(|_| format!("{}={v:?} is not a number", c.env_name()))?,
+                None => c.default_rps(),
+            };
+            quotas.insert(c, v);
+        }
+        let mut apply = ApplyConfig::standard();
+        apply.origin_sub_attribute = env.get("RELAY_ORIGIN_SUB_ATTRIBUTE");
+        if let Some(r) = env.get("RELAY_MAX_RETRIES") {
+            apply.max_retries = r.parse().map_err(|_| format!("RELAY_MAX_RETRIES={r:?} is not a number"))?;
+        }
+        let max_receives = match env.get("RELAY_MAX_RECEIVES") {
+            Some(v) => v.parse().map_err(|_| format!("RELAY_MAX_RECEIVES={v:?} is not a number"))?,
+            None => 5,
+        };
+        let metrics_listen = match env.get("RELAY_METRICS_LISTEN") {
+            Some(v) => Some(v.parse().map_err(|_| format!("RELAY_METRICS_LISTEN={v:?} is not address:port"))?),
+            None => None,
+        };
+        Ok(Self {
+            region: req("RELAY_REGION")?,
+            user_pool_id: req("RELAY_USER_POOL_ID")?,
+            username_attributes: env.get("RELAY_USERNAME_ATTRIBUTES").unwrap_or_default().split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
+            aws_endpoint: env.get("RELAY_AWS_ENDPOINT"),
+            replication_key_secret_id: req("RELAY_REPLICATION_KEY_SECRET_ID")?,
+            inbound_queue_url: env.get("RELAY_INBOUND_QUEUE_URL"),
+            dlq_url: env.get("RELAY_DLQ_URL"),
+            max_receives,
+            quotas,
+            apply,
+            metrics_listen,
+        })
+    }
+}
+
+/// One inbound message, whichever driver received it.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    pub message_id: String,
+    pub body: String,
+    pub receive_count: u32,
+    pub group_id: Option<String>,
+}
+
+/// What to do with a message after processing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// Applied (or nothing to do): delete it.
+    Done,
+    /// Move to the DLQ with this reason, then delete it.
+    DeadLetter(String),
+    /// Leave it: it will be delivered again after the visibility timeout.
+    Retry(String),
+}
+
+#[derive(Default)]
+pub struct Stats {
+    pub outcomes: Mutex<BTreeMap<(String, String), u64>>,
+    pub lag_ms: Mutex<Vec<u64>>,
+}
+
+impl Stats {
+    fn count(&self, action: &str, outcome: &str) {
+        *self.outcomes.lock().unwrap_or_else(|p| p.into_inner()).entry((action.to_owned(), outcome.to_owned())).or_default() += 1;
+    }
+    pub fn prometheus(&self) -> String {
+        let mut s = String::from("# TYPE relay_replication_events_total counter\n");
+        for ((a, o), n) in self.outcomes.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            s.push_str(&format!("relay_replication_events_total{{action=\"{a}\",outcome=\"{o}\"}} {n}\n"));
+        }
+        let lags = self.lag_ms.lock().unwrap_or_else(|p| p.into_inner());
+        let mut sorted = lags.clone();
+        sorted.sort_unstable();
+        let q = |p: f64| sorted.get(((sorted.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0);
+        s.push_str("# TYPE relay_replication_lag_ms summary\n");
+        s.push_str(&format!("relay_replication_lag_ms{{quantile=\"0.5\"}} {}\nrelay_replication_lag_ms{{quantile=\"0.99\"}} {}\n", q(0.5), q(0.99)));
+        s.push_str(&format!("relay_replication_lag_ms_sum {}\nrelay_replication_lag_ms_count {}\n", lags.iter().sum::<u64>(), lags.len()));
+        s
+    }
+}
+
+pub struct Replicator<D> {
+    pub dir: D,
+    pub keys: Keyring,
+    pub pacer: Pacer,
+    pub cfg: Config,
+    pub stats: Stats,
+    /// Print one EMF line per event (Lambda).
+    pub emf: bool,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+impl<D: UserDirectory> Replicator<D> {
+    /// Processes a batch in order. After a message of a FIFO group fails, the later messages
+    /// of that group are left for redelivery so that one user's events never apply out of order.
+    pub async fn process(&self, batch: &[Inbound]) -> Vec<Disposition> {
+        let mut blocked: HashSet<String> = HashSet::new();
+        let mut out = Vec::with_capacity(batch.len());
+        for m in batch {
+            let group = m.group_id.clone().unwrap_or_default();
+            if blocked.contains(&group) {
+                out.push(Disposition::Retry("an earlier event of this user failed in the same batch".into()));
+                continue;
+            }
+            let d = self.one(m).await;
+            if matches!(d, Disposition::Retry(_)) {
+                blocked.insert(group);
+            }
+            out.push(d);
+        }
+        out
+    }
+
+    async fn one(&self, m: &Inbound) -> Disposition {
+        let event = match Event::from_json(&m.body) {
+            Ok(e) => e,
+            Err(reason) => {
+                self.stats.count("unknown", "permanent");
+                tracing::error!(message_id = %m.message_id, %reason, "unreadable event sent to the DLQ");
+                return Disposition::DeadLetter(reason);
+            }
+        };
+        let result = apply(&event, &self.dir, &self.keys, &self.pacer, &self.cfg.apply).await;
+        let lag = now_ms().saturating_sub(event.origin_time_ms);
+        let (disposition, outcome) = match &result {
+            Ok(Outcome::Applied) => (Disposition::Done, "applied"),
+            Ok(Outcome::AlreadyApplied) => (Disposition::Done, "already_applied"),
+            Ok(Outcome::Partial(what)) => {
+                tracing::warn!(event_id = %event.id, part = what, "applied without a part that cannot be replicated");
+                (Disposition::Done, "partial")
+            }
+            Err(ApplyError::Permanent(r)) => (Disposition::DeadLetter(r.clone()), "permanent"),
+            Err(ApplyError::Retryable(r)) if m.receive_count >= self.cfg.max_receives => (Disposition::DeadLetter(format!("gave up after {} deliveries: {r}", m.receive_count)), "retryable"),
+            Err(ApplyError::Retryable(r)) => (Disposition::Retry(r.clone()), "retryable"),
+        };
+        self.stats.count(&event.action, outcome);
+        if matches!(disposition, Disposition::Done) {
+            self.stats.lag_ms.lock().unwrap_or_else(|p| p.into_inner()).push(lag);
+        }
+        match &disposition {
+            Disposition::Done => tracing::info!(event_id = %event.id, action = %event.action, outcome, lag_ms = lag, "event applied"),
+            Disposition::DeadLetter(r) => tracing::error!(event_id = %event.id, action = %event.action, reason = %r, "event sent to the DLQ"),
+            Disposition::Retry(r) => tracing::warn!(event_id = %event.id, action = %event.action, reason = %r, "event will be retried"),
+        }
+        if self.emf {
+            println!("{}", emf_event(&event.action, outcome, lag, matches!(disposition, Disposition::Done)));
+        }
+        disposition
+    }
+}
+
+fn emf_event(action: &str, outcome: &str, lag_ms: u64, applied: bool) -> String {
+    serde_json::json!({
+        "_aws": {"Timestamp": now_ms(), "CloudWatchMetrics": [{"Namespace": "CognitoRelay", "Dimensions": [["Action"], []], "Metrics": [
+            {"Name": "ReplicationLagMs", "Unit": "Milliseconds"}, {"Name": "ReplicationApplied", "Unit": "Count"}, {"Name": "ReplicationFailed", "Unit": "Count"}]}]},
+        "Action": action,
+        "Outcome": outcome,
+        "ReplicationLagMs": lag_ms,
+        "ReplicationApplied": u8::from(applied),
+        "ReplicationFailed": u8::from(!applied),
+    })
+    .to_string()
+}
+
+/// Builds a replicator over this region's pool. Fails (before any work) on bad config or an
+/// unreadable replication key.
+pub async fn build(cfg: Config, emf: bool) -> Result<Replicator<relay_aws::cognito::Pool>, String> {
+    let sdk = relay_aws::sdk_config(&cfg.region, cfg.aws_endpoint.as_deref(), 2, Duration::from_secs(5)).await;
+    let keys = Keyring::from_json(&relay_aws::Secrets::new(&sdk).get(&cfg.replication_key_secret_id).await?).map_err(|e| e.to_string())?;
+    let dir = relay_aws::cognito::Pool::new(&sdk, &cfg.user_pool_id, cfg.username_attributes.clone());
+    let pacer = Pacer::new(&cfg.quotas);
+    Ok(Replicator { dir, keys, pacer, cfg, stats: Stats::default(), emf })
+}
+
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use replication::{Attr, Step, UserState};
+
+    struct Pool(Mutex<HashMap<String, UserState>>);
+    impl UserDirectory for Pool {
+        async fn get_user(&self, key: &str) -> Result<Option<UserState>, ApplyError> {
+            if key == "throttled" {
+                return Err(ApplyError::Retryable("TooManyRequestsException".into()));
+            }
+            Ok(self.0.lock().unwrap().get(key).cloned())
+        }
+        async fn create_user(&self, key: &str, a: &[Attr]) -> Result<UserState, ApplyError> {
+            let u = UserState { username: key.into(), status: "FORCE_CHANGE_PASSWORD".into(), enabled: true, attributes: a.to_vec() };
+            self.0.lock().unwrap().insert(key.into(), u.clone());
+            Ok(u)
+        }
+        async fn run(&self, _: &str, _: &Step) -> Result<(), ApplyError> {
+            Ok(())
+        }
+    }
+
+    fn replicator() -> Replicator<Pool> {
+        let env: HashMap<String, String> = [("RELAY_REGION", "b"), ("RELAY_USER_POOL_ID", "b_1"), ("RELAY_REPLICATION_KEY_SECRET_ID", "k"), ("RELAY_MAX_RETRIES", "0")]
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        let cfg = Config::from_env(&env).unwrap();
+        Replicator { dir: Pool(Mutex::new(HashMap::new())), keys: Keyring::single("k1", [0; 32]), pacer: Pacer::new(&HashMap::new()), cfg, stats: Stats::default(), emf: false }
+    }
+
+    fn msg(key: &str, group: &str, change: &str, count: u32) -> Inbound {
+        let body = format!(r#"{{"v":1,"id":"{key}-{change}","origin_region":"a","origin_pool":"a_1","action":"X","user_key":"{key}","origin_time_ms":0,"change":{{"op":"{change}"}}}}"#);
+        Inbound { message_id: "m".into(), body, receive_count: count, group_id: Some(group.into()) }
+    }
+
+    #[tokio::test]
+    async fn a_failure_holds_back_the_rest_of_its_group_only() {
+        let r = replicator();
+        let batch = vec![msg("throttled", "g1", "delete", 1), msg("throttled", "g1", "global_sign_out", 1), msg("bob", "g2", "delete", 1)];
+        let d = r.process(&batch).await;
+        assert!(matches!(d[0], Disposition::Retry(_)));
+        assert!(matches!(&d[1], Disposition::Retry(r) if r.contains("earlier event")));
+        assert_eq!(d[2], Disposition::Done);
+    }
+
+    #[tokio::test]
+    async fn poison_and_exhausted_events_go_to_the_dlq_with_a_reason() {
+        let r = replicator();
+        let d = r.process(&[Inbound { message_id: "m".into(), body: "not json".into(), receive_count: 1, group_id: None }, msg("carol", "g3", "confirm", 1), msg("throttled", "g4", "delete", 5)]).await;
+        assert!(matches!(&d[0], Disposition::DeadLetter(r) if r.contains("not JSON")));
+        assert!(matches!(&d[1], Disposition::DeadLetter(r) if r.contains("does not exist")));
+        assert!(matches!(&d[2], Disposition::DeadLetter(r) if r.contains("gave up after 5")));
+        assert!(r.stats.prometheus().contains("outcome=\"permanent\""));
+    }
+}

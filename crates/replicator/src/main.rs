@@ -1,0 +1,138 @@
+//! `replicator`: a Lambda for an SQS event source when `AWS_LAMBDA_RUNTIME_API` is set, else a
+//! standalone long-polling worker (with Prometheus `/metrics` on RELAY_METRICS_LISTEN).
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use lambda_runtime::{service_fn, LambdaEvent};
+use replicator::{build, init_logging, Config, Disposition, Inbound, ProcessEnv};
+
+#[tokio::main]
+async fn main() {
+    init_logging();
+    let cfg = match Config::from_env(&ProcessEnv) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("replicator: invalid configuration: {e}");
+            std::process::exit(2);
+        }
+    };
+    let lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    if !lambda && cfg.inbound_queue_url.is_none() {
+        eprintln!("replicator: invalid configuration: RELAY_INBOUND_QUEUE_URL is required for the standalone worker");
+        std::process::exit(2);
+    }
+    let r = match build(cfg.clone(), lambda).await {
+        Ok(r) => Arc::new(r),
+        Err(e) => {
+            eprintln!("replicator: {e}");
+            std::process::exit(2);
+        }
+    };
+    let sdk = relay_aws::sdk_config(&cfg.region, cfg.aws_endpoint.as_deref(), 3, std::time::Duration::from_secs(5)).await;
+    let queues = relay_aws::queue::Queues::new(&sdk);
+    if lambda {
+        let handler = service_fn(|ev: LambdaEvent<SqsEvent>| {
+            let r = r.clone();
+            let queues = queues.clone();
+            async move { Ok::<_, lambda_runtime::Error>(handle_lambda(&r, &queues, ev.payload).await) }
+        });
+        if let Err(e) = lambda_runtime::run(handler).await {
+            eprintln!("replicator: lambda runtime failed: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if let Some(addr) = cfg.metrics_listen {
+        let r = r.clone();
+        tokio::spawn(async move {
+            let app = axum::Router::new().route("/metrics", axum::routing::get(move || async move { r.stats.prometheus() }));
+            if let Ok(l) = tokio::net::TcpListener::bind(addr).await {
+                let _ = axum::serve(l, app).await;
+            }
+        });
+    }
+    worker(&r, &queues).await;
+}
+
+async fn dead_letter(queues: &relay_aws::queue::Queues, dlq: Option<&str>, m: &Inbound, reason: &str) -> bool {
+    let Some(dlq) = dlq else {
+        tracing::error!(message_id = %m.message_id, "no RELAY_DLQ_URL: event left on the queue for the redrive policy");
+        return false;
+    };
+    let group = m.group_id.clone().unwrap_or_else(|| "poison".into());
+    match queues.send(dlq, &m.body, &group, &m.message_id, Some(reason)).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(message_id = %m.message_id, error = %e, "cannot write to the DLQ; event stays on the queue");
+            false
+        }
+    }
+}
+
+async fn handle_lambda(r: &replicator::Replicator<relay_aws::cognito::Pool>, queues: &relay_aws::queue::Queues, event: SqsEvent) -> SqsBatchResponse {
+    let batch: Vec<Inbound> = event
+        .records
+        .iter()
+        .map(|m| Inbound {
+            message_id: m.message_id.clone().unwrap_or_default(),
+            body: m.body.clone().unwrap_or_default(),
+            receive_count: m.attributes.get("ApproximateReceiveCount").and_then(|v| v.parse().ok()).unwrap_or(1),
+            group_id: m.attributes.get("MessageGroupId").cloned(),
+        })
+        .collect();
+    let decisions = r.process(&batch).await;
+    let mut failures = Vec::new();
+    for (m, d) in batch.iter().zip(decisions) {
+        let failed = match d {
+            Disposition::Done => false,
+            Disposition::DeadLetter(reason) => !dead_letter(queues, r.cfg.dlq_url.as_deref(), m, &reason).await,
+            Disposition::Retry(_) => true,
+        };
+        if failed {
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = m.message_id.clone();
+            failures.push(f);
+        }
+    }
+    let mut resp = SqsBatchResponse::default();
+    resp.batch_item_failures = failures;
+    resp
+}
+
+async fn worker(r: &replicator::Replicator<relay_aws::cognito::Pool>, queues: &relay_aws::queue::Queues) {
+    let url = r.cfg.inbound_queue_url.clone().unwrap_or_default();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+    tracing::info!(queue = %url, "replicator worker polling");
+    loop {
+        // Shutdown is only honoured between batches: in-flight events finish and are deleted.
+        let received = tokio::select! {
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+            res = queues.receive(&url, 10, 2, None) => res,
+        };
+        let batch = match received {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot receive; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let inbound: Vec<Inbound> = batch.iter().map(|m| Inbound { message_id: m.message_id.clone(), body: m.body.clone(), receive_count: m.receive_count, group_id: m.group_id.clone() }).collect();
+        let decisions = r.process(&inbound).await;
+        for ((m, raw), d) in inbound.iter().zip(&batch).zip(decisions) {
+            let delete = match d {
+                Disposition::Done => true,
+                Disposition::DeadLetter(reason) => dead_letter(queues, r.cfg.dlq_url.as_deref(), m, &reason).await,
+                Disposition::Retry(_) => false,
+            };
+            if delete {
+                if let Err(e) = queues.delete(&url, &raw.receipt_handle).await {
+                    tracing::warn!(message_id = %m.message_id, error = %e, "delete failed; the event will be delivered again (apply is idempotent)");
+                }
+            }
+        }
+    }
+    tracing::info!("replicator worker stopped");
+}
