@@ -1,0 +1,228 @@
+"""The proxy end to end: a real boto3 client → the proxy binary → strict emulated Cognito.
+
+Every flow of an app through the proxy, for a username pool and an e-mail sign-in pool, and
+every refusal. The emulator checks secret hashes and codes, so a proxy that forgets a hash,
+hashes over the wrong username or loses a code fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.harness.stack import latest_code
+from tests.harness.relay import start_proxy
+from tests.harness.stack import free_port
+
+from .conftest import eventually
+
+PASSWORD = "Corr3ct-Horse!1"
+NEW_PASSWORD = "Batt3ry-Staple!2"
+RESET_PASSWORD = "Res3t-Password!3"
+
+
+def error_code(exc: ClientError) -> str:
+    return exc.response["Error"]["Code"]
+
+
+def new_user(regions) -> tuple[str, list[dict]]:
+    """A username to sign up with, and the attributes to send."""
+    email = f"user-{uuid.uuid4().hex[:10]}@example.com"
+    if regions.kind == "email":
+        return email, [{"Name": "email", "Value": email}, {"Name": "name", "Value": "Ada"}]
+    return f"user{uuid.uuid4().hex[:10]}", [{"Name": "email", "Value": email}, {"Name": "name", "Value": "Ada"}]
+
+
+def sign_up_and_confirm(regions, idp, username, attrs, password=PASSWORD):
+    out = idp.sign_up(ClientId=regions.public_client_id, Username=username, Password=password, UserAttributes=attrs)
+    code = latest_code(regions.a["endpoint"], regions.a["pool_id"], username, "SIGN_UP")
+    idp.confirm_sign_up(ClientId=regions.public_client_id, Username=username, ConfirmationCode=code)
+    return out
+
+
+def password_auth(regions, idp, username, password):
+    return idp.initiate_auth(ClientId=regions.public_client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": username, "PASSWORD": password})
+
+
+def test_the_emulator_refuses_requests_without_the_proxy(regions):
+    """Calling the regional client directly without a hash must fail: the harness is strict."""
+    direct = regions.admin(regions.a)
+    username, attrs = new_user(regions)
+    with pytest.raises(ClientError) as e:
+        direct.sign_up(ClientId=regions.a["relay_client_id"], Username=username, Password=PASSWORD, UserAttributes=attrs)
+    assert error_code(e.value) == "NotAuthorizedException"
+
+
+def test_full_journey_through_the_proxy(regions):
+    idp = regions.client(regions.proxy_a.url)
+    username, attrs = new_user(regions)
+
+    out = idp.sign_up(ClientId=regions.public_client_id, Username=username, Password=PASSWORD, UserAttributes=attrs)
+    assert out["UserSub"]
+    with pytest.raises(ClientError) as e:
+        password_auth(regions, idp, username, PASSWORD)
+    assert error_code(e.value) == "UserNotConfirmedException"
+
+    idp.resend_confirmation_code(ClientId=regions.public_client_id, Username=username)
+    with pytest.raises(ClientError) as e:
+        idp.confirm_sign_up(ClientId=regions.public_client_id, Username=username, ConfirmationCode="000000")
+    assert error_code(e.value) == "CodeMismatchException"
+    code = latest_code(regions.a["endpoint"], regions.a["pool_id"], username, "RESEND")
+    idp.confirm_sign_up(ClientId=regions.public_client_id, Username=username, ConfirmationCode=code)
+
+    tokens = password_auth(regions, idp, username, PASSWORD)["AuthenticationResult"]
+    access = tokens["AccessToken"]
+    assert tokens["RefreshToken"].startswith("crr1."), "refresh tokens are sealed so refresh works without USERNAME"
+
+    me = idp.get_user(AccessToken=access)
+    assert {a["Name"]: a["Value"] for a in me["UserAttributes"]}["name"] == "Ada"
+
+    idp.update_user_attributes(AccessToken=access, UserAttributes=[{"Name": "name", "Value": "Grace"}])
+    me = idp.get_user(AccessToken=access)
+    assert {a["Name"]: a["Value"] for a in me["UserAttributes"]}["name"] == "Grace"
+
+    # Refresh: the emulator demands the hash over the *internal* username (the e-mail pool's uuid).
+    refreshed = idp.initiate_auth(ClientId=regions.public_client_id, AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": tokens["RefreshToken"]})
+    assert refreshed["AuthenticationResult"]["AccessToken"]
+
+    idp.change_password(AccessToken=access, PreviousPassword=PASSWORD, ProposedPassword=NEW_PASSWORD)
+    with pytest.raises(ClientError):
+        password_auth(regions, idp, username, PASSWORD)
+    password_auth(regions, idp, username, NEW_PASSWORD)
+
+    idp.forgot_password(ClientId=regions.public_client_id, Username=username)
+    code = latest_code(regions.a["endpoint"], regions.a["pool_id"], username, "FORGOT_PASSWORD")
+    idp.confirm_forgot_password(ClientId=regions.public_client_id, Username=username, ConfirmationCode=code, Password=RESET_PASSWORD)
+    tokens = password_auth(regions, idp, username, RESET_PASSWORD)["AuthenticationResult"]
+
+    # SRP: the answer is hashed over USER_ID_FOR_SRP (the internal username), not what was typed.
+    srp = idp.initiate_auth(ClientId=regions.public_client_id, AuthFlow="USER_SRP_AUTH", AuthParameters={"USERNAME": username, "SRP_A": "ab" * 64})
+    assert srp["ChallengeName"] == "PASSWORD_VERIFIER"
+    params = srp["ChallengeParameters"]
+    answer = idp.respond_to_auth_challenge(
+        ClientId=regions.public_client_id, ChallengeName="PASSWORD_VERIFIER", Session=srp.get("Session", ""),
+        ChallengeResponses={"USERNAME": params["USER_ID_FOR_SRP"], "PASSWORD_CLAIM_SECRET_BLOCK": params.get("SECRET_BLOCK", "x"),
+                            "PASSWORD_CLAIM_SIGNATURE": "c2ln", "TIMESTAMP": "Thu Nov 26 10:00:00 UTC 2026"})
+    assert answer["AuthenticationResult"]["RefreshToken"].startswith("crr1.")
+
+    idp.revoke_token(ClientId=regions.public_client_id, Token=answer["AuthenticationResult"]["RefreshToken"])
+    with pytest.raises(ClientError) as e:
+        idp.initiate_auth(ClientId=regions.public_client_id, AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": answer["AuthenticationResult"]["RefreshToken"]})
+    assert error_code(e.value) == "NotAuthorizedException"
+
+    idp.global_sign_out(AccessToken=tokens["AccessToken"])
+    fresh = password_auth(regions, idp, username, RESET_PASSWORD)["AuthenticationResult"]
+    idp.delete_user(AccessToken=fresh["AccessToken"])
+    with pytest.raises(ClientError) as e:
+        password_auth(regions, idp, username, RESET_PASSWORD)
+    assert error_code(e.value) in ("UserNotFoundException", "NotAuthorizedException")
+
+
+def raw(url: str, body: bytes, target: str | None, content_type: str = "application/x-amz-json-1.1", method: str = "POST"):
+    headers = {"Content-Type": content_type}
+    if target:
+        headers["X-Amz-Target"] = target
+    req = urllib.request.Request(url, data=body if method == "POST" else None, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+T = "AWSCognitoIdentityProviderService."
+
+
+@pytest.mark.parametrize(
+    "body,target,ctype,expected",
+    [
+        (b'{"UserPoolId":"x","Username":"a"}', T + "AdminCreateUser", None, "NotAuthorizedException"),
+        (b"{}", T + "DeleteUserPool", None, "UnknownOperationException"),
+        (b"{}", "AmazonSQS.SendMessage", None, "UnknownOperationException"),
+        (b"{}", None, None, "UnknownOperationException"),
+        (b"{not json", T + "SignUp", None, "SerializationException"),
+        (b"{}", T + "SignUp", "text/plain", "SerializationException"),
+        (b'{"Username":"a","Password":"p"}', T + "SignUp", None, "InvalidParameterException"),
+        (b'{"ClientId":"nope","Username":"a","Password":"p"}', T + "SignUp", None, "ResourceNotFoundException"),
+        (b'{"ClientId":"x","Username":"' + b"a" * 70000 + b'"}', T + "SignUp", None, "InvalidParameterException"),
+        (b"[1,2,3]", T + "InitiateAuth", None, "InvalidParameterException"),
+        (b"\xff\xfe\x00", T + "GetUser", None, "SerializationException"),
+    ],
+)
+def test_refusals_are_cognito_shaped(regions, body, target, ctype, expected):
+    status, headers, payload = raw(regions.proxy_a.url + "/", body, target, ctype or "application/x-amz-json-1.1")
+    assert status == 400
+    lower = {k.lower(): v for k, v in headers.items()}
+    assert lower["x-amzn-errortype"] == expected
+    doc = json.loads(payload)
+    assert doc["__type"] == expected and doc["message"]
+
+
+def test_unreachable_upstream_gets_a_cognito_shaped_5xx(regions, tmp_path):
+    dead = free_port()
+    p = start_proxy(regions.a, None, str(tmp_path / "dead.log"), RELAY_COGNITO_ENDPOINT=f"http://127.0.0.1:{dead}/")
+    try:
+        status, headers, payload = raw(p.url + "/", json.dumps({"ClientId": regions.public_client_id, "Username": "x"}).encode(), T + "ForgotPassword")
+        assert status >= 500
+        assert json.loads(payload)["__type"] and {k.lower() for k in headers} >= {"x-amzn-errortype"}
+    finally:
+        p.stop()
+
+
+def test_cors_preflight_and_headers(regions):
+    status, headers, _ = raw(regions.proxy_a.url + "/", b"", None, method="OPTIONS")
+    lower = {k.lower(): v for k, v in headers.items()}
+    assert status == 200
+    assert lower["access-control-allow-origin"] == "*"
+    assert "x-amz-target" in lower["access-control-allow-headers"]
+    status, headers, _ = raw(regions.proxy_a.url + "/", b"{}", T + "AdminGetUser")
+    assert {k.lower(): v for k, v in headers.items()}["access-control-allow-origin"] == "*"
+
+
+def test_rate_limit_per_username(regions, tmp_path):
+    p = start_proxy(regions.a, None, str(tmp_path / "limited.log"), RELAY_RATE_PER_USERNAME="3")
+    try:
+        idp = regions.client(p.url)
+        codes = []
+        for _ in range(4):
+            try:
+                password_auth(regions, idp, "nobody-here", "x")
+            except ClientError as e:
+                codes.append(error_code(e))
+        assert codes[:3] == ["UserNotFoundException"] * 3 or all(c != "TooManyRequestsException" for c in codes[:3])
+        assert codes[3] == "TooManyRequestsException"
+        # Another user is not affected.
+        with pytest.raises(ClientError) as e:
+            password_auth(regions, idp, "someone-else", "x")
+        assert error_code(e.value) != "TooManyRequestsException"
+    finally:
+        p.stop()
+
+
+def test_caller_ip_reaches_cognito_and_health_is_deep(regions):
+    status, _, body = raw(regions.proxy_a.url + "/health", b"", None, method="GET")
+    assert status == 200 and json.loads(body)["pool"] == "ok"
+
+
+def test_logs_hold_no_secret(regions):
+    """After a full journey (run above in this module), no password, secret, token or code
+    appears in any relay log."""
+    idp = regions.client(regions.proxy_a.url)
+    username, attrs = new_user(regions)
+    sign_up_and_confirm(regions, idp, username, attrs)
+    tokens = password_auth(regions, idp, username, PASSWORD)["AuthenticationResult"]
+    idp.change_password(AccessToken=tokens["AccessToken"], PreviousPassword=PASSWORD, ProposedPassword=NEW_PASSWORD)
+    code = latest_code(regions.a["endpoint"], regions.a["pool_id"], username, "SIGN_UP")
+    forbidden = [PASSWORD, NEW_PASSWORD, RESET_PASSWORD, regions.a["relay_client_secret"], regions.b["relay_client_secret"],
+                 tokens["AccessToken"], tokens["RefreshToken"], tokens["IdToken"], regions.a["replication_key_b64"], f'"{code}"']
+    for proc in (regions.proxy_a, regions.proxy_b, regions.rep_a, regions.rep_b):
+        text = proc.logs()
+        assert text, f"{proc.name} logged nothing"
+        for secret in forbidden:
+            assert secret not in text, f"{proc.name} log contains a secret"
+    assert '"action":"SignUp"' in regions.proxy_a.logs()
