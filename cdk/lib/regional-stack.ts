@@ -49,6 +49,9 @@ export interface RegionalStackProps extends StackProps {
   readonly lambdaAssetDir: string;
 }
 
+/** Receives before an event is dead-lettered (redrive policy, and the replicator's own check). */
+const MAX_RECEIVES = 5;
+
 /** Seconds the replicator Lambda may run; the inbound queue's visibility timeout is 6x this. */
 const REPLICATOR_TIMEOUT_S = 60;
 
@@ -107,7 +110,7 @@ export class RegionalStack extends Stack {
       deduplicationScope: sqs.DeduplicationScope.MESSAGE_GROUP,
       fifoThroughputLimit: sqs.FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
       visibilityTimeout: Duration.seconds(6 * REPLICATOR_TIMEOUT_S),
-      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: 5 },
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: MAX_RECEIVES },
     });
     this.fallbackQueue = new sqs.Queue(this, 'FallbackQueue', {
       ...fifoCommon,
@@ -243,6 +246,11 @@ export class RegionalStack extends Stack {
       RELAY_QUOTA_USER_UPDATE: String(cfg.replicatorQuotas.userUpdate),
       RELAY_QUOTA_USER_AUTHENTICATION: String(cfg.replicatorQuotas.userAuthentication),
       RELAY_QUOTA_USER_ACCOUNT_RECOVERY: String(cfg.replicatorQuotas.userAccountRecovery),
+      // The replicator writes an event it gives up on to the DLQ itself, with the reason as a
+      // message attribute, on the same receive count as the redrive policy (which stays as the
+      // safety net when the replicator crashes).
+      RELAY_DLQ_URL: this.deadLetterQueue.queueUrl,
+      RELAY_MAX_RECEIVES: String(MAX_RECEIVES),
       RUST_LOG: 'info',
     };
     if (cfg.originSubAttribute) replicatorEnv.RELAY_ORIGIN_SUB_ATTRIBUTE = cfg.originSubAttribute;
@@ -335,6 +343,21 @@ export class RegionalStack extends Stack {
         sid: 'ReplayOnOwnPool',
         actions: REPLICATOR_COGNITO_ACTIONS.map((a) => `cognito-idp:${a}`),
         resources: [userPool.userPoolArn],
+      }),
+    );
+    replicatorRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'DeadLetterWithReason',
+        actions: ['sqs:SendMessage'],
+        resources: [this.deadLetterQueue.queueArn],
+      }),
+    );
+    replicatorRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'EncryptForDeadLetterQueue',
+        actions: ['kms:GenerateDataKey'],
+        resources: [queueKey.keyArn],
+        conditions: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': QUEUE_KEY_ALIAS } },
       }),
     );
     replicatorRole.addToPolicy(

@@ -179,10 +179,15 @@ describe('IAM: replicator role', () => {
     assert.match(JSON.stringify(cog[0].Resource), /userpool\/eu-central-1_Standby1"/);
   });
 
-  test('no send permission, no other secret, kms decrypt only', () => {
-    const actions = st.flatMap((s) => list(s.Action));
-    assert.ok(!actions.includes('sqs:SendMessage'));
-    assert.deepEqual(actions.filter((a) => String(a).startsWith('kms:')), ['kms:Decrypt']);
+  test('sends only to its own DLQ, reads no other secret, KMS on its own queue key only', () => {
+    const dlq = only(built.standby, 'AWS::SQS::Queue', { Properties: { QueueName: 'cognito-relay-inbound-dlq.fifo' } });
+    const send = st.filter((s) => list(s.Action).includes('sqs:SendMessage'));
+    assert.equal(send.length, 1);
+    assert.deepEqual(send[0].Resource, { 'Fn::GetAtt': [dlq.id, 'Arn'] });
+    const key = only(built.standby, 'AWS::KMS::Alias', { Properties: { AliasName: 'alias/cognito-relay-queues' } });
+    const kms = st.filter((s) => list(s.Action).some((a) => String(a).startsWith('kms:')));
+    assert.deepEqual(kms.flatMap((s) => list(s.Action)).sort(), ['kms:Decrypt', 'kms:GenerateDataKey']);
+    for (const s of kms) assert.deepEqual(s.Resource, { 'Fn::GetAtt': [key.props.TargetKeyId['Fn::GetAtt'][0], 'Arn'] });
     const sec = st.filter((s) => list(s.Action).includes('secretsmanager:GetSecretValue'));
     assert.equal(sec.length, 1);
     assert.match(JSON.stringify(sec[0].Resource), /replication-key-\?\?\?\?\?\?/);

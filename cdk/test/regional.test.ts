@@ -51,7 +51,10 @@ describe('Lambda functions', () => {
 
   test('replicator environment follows the runtime contract', () => {
     const env = lambdaEnv(standby, 'cognito-relay-replicator');
+    const dlq = only(standby, 'AWS::SQS::Queue', { Properties: { QueueName: 'cognito-relay-inbound-dlq.fifo' } });
     assert.deepEqual(env, {
+      RELAY_DLQ_URL: { Ref: dlq.id },
+      RELAY_MAX_RECEIVES: '5',
       RELAY_REGION: 'eu-central-1',
       RELAY_USER_POOL_ID: 'eu-central-1_Standby1',
       RELAY_USERNAME_ATTRIBUTES: 'email',
