@@ -129,8 +129,11 @@ pub enum Outcome {
     Partial(&'static str),
 }
 
+/// A change for a user the target does not have (yet): its sign-up may still be on the way
+/// (e.g. through the proxy's fallback queue), so it is retried by redelivery and dead-lettered
+/// with this reason only when the queue's receive count runs out.
 fn missing(event: &Event) -> ApplyError {
-    ApplyError::Permanent(format!("user of event {} ({}) does not exist on the target", event.id, event.change.name()))
+    ApplyError::Retryable(format!("user of event {} ({}) does not exist on the target", event.id, event.change.name()))
 }
 
 /// Decides the Admin calls for `event` given the target's current state of the user.
@@ -144,11 +147,12 @@ pub fn plan(event: &Event, state: Option<&UserState>, password: Option<Password>
             if let (Some(attr), Some(sub)) = (&cfg.origin_sub_attribute, &event.origin_sub) {
                 attributes.push(Attr { name: attr.clone(), value: sub.clone() });
             }
-            // Disabled until the origin confirms the sign-up: no sign-in here before that.
-            applied(vec![S::Create { attributes }, S::SetPassword(pw()?), S::SetEnabled(false)])
+            // Disabled before it has a password, and until the origin confirms the sign-up:
+            // there is no moment when the user can sign in here before that.
+            applied(vec![S::Create { attributes }, S::SetEnabled(false), S::SetPassword(pw()?)])
         }
         // Created by an earlier, interrupted delivery: finish it.
-        (Change::CreateUser { .. }, Some(u)) if u.status == "FORCE_CHANGE_PASSWORD" => applied(vec![S::SetPassword(pw()?), S::SetEnabled(false)]),
+        (Change::CreateUser { .. }, Some(u)) if u.status == "FORCE_CHANGE_PASSWORD" => applied(vec![S::SetEnabled(false), S::SetPassword(pw()?)]),
         (Change::CreateUser { .. }, Some(_)) => Ok((vec![], Outcome::AlreadyApplied)),
         (Change::Delete | Change::GlobalSignOut, None) => Ok((vec![], Outcome::AlreadyApplied)),
         (_, None) => Err(missing(event)),
@@ -291,14 +295,14 @@ mod tests {
         let (steps, _) = plan(&ev, None, pw(), &cfg).unwrap();
         assert_eq!(
             steps,
-            vec![Step::Create { attributes: vec![Attr { name: "custom:origin_sub".into(), value: "sub-a".into() }] }, Step::SetPassword(Password("pw".into())), Step::SetEnabled(false)]
+            vec![Step::Create { attributes: vec![Attr { name: "custom:origin_sub".into(), value: "sub-a".into() }] }, Step::SetEnabled(false), Step::SetPassword(Password("pw".into()))]
         );
         // Re-delivered after the confirmation applied: nothing may undo it.
         let (steps, outcome) = plan(&ev, Some(&user("CONFIRMED", true, &[])), pw(), &cfg).unwrap();
         assert_eq!((steps, outcome), (vec![], Outcome::AlreadyApplied));
         // Interrupted after AdminCreateUser: finish it.
         let (steps, _) = plan(&ev, Some(&user("FORCE_CHANGE_PASSWORD", true, &[])), pw(), &cfg).unwrap();
-        assert_eq!(steps, vec![Step::SetPassword(Password("pw".into())), Step::SetEnabled(false)]);
+        assert_eq!(steps, vec![Step::SetEnabled(false), Step::SetPassword(Password("pw".into()))]);
     }
 
     #[test]
@@ -312,10 +316,10 @@ mod tests {
     }
 
     #[test]
-    fn deletes_of_missing_users_succeed_other_changes_fail_permanently() {
+    fn deletes_of_missing_users_succeed_other_changes_wait_for_the_user() {
         let cfg = ApplyConfig::standard();
         assert_eq!(plan(&event(Change::Delete), None, None, &cfg).unwrap().1, Outcome::AlreadyApplied);
-        assert!(matches!(plan(&event(Change::Confirm), None, None, &cfg), Err(ApplyError::Permanent(_))));
+        assert!(matches!(plan(&event(Change::Confirm), None, None, &cfg), Err(ApplyError::Retryable(r)) if r.contains("does not exist")));
     }
 
     #[test]

@@ -278,9 +278,10 @@ mod tests {
     #[tokio::test]
     async fn poison_and_exhausted_events_go_to_the_dlq_with_a_reason() {
         let r = replicator();
-        let d = r.process(&[Inbound { message_id: "m".into(), body: "not json".into(), receive_count: 1, group_id: None }, msg("carol", "g3", "confirm", 1), msg("throttled", "g4", "delete", 5)]).await;
+        let d = r.process(&[Inbound { message_id: "m".into(), body: "not json".into(), receive_count: 1, group_id: None }, msg("carol", "g3", "confirm", 5), msg("throttled", "g4", "delete", 5)]).await;
         assert!(matches!(&d[0], Disposition::DeadLetter(r) if r.contains("not JSON")));
         assert!(matches!(&d[1], Disposition::DeadLetter(r) if r.contains("does not exist")));
+        assert!(matches!(&r.process(&[msg("carol", "g3", "confirm", 1)]).await[0], Disposition::Retry(_)));
         assert!(matches!(&d[2], Disposition::DeadLetter(r) if r.contains("gave up after 5")));
         assert!(r.stats.prometheus().contains("outcome=\"permanent\""));
     }

@@ -1,0 +1,178 @@
+"""Replication end to end: mutations through region A's proxy reach region B's pool, checked
+with admin reads on B and by signing in on B through B's proxy with the expected password."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.harness.stack import client, mailbox, strict_post
+
+from .conftest import eventually
+from .test_proxy import NEW_PASSWORD, PASSWORD, RESET_PASSWORD, error_code, latest_code, new_user, password_auth, sign_up_and_confirm
+
+
+def b_user(regions, key):
+    """The user on B by its key (username, or e-mail in e-mail pools), or None."""
+    adm = regions.admin(regions.b)
+    try:
+        u = adm.admin_get_user(UserPoolId=regions.b["pool_id"], Username=key)
+        return {"enabled": u["Enabled"], "status": u["UserStatus"], **{a["Name"]: a["Value"] for a in u["UserAttributes"]}}
+    except ClientError as e:
+        if error_code(e) == "UserNotFoundException":
+            return None
+        raise
+
+
+def can_sign_in_on_b(regions, username, password) -> bool:
+    idp = regions.client(regions.proxy_b.url, "eu-central-1")
+    try:
+        password_auth(regions, idp, username, password)
+        return True
+    except ClientError:
+        return False
+
+
+def test_sign_up_replicates_but_cannot_sign_in_before_confirmation(regions):
+    idp = regions.client(regions.proxy_a.url)
+    username, attrs = new_user(regions)
+    out = idp.sign_up(ClientId=regions.public_client_id, Username=username, Password=PASSWORD, UserAttributes=attrs)
+    # Once B has the password (the last step of the sign-up replay), the user must be disabled.
+    u = eventually(lambda: (x := b_user(regions, username)) and x["status"] == "CONFIRMED" and x)
+    assert u["enabled"] is False, "an unconfirmed sign-up must not be able to sign in on B"
+    assert u["custom:origin_sub"] == out["UserSub"]
+    assert not can_sign_in_on_b(regions, username, PASSWORD)
+
+    code = latest_code(regions.a["endpoint"], regions.a["pool_id"], username, "SIGN_UP")
+    idp.confirm_sign_up(ClientId=regions.public_client_id, Username=username, ConfirmationCode=code)
+    eventually(lambda: b_user(regions, username)["enabled"])
+    assert eventually(lambda: can_sign_in_on_b(regions, username, PASSWORD))
+    assert not can_sign_in_on_b(regions, username, "Wrong-Passw0rd!")
+    # Replication never makes Cognito message the user from the other pool.
+    assert mailbox(regions.b["endpoint"], regions.b["pool_id"]) == []
+
+
+def test_passwords_attributes_and_deletion_replicate(regions):
+    idp = regions.client(regions.proxy_a.url)
+    username, attrs = new_user(regions)
+    sign_up_and_confirm(regions, idp, username, attrs)
+    eventually(lambda: can_sign_in_on_b(regions, username, PASSWORD))
+
+    access = password_auth(regions, idp, username, PASSWORD)["AuthenticationResult"]["AccessToken"]
+    idp.change_password(AccessToken=access, PreviousPassword=PASSWORD, ProposedPassword=NEW_PASSWORD)
+    assert eventually(lambda: can_sign_in_on_b(regions, username, NEW_PASSWORD))
+    assert not can_sign_in_on_b(regions, username, PASSWORD)
+
+    idp.forgot_password(ClientId=regions.public_client_id, Username=username)
+    code = latest_code(regions.a["endpoint"], regions.a["pool_id"], username, "FORGOT_PASSWORD")
+    idp.confirm_forgot_password(ClientId=regions.public_client_id, Username=username, ConfirmationCode=code, Password=RESET_PASSWORD)
+    assert eventually(lambda: can_sign_in_on_b(regions, username, RESET_PASSWORD))
+    assert not can_sign_in_on_b(regions, username, NEW_PASSWORD)
+
+    access = password_auth(regions, idp, username, RESET_PASSWORD)["AuthenticationResult"]["AccessToken"]
+    idp.update_user_attributes(AccessToken=access, UserAttributes=[{"Name": "name", "Value": "Grace"}, {"Name": "phone_number", "Value": "+15550100"}])
+    eventually(lambda: b_user(regions, username).get("name") == "Grace")
+    idp.delete_user_attributes(AccessToken=access, UserAttributeNames=["phone_number"])
+    eventually(lambda: "phone_number" not in b_user(regions, username))
+
+    idp.delete_user(AccessToken=access)
+    eventually(lambda: b_user(regions, username) is None)
+    assert mailbox(regions.b["endpoint"], regions.b["pool_id"]) == []
+
+
+def test_twenty_rapid_updates_end_with_the_last_value(regions):
+    idp = regions.client(regions.proxy_a.url)
+    username, attrs = new_user(regions)
+    sign_up_and_confirm(regions, idp, username, attrs)
+    access = password_auth(regions, idp, username, PASSWORD)["AuthenticationResult"]["AccessToken"]
+    for i in range(20):
+        idp.update_user_attributes(AccessToken=access, UserAttributes=[{"Name": "name", "Value": f"v{i}"}])
+    eventually(lambda: (b_user(regions, username) or {}).get("name") == "v19", timeout=30)
+    time.sleep(1.0)
+    assert b_user(regions, username)["name"] == "v19"
+
+
+def test_poison_goes_to_the_dlq_with_its_reason_and_the_rest_flow(regions):
+    sqs_b = client("sqs", regions.b["endpoint"], regions.b["region"])
+    idp = regions.client(regions.proxy_a.url)
+    username, attrs = new_user(regions)
+    sign_up_and_confirm(regions, idp, username, attrs)
+    eventually(lambda: can_sign_in_on_b(regions, username, PASSWORD))
+    before = eventually(lambda: (u := b_user(regions, username)) and u["enabled"] and u.get("email_verified") == "true" and u)
+
+    poison = "this is not an event"
+    sqs_b.send_message(QueueUrl=regions.b["inbound_queue_url"], MessageBody=poison, MessageGroupId="poison", MessageDeduplicationId="p1")
+    got = eventually(lambda: sqs_b.receive_message(QueueUrl=regions.b["dlq_url"], MessageAttributeNames=["All"], WaitTimeSeconds=1).get("Messages"))
+    assert got[0]["Body"] == poison
+    assert "not JSON" in got[0]["MessageAttributes"]["reason"]["StringValue"]
+    # The rest keep flowing.
+    u2, attrs2 = new_user(regions)
+    sign_up_and_confirm(regions, idp, u2, attrs2)
+    eventually(lambda: can_sign_in_on_b(regions, u2, PASSWORD))
+    assert b_user(regions, username) == before
+
+
+def test_throttling_and_errors_on_b_lose_nothing(regions):
+    idp = regions.client(regions.proxy_a.url)
+    strict_post(regions.b["endpoint"], "faults", {"throttle": 6, "error500": 4, "drop": 2})
+    users = []
+    for _ in range(3):
+        username, attrs = new_user(regions)
+        sign_up_and_confirm(regions, idp, username, attrs)
+        users.append(username)
+    for username in users:
+        assert eventually(lambda: can_sign_in_on_b(regions, username, PASSWORD), timeout=40)
+    strict_post(regions.b["endpoint"], "reset")
+
+
+def test_raw_queue_messages_hold_no_plaintext_password_and_duplicates_change_nothing(regions):
+    """Reads the raw SQS messages of a sign-up while B's replicator is stopped, then delivers
+    every one of them a second time after they were applied: B must not change."""
+    import os
+    from tests.harness.relay import start_replicator
+
+    sqs_b = client("sqs", regions.b["endpoint"], regions.b["region"])
+    regions.rep_b.stop()
+    try:
+        idp = regions.client(regions.proxy_a.url)
+        username, attrs = new_user(regions)
+        sign_up_and_confirm(regions, idp, username, attrs, password="Pl41ntext-Check!")
+        seen: dict[str, dict] = {}
+        for _ in range(20):
+            for m in sqs_b.receive_message(QueueUrl=regions.b["inbound_queue_url"], MaxNumberOfMessages=10, VisibilityTimeout=60, WaitTimeSeconds=1, AttributeNames=["All"]).get("Messages", []):
+                if m["Attributes"]["MessageGroupId"] == hashlib.sha256(username.lower().encode()).hexdigest()[:32]:
+                    seen[m["MessageId"]] = m
+                else:  # another test's user: leave it for the replicator
+                    sqs_b.change_message_visibility(QueueUrl=regions.b["inbound_queue_url"], ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+            if len(seen) >= 2:
+                break
+        msgs = sorted(seen.values(), key=lambda m: int(m["Attributes"]["SequenceNumber"]))
+        bodies = [m["Body"] for m in msgs]
+        assert len(bodies) == 2, "the sign-up and confirmation events are on B's inbound queue"
+        assert all("Pl41ntext-Check!" not in b for b in bodies)
+        docs = [json.loads(b) for b in bodies]
+        assert [d["change"]["op"] for d in docs] == ["create_user", "confirm"]
+        assert docs[0]["change"]["sealed_password"].startswith("v1.k1.")
+        # Put them back, in order, for the replicator.
+        for i, m in enumerate(msgs):
+            sqs_b.send_message(QueueUrl=regions.b["inbound_queue_url"], MessageBody=m["Body"], MessageGroupId=m["Attributes"]["MessageGroupId"], MessageDeduplicationId=f"back-{i}-{docs[i]['id']}")
+            sqs_b.delete_message(QueueUrl=regions.b["inbound_queue_url"], ReceiptHandle=m["ReceiptHandle"])
+    finally:
+        regions.rep_b = start_replicator(regions.b, os.path.join(regions.workdir, "replicator-b2.log"))
+    assert eventually(lambda: can_sign_in_on_b(regions, username, "Pl41ntext-Check!"))
+    before = b_user(regions, username)
+    group = msgs[0]["Attributes"]["MessageGroupId"]
+    for i, body in enumerate(bodies):
+        sqs_b.send_message(QueueUrl=regions.b["inbound_queue_url"], MessageBody=body, MessageGroupId=group, MessageDeduplicationId=f"dup-{i}-{username[:20]}")
+    # A later change of the same user queues behind the duplicates (same FIFO group).
+    access = password_auth(regions, idp, username, "Pl41ntext-Check!")["AuthenticationResult"]["AccessToken"]
+    idp.update_user_attributes(AccessToken=access, UserAttributes=[{"Name": "name", "Value": "After"}])
+    eventually(lambda: b_user(regions, username)["name"] == "After")
+    after = b_user(regions, username)
+    after.pop("name"), before.pop("name")
+    assert after == before
+    assert can_sign_in_on_b(regions, username, "Pl41ntext-Check!")
