@@ -24,6 +24,10 @@ pub async fn sdk_config(region: &str, endpoint: Option<&str>, max_attempts: u32,
         .timeout_config(TimeoutConfig::builder().connect_timeout(Duration::from_secs(2)).operation_timeout(operation_timeout).build());
     if let Some(ep) = endpoint {
         loader = loader.endpoint_url(ep);
+        // An emulator takes any credentials; use the environment's if set, else dummies.
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+            loader = loader.credentials_provider(aws_credential_types::Credentials::from_keys("emulator", "emulator", None));
+        }
     }
     loader.load().await
 }
@@ -38,7 +42,17 @@ where
     match e {
         SdkError::ServiceError(se) => format!("{}: {}", se.err().code().unwrap_or("ServiceError"), se.err().message().unwrap_or("")),
         SdkError::TimeoutError(_) => "timeout".into(),
-        SdkError::DispatchFailure(_) => "connection failure".into(),
+        SdkError::DispatchFailure(d) => {
+            if d.is_timeout() {
+                "connection timeout".into()
+            } else if d.is_io() {
+                "connection failure (I/O)".into()
+            } else if d.is_user() {
+                "connection failure (request setup: credentials or endpoint)".into()
+            } else {
+                "connection failure".into()
+            }
+        }
         SdkError::ResponseError(_) => "unreadable response".into(),
         SdkError::ConstructionFailure(_) => "request construction failure".into(),
         _ => "unknown SDK error".into(),

@@ -1,0 +1,216 @@
+//! status, drain/undrain, DLQ list and redrive.
+
+use std::time::Duration;
+
+use relay_aws::queue::Queues;
+use relay_aws::DrainSwitch;
+use replication::Event;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::config::{Deployment, Region};
+
+#[derive(Debug, Serialize)]
+struct RegionStatus {
+    region: String,
+    role: String,
+    health: String,
+    health_reason: Option<String>,
+    drained: Option<bool>,
+    backlog: Option<u64>,
+    in_flight: Option<u64>,
+    dlq: Option<u64>,
+    fallback: Option<u64>,
+    lost: Option<u64>,
+    lag_p99_ms: Option<f64>,
+    errors: Vec<String>,
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(3)).build().expect("http client")
+}
+
+/// A counter or gauge from a Prometheus text page (first matching line).
+fn scrape(text: &str, metric: &str) -> Option<f64> {
+    text.lines().find(|l| l.starts_with(metric)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
+}
+
+async fn region_status(r: &Region) -> RegionStatus {
+    let mut s = RegionStatus {
+        region: r.name.clone(),
+        role: r.role.clone(),
+        health: "unknown".into(),
+        health_reason: None,
+        drained: None,
+        backlog: None,
+        in_flight: None,
+        dlq: None,
+        fallback: None,
+        lost: None,
+        lag_p99_ms: None,
+        errors: vec![],
+    };
+    let client = http();
+    match client.get(&r.health_url).send().await {
+        Ok(resp) => {
+            let code = resp.status().as_u16();
+            let body: serde_json::Value = resp.text().await.ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+            s.health = if code == 200 { "ok".into() } else { format!("UNHEALTHY ({code})") };
+            s.health_reason = body.get("reason").and_then(|v| v.as_str()).map(str::to_owned);
+        }
+        Err(_) => s.health = "UNREACHABLE".into(),
+    }
+    if let Some(base) = r.health_url.strip_suffix("/health") {
+        if let Ok(resp) = client.get(format!("{base}/metrics")).send().await {
+            if let Ok(text) = resp.text().await {
+                s.lost = scrape(&text, "relay_replication_lost_total").map(|v| v as u64);
+            }
+        }
+    }
+    if let Some(url) = &r.replicator_metrics_url {
+        if let Ok(resp) = client.get(url).send().await {
+            if let Ok(text) = resp.text().await {
+                s.lag_p99_ms = scrape(&text, "relay_replication_lag_ms{quantile=\"0.99\"}");
+            }
+        }
+    }
+    let sdk = r.sdk().await;
+    match DrainSwitch::new(&sdk, &r.drain_parameter).get().await {
+        Ok(d) => s.drained = Some(d),
+        Err(e) => s.errors.push(e),
+    }
+    let q = Queues::new(&sdk);
+    match q.depth(&r.inbound_queue_url).await {
+        Ok(d) => {
+            s.backlog = Some(d.visible);
+            s.in_flight = Some(d.in_flight);
+        }
+        Err(e) => s.errors.push(format!("inbound: {e}")),
+    }
+    match q.depth(&r.dlq_url).await {
+        Ok(d) => s.dlq = Some(d.visible + d.in_flight),
+        Err(e) => s.errors.push(format!("dlq: {e}")),
+    }
+    if let Some(f) = &r.fallback_queue_url {
+        match q.depth(f).await {
+            Ok(d) => s.fallback = Some(d.visible + d.in_flight),
+            Err(e) => s.errors.push(format!("fallback: {e}")),
+        }
+    }
+    s
+}
+
+fn opt<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref().map_or("?".into(), ToString::to_string)
+}
+
+/// Exit code 0 when all is well, 3 when something needs attention.
+pub async fn status(cfg: &Deployment, as_json: bool) -> Result<i32, String> {
+    let mut all = vec![];
+    for r in &cfg.regions {
+        all.push(region_status(r).await);
+    }
+    let attention = all.iter().any(|s| s.health != "ok" || s.dlq.unwrap_or(0) > 0 || s.lost.unwrap_or(0) > 0 || s.fallback.unwrap_or(0) > 0 || !s.errors.is_empty());
+    if as_json {
+        out!("{}", json!({ "regions": all, "attention": attention }));
+    } else {
+        out!("{:<16} {:<8} {:<18} {:<6} {:>8} {:>9} {:>5} {:>9} {:>5} {:>12}", "REGION", "ROLE", "HEALTH", "DRAIN", "BACKLOG", "IN-FLIGHT", "DLQ", "FALLBACK", "LOST", "LAG p99 ms");
+        for s in &all {
+            let drain = match s.drained {
+                Some(true) => "ON",
+                Some(false) => "off",
+                None => "?",
+            };
+            out!(
+                "{:<16} {:<8} {:<18} {:<6} {:>8} {:>9} {:>5} {:>9} {:>5} {:>12}",
+                s.region, s.role, s.health, drain, opt(&s.backlog), opt(&s.in_flight), opt(&s.dlq), opt(&s.fallback), opt(&s.lost), opt(&s.lag_p99_ms)
+            );
+        }
+        for s in &all {
+            if let Some(r) = &s.health_reason {
+                out!("{}: {r}", s.region);
+            }
+            for e in &s.errors {
+                out!("{}: error: {e}", s.region);
+            }
+        }
+        out!("{}", if attention { "ATTENTION: see above" } else { "all good" });
+    }
+    Ok(if attention { 3 } else { 0 })
+}
+
+pub async fn set_drain(cfg: &Deployment, region: &str, drained: bool, as_json: bool) -> Result<i32, String> {
+    let r = cfg.region(region)?;
+    let sw = DrainSwitch::new(&r.sdk().await, &r.drain_parameter);
+    sw.set(drained).await?;
+    let now = sw.get().await?;
+    if as_json {
+        out!("{}", json!({"region": r.name, "drained": now}));
+    } else {
+        out!(
+            "{}: drain switch {} (proxies see it within their control cache, 5 s by default; /health then answers {})",
+            r.name,
+            if now { "ON" } else { "off" },
+            if now { 503 } else { 200 }
+        );
+    }
+    Ok(0)
+}
+
+pub async fn dlq_list(cfg: &Deployment, region: &str, max: usize, as_json: bool) -> Result<i32, String> {
+    let r = cfg.region(region)?;
+    let q = Queues::new(&r.sdk().await);
+    let mut rows = vec![];
+    // Messages become visible again after the 30 s this listing holds them.
+    while rows.len() < max {
+        let batch = q.receive(&r.dlq_url, 10, 0, Some(30)).await?;
+        if batch.is_empty() {
+            break;
+        }
+        for m in batch {
+            let (event_id, action, op) = match Event::from_json(&m.body) {
+                Ok(e) => (e.id, e.action, e.change.name().to_owned()),
+                Err(_) => ("-".into(), "-".into(), "unreadable".into()),
+            };
+            rows.push(json!({"message_id": m.message_id, "event_id": event_id, "action": action, "op": op, "group": m.group_id, "reason": m.reason, "sent_ms": m.sent_ms}));
+        }
+    }
+    if as_json {
+        out!("{}", json!({"region": r.name, "events": rows}));
+    } else {
+        out!("{} DLQ: {} event(s)", r.name, rows.len());
+        for row in &rows {
+            out!("  {}  {:<24} {:<18} {}", row["event_id"].as_str().unwrap_or("-"), row["action"].as_str().unwrap_or("-"), row["op"].as_str().unwrap_or("-"), row["reason"].as_str().unwrap_or("(no reason recorded)"));
+        }
+    }
+    Ok(0)
+}
+
+pub async fn dlq_redrive(cfg: &Deployment, region: &str, max: usize, as_json: bool) -> Result<i32, String> {
+    let r = cfg.region(region)?;
+    let q = Queues::new(&r.sdk().await);
+    let (mut moved, mut skipped) = (0usize, 0usize);
+    while moved + skipped < max {
+        let batch = q.receive(&r.dlq_url, 10, 0, Some(60)).await?;
+        if batch.is_empty() {
+            break;
+        }
+        for m in batch {
+            match Event::from_json(&m.body) {
+                Ok(e) => {
+                    // A new dedup id: SQS would drop a resend with the original id inside its 5-minute window.
+                    q.send(&r.inbound_queue_url, &m.body, &e.group_id(), &format!("{}-redrive-{}", e.id, m.message_id), None).await?;
+                    q.delete(&r.dlq_url, &m.receipt_handle).await?;
+                    moved += 1;
+                }
+                Err(_) => skipped += 1,
+            }
+        }
+    }
+    if as_json {
+        out!("{}", json!({"region": r.name, "redriven": moved, "left_unreadable": skipped}));
+    } else {
+        out!("{}: redrove {moved} event(s) to the inbound queue; {skipped} unreadable left in the DLQ", r.name);
+    }
+    Ok(0)
+}

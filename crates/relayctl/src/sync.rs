@@ -1,0 +1,212 @@
+//! reconcile (diff two pools user by user, optionally repair one side) and backfill (seed a
+//! new standby from the primary, resumable and paced).
+
+use std::collections::{BTreeMap, HashMap};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use relay_aws::cognito::Pool;
+use replication::pacing::{Category, Pacer};
+use replication::{Attr, Step, UserDirectory, UserState};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::config::Deployment;
+
+/// Attributes that differ per pool by nature and are never compared or copied.
+const POOL_LOCAL: &[&str] = &["sub", "custom:origin_sub", "identities"];
+
+fn key_of(u: &UserState, aliases: &[String]) -> String {
+    aliases.iter().find_map(|a| u.attr(a).map(str::to_lowercase)).unwrap_or_else(|| u.username.clone())
+}
+
+/// Whether the user can sign in: an unconfirmed sign-up at the origin is replicated as a
+/// disabled user, and both count as "cannot sign in yet".
+fn can_sign_in(u: &UserState) -> bool {
+    u.enabled && u.status != "UNCONFIRMED"
+}
+
+fn attrs(u: &UserState) -> BTreeMap<String, String> {
+    u.attributes.iter().filter(|a| !POOL_LOCAL.contains(&a.name.as_str())).map(|a| (a.name.clone(), a.value.clone())).collect()
+}
+
+fn bar(as_json: bool, msg: &str) -> ProgressBar {
+    let pb = if as_json { ProgressBar::hidden() } else { ProgressBar::new_spinner() };
+    pb.set_style(ProgressStyle::with_template("{spinner} {msg} {pos} users [{elapsed}]").expect("template"));
+    pb.set_message(msg.to_owned());
+    pb
+}
+
+async fn snapshot(pool: &Pool, aliases: &[String], pb: &ProgressBar) -> Result<BTreeMap<String, UserState>, String> {
+    let mut out = BTreeMap::new();
+    let mut token = None;
+    loop {
+        let (users, next) = pool.list_page(token).await?;
+        for u in users {
+            pb.inc(1);
+            out.insert(key_of(&u, aliases), u);
+        }
+        if next.is_none() {
+            return Ok(out);
+        }
+        token = next;
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Diff {
+    key: String,
+    kind: &'static str,
+    detail: String,
+}
+
+pub async fn reconcile(cfg: &Deployment, from: &str, to: &str, apply: bool, as_json: bool) -> Result<i32, String> {
+    let (src, dst) = (cfg.region(from)?, cfg.region(to)?);
+    let (sp, dp) = (src.pool().await, dst.pool().await);
+    let pb = bar(as_json, &format!("reading {} and {}", src.name, dst.name));
+    let a = snapshot(&sp, &src.aliases(), &pb).await?;
+    let b = snapshot(&dp, &dst.aliases(), &pb).await?;
+    pb.finish_and_clear();
+    let mut diffs = vec![];
+    for (k, u) in &a {
+        match b.get(k) {
+            None => diffs.push(Diff { key: k.clone(), kind: "missing", detail: format!("not in {}", dst.name) }),
+            Some(v) => {
+                if can_sign_in(u) != can_sign_in(v) {
+                    diffs.push(Diff { key: k.clone(), kind: "sign_in", detail: format!("can sign in: {} {} vs {} {}", src.name, can_sign_in(u), dst.name, can_sign_in(v)) });
+                }
+                let (x, y) = (attrs(u), attrs(v));
+                let differing: Vec<&String> = x.keys().chain(y.keys()).filter(|n| x.get(*n) != y.get(*n)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+                if !differing.is_empty() {
+                    diffs.push(Diff { key: k.clone(), kind: "attributes", detail: format!("differ: {}", differing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")) });
+                }
+            }
+        }
+    }
+    for k in b.keys().filter(|k| !a.contains_key(*k)) {
+        diffs.push(Diff { key: k.clone(), kind: "extra", detail: format!("only in {} (not deleted automatically)", dst.name) });
+    }
+    let mut repaired = 0;
+    if apply {
+        let pb = bar(as_json, &format!("repairing {}", dst.name));
+        let pacer = Pacer::defaults();
+        for d in &diffs {
+            let u = &a[&d.key];
+            let result = match d.kind {
+                "missing" => {
+                    pacer.acquire(Category::UserCreation).await;
+                    let attrs: Vec<Attr> = u.attributes.iter().filter(|a| !POOL_LOCAL.contains(&a.name.as_str())).cloned().collect();
+                    match dp.create_user(&d.key, &attrs).await {
+                        Ok(created) => dp.run(&created.username, &Step::SetEnabled(can_sign_in(u))).await,
+                        Err(e) => Err(e),
+                    }
+                }
+                "sign_in" => {
+                    pacer.acquire(Category::UserUpdate).await;
+                    dp.run(&b[&d.key].username, &Step::SetEnabled(can_sign_in(u))).await
+                }
+                "attributes" => {
+                    pacer.acquire(Category::UserUpdate).await;
+                    let (x, y) = (attrs(u), attrs(&b[&d.key]));
+                    let set: Vec<Attr> = x.iter().filter(|(n, v)| y.get(*n) != Some(v)).map(|(n, v)| Attr { name: n.clone(), value: v.clone() }).collect();
+                    let gone: Vec<String> = y.keys().filter(|n| !x.contains_key(*n) && !n.ends_with("_verified")).cloned().collect();
+                    let mut r = if set.is_empty() { Ok(()) } else { dp.run(&b[&d.key].username, &Step::UpdateAttributes(set)).await };
+                    if r.is_ok() && !gone.is_empty() {
+                        r = dp.run(&b[&d.key].username, &Step::DeleteAttributes(gone)).await;
+                    }
+                    r
+                }
+                _ => Ok(()),
+            };
+            match result {
+                Ok(()) if d.kind != "extra" => repaired += 1,
+                Ok(()) => {}
+                Err(e) => eout!("relayctl: cannot repair {} ({}): {e}", d.key, d.kind),
+            }
+            pb.inc(1);
+        }
+        pb.finish_and_clear();
+    }
+    let counts = diffs.iter().fold(BTreeMap::<&str, usize>::new(), |mut m, d| {
+        *m.entry(d.kind).or_default() += 1;
+        m
+    });
+    if as_json {
+        out!("{}", json!({"from": src.name, "to": dst.name, "users_from": a.len(), "users_to": b.len(), "differences": diffs, "counts": counts, "applied": apply, "repaired": repaired}));
+    } else {
+        for d in &diffs {
+            out!("  {:<10} {:<40} {}", d.kind, d.key, d.detail);
+        }
+        out!("{} users in {}, {} in {}: {}", a.len(), src.name, b.len(), dst.name, if diffs.is_empty() { "pools are equal".to_owned() } else { format!("{} difference(s) {:?}", diffs.len(), counts) });
+        if apply {
+            out!("repaired {repaired} in {} (users created here have no password: they must reset it)", dst.name);
+        } else if !diffs.is_empty() {
+            out!("dry run: nothing changed; add --apply to repair {}", dst.name);
+        }
+    }
+    Ok(if diffs.is_empty() || apply { 0 } else { 3 })
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct BackfillState {
+    from_pool: String,
+    to_pool: String,
+    next_token: Option<String>,
+    pages_done: u64,
+    seen: u64,
+    created: u64,
+    finished: bool,
+}
+
+pub async fn backfill(cfg: &Deployment, from: &str, to: &str, state_path: &std::path::Path, rate: f64, as_json: bool) -> Result<i32, String> {
+    let (src, dst) = (cfg.region(from)?, cfg.region(to)?);
+    let (sp, dp) = (src.pool().await, dst.pool().await);
+    let mut st: BackfillState = match std::fs::read_to_string(state_path) {
+        Ok(t) => serde_json::from_str(&t).map_err(|e| format!("{} is not a backfill state file: {e}", state_path.display()))?,
+        Err(_) => BackfillState { from_pool: src.user_pool_id.clone(), to_pool: dst.user_pool_id.clone(), ..Default::default() },
+    };
+    if st.from_pool != src.user_pool_id || st.to_pool != dst.user_pool_id {
+        return Err(format!("{} belongs to another backfill ({} → {}); remove it to start over", state_path.display(), st.from_pool, st.to_pool));
+    }
+    if st.finished {
+        st.finished = false;
+        st.next_token = None;
+        st.pages_done = 0;
+    }
+    let pacer = Pacer::new(&HashMap::from([(Category::UserCreation, rate), (Category::UserRead, 100.0), (Category::UserUpdate, 20.0)]));
+    let pb = bar(as_json, &format!("backfilling {} → {}", src.name, dst.name));
+    pb.set_position(st.seen);
+    loop {
+        let (users, next) = sp.list_page(st.next_token.clone()).await?;
+        for u in &users {
+            let key = key_of(u, &src.aliases());
+            pacer.acquire(Category::UserRead).await;
+            if dp.get_user(&key).await.map_err(|e| e.to_string())?.is_none() {
+                pacer.acquire(Category::UserCreation).await;
+                let attrs: Vec<Attr> = u.attributes.iter().filter(|a| !POOL_LOCAL.contains(&a.name.as_str())).cloned().collect();
+                let created = dp.create_user(&key, &attrs).await.map_err(|e| e.to_string())?;
+                if !can_sign_in(u) {
+                    pacer.acquire(Category::UserUpdate).await;
+                    dp.run(&created.username, &Step::SetEnabled(false)).await.map_err(|e| e.to_string())?;
+                }
+                st.created += 1;
+            }
+            st.seen += 1;
+            pb.inc(1);
+        }
+        st.pages_done += 1;
+        st.next_token = next;
+        st.finished = st.next_token.is_none();
+        std::fs::write(state_path, serde_json::to_string_pretty(&st).unwrap_or_default()).map_err(|e| format!("cannot save progress to {}: {e}", state_path.display()))?;
+        if st.finished {
+            break;
+        }
+    }
+    pb.finish_and_clear();
+    if as_json {
+        out!("{}", json!({"from": src.name, "to": dst.name, "seen": st.seen, "created": st.created}));
+    } else {
+        out!("backfill {} → {}: {} users seen, {} created.", src.name, dst.name, st.seen, st.created);
+        out!("Users created by backfill have NO password on {}: after a failover they must reset it (an operator runs AdminResetUserPassword, or they use 'forgot password' once their e-mail is verified).", dst.name);
+    }
+    Ok(0)
+}
