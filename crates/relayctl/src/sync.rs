@@ -120,7 +120,7 @@ pub async fn reconcile(cfg: &Deployment, from: &str, to: &str, apply: bool, as_j
             match result {
                 Ok(()) if d.kind != "extra" => repaired += 1,
                 Ok(()) => {}
-                Err(e) => eout!("relayctl: cannot repair {} ({}): {e}", d.key, d.kind),
+                Err(e) => eprintln!("relayctl: cannot repair {} ({}): {e}", d.key, d.kind),
             }
             pb.inc(1);
         }
