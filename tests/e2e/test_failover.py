@@ -1,0 +1,205 @@
+"""Region A fails, the standby serves the same apps (same public ClientId), writes made on the
+standby replicate back once A returns, failback loses nothing. Also runs every relayctl command
+written in runbooks/ against this stack, so a runbook cannot rot."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from tests.harness.relay import ROOT, binary, start_proxy, start_replicator, wait_http
+from tests.harness.stack import free_port, latest_code, provision_pair, start_strict_moto, stop_strict_moto
+
+A, B = "eu-west-1", "eu-central-1"
+OUTAGE = os.path.join(ROOT, "tests", "harness", "outage.py")
+
+
+class Stack:
+    def __init__(self, workdir: str):
+        self.workdir = workdir
+        self.moto_a = start_strict_moto(free_port(), log_path=os.path.join(workdir, "moto-a.log"))
+        self.moto_b = start_strict_moto(free_port(), log_path=os.path.join(workdir, "moto-b.log"))
+        self.net_port = free_port()
+        self.net = None
+        self.restore_a()
+        net_a = f"http://127.0.0.1:{self.net_port}"
+        self.a, self.b = provision_pair(net_a, A, self.moto_b.endpoint, B, "email")
+        self.proxy_a = start_proxy(self.a, self.b, os.path.join(workdir, "proxy-a.log"))
+        self.proxy_b = start_proxy(self.b, self.a, os.path.join(workdir, "proxy-b.log"))
+        self.rep_a = start_replicator(self.a, os.path.join(workdir, "replicator-a.log"))
+        self.rep_b = start_replicator(self.b, os.path.join(workdir, "replicator-b.log"))
+        self.config = os.path.join(workdir, "relay.json")
+        regions = []
+        for side, proxy, role in ((self.a, self.proxy_a, "primary"), (self.b, self.proxy_b, "standby")):
+            regions.append({"name": side["region"], "role": role, "health_url": proxy.url + "/health", "user_pool_id": side["pool_id"],
+                            "username_attributes": side["username_attributes"], "inbound_queue_url": side["inbound_queue_url"],
+                            "dlq_url": side["dlq_url"], "fallback_queue_url": side["fallback_queue_url"],
+                            "drain_parameter": side["drain_parameter"], "aws_endpoint": side["endpoint"]})
+        with open(self.config, "w") as f:
+            json.dump({"regions": regions}, f)
+
+    def kill_a(self) -> None:
+        self.net.kill()
+        self.net.wait()
+
+    def restore_a(self) -> None:
+        self.net = subprocess.Popen([sys.executable, OUTAGE, str(self.net_port), self.moto_a.endpoint.rsplit(":", 1)[1]])
+        wait_http(f"http://127.0.0.1:{self.net_port}/_strict/health", ok=(200,))
+
+    def relayctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        out = subprocess.run([binary("relayctl"), "--config", self.config, *args], capture_output=True, text=True, timeout=120)
+        if check:
+            assert out.returncode in (0, 3), f"relayctl {args}: {out.returncode} {out.stderr}"
+        return out
+
+    def idp(self, proxy, region):
+        return boto3.client("cognito-idp", endpoint_url=proxy.url, region_name=region, aws_access_key_id="x", aws_secret_access_key="x",
+                            config=Config(retries={"total_max_attempts": 1}, read_timeout=15, connect_timeout=3))
+
+    def close(self) -> None:
+        for p in (self.proxy_a, self.proxy_b, self.rep_a, self.rep_b):
+            p.stop()
+        if self.net and self.net.poll() is None:
+            self.net.kill()
+        stop_strict_moto(self.moto_a)
+        stop_strict_moto(self.moto_b)
+
+
+@pytest.fixture(scope="module")
+def stack():
+    s = Stack(tempfile.mkdtemp(prefix="relay-failover-"))
+    yield s
+    s.close()
+
+
+def sign_in(s: Stack, proxy, region, username, password) -> bool:
+    try:
+        s.idp(proxy, region).initiate_auth(ClientId=s.a["public_client_id"], AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": username, "PASSWORD": password})
+        return True
+    except ClientError:
+        return False
+
+
+def until(fn, timeout=30.0, interval=0.25):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if fn():
+            return True
+        time.sleep(interval)
+    raise AssertionError(f"not true within {timeout}s")
+
+
+def health(proxy) -> int:
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(proxy.url + "/health", timeout=5) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:
+        return 0
+
+
+def test_region_loss_failover_and_failback(stack: Stack):
+    s = stack
+    idp_a = s.idp(s.proxy_a, A)
+    users = {}  # username -> latest password
+    for i in range(3):
+        u = f"fo-{uuid.uuid4().hex[:8]}@example.com"
+        idp_a.sign_up(ClientId=s.a["public_client_id"], Username=u, Password="First-Pass1!", UserAttributes=[{"Name": "email", "Value": u}])
+        idp_a.confirm_sign_up(ClientId=s.a["public_client_id"], Username=u, ConfirmationCode=latest_code(s.moto_a.endpoint, s.a["pool_id"], u, "SIGN_UP"))
+        users[u] = "First-Pass1!"
+    first = next(iter(users))
+    tok = idp_a.initiate_auth(ClientId=s.a["public_client_id"], AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": first, "PASSWORD": "First-Pass1!"})
+    idp_a.change_password(AccessToken=tok["AuthenticationResult"]["AccessToken"], PreviousPassword="First-Pass1!", ProposedPassword="Second-Pass2!")
+    users[first] = "Second-Pass2!"
+    for u, pw in users.items():
+        until(lambda: sign_in(s, s.proxy_b, B, u, pw))
+
+    # Region A is lost.
+    assert health(s.proxy_a) == 200
+    t0 = time.time()
+    s.kill_a()
+    until(lambda: health(s.proxy_a) == 503, timeout=10)
+    detection = time.time() - t0
+    print(f"\nA's /health turned 503 {detection:.2f} s after the region was lost")
+
+    # The standby serves the same app (original public ClientId) with the latest passwords.
+    idp_b = s.idp(s.proxy_b, B)
+    for u, pw in users.items():
+        assert sign_in(s, s.proxy_b, B, u, pw), u
+    # New writes on the standby.
+    for i in range(2):
+        u = f"fo-new-{uuid.uuid4().hex[:8]}@example.com"
+        idp_b.sign_up(ClientId=s.a["public_client_id"], Username=u, Password="Standby-Pass3!", UserAttributes=[{"Name": "email", "Value": u}])
+        idp_b.confirm_sign_up(ClientId=s.a["public_client_id"], Username=u, ConfirmationCode=latest_code(s.moto_b.endpoint, s.b["pool_id"], u, "SIGN_UP"))
+        users[u] = "Standby-Pass3!"
+    tok = idp_b.initiate_auth(ClientId=s.a["public_client_id"], AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": first, "PASSWORD": users[first]})
+    idp_b.change_password(AccessToken=tok["AuthenticationResult"]["AccessToken"], PreviousPassword=users[first], ProposedPassword="Third-Pass4!")
+    users[first] = "Third-Pass4!"
+    # A's queue is unreachable: the standby's proxy kept those events in its fallback queue.
+    status = json.loads(s.relayctl("--json", "status").stdout)
+    b_status = next(r for r in status["regions"] if r["region"] == B)
+    assert b_status["fallback"] >= 1
+    assert status["attention"] is True
+
+    # A comes back; B's events replicate to A; failback.
+    s.restore_a()
+    until(lambda: health(s.proxy_a) == 200, timeout=30)
+    def drained():
+        st = json.loads(s.relayctl("--json", "status").stdout)
+        by = {r["region"]: r for r in st["regions"]}
+        return by[B]["fallback"] == 0 and by[A]["backlog"] == 0 and by[A]["in_flight"] == 0
+    until(drained, timeout=60, interval=1)
+    until(lambda: s.relayctl("reconcile", "--from", B, "--to", A).returncode == 0, timeout=30, interval=1)
+    for u, pw in users.items():
+        assert sign_in(s, s.proxy_a, A, u, pw), f"{u} cannot sign in on A with the latest password after failback"
+        assert not sign_in(s, s.proxy_a, A, u, "First-Pass1!") or pw == "First-Pass1!"
+    # No echo: what A applied from B was not sent back to B.
+    st = json.loads(s.relayctl("--json", "status").stdout)
+    assert all(r["backlog"] == 0 and r["dlq"] == 0 for r in st["regions"])
+    assert "event applied" not in "".join(l for l in s.rep_b.logs().splitlines() if "Standby" in l)
+    out = s.relayctl("reconcile", "--from", A, "--to", B)
+    assert out.returncode == 0 and "pools are equal" in out.stdout
+
+
+def runbook_commands() -> list[tuple[str, str]]:
+    cmds = []
+    for name in sorted(os.listdir(os.path.join(ROOT, "runbooks"))):
+        if not name.endswith(".md"):
+            continue
+        text = open(os.path.join(ROOT, "runbooks", name)).read()
+        for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+            for line in block.splitlines():
+                line = line.strip()
+                if line.startswith("relayctl "):
+                    cmds.append((name, line))
+    return cmds
+
+
+def test_runbook_commands_run_against_the_local_stack(stack: Stack, tmp_path):
+    cmds = runbook_commands()
+    assert len(cmds) >= 10, "runbooks give their relayctl commands in ```sh blocks"
+    env = {"RELAY_CONFIG": stack.config, "PRIMARY": A, "STANDBY": B, "BACKFILL_STATE": str(tmp_path / "backfill.json")}
+    for name, line in cmds:
+        expanded = line
+        for k, v in env.items():
+            expanded = expanded.replace(f'"${k}"', v).replace(f"${{{k}}}", v).replace(f"${k}", v)
+        args = expanded.split()[1:]
+        out = subprocess.run([binary("relayctl"), *args], capture_output=True, text=True, timeout=120)
+        assert out.returncode in (0, 3), f"{name}: `{line}` exited {out.returncode}: {out.stderr[-500:]}"
+    # Leave the stack undrained.
+    stack.relayctl("undrain", A)
+    stack.relayctl("undrain", B)
