@@ -24,6 +24,12 @@ async fn main() {
     };
     let router = proxy::app(state);
     if lambda {
+        // Cognito's JSON content type is not one lambda_http knows as text; without this it
+        // would base64 the body, and API Gateway would pass the base64 on to the app.
+        let router = router.layer(axum::middleware::map_response(|mut r: axum::response::Response| async move {
+            r.headers_mut().insert("x-lambda-http-content-encoding", axum::http::HeaderValue::from_static("text"));
+            r
+        }));
         if let Err(e) = lambda_http::run(router).await {
             eprintln!("proxy: lambda runtime failed: {e}");
             std::process::exit(1);
