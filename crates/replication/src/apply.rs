@@ -13,6 +13,9 @@ use wire::seal::Keyring;
 use crate::event::{Attr, Change, Event};
 use crate::pacing::{Category, Pacer};
 
+/// Prefix of the error for a password sealed under a key the replicator does not have yet.
+pub const UNKNOWN_KEY: &str = "sealed with a key this replicator does not have";
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApplyError {
     /// Throttling, 5xx, timeouts, connection trouble: try again later.
@@ -231,7 +234,11 @@ where
 pub async fn apply<D: UserDirectory>(event: &Event, dir: &D, keys: &Keyring, pacer: &Pacer, cfg: &ApplyConfig) -> Result<Outcome, ApplyError> {
     let password = match sealed_password(&event.change) {
         Some(sealed) => {
-            let plain = keys.open(sealed, event.id.as_bytes()).map_err(|e| ApplyError::Permanent(format!("cannot open sealed password: {e}")))?;
+            let plain = keys.open(sealed, event.id.as_bytes()).map_err(|e| match e {
+                // A key rotated in at the origin: retryable, the keyring is re-read.
+                wire::seal::SealError::UnknownKey(_) => ApplyError::Retryable(format!("{UNKNOWN_KEY}: {e}")),
+                other => ApplyError::Permanent(format!("cannot open sealed password: {other}")),
+            })?;
             Some(Password(String::from_utf8(plain).map_err(|_| ApplyError::Permanent("sealed password is not UTF-8".into()))?))
         }
         None => None,
@@ -393,6 +400,11 @@ mod tests {
         let mut forged = ev.clone();
         forged.id = "e2".into();
         assert!(matches!(apply(&forged, &fake, &keys, &pacer, &cfg).await, Err(ApplyError::Permanent(_))));
+        // Sealed under a key rotated in after this keyring was read: retryable, names the cause.
+        let newer = Keyring::single("k2", [9; 32]);
+        let mut rotated = ev.clone();
+        rotated.change = Change::CreateUser { attributes: vec![], sealed_password: newer.seal(b"pw", b"e1") };
+        assert!(matches!(apply(&rotated, &fake, &keys, &pacer, &cfg).await, Err(ApplyError::Retryable(r)) if r.starts_with(UNKNOWN_KEY)));
     }
 
     #[tokio::test(start_paused = true)]

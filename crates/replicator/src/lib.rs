@@ -129,7 +129,10 @@ impl Stats {
 
 pub struct Replicator<D> {
     pub dir: D,
-    pub keys: Keyring,
+    /// The replication keyring; re-read from Secrets Manager when an event names a key it
+    /// does not have (a key rotated in at the origin).
+    pub keys: std::sync::RwLock<Keyring>,
+    pub key_source: Option<(relay_aws::Secrets, String)>,
     pub pacer: Pacer,
     pub cfg: Config,
     pub stats: Stats,
@@ -162,6 +165,21 @@ impl<D: UserDirectory> Replicator<D> {
         out
     }
 
+    async fn reload_keys(&self) -> Option<Keyring> {
+        let (secrets, id) = self.key_source.as_ref()?;
+        match secrets.get(id).await.map_err(|e| e.to_string()).and_then(|t| Keyring::from_json(&t).map_err(|e| e.to_string())) {
+            Ok(k) => {
+                tracing::info!(current = k.current_id(), "replication keyring re-read");
+                *self.keys.write().unwrap_or_else(|p| p.into_inner()) = k.clone();
+                Some(k)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot re-read the replication keyring");
+                None
+            }
+        }
+    }
+
     async fn one(&self, m: &Inbound) -> Disposition {
         let event = match Event::from_json(&m.body) {
             Ok(e) => e,
@@ -171,7 +189,13 @@ impl<D: UserDirectory> Replicator<D> {
                 return Disposition::DeadLetter(reason);
             }
         };
-        let result = apply(&event, &self.dir, &self.keys, &self.pacer, &self.cfg.apply).await;
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut result = apply(&event, &self.dir, &keys, &self.pacer, &self.cfg.apply).await;
+        if matches!(&result, Err(ApplyError::Retryable(r)) if r.starts_with(replication::apply::UNKNOWN_KEY)) {
+            if let Some(fresh) = self.reload_keys().await {
+                result = apply(&event, &self.dir, &fresh, &self.pacer, &self.cfg.apply).await;
+            }
+        }
         let lag = now_ms().saturating_sub(event.origin_time_ms);
         let (disposition, outcome) = match &result {
             Ok(Outcome::Applied) => (Disposition::Done, "applied"),
@@ -217,10 +241,12 @@ fn emf_event(action: &str, outcome: &str, lag_ms: u64, applied: bool) -> String 
 /// unreadable replication key.
 pub async fn build(cfg: Config, emf: bool) -> Result<Replicator<relay_aws::cognito::Pool>, String> {
     let sdk = relay_aws::sdk_config(&cfg.region, cfg.aws_endpoint.as_deref(), 2, Duration::from_secs(5)).await;
-    let keys = Keyring::from_json(&relay_aws::Secrets::new(&sdk).get(&cfg.replication_key_secret_id).await?).map_err(|e| e.to_string())?;
+    let secrets = relay_aws::Secrets::new(&sdk);
+    let keys = Keyring::from_json(&secrets.get(&cfg.replication_key_secret_id).await?).map_err(|e| e.to_string())?;
     let dir = relay_aws::cognito::Pool::new(&sdk, &cfg.user_pool_id, cfg.username_attributes.clone());
     let pacer = Pacer::new(&cfg.quotas);
-    Ok(Replicator { dir, keys, pacer, cfg, stats: Stats::default(), emf })
+    let key_source = Some((secrets, cfg.replication_key_secret_id.clone()));
+    Ok(Replicator { dir, keys: std::sync::RwLock::new(keys), key_source, pacer, cfg, stats: Stats::default(), emf })
 }
 
 pub fn init_logging() {
@@ -257,7 +283,7 @@ mod tests {
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
         let cfg = Config::from_env(&env).unwrap();
-        Replicator { dir: Pool(Mutex::new(HashMap::new())), keys: Keyring::single("k1", [0; 32]), pacer: Pacer::new(&HashMap::new()), cfg, stats: Stats::default(), emf: false }
+        Replicator { dir: Pool(Mutex::new(HashMap::new())), keys: std::sync::RwLock::new(Keyring::single("k1", [0; 32])), key_source: None, pacer: Pacer::new(&HashMap::new()), cfg, stats: Stats::default(), emf: false }
     }
 
     fn msg(key: &str, group: &str, change: &str, count: u32) -> Inbound {
