@@ -226,3 +226,46 @@ def test_logs_hold_no_secret(regions):
         for secret in forbidden:
             assert secret not in text, f"{proc.name} log contains a secret"
     assert '"action":"SignUp"' in regions.proxy_a.logs()
+
+
+def test_rotated_client_secret_is_picked_up_on_rejection(regions, tmp_path):
+    """The proxy caches the clients secret; when Cognito rejects a hash (the secret rotated),
+    it re-reads Secrets Manager once and retries, so the app sees no error."""
+    import time as _time
+    from tests.harness.stack import client as aws
+
+    sm = aws("secretsmanager", regions.a["endpoint"], regions.a["region"])
+    good = sm.get_secret_value(SecretId=regions.a["clients_secret_id"])["SecretString"]
+    stale = json.loads(good)
+    stale["clients"][0]["client_secret"] = "an-old-secret-that-no-longer-works"
+    sm.put_secret_value(SecretId=regions.a["clients_secret_id"], SecretString=json.dumps(stale))
+    p = start_proxy(regions.a, None, str(tmp_path / "rotation.log"))
+    try:
+        idp = regions.client(p.url)
+        with pytest.raises(ClientError) as e:
+            idp.forgot_password(ClientId=regions.public_client_id, Username="whoever")
+        assert error_code(e.value) == "NotAuthorizedException", "the stale secret is really wrong"
+        sm.put_secret_value(SecretId=regions.a["clients_secret_id"], SecretString=good)
+        _time.sleep(5.2)  # the proxy re-reads at most every 5 s
+        username, attrs = new_user(regions)
+        out = idp.sign_up(ClientId=regions.public_client_id, Username=username, Password=PASSWORD, UserAttributes=attrs)
+        assert out["UserSub"]
+    finally:
+        sm.put_secret_value(SecretId=regions.a["clients_secret_id"], SecretString=good)
+        p.stop()
+
+
+def test_invalid_configuration_fails_before_binding(tmp_path):
+    import subprocess
+    from tests.harness.relay import base_env, binary
+
+    port = free_port()
+    env = {**base_env(), "RELAY_REGION": "eu-west-1", "RELAY_USER_POOL_ID": "us-east-1_x", "RELAY_CLIENTS_SECRET_ID": "c",
+           "RELAY_REPLICATION_KEY_SECRET_ID": "k", "RELAY_LISTEN": f"127.0.0.1:{port}"}
+    out = subprocess.run([binary("proxy")], env=env, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
+    assert "RELAY_USER_POOL_ID" in out.stderr and "does not belong" in out.stderr
+    env["RELAY_USER_POOL_ID"] = "eu-west-1_x"
+    env["RELAY_RATE_PER_IP"] = "many"
+    out = subprocess.run([binary("proxy")], env=env, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and "RELAY_RATE_PER_IP" in out.stderr

@@ -129,6 +129,27 @@ def test_throttling_and_errors_on_b_lose_nothing(regions):
     strict_post(regions.b["endpoint"], "reset")
 
 
+def test_replicator_killed_mid_batch_loses_nothing(regions):
+    """B's replicator is SIGKILLed while it works through a batch slowed by throttling; a new
+    one picks up what was not deleted, and every user arrives."""
+    import os
+    from tests.harness.relay import start_replicator
+
+    idp = regions.client(regions.proxy_a.url)
+    strict_post(regions.b["endpoint"], "faults", {"throttle": 15})
+    users = []
+    for _ in range(5):
+        username, attrs = new_user(regions)
+        sign_up_and_confirm(regions, idp, username, attrs)
+        users.append(username)
+    time.sleep(0.3)
+    regions.rep_b.stop(sig_kill=True)
+    strict_post(regions.b["endpoint"], "reset")
+    regions.rep_b = start_replicator(regions.b, os.path.join(regions.workdir, f"replicator-b-{time.time():.0f}.log"))
+    for username in users:
+        assert eventually(lambda: can_sign_in_on_b(regions, username, PASSWORD), timeout=40), username
+
+
 def test_raw_queue_messages_hold_no_plaintext_password_and_duplicates_change_nothing(regions):
     """Reads the raw SQS messages of a sign-up while B's replicator is stopped, then delivers
     every one of them a second time after they were applied: B must not change."""

@@ -168,9 +168,8 @@ pub async fn backfill(cfg: &Deployment, from: &str, to: &str, state_path: &std::
         return Err(format!("{} belongs to another backfill ({} → {}); remove it to start over", state_path.display(), st.from_pool, st.to_pool));
     }
     if st.finished {
-        st.finished = false;
-        st.next_token = None;
-        st.pages_done = 0;
+        // A finished backfill runs again from the start (creating only what is still missing).
+        st = BackfillState { from_pool: st.from_pool, to_pool: st.to_pool, ..Default::default() };
     }
     let pacer = Pacer::new(&HashMap::from([(Category::UserCreation, rate), (Category::UserRead, 100.0), (Category::UserUpdate, 20.0)]));
     let pb = bar(as_json, &format!("backfilling {} → {}", src.name, dst.name));
