@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Writes BENCHMARKS.md from the JSON results of bench/*.py (in $BENCH_OUT)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import subprocess
+
+from _common import OUT, ROOT
+
+SECTIONS = [
+    ("proxy", "1. Proxy overhead (stub upstream, direct vs through the release proxy)", "bench/proxy.py"),
+    ("cold_init", "2. Lambda cold init (spawn → first `GET /2018-06-01/runtime/invocation/next`)", "bench/cold_init.py"),
+    ("pacing", "3. Replicator pacing against a throttling pool", "bench/pacing.py"),
+    ("replication_lag", "4. Replication lag across two emulated regions", "bench/replication_lag.py"),
+]
+
+
+# How to read each table (independent of one run's numbers).
+READING = {
+    "proxy": [
+        "Per request the proxy parses the body, maps the client, computes the SECRET_HASH (HMAC), makes its own HTTP/1.1 call, parses Cognito's answer, seals the refresh token (AES-GCM) and re-serialises it: several times the stub's work, which only returns fixed bytes. So on 2 shared cores the saturated ratio mostly measures that the stub is nearly free; it is not the proxy's share of a real Cognito call (tens of ms).",
+        "The perf row is by object because the release binary is stripped: `[kernel]` is loopback TCP, epoll and context switches (the proxy adds two socket hops per request), `libc` is mostly glibc malloc/free/memmove (per-request JSON `Value` trees and buffers).",
+    ],
+    "cold_init": [
+        "The AWS SDK config load and the TLS root store (rustls-native-certs via reqwest and the SDK's HTTPS client) are most of the proxy's own init; the rest is process exec and the Lambda runtime client.",
+    ],
+    "pacing": [
+        "Why the paced rate can fall short of Q with few tasks: the pacer's bucket refills to a full second of quota whenever the tasks are idle (all backing off after a throttle), then releases that burst at once; a strict sliding window throttles the excess, which sends the tasks back into backoff (and each retry spends a token too). With many tasks waiting on the pacer the bucket never refills, and the rate holds at ≈ Q. A burst of a few tokens instead of one second's worth would avoid the cycle.",
+    ],
+    "replication_lag": [],
+}
+
+
+def main() -> None:
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "unknown")
+    nproc = os.cpu_count()
+    mem_kb = next((int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal")), 0)
+    kernel = os.uname().release
+    try:
+        rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10).stdout.strip()
+    except Exception:  # noqa: BLE001
+        rustc, commit = "unknown", "unknown"
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    out = [
+        "# Benchmarks",
+        "",
+        "Performance is measured here, never in the test suites. Everything runs on loopback on one",
+        "machine; every run is bounded in time. Numbers below are from one run of `bench/run-all.sh`",
+        "(rewritten by it).",
+        "",
+        "Reproduce (from the repository root, with the Python venv that has moto and boto3 at `.venv`):",
+        "",
+        "```sh",
+        "bench/run-all.sh",
+        "```",
+        "",
+        "It builds `cargo build --release -p proxy -p replicator -p bench`, runs the four drivers below",
+        "(each also runs alone: `.venv/bin/python bench/<name>.py --help`) and rewrites this file.",
+        "The benchmarks take about 5 minutes; the build adds whatever is not yet compiled.",
+        "",
+        f"- Date: {now}; commit {commit} (plus uncommitted work in the tree at the time)",
+        f"- Machine: {nproc} cores ({cpu}), {mem_kb // 1024} MB RAM, Linux {kernel}; {rustc}",
+        "- The cores are **shared**: the load generator, the stub upstream, the proxy (and in 4 the",
+        "  moto servers) run on the same cores, alongside whatever else the machine was doing.",
+        "",
+    ]
+    for name, title, script in SECTIONS:
+        path = os.path.join(OUT, f"{name}.json")
+        out += [f"## {title}", "", f"`{script}`", ""]
+        if not os.path.exists(path):
+            out += ["Not run (no result file).", ""]
+            continue
+        data = json.load(open(path))
+        out += [data["table"], ""]
+        out += [f"- {n}" for n in data.get("notes", []) + READING.get(name, [])]
+        out.append("")
+    with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
+        f.write("\n".join(out))
+    print(f"wrote {os.path.join(ROOT, 'BENCHMARKS.md')}")
+
+
+if __name__ == "__main__":
+    main()
