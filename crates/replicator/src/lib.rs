@@ -90,6 +90,21 @@ pub struct Inbound {
     pub group_id: Option<String>,
 }
 
+/// The order to apply a batch in: groups as they arrived, and within one user's group, by the
+/// origin's success time. SQS FIFO already delivers a group in order; this also restores the
+/// order when a transport did not (a redelivery after a crash in an emulator, or an event that
+/// took the fallback path), so a confirmation never runs before its sign-up in one batch.
+pub fn apply_order(batch: &[Inbound]) -> Vec<usize> {
+    let time = |m: &Inbound| Event::from_json(&m.body).map(|e| e.origin_time_ms).unwrap_or(0);
+    let mut first_seen: HashMap<&str, usize> = HashMap::new();
+    for (i, m) in batch.iter().enumerate() {
+        first_seen.entry(m.group_id.as_deref().unwrap_or("")).or_insert(i);
+    }
+    let mut idx: Vec<usize> = (0..batch.len()).collect();
+    idx.sort_by_key(|&i| (first_seen[batch[i].group_id.as_deref().unwrap_or("")], time(&batch[i])));
+    idx
+}
+
 /// What to do with a message after processing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Disposition {
@@ -149,20 +164,21 @@ impl<D: UserDirectory> Replicator<D> {
     /// of that group are left for redelivery so that one user's events never apply out of order.
     pub async fn process(&self, batch: &[Inbound]) -> Vec<Disposition> {
         let mut blocked: HashSet<String> = HashSet::new();
-        let mut out = Vec::with_capacity(batch.len());
-        for m in batch {
+        let mut out: Vec<Option<Disposition>> = vec![None; batch.len()];
+        for i in apply_order(batch) {
+            let m = &batch[i];
             let group = m.group_id.clone().unwrap_or_default();
             if blocked.contains(&group) {
-                out.push(Disposition::Retry("an earlier event of this user failed in the same batch".into()));
+                out[i] = Some(Disposition::Retry("an earlier event of this user failed in the same batch".into()));
                 continue;
             }
             let d = self.one(m).await;
             if matches!(d, Disposition::Retry(_)) {
                 blocked.insert(group);
             }
-            out.push(d);
+            out[i] = Some(d);
         }
-        out
+        out.into_iter().map(|d| d.expect("every message has a disposition")).collect()
     }
 
     async fn reload_keys(&self) -> Option<Keyring> {
@@ -289,6 +305,17 @@ mod tests {
     fn msg(key: &str, group: &str, change: &str, count: u32) -> Inbound {
         let body = format!(r#"{{"v":1,"id":"{key}-{change}","origin_region":"a","origin_pool":"a_1","action":"X","user_key":"{key}","origin_time_ms":0,"change":{{"op":"{change}"}}}}"#);
         Inbound { message_id: "m".into(), body, receive_count: count, group_id: Some(group.into()) }
+    }
+
+    #[test]
+    fn a_users_events_apply_in_origin_time_order() {
+        let at = |key: &str, group: &str, op: &str, t: u64| {
+            let mut m = msg(key, group, op, 1);
+            m.body = m.body.replace(r#""origin_time_ms":0"#, &format!(r#""origin_time_ms":{t}"#));
+            m
+        };
+        let batch = vec![at("a", "g1", "confirm", 20), at("b", "g2", "delete", 5), at("a", "g1", "delete", 10)];
+        assert_eq!(apply_order(&batch), vec![2, 0, 1]);
     }
 
     #[tokio::test]
