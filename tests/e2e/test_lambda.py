@@ -144,3 +144,55 @@ def test_replicator_lambda_reports_partial_batch_failures(pair, tmp_path):
     finally:
         proc.kill()
         rt.close()
+
+
+def test_replicator_lambda_forwards_the_fallback_queue_to_the_peer(pair, tmp_path):
+    """Under Lambda the fallback queue is a second event source of the replicator, which moves
+    its events to the peer's inbound queue (in order per user; failures are retried by SQS)."""
+    a, b = pair
+    sqs_a = client("sqs", a["endpoint"], a["region"])
+    while sqs_a.receive_message(QueueUrl=a["inbound_queue_url"], MaxNumberOfMessages=10).get("Messages"):
+        sqs_a.purge_queue(QueueUrl=a["inbound_queue_url"])
+    # A real event from B's proxy for A: take it off A's queue as if it had gone to B's fallback queue.
+    proxy = start_proxy(b, a, str(tmp_path / "proxy-b.log"))
+    import boto3
+    from botocore.config import Config
+    idp = boto3.client("cognito-idp", endpoint_url=proxy.url, region_name="eu-central-1", aws_access_key_id="x", aws_secret_access_key="x", config=Config(retries={"total_max_attempts": 1}))
+    user = f"fb{uuid.uuid4().hex[:8]}"
+    idp.sign_up(ClientId=a["public_client_id"], Username=user, Password="Fallbk-Pass1!", UserAttributes=[{"Name": "email", "Value": f"{user}@example.com"}])
+    proxy.stop()
+    msg = sqs_a.receive_message(QueueUrl=a["inbound_queue_url"], MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["All"])["Messages"][0]
+    sqs_a.delete_message(QueueUrl=a["inbound_queue_url"], ReceiptHandle=msg["ReceiptHandle"])
+    event_id = json.loads(msg["Body"])["id"]
+
+    def rec(mid, body):
+        return {"messageId": mid, "receiptHandle": "rh", "body": body, "attributes": {"ApproximateReceiveCount": "1", "MessageGroupId": "g", "SentTimestamp": "0"},
+                "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:eu-central-1:123456789012:cognito-relay-fallback.fifo", "awsRegion": "eu-central-1"}
+
+    def lambda_env(peer_endpoint):
+        env = replicator_env(b, RELAY_FALLBACK_QUEUE_URL=b["fallback_queue_url"], RELAY_PEER_REGION=a["region"],
+                             RELAY_PEER_QUEUE_URL=a["inbound_queue_url"], RELAY_PEER_AWS_ENDPOINT=peer_endpoint)
+        env.pop("RELAY_INBOUND_QUEUE_URL")
+        return env
+
+    # Peer unreachable: both records of the user's group are reported failed (SQS keeps them).
+    rt = FakeRuntime()
+    proc = run_lambda("replicator", lambda_env(f"http://127.0.0.1:{free_port()}"), rt, str(tmp_path / "fwd-down.log"))
+    try:
+        kind, resp = rt.invoke({"Records": [rec("m1", msg["Body"]), rec("m2", msg["Body"])]})
+        assert sorted(f["itemIdentifier"] for f in resp["batchItemFailures"]) == ["m1", "m2"]
+    finally:
+        proc.kill()
+        rt.close()
+    # Peer reachable: forwarded with the event id as dedup id.
+    rt = FakeRuntime()
+    proc = run_lambda("replicator", lambda_env(a["endpoint"]), rt, str(tmp_path / "fwd-up.log"))
+    try:
+        kind, resp = rt.invoke({"Records": [rec("m1", msg["Body"])]})
+        assert resp["batchItemFailures"] == []
+        got = sqs_a.receive_message(QueueUrl=a["inbound_queue_url"], MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["All"]).get("Messages", [])
+        assert [json.loads(m["Body"])["id"] for m in got] == [event_id]
+        assert got[0]["Attributes"]["MessageDeduplicationId"] == event_id
+    finally:
+        proc.kill()
+        rt.close()

@@ -90,20 +90,20 @@ async fn fallback(method: Method) -> Response {
 const ALLOW_HEADERS: &str = "content-type,x-amz-target,x-amz-user-agent,amz-sdk-invocation-id,amz-sdk-request,cache-control,x-amz-date,authorization";
 const EXPOSE_HEADERS: &str = "x-amzn-RequestId,x-amzn-ErrorType,x-amzn-ErrorMessage,Date";
 
-/// The `Access-Control-Allow-Origin` value for a request, if its origin is allowed.
-fn allowed_origin(cfg: &Config, headers: &HeaderMap) -> Option<HeaderValue> {
+/// The `Access-Control-Allow-Origin` value for a request's `Origin`, if it is allowed.
+fn allowed_origin(cfg: &Config, origin: Option<&HeaderValue>) -> Option<HeaderValue> {
     match &cfg.cors_origins {
         Origins::Any => Some(HeaderValue::from_static("*")),
         Origins::List(list) => {
-            let origin = headers.get(header::ORIGIN)?;
+            let origin = origin?;
             let o = origin.to_str().ok()?;
             list.iter().any(|a| a == o).then(|| origin.clone())
         }
     }
 }
 
-fn add_cors(cfg: &Config, req_headers: &HeaderMap, resp: &mut Response) {
-    if let Some(origin) = allowed_origin(cfg, req_headers) {
+fn add_cors(cfg: &Config, req_origin: Option<&HeaderValue>, resp: &mut Response) {
+    if let Some(origin) = allowed_origin(cfg, req_origin) {
         let h = resp.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSE_HEADERS));
@@ -115,8 +115,9 @@ fn add_cors(cfg: &Config, req_headers: &HeaderMap, resp: &mut Response) {
 
 async fn preflight(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let mut r = StatusCode::OK.into_response();
-    if allowed_origin(&st.cfg, &headers).is_some() {
-        add_cors(&st.cfg, &headers, &mut r);
+    let origin = headers.get(header::ORIGIN);
+    if allowed_origin(&st.cfg, origin).is_some() {
+        add_cors(&st.cfg, origin, &mut r);
         let h = r.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST, OPTIONS"));
         h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(ALLOW_HEADERS));
@@ -274,12 +275,12 @@ async fn replicate(st: &AppState, spec: &ActionSpec, mutation: Mutation, who: Op
 
 async fn cognito(State(st): State<Arc<AppState>>, req: Request) -> Response {
     let started = Instant::now();
-    let req_headers = req.headers().clone();
-    let target = req_headers.get("x-amz-target").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let action = target.as_deref().and_then(|t| t.strip_prefix(wire::TARGET_PREFIX)).and_then(|a| wire::CATALOG.iter().find(|s| s.name == a)).map_or("Refused", |s| s.name);
     let span = tracing::info_span!("request", action, request_id = tracing::field::Empty);
     let (mut resp, delivery, throttled) = handle(&st, req, target.as_deref()).instrument(span.clone()).await;
-    add_cors(&st.cfg, &req_headers, &mut resp);
+    add_cors(&st.cfg, origin.as_ref(), &mut resp);
     let status = resp.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1e3;
     st.metrics.record(action, status, latency_ms);
@@ -308,7 +309,7 @@ async fn handle_inner(st: &AppState, req: Request, target: Option<&str>) -> Resu
         return Err(WireError::new(400, "SerializationException", "Content-Type must be application/x-amz-json-1.1"));
     }
     let user_agent = req.headers().get(header::USER_AGENT).cloned();
-    if let Some(ip) = &ip {
+    if let (Some(ip), true) = (&ip, st.cfg.rate_per_ip_per_min > 0) {
         if !st.limiter.allow(&format!("ip:{ip}"), st.cfg.rate_per_ip_per_min).await {
             return Err(WireError::too_many_requests("Rate exceeded"));
         }
@@ -316,12 +317,12 @@ async fn handle_inner(st: &AppState, req: Request, target: Option<&str>) -> Resu
     let bytes = axum::body::to_bytes(req.into_body(), st.cfg.max_body_bytes)
         .await
         .map_err(|_| WireError::invalid_parameter(format!("Request body is larger than {} bytes", st.cfg.max_body_bytes)))?;
-    let original: Value = serde_json::from_slice(&bytes).map_err(|_| WireError::new(400, "SerializationException", "Request body is not valid JSON"))?;
+    let parse = || serde_json::from_slice::<Value>(&bytes).map_err(|_| WireError::new(400, "SerializationException", "Request body is not valid JSON"));
+    let mut body = parse()?;
     let mut secrets: Arc<Loaded> = st.secrets.get().await?;
 
-    let mut body = original.clone();
     let mut prepared = wire::prepare(spec, &mut body, &secrets.clients, ip.as_deref(), &secrets.refresh_keys)?;
-    if let Some(u) = &prepared.username {
+    if let (Some(u), true) = (&prepared.username, st.cfg.rate_per_username_per_min > 0) {
         if !st.limiter.allow(&format!("user:{}", u.to_lowercase()), st.cfg.rate_per_username_per_min).await {
             return Err(WireError::too_many_requests("Rate exceeded"));
         }
@@ -336,7 +337,7 @@ async fn handle_inner(st: &AppState, req: Request, target: Option<&str>) -> Resu
         // The app client secret may have rotated: reload once and try again.
         if let Some(fresh) = st.secrets.refresh_after_rejection(&secrets).await {
             secrets = fresh;
-            body = original.clone();
+            body = parse()?;
             prepared = wire::prepare(spec, &mut body, &secrets.clients, ip.as_deref(), &secrets.refresh_keys)?;
             up = call_upstream(st, spec.name, serde_json::to_vec(&body).unwrap_or_default(), user_agent.as_ref()).await?;
         }

@@ -1,35 +1,69 @@
 //! Counters for Prometheus `/metrics` (standalone) and CloudWatch EMF lines (Lambda).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
 
-#[derive(Default)]
+/// Status classes counted per action.
+const CLASSES: [&str; 3] = ["2xx", "4xx", "5xx"];
+
+/// One slot per catalog action plus one for refused requests; lock-free on the hot path.
+struct ActionCounters {
+    by_class: [AtomicU64; 3],
+    latency_us: AtomicU64,
+}
+
 pub struct Metrics {
     pub replicated: AtomicU64,
     pub fallback: AtomicU64,
     pub lost: AtomicU64,
     pub throttled: AtomicU64,
-    by_action: Mutex<BTreeMap<(&'static str, u16), u64>>,
-    latency_ms_sum: Mutex<BTreeMap<&'static str, f64>>,
+    actions: Vec<ActionCounters>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let actions = (0..=wire::CATALOG.len()).map(|_| ActionCounters { by_class: Default::default(), latency_us: AtomicU64::new(0) }).collect();
+        Self { replicated: AtomicU64::new(0), fallback: AtomicU64::new(0), lost: AtomicU64::new(0), throttled: AtomicU64::new(0), actions }
+    }
+}
+
+fn slot(action: &str) -> usize {
+    wire::CATALOG.iter().position(|a| a.name == action).unwrap_or(wire::CATALOG.len())
+}
+
+fn name(slot: usize) -> &'static str {
+    wire::CATALOG.get(slot).map_or("Refused", |a| a.name)
 }
 
 impl Metrics {
     pub fn record(&self, action: &'static str, status: u16, latency_ms: f64) {
-        *self.by_action.lock().unwrap_or_else(|p| p.into_inner()).entry((action, status)).or_default() += 1;
-        *self.latency_ms_sum.lock().unwrap_or_else(|p| p.into_inner()).entry(action).or_default() += latency_ms;
+        let c = &self.actions[slot(action)];
+        let class = match status {
+            500.. => 2,
+            400.. => 1,
+            _ => 0,
+        };
+        c.by_class[class].fetch_add(1, Relaxed);
+        c.latency_us.fetch_add((latency_ms * 1000.0) as u64, Relaxed);
     }
 
     pub fn prometheus(&self) -> String {
         let mut s = String::new();
         s.push_str("# TYPE relay_proxy_requests_total counter\n");
-        for ((a, st), n) in self.by_action.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            let _ = writeln!(s, "relay_proxy_requests_total{{action=\"{a}\",status=\"{st}\"}} {n}");
+        for (i, c) in self.actions.iter().enumerate() {
+            for (k, class) in CLASSES.iter().enumerate() {
+                let n = c.by_class[k].load(Relaxed);
+                if n > 0 {
+                    let _ = writeln!(s, "relay_proxy_requests_total{{action=\"{}\",status=\"{class}\"}} {n}", name(i));
+                }
+            }
         }
         s.push_str("# TYPE relay_proxy_latency_ms_sum counter\n");
-        for (a, v) in self.latency_ms_sum.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            let _ = writeln!(s, "relay_proxy_latency_ms_sum{{action=\"{a}\"}} {v:.3}");
+        for (i, c) in self.actions.iter().enumerate() {
+            let v = c.latency_us.load(Relaxed);
+            if v > 0 {
+                let _ = writeln!(s, "relay_proxy_latency_ms_sum{{action=\"{}\"}} {:.3}", name(i), v as f64 / 1000.0);
+            }
         }
         for (name, v) in [("relay_replication_enqueued_total", &self.replicated), ("relay_replication_fallback_total", &self.fallback), ("relay_replication_lost_total", &self.lost), ("relay_cognito_throttled_total", &self.throttled)] {
             let _ = writeln!(s, "# TYPE {name} counter\n{name} {}", v.load(Relaxed));

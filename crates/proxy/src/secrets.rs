@@ -23,14 +23,17 @@ pub struct SecretCache {
     clients_id: String,
     key_id: String,
     ttl: Duration,
-    current: Mutex<Option<(Instant, Arc<Loaded>)>>,
+    /// Read on every request without waiting; written only by a reload.
+    current: std::sync::RwLock<Option<(Instant, Arc<Loaded>)>>,
+    /// One reload at a time.
+    reload: Mutex<()>,
 }
 
 const MIN_REFRESH: Duration = Duration::from_secs(5);
 
 impl SecretCache {
     pub fn new(source: Arc<dyn SecretSource>, clients_id: String, key_id: String, ttl: Duration) -> Self {
-        Self { source, clients_id, key_id, ttl, current: Mutex::new(None) }
+        Self { source, clients_id, key_id, ttl, current: std::sync::RwLock::new(None), reload: Mutex::new(()) }
     }
 
     async fn load(&self) -> Result<Arc<Loaded>, String> {
@@ -40,24 +43,37 @@ impl SecretCache {
         Ok(Arc::new(Loaded { clients, keys, refresh_keys }))
     }
 
+    fn cached(&self) -> Option<(Instant, Arc<Loaded>)> {
+        self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn store(&self, loaded: &Arc<Loaded>) {
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), loaded.clone()));
+    }
+
     /// The cached secrets, loading them when absent or older than the TTL. When a refresh
     /// fails but an older copy exists, the older copy keeps serving.
     pub async fn get(&self) -> Result<Arc<Loaded>, WireError> {
-        let mut cur = self.current.lock().await;
-        if let Some((at, loaded)) = cur.as_ref() {
+        if let Some((at, loaded)) = self.cached() {
             if at.elapsed() < self.ttl {
-                return Ok(loaded.clone());
+                return Ok(loaded);
+            }
+        }
+        let _one = self.reload.lock().await;
+        if let Some((at, loaded)) = self.cached() {
+            if at.elapsed() < self.ttl {
+                return Ok(loaded); // another request reloaded meanwhile
             }
         }
         match self.load().await {
             Ok(loaded) => {
-                *cur = Some((Instant::now(), loaded.clone()));
+                self.store(&loaded);
                 Ok(loaded)
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot load secrets");
-                match cur.as_ref() {
-                    Some((_, stale)) => Ok(stale.clone()),
+                match self.cached() {
+                    Some((_, stale)) => Ok(stale),
                     None => Err(WireError::internal("The relay cannot read its configuration secrets")),
                 }
             }
@@ -67,15 +83,15 @@ impl SecretCache {
     /// After Cognito rejected a hash: reload now unless the copy is only seconds old.
     /// Returns whether the secrets changed.
     pub async fn refresh_after_rejection(&self, used: &Arc<Loaded>) -> Option<Arc<Loaded>> {
-        let mut cur = self.current.lock().await;
-        match cur.as_ref() {
-            Some((_, loaded)) if !Arc::ptr_eq(loaded, used) => return Some(loaded.clone()),
+        let _one = self.reload.lock().await;
+        match self.cached() {
+            Some((_, loaded)) if !Arc::ptr_eq(&loaded, used) => return Some(loaded),
             Some((at, _)) if at.elapsed() < MIN_REFRESH => return None,
             _ => {}
         }
         match self.load().await {
             Ok(loaded) => {
-                *cur = Some((Instant::now(), loaded.clone()));
+                self.store(&loaded);
                 Some(loaded)
             }
             Err(e) => {

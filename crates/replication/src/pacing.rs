@@ -66,15 +66,17 @@ pub struct Pacer {
 }
 
 impl Pacer {
-    /// `rates` per category in requests per second (a rate ≤ 0 means unlimited). Burst is one
-    /// second's worth at most, and never more than 1 token when the rate is below 1/s.
+    /// `rates` per category in requests per second (a rate ≤ 0 means unlimited). The burst is
+    /// a tenth of a second's worth (at least 1): a bucket that refilled while every worker was
+    /// backing off must not release a whole second of quota at once, which a quota enforced
+    /// over a sliding second would throttle.
     pub fn new(rates: &HashMap<Category, f64>) -> Self {
         let now = Instant::now();
         let buckets = rates
             .iter()
             .filter(|(_, r)| **r > 0.0)
             .map(|(c, r)| {
-                let burst = r.max(1.0);
+                let burst = (r / 10.0).max(1.0);
                 (*c, Mutex::new(Bucket { rate: *r, burst, tokens: burst, last: now }))
             })
             .collect();
@@ -108,9 +110,9 @@ mod tests {
         for _ in 0..30 {
             pacer.acquire(Category::UserUpdate).await;
         }
-        // 10 burst tokens, then 20 more at 10/s = 2 s of (virtual) time.
+        // 1 burst token, then 29 more at 10/s = 2.9 s of (virtual) time.
         let took = start.elapsed().as_secs_f64();
-        assert!((1.9..2.2).contains(&took), "took {took}");
+        assert!((2.8..3.1).contains(&took), "took {took}");
         // Unconfigured categories are not held.
         let t = Instant::now();
         pacer.acquire(Category::UserCreation).await;

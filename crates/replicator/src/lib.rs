@@ -39,6 +39,18 @@ pub struct Config {
     pub quotas: HashMap<Category, f64>,
     pub apply: ApplyConfig,
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Lambda: records from this region's fallback queue (a second event source) are
+    /// forwarded to the peer's inbound queue instead of applied.
+    pub forward: Option<Forward>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Forward {
+    /// Queue name of this region's fallback queue (the last segment of its URL).
+    pub fallback_queue_name: String,
+    pub peer_region: String,
+    pub peer_queue_url: String,
+    pub peer_aws_endpoint: Option<String>,
 }
 
 impl Config {
@@ -65,7 +77,18 @@ impl Config {
             Some(v) => Some(v.parse().map_err(|_| format!("RELAY_METRICS_LISTEN={v:?} is not address:port"))?),
             None => None,
         };
+        let forward = match (env.get("RELAY_FALLBACK_QUEUE_URL"), env.get("RELAY_PEER_REGION"), env.get("RELAY_PEER_QUEUE_URL")) {
+            (Some(fb), Some(peer_region), Some(peer_queue_url)) => Some(Forward {
+                fallback_queue_name: fb.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_owned(),
+                peer_region,
+                peer_queue_url,
+                peer_aws_endpoint: env.get("RELAY_PEER_AWS_ENDPOINT"),
+            }),
+            (None, _, _) => None,
+            _ => return Err("RELAY_FALLBACK_QUEUE_URL needs RELAY_PEER_REGION and RELAY_PEER_QUEUE_URL (to forward the fallback queue to the peer)".into()),
+        };
         Ok(Self {
+            forward,
             region: req("RELAY_REGION")?,
             user_pool_id: req("RELAY_USER_POOL_ID")?,
             username_attributes: env.get("RELAY_USERNAME_ATTRIBUTES").unwrap_or_default().split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),

@@ -32,10 +32,15 @@ async fn main() {
     let sdk = relay_aws::sdk_config(&cfg.region, cfg.aws_endpoint.as_deref(), 3, std::time::Duration::from_secs(5)).await;
     let queues = relay_aws::queue::Queues::new(&sdk);
     if lambda {
+        let peer = match &cfg.forward {
+            Some(f) => Some(relay_aws::queue::Queues::new(&relay_aws::sdk_config(&f.peer_region, f.peer_aws_endpoint.as_deref(), 2, std::time::Duration::from_secs(3)).await)),
+            None => None,
+        };
         let handler = service_fn(|ev: LambdaEvent<SqsEvent>| {
             let r = r.clone();
             let queues = queues.clone();
-            async move { Ok::<_, lambda_runtime::Error>(handle_lambda(&r, &queues, ev.payload).await) }
+            let peer = peer.clone();
+            async move { Ok::<_, lambda_runtime::Error>(handle_lambda(&r, &queues, peer.as_ref(), ev.payload).await) }
         });
         if let Err(e) = lambda_runtime::run(handler).await {
             eprintln!("replicator: lambda runtime failed: {e}");
@@ -70,17 +75,70 @@ async fn dead_letter(queues: &relay_aws::queue::Queues, dlq: Option<&str>, m: &I
     }
 }
 
-async fn handle_lambda(r: &replicator::Replicator<relay_aws::cognito::Pool>, queues: &relay_aws::queue::Queues, event: SqsEvent) -> SqsBatchResponse {
-    let batch: Vec<Inbound> = event
-        .records
-        .iter()
-        .map(|m| Inbound {
-            message_id: m.message_id.clone().unwrap_or_default(),
-            body: m.body.clone().unwrap_or_default(),
-            receive_count: m.attributes.get("ApproximateReceiveCount").and_then(|v| v.parse().ok()).unwrap_or(1),
-            group_id: m.attributes.get("MessageGroupId").cloned(),
-        })
-        .collect();
+/// Forwards fallback-queue records to the peer's inbound queue, in order per user: after one
+/// record of a group fails, the rest of that group fail too (SQS delivers them again).
+async fn forward_fallback(peer: &relay_aws::queue::Queues, fwd: &replicator::Forward, local: &relay_aws::queue::Queues, dlq: Option<&str>, records: &[Inbound]) -> Vec<String> {
+    let mut failed = Vec::new();
+    let mut blocked = std::collections::HashSet::new();
+    for m in records {
+        let group = m.group_id.clone().unwrap_or_default();
+        if blocked.contains(&group) {
+            failed.push(m.message_id.clone());
+            continue;
+        }
+        let ok = match replication::Event::from_json(&m.body) {
+            Ok(e) => match peer.send(&fwd.peer_queue_url, &m.body, &e.group_id(), &e.id, None).await {
+                Ok(()) => true,
+                Err(err) => {
+                    tracing::warn!(event_id = %e.id, error = %err, "peer inbound queue unreachable; fallback event stays queued");
+                    false
+                }
+            },
+            Err(reason) => dead_letter(local, dlq, m, &format!("unreadable message on the fallback queue: {reason}")).await,
+        };
+        if !ok {
+            blocked.insert(group);
+            failed.push(m.message_id.clone());
+        }
+    }
+    failed
+}
+
+async fn handle_lambda(r: &replicator::Replicator<relay_aws::cognito::Pool>, queues: &relay_aws::queue::Queues, peer: Option<&relay_aws::queue::Queues>, event: SqsEvent) -> SqsBatchResponse {
+    let is_fallback = |arn: Option<&String>| match (&r.cfg.forward, arn) {
+        (Some(f), Some(arn)) => arn.rsplit(':').next() == Some(f.fallback_queue_name.as_str()),
+        _ => false,
+    };
+    if let (Some(fwd), Some(peer)) = (&r.cfg.forward, peer) {
+        if event.records.iter().any(|m| is_fallback(m.event_source_arn.as_ref())) {
+            let records: Vec<Inbound> = event.records.iter().map(to_inbound).collect();
+            let failed = forward_fallback(peer, fwd, queues, r.cfg.dlq_url.as_deref(), &records).await;
+            let mut resp = SqsBatchResponse::default();
+            resp.batch_item_failures = failed
+                .into_iter()
+                .map(|id| {
+                    let mut f = BatchItemFailure::default();
+                    f.item_identifier = id;
+                    f
+                })
+                .collect();
+            return resp;
+        }
+    }
+    let batch: Vec<Inbound> = event.records.iter().map(to_inbound).collect();
+    handle_inbound(r, queues, batch).await
+}
+
+fn to_inbound(m: &aws_lambda_events::event::sqs::SqsMessage) -> Inbound {
+    Inbound {
+        message_id: m.message_id.clone().unwrap_or_default(),
+        body: m.body.clone().unwrap_or_default(),
+        receive_count: m.attributes.get("ApproximateReceiveCount").and_then(|v| v.parse().ok()).unwrap_or(1),
+        group_id: m.attributes.get("MessageGroupId").cloned(),
+    }
+}
+
+async fn handle_inbound(r: &replicator::Replicator<relay_aws::cognito::Pool>, queues: &relay_aws::queue::Queues, batch: Vec<Inbound>) -> SqsBatchResponse {
     let decisions = r.process(&batch).await;
     let mut failures = Vec::new();
     for (m, d) in batch.iter().zip(decisions) {
