@@ -5,6 +5,7 @@
 
 pub mod cognito;
 pub mod queue;
+pub mod runtime;
 
 use std::time::Duration;
 

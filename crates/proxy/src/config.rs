@@ -1,26 +1,10 @@
 //! Typed proxy configuration, read through a small trait so tests pass a map. Invalid
 //! configuration fails before any port is bound, with a message naming the variable.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-pub trait Env {
-    fn get(&self, key: &str) -> Option<String>;
-}
-
-pub struct ProcessEnv;
-impl Env for ProcessEnv {
-    fn get(&self, key: &str) -> Option<String> {
-        std::env::var(key).ok().filter(|v| !v.trim().is_empty())
-    }
-}
-
-impl Env for HashMap<String, String> {
-    fn get(&self, key: &str) -> Option<String> {
-        HashMap::get(self, key).cloned().filter(|v| !v.trim().is_empty())
-    }
-}
+pub use relay_aws::runtime::{Env, ProcessEnv};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origins {
@@ -131,6 +115,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     fn base() -> HashMap<String, String> {
         [

@@ -15,11 +15,7 @@ use std::sync::Arc;
 pub use app::{app, AppState};
 pub use config::{Config, Env, ProcessEnv};
 
-/// JSON logs, one line per event, `RUST_LOG` filter (default `info`).
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().json().with_current_span(true).with_span_list(false).with_env_filter(filter).with_writer(std::io::stderr).try_init();
-}
+pub use relay_aws::runtime::init_logging;
 
 /// Builds the state with the AWS adapters. Validates configuration first; no port is bound.
 pub async fn build(cfg: Config, lambda: bool) -> Result<Arc<AppState>, String> {

@@ -11,20 +11,7 @@ use replication::pacing::{Category, Pacer};
 use replication::{apply, ApplyConfig, ApplyError, Event, Outcome, UserDirectory};
 use wire::seal::Keyring;
 
-pub trait Env {
-    fn get(&self, key: &str) -> Option<String>;
-}
-pub struct ProcessEnv;
-impl Env for ProcessEnv {
-    fn get(&self, key: &str) -> Option<String> {
-        std::env::var(key).ok().filter(|v| !v.trim().is_empty())
-    }
-}
-impl Env for HashMap<String, String> {
-    fn get(&self, key: &str) -> Option<String> {
-        HashMap::get(self, key).cloned()
-    }
-}
+pub use relay_aws::runtime::{init_logging, Env, ProcessEnv};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -288,10 +275,6 @@ pub async fn build(cfg: Config, emf: bool) -> Result<Replicator<relay_aws::cogni
     Ok(Replicator { dir, keys: std::sync::RwLock::new(keys), key_source, pacer, cfg, stats: Stats::default(), emf })
 }
 
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).try_init();
-}
 
 #[cfg(test)]
 mod tests {
