@@ -118,7 +118,12 @@ export class RegionalStack extends Stack {
       contentBasedDeduplication: false,
       deduplicationScope: sqs.DeduplicationScope.MESSAGE_GROUP,
       fifoThroughputLimit: sqs.FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
-      visibilityTimeout: Duration.seconds(60),
+      // The replicator forwards this queue through an event source: the visibility timeout must
+      // be at least the function timeout. It stays at that minimum (not 6x, as for the inbound
+      // queue) so that a forward that failed while the peer is unreachable is retried within a
+      // minute; a message that reappears early is harmless (no DLQ here, and the peer queue
+      // deduplicates on the event id).
+      visibilityTimeout: Duration.seconds(REPLICATOR_TIMEOUT_S),
     });
     // cdk-nag acknowledgements: see acknowledgeNagFindings() below.
 
@@ -251,12 +256,19 @@ export class RegionalStack extends Stack {
       // safety net when the replicator crashes).
       RELAY_DLQ_URL: this.deadLetterQueue.queueUrl,
       RELAY_MAX_RECEIVES: String(MAX_RECEIVES),
+      // The replicator also forwards this region's fallback queue (second event source below)
+      // to the peer's inbound queue; records whose eventSourceARN names the fallback queue are
+      // sent there (same message group, dedup id = event id) instead of being replayed here.
+      RELAY_FALLBACK_QUEUE_URL: this.fallbackQueue.queueUrl,
+      RELAY_PEER_REGION: peer.region,
+      RELAY_PEER_QUEUE_URL: peerQueueUrl,
       RUST_LOG: 'info',
     };
     if (cfg.originSubAttribute) replicatorEnv.RELAY_ORIGIN_SUB_ATTRIBUTE = cfg.originSubAttribute;
     this.replicatorFunction = new lambda.Function(this, 'Replicator', {
       functionName: 'cognito-relay-replicator',
-      description: 'cognito-relay replicator: inbound FIFO queue -> own pool (Admin APIs)',
+      description:
+        'cognito-relay replicator: inbound FIFO queue -> own pool (Admin APIs); fallback queue -> peer inbound queue',
       runtime: lambda.Runtime.PROVIDED_AL2023,
       architecture: lambda.Architecture.ARM_64,
       handler: 'bootstrap',
@@ -278,6 +290,19 @@ export class RegionalStack extends Stack {
         maxConcurrency: 2,
       }),
     );
+    // The forwarder: this region's fallback queue -> the peer's inbound queue. Same grants as
+    // above, on the fallback queue and (kms:Decrypt) the same queue key. A record that could not
+    // be sent is reported as a batch item failure (and the later records of its message group
+    // with it), so SQS retries it in order. Forwarding never calls Cognito, so it does not count
+    // against the replay pacing; the service minimum of 2 concurrent batches bounds the burst
+    // on the peer queue when a long fallback backlog drains.
+    this.replicatorFunction.addEventSource(
+      new SqsEventSource(this.fallbackQueue, {
+        batchSize: 10,
+        reportBatchItemFailures: true,
+        maxConcurrency: 2,
+      }),
+    );
 
     // ---------------------------------------------------------------- IAM (least privilege)
     proxyRole.addToPolicy(
@@ -289,20 +314,15 @@ export class RegionalStack extends Stack {
     );
     proxyRole.addToPolicy(
       new iam.PolicyStatement({
-        sid: 'ForwardOwnFallback',
-        actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage'],
-        resources: [this.fallbackQueue.queueArn],
-      }),
-    );
-    proxyRole.addToPolicy(
-      new iam.PolicyStatement({
         sid: 'OwnQueueKey',
         actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
         resources: [queueKey.keyArn],
         conditions: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': QUEUE_KEY_ALIAS } },
       }),
     );
-    proxyRole.addToPolicy(
+    // Sending to the peer's inbound queue (proxy: mutations; replicator: fallback forwarding)
+    // encrypts with the peer region's queue key.
+    const peerQueueKeyByAlias = () =>
       new iam.PolicyStatement({
         sid: 'PeerQueueKeyByAlias',
         actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
@@ -315,8 +335,8 @@ export class RegionalStack extends Stack {
           'ForAnyValue:StringEquals': { 'kms:ResourceAliases': QUEUE_KEY_ALIAS },
           StringEquals: { 'kms:ViaService': `sqs.${peer.region}.amazonaws.com` },
         },
-      }),
-    );
+      });
+    proxyRole.addToPolicy(peerQueueKeyByAlias());
     proxyRole.addToPolicy(
       new iam.PolicyStatement({
         sid: 'ReadOwnSecrets',
@@ -360,6 +380,15 @@ export class RegionalStack extends Stack {
         conditions: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': QUEUE_KEY_ALIAS } },
       }),
     );
+    replicatorRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ForwardFallbackToPeerInbound',
+        actions: ['sqs:SendMessage'],
+        // Built from strings, as for the proxy: the peer's queue lives in the peer's stack.
+        resources: [inboundQueueArn(cfg, peer.region)],
+      }),
+    );
+    replicatorRole.addToPolicy(peerQueueKeyByAlias());
     replicatorRole.addToPolicy(
       new iam.PolicyStatement({
         sid: 'ReadReplicationKey',
@@ -510,7 +539,10 @@ export class RegionalStack extends Stack {
       treatMissingData: cw.TreatMissingData.NOT_BREACHING,
     });
     alarm('FallbackBacklogOld', {
-      alarmDescription: 'Events wait in the fallback queue for over 5 minutes: the peer inbound queue is unreachable.',
+      alarmDescription:
+        'Events wait in the fallback queue for over 5 minutes: the replicator forwards the fallback queue ' +
+        'to the peer inbound queue, and it cannot (peer queue unreachable, or forwarding fails: see the ' +
+        'replicator logs and ReplicatorErrors).',
       metric: this.fallbackQueue.metricApproximateAgeOfOldestMessage({
         statistic: 'Maximum',
         period: Duration.minutes(1),
@@ -557,7 +589,7 @@ export class RegionalStack extends Stack {
       healthCheckRegion: cfg.globalRegion,
     });
 
-    this.acknowledgeNagFindings(clientsSecret, proxyRole, peer.region);
+    this.acknowledgeNagFindings(clientsSecret, [proxyRole, replicatorRole], peer.region);
 
     // ---------------------------------------------------------------- outputs
     new CfnOutput(this, 'RegionalEndpoint', {
@@ -581,14 +613,14 @@ export class RegionalStack extends Stack {
    */
   private acknowledgeNagFindings(
     clientsSecret: secretsmanager.Secret,
-    proxyRole: iam.Role,
+    peerKeyRoles: iam.Role[],
     peerRegion: string,
   ): void {
     acknowledge(
       this.fallbackQueue,
       'AwsSolutions-SQS3',
-      'The fallback queue holds events while the peer inbound queue is unreachable; every failed ' +
-        'forward attempt raises the receive count, so a DLQ would dead-letter events merely because ' +
+      'The fallback queue holds events while the peer inbound queue is unreachable; the replicator ' +
+        'forwards it through an event source, and every failed forward attempt raises the receive count, so a DLQ would dead-letter events merely because ' +
         'the peer outage lasted long. Its backlog age is alarmed (FallbackBacklogOld) instead.',
     );
     acknowledge(
@@ -632,14 +664,18 @@ export class RegionalStack extends Stack {
           'uses AWSLambdaBasicExecutionRole for its own logs; aws-cdk-lib creates it.',
       );
     }
-    acknowledge(
-      proxyRole,
-      `AwsSolutions-IAM5[Resource::arn:aws:kms:${peerRegion}:${this.account}:key/*]`,
-      "The peer region's queue key is created by the peer's stack with a random id, and stacks " +
-        'never reference each other across regions; the statement is limited to this account and ' +
-        'the peer region, to the key with alias alias/cognito-relay-queues (kms:ResourceAliases) ' +
-        'and to use through SQS in that region (kms:ViaService).',
-    );
+    // The proxy sends mutations to the peer's inbound queue; the replicator forwards the
+    // fallback queue to it. Both encrypt with the peer's queue key.
+    for (const role of peerKeyRoles) {
+      acknowledge(
+        role,
+        `AwsSolutions-IAM5[Resource::arn:aws:kms:${peerRegion}:${this.account}:key/*]`,
+        "The peer region's queue key is created by the peer's stack with a random id, and stacks " +
+          'never reference each other across regions; the statement is limited to this account and ' +
+          'the peer region, to the key with alias alias/cognito-relay-queues (kms:ResourceAliases) ' +
+          'and to use through SQS in that region (kms:ViaService), for sending to the peer inbound queue.',
+      );
+    }
   }
 
   private buildWebAcl(cfg: RelayConfig): wafv2.CfnWebACL {

@@ -80,6 +80,7 @@ describe('alarms (regional)', () => {
     const fb = only(primary, 'AWS::SQS::Queue', { Properties: { QueueName: 'cognito-relay-fallback.fifo' } });
     const a = alarm(primary, 'FallbackBacklogOld');
     assert.deepEqual(a.Dimensions, [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [fb.id, 'QueueName'] } }]);
+    assert.match(a.AlarmDescription, /replicator forwards the fallback queue/);
   });
 });
 

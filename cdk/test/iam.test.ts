@@ -133,8 +133,6 @@ describe('IAM: proxy role', () => {
       'logs:CreateLogStream',
       'logs:PutLogEvents',
       'secretsmanager:GetSecretValue',
-      'sqs:DeleteMessage',
-      'sqs:ReceiveMessage',
       'sqs:SendMessage',
       'ssm:GetParameter',
     ]);
@@ -147,8 +145,8 @@ describe('IAM: proxy role', () => {
       'arn:aws:sqs:eu-central-1:111111111111:cognito-relay-inbound.fifo',
       { 'Fn::GetAtt': [fb.id, 'Arn'] },
     ]);
-    const recv = st.find((s) => list(s.Action).includes('sqs:ReceiveMessage'));
-    assert.deepEqual(recv.Resource, { 'Fn::GetAtt': [fb.id, 'Arn'] });
+    // The replicator forwards the fallback queue; the proxy only sends to it.
+    assert.ok(!actions.includes('sqs:ReceiveMessage') && !actions.includes('sqs:DeleteMessage'));
   });
 
   test('KMS use is constrained to the queue key alias', () => {
@@ -179,17 +177,53 @@ describe('IAM: replicator role', () => {
     assert.match(JSON.stringify(cog[0].Resource), /userpool\/eu-central-1_Standby1"/);
   });
 
-  test('sends only to its own DLQ, reads no other secret, KMS on its own queue key only', () => {
+  test('sends only to its own DLQ and the peer inbound queue, reads no other secret', () => {
     const dlq = only(built.standby, 'AWS::SQS::Queue', { Properties: { QueueName: 'cognito-relay-inbound-dlq.fifo' } });
     const send = st.filter((s) => list(s.Action).includes('sqs:SendMessage'));
-    assert.equal(send.length, 1);
-    assert.deepEqual(send[0].Resource, { 'Fn::GetAtt': [dlq.id, 'Arn'] });
-    const key = only(built.standby, 'AWS::KMS::Alias', { Properties: { AliasName: 'alias/cognito-relay-queues' } });
-    const kms = st.filter((s) => list(s.Action).some((a) => String(a).startsWith('kms:')));
-    assert.deepEqual(kms.flatMap((s) => list(s.Action)).sort(), ['kms:Decrypt', 'kms:GenerateDataKey']);
-    for (const s of kms) assert.deepEqual(s.Resource, { 'Fn::GetAtt': [key.props.TargetKeyId['Fn::GetAtt'][0], 'Arn'] });
+    assert.equal(send.length, 2);
+    assert.deepEqual(
+      send.find((s) => s.Sid === 'DeadLetterWithReason').Resource,
+      { 'Fn::GetAtt': [dlq.id, 'Arn'] },
+    );
     const sec = st.filter((s) => list(s.Action).includes('secretsmanager:GetSecretValue'));
     assert.equal(sec.length, 1);
     assert.match(JSON.stringify(sec[0].Resource), /replication-key-\?\?\?\?\?\?/);
+  });
+
+  test('forwards the fallback queue: SendMessage (no "*") on the peer inbound queue ARN only', () => {
+    const fwd = st.find((s) => s.Sid === 'ForwardFallbackToPeerInbound');
+    assert.ok(fwd, 'forward statement');
+    assert.equal(fwd.Effect, 'Allow');
+    assert.deepEqual(list(fwd.Action), ['sqs:SendMessage']);
+    assert.equal(fwd.Resource, 'arn:aws:sqs:eu-west-1:111111111111:cognito-relay-inbound.fifo');
+    assert.equal(fwd.Condition, undefined);
+    const primaryFwd = rolePolicy(built.primary, 'ReplicatorRole').find((s) => s.Sid === 'ForwardFallbackToPeerInbound');
+    assert.equal(primaryFwd.Resource, 'arn:aws:sqs:eu-central-1:111111111111:cognito-relay-inbound.fifo');
+  });
+
+  test('consumes its inbound and fallback queues (event sources), nothing else', () => {
+    const recv = st.filter((s) => list(s.Action).includes('sqs:ReceiveMessage'));
+    const arns = recv.flatMap((s) => list(s.Resource)).map((r) => JSON.stringify(r)).sort();
+    const q = (name: string) =>
+      JSON.stringify({ 'Fn::GetAtt': [only(built.standby, 'AWS::SQS::Queue', { Properties: { QueueName: name } }).id, 'Arn'] });
+    assert.deepEqual(arns, [q('cognito-relay-fallback.fifo'), q('cognito-relay-inbound.fifo')].sort());
+    for (const s of recv) for (const a of list(s.Action)) assert.ok(!String(a).includes('*'), `action ${a}`);
+  });
+
+  test('KMS: its own queue key, and the peer queue key only by alias through SQS in the peer region', () => {
+    const key = only(built.standby, 'AWS::KMS::Alias', { Properties: { AliasName: 'alias/cognito-relay-queues' } });
+    const own = { 'Fn::GetAtt': [key.props.TargetKeyId['Fn::GetAtt'][0], 'Arn'] };
+    const kms = st.filter((s) => list(s.Action).some((a) => String(a).startsWith('kms:')));
+    const peer = kms.filter((s) => s.Sid === 'PeerQueueKeyByAlias');
+    assert.equal(peer.length, 1);
+    assert.deepEqual(list(peer[0].Action).sort(), ['kms:Decrypt', 'kms:GenerateDataKey']);
+    assert.equal(peer[0].Resource, 'arn:aws:kms:eu-west-1:111111111111:key/*');
+    assert.deepEqual(peer[0].Condition, {
+      'ForAnyValue:StringEquals': { 'kms:ResourceAliases': 'alias/cognito-relay-queues' },
+      StringEquals: { 'kms:ViaService': 'sqs.eu-west-1.amazonaws.com' },
+    });
+    const rest = kms.filter((s) => s !== peer[0]);
+    assert.deepEqual([...new Set(rest.flatMap((s) => list(s.Action)))].sort(), ['kms:Decrypt', 'kms:GenerateDataKey']);
+    for (const s of rest) assert.deepEqual(s.Resource, own);
   });
 });

@@ -52,9 +52,13 @@ describe('Lambda functions', () => {
   test('replicator environment follows the runtime contract', () => {
     const env = lambdaEnv(standby, 'cognito-relay-replicator');
     const dlq = only(standby, 'AWS::SQS::Queue', { Properties: { QueueName: 'cognito-relay-inbound-dlq.fifo' } });
+    const fb = only(standby, 'AWS::SQS::Queue', { Properties: { QueueName: 'cognito-relay-fallback.fifo' } });
     assert.deepEqual(env, {
       RELAY_DLQ_URL: { Ref: dlq.id },
       RELAY_MAX_RECEIVES: '5',
+      RELAY_FALLBACK_QUEUE_URL: { Ref: fb.id },
+      RELAY_PEER_REGION: 'eu-west-1',
+      RELAY_PEER_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/111111111111/cognito-relay-inbound.fifo',
       RELAY_REGION: 'eu-central-1',
       RELAY_USER_POOL_ID: 'eu-central-1_Standby1',
       RELAY_USERNAME_ATTRIBUTES: 'email',
@@ -130,17 +134,27 @@ describe('queues', () => {
     assert.equal(fb.props.FifoQueue, true);
   });
 
-  test('replicator event source reports batch item failures', () => {
-    const inbound = only(primary, 'AWS::SQS::Queue', {
-      Properties: { QueueName: 'cognito-relay-inbound.fifo' },
-    });
-    const esm = only(primary, 'AWS::Lambda::EventSourceMapping');
-    assert.deepEqual(esm.props.EventSourceArn, { 'Fn::GetAtt': [inbound.id, 'Arn'] });
-    assert.deepEqual(esm.props.FunctionResponseTypes, ['ReportBatchItemFailures']);
+  test('two replicator event sources (inbound queue, fallback queue), both reporting batch item failures', () => {
+    primary.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
     const fn = only(primary, 'AWS::Lambda::Function', {
       Properties: { FunctionName: 'cognito-relay-replicator' },
     });
-    assert.deepEqual(esm.props.FunctionName, { Ref: fn.id });
+    for (const name of ['cognito-relay-inbound.fifo', 'cognito-relay-fallback.fifo']) {
+      const q = only(primary, 'AWS::SQS::Queue', { Properties: { QueueName: name } });
+      const esm = only(primary, 'AWS::Lambda::EventSourceMapping', {
+        Properties: { EventSourceArn: { 'Fn::GetAtt': [q.id, 'Arn'] } },
+      });
+      assert.deepEqual(esm.props.FunctionName, { Ref: fn.id }, name);
+      assert.deepEqual(esm.props.FunctionResponseTypes, ['ReportBatchItemFailures'], name);
+      assert.equal(esm.props.BatchSize, 10, name);
+      assert.deepEqual(esm.props.ScalingConfig, { MaximumConcurrency: 2 }, name);
+    }
+  });
+
+  test('the fallback queue is visible again after at most the replicator timeout', () => {
+    const fb = only(primary, 'AWS::SQS::Queue', { Properties: { QueueName: 'cognito-relay-fallback.fifo' } });
+    const fn = only(primary, 'AWS::Lambda::Function', { Properties: { FunctionName: 'cognito-relay-replicator' } });
+    assert.equal(fb.props.VisibilityTimeout, fn.props.Timeout);
   });
 });
 
