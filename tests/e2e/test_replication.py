@@ -224,3 +224,88 @@ def test_replication_key_rotation_loses_nothing(regions, tmp_path):
         fresh.stop()
     dlq = client("sqs", regions.b["endpoint"], regions.b["region"]).get_queue_attributes(QueueUrl=regions.b["dlq_url"], AttributeNames=["ApproximateNumberOfMessages"])
     assert dlq["Attributes"]["ApproximateNumberOfMessages"] in ("0", "1")  # only the poison test's message may be there
+
+
+def _attrs_on_b(regions, key):
+    u = regions.admin(regions.b).admin_get_user(UserPoolId=regions.b["pool_id"], Username=key)
+    return u
+
+
+def test_mfa_settings_and_global_sign_out_replicate(regions):
+    idp = regions.client(regions.proxy_a.url)
+    username, attrs = new_user(regions)
+    sign_up_and_confirm(regions, idp, username, attrs)
+    access = password_auth(regions, idp, username, PASSWORD)["AuthenticationResult"]["AccessToken"]
+    idp.update_user_attributes(AccessToken=access, UserAttributes=[{"Name": "phone_number", "Value": "+15550123"}])
+    eventually(lambda: b_user(regions, username).get("phone_number") == "+15550123")
+
+    idp.set_user_settings(AccessToken=access, MFAOptions=[{"DeliveryMedium": "SMS", "AttributeName": "phone_number"}])
+    eventually(lambda: _attrs_on_b(regions, username).get("MFAOptions") == [{"DeliveryMedium": "SMS", "AttributeName": "phone_number"}])
+
+    idp.set_user_mfa_preference(AccessToken=access, SMSMfaSettings={"Enabled": True, "PreferredMfa": True})
+    eventually(lambda: _attrs_on_b(regions, username).get("PreferredMfaSetting") == "SMS_MFA")
+    assert "SMS_MFA" in _attrs_on_b(regions, username).get("UserMFASettingList", [])
+
+    # GlobalSignOut at the origin signs the user out on B too: B's refresh token stops working.
+    idp.set_user_mfa_preference(AccessToken=access, SMSMfaSettings={"Enabled": False, "PreferredMfa": False})
+    eventually(lambda: not _attrs_on_b(regions, username).get("UserMFASettingList"))
+    idp_b = regions.client(regions.proxy_b.url, "eu-central-1")
+    b_tokens = password_auth(regions, idp_b, username, PASSWORD)["AuthenticationResult"]
+
+    def refresh_on_b_works():
+        try:
+            idp_b.initiate_auth(ClientId=regions.public_client_id, AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": b_tokens["RefreshToken"]})
+            return True
+        except ClientError:
+            return False
+
+    assert refresh_on_b_works()
+    idp.global_sign_out(AccessToken=access)
+    eventually(lambda: not refresh_on_b_works())
+
+
+def test_email_change_and_verification_follow_the_user(regions):
+    if regions.kind != "email":
+        pytest.skip("the user key follows the sign-in e-mail only in e-mail pools")
+    idp = regions.client(regions.proxy_a.url)
+    username, attrs = new_user(regions)
+    sign_up_and_confirm(regions, idp, username, attrs)
+    access = password_auth(regions, idp, username, PASSWORD)["AuthenticationResult"]["AccessToken"]
+    new_email = "moved-" + username
+    idp.update_user_attributes(AccessToken=access, UserAttributes=[{"Name": "email", "Value": new_email}])
+    eventually(lambda: (b_user(regions, new_email) or {}).get("email") == new_email)
+    assert b_user(regions, new_email)["email_verified"] == "false"
+    idp.get_user_attribute_verification_code(AccessToken=access, AttributeName="email")
+    code = latest_code(regions.a["endpoint"], regions.a["pool_id"], new_email, "VERIFY_ATTRIBUTE")
+    idp.verify_user_attribute(AccessToken=access, AttributeName="email", Code=code)
+    eventually(lambda: b_user(regions, new_email)["email_verified"] == "true")
+    assert eventually(lambda: can_sign_in_on_b(regions, new_email, PASSWORD))
+    # B never messaged the user about the change.
+    assert [m for m in mailbox(regions.b["endpoint"], regions.b["pool_id"]) if m["kind"] != "INVITATION"] == []
+
+
+def test_new_password_required_answer_replicates(regions, tmp_path):
+    """An admin-created user (seeded to B by relayctl backfill, no password there) answers
+    NEW_PASSWORD_REQUIRED through A's proxy: the new password works on B."""
+    import subprocess
+    from tests.harness.relay import binary
+
+    username, attrs = new_user(regions)
+    adm_a = regions.admin(regions.a)
+    adm_a.admin_create_user(UserPoolId=regions.a["pool_id"], Username=username, UserAttributes=attrs)
+    temp = latest_code(regions.a["endpoint"], regions.a["pool_id"], username, "INVITATION")
+    cfg = tmp_path / "relay.json"
+    cfg.write_text(json.dumps({"regions": [
+        {"name": s["region"], "health_url": p.url + "/health", "user_pool_id": s["pool_id"], "username_attributes": s["username_attributes"],
+         "inbound_queue_url": s["inbound_queue_url"], "dlq_url": s["dlq_url"], "drain_parameter": s["drain_parameter"], "aws_endpoint": s["endpoint"]}
+        for s, p in ((regions.a, regions.proxy_a), (regions.b, regions.proxy_b))]}))
+    out = subprocess.run([binary("relayctl"), "--config", str(cfg), "backfill", "--from", regions.a["region"], "--to", regions.b["region"], "--state", str(tmp_path / "bf.json")], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert b_user(regions, username) is not None
+
+    idp = regions.client(regions.proxy_a.url)
+    ch = idp.initiate_auth(ClientId=regions.public_client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": username, "PASSWORD": temp})
+    assert ch["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
+    idp.respond_to_auth_challenge(ClientId=regions.public_client_id, ChallengeName="NEW_PASSWORD_REQUIRED", Session=ch["Session"],
+                                  ChallengeResponses={"USERNAME": ch["ChallengeParameters"].get("USER_ID_FOR_SRP", username), "NEW_PASSWORD": NEW_PASSWORD})
+    assert eventually(lambda: can_sign_in_on_b(regions, username, NEW_PASSWORD))

@@ -177,7 +177,19 @@ pub fn plan(event: &Event, state: Option<&UserState>, password: Option<Password>
             Ok((steps, outcome))
         }
         (Change::SetPassword { .. }, Some(_)) => applied(vec![S::SetPassword(pw()?)]),
-        (Change::UpdateAttributes { attributes }, Some(_)) => applied(vec![S::UpdateAttributes(attributes.clone())]),
+        (Change::UpdateAttributes { attributes }, Some(u)) => {
+            // A changed e-mail or phone is unverified at the origin until the user verifies it
+            // (a `verify_attribute` event follows); keep the target the same.
+            let mut attributes = attributes.clone();
+            for name in ["email", "phone_number"] {
+                let verified = format!("{name}_verified");
+                let changed = attributes.iter().any(|a| a.name == name && u.attr(name) != Some(a.value.as_str()));
+                if changed && !attributes.iter().any(|a| a.name == verified) {
+                    attributes.push(Attr { name: verified, value: "false".into() });
+                }
+            }
+            applied(vec![S::UpdateAttributes(attributes)])
+        }
         (Change::DeleteAttributes { names }, Some(_)) => applied(vec![S::DeleteAttributes(names.clone())]),
         (Change::VerifyAttribute { name }, Some(_)) => applied(vec![S::UpdateAttributes(vec![Attr { name: format!("{name}_verified"), value: "true".into() }])]),
         (Change::MfaPreference { settings }, Some(_)) => {
@@ -336,6 +348,19 @@ mod tests {
         let (steps, outcome) = plan(&ev, Some(&user("CONFIRMED", true, &[])), None, &cfg).unwrap();
         assert_eq!(steps, vec![Step::SetMfa(json!({"SMSMfaSettings":{"Enabled":true}}))]);
         assert_eq!(outcome, Outcome::Partial("totp"));
+    }
+
+    #[test]
+    fn a_changed_email_stays_unverified_until_verified_at_the_origin() {
+        let cfg = ApplyConfig::standard();
+        let now = user("CONFIRMED", true, &[("email", "old@x.io"), ("email_verified", "true")]);
+        let ev = event(Change::UpdateAttributes { attributes: vec![Attr { name: "email".into(), value: "new@x.io".into() }] });
+        let (steps, _) = plan(&ev, Some(&now), None, &cfg).unwrap();
+        assert_eq!(steps, vec![Step::UpdateAttributes(vec![Attr { name: "email".into(), value: "new@x.io".into() }, Attr { name: "email_verified".into(), value: "false".into() }])]);
+        // Re-applying the same value (a duplicate) does not touch verification.
+        let moved = user("CONFIRMED", true, &[("email", "new@x.io"), ("email_verified", "true")]);
+        let (steps, _) = plan(&ev, Some(&moved), None, &cfg).unwrap();
+        assert_eq!(steps, vec![Step::UpdateAttributes(vec![Attr { name: "email".into(), value: "new@x.io".into() }])]);
     }
 
     #[test]
