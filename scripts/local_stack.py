@@ -98,6 +98,8 @@ Example call (any AWS SDK works; point its Cognito endpoint at the proxy):
         if args.exit_after_demo:
             return
         print("running; Ctrl-C to stop", flush=True)
+        # Block the signals first so that sigwait receives them and the cleanup below runs.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
     finally:
         for p in procs:
