@@ -40,7 +40,7 @@ def main() -> None:
     ])
     notes = [
         f"{args.events} events for distinct existing users, {args.concurrency} concurrent apply tasks; each event costs 1 UserRead (get_user) + 1 UserUpdate call; the fake quota is Q = {args.q:.0f}/s per category over a sliding 1 s window (throttled calls are not admitted and do not count toward it).",
-        "apply retries retryable errors 5 times (exponential backoff 50 ms..2 s with jitter); the pacer is a token bucket whose burst is 1 s of quota, so right after a start it can admit up to 2 Q in the first second of a strict sliding window.",
+        "apply retries retryable errors 5 times (exponential backoff 50 ms..2 s with jitter); the pacer is a token bucket whose burst is 0.1 s of quota (at least 1 token).",
     ]
     save("pacing", {"paced": on, "unpaced": off, "paced_wide": storm_on, "unpaced_wide": storm, "table": t1 + "\n\n" + t2, "notes": notes})
 
