@@ -126,28 +126,46 @@ pub enum Disposition {
     Retry(String),
 }
 
+/// How many recent lags the Prometheus summary is computed over (a long-running worker must
+/// not grow without bound).
+const LAG_WINDOW: usize = 4096;
+
 #[derive(Default)]
 pub struct Stats {
     pub outcomes: Mutex<BTreeMap<(String, String), u64>>,
-    pub lag_ms: Mutex<Vec<u64>>,
+    /// The most recent lags (at most LAG_WINDOW), for the quantiles.
+    pub lag_ms: Mutex<std::collections::VecDeque<u64>>,
+    lag_sum: std::sync::atomic::AtomicU64,
+    lag_count: std::sync::atomic::AtomicU64,
 }
 
 impl Stats {
     fn count(&self, action: &str, outcome: &str) {
         *self.outcomes.lock().unwrap_or_else(|p| p.into_inner()).entry((action.to_owned(), outcome.to_owned())).or_default() += 1;
     }
+    fn record_lag(&self, lag: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut w = self.lag_ms.lock().unwrap_or_else(|p| p.into_inner());
+        if w.len() == LAG_WINDOW {
+            w.pop_front();
+        }
+        w.push_back(lag);
+        self.lag_sum.fetch_add(lag, Relaxed);
+        self.lag_count.fetch_add(1, Relaxed);
+    }
+
     pub fn prometheus(&self) -> String {
         let mut s = String::from("# TYPE relay_replication_events_total counter\n");
         for ((a, o), n) in self.outcomes.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             s.push_str(&format!("relay_replication_events_total{{action=\"{a}\",outcome=\"{o}\"}} {n}\n"));
         }
-        let lags = self.lag_ms.lock().unwrap_or_else(|p| p.into_inner());
-        let mut sorted = lags.clone();
+        let mut sorted: Vec<u64> = self.lag_ms.lock().unwrap_or_else(|p| p.into_inner()).iter().copied().collect();
         sorted.sort_unstable();
         let q = |p: f64| sorted.get(((sorted.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0);
         s.push_str("# TYPE relay_replication_lag_ms summary\n");
         s.push_str(&format!("relay_replication_lag_ms{{quantile=\"0.5\"}} {}\nrelay_replication_lag_ms{{quantile=\"0.99\"}} {}\n", q(0.5), q(0.99)));
-        s.push_str(&format!("relay_replication_lag_ms_sum {}\nrelay_replication_lag_ms_count {}\n", lags.iter().sum::<u64>(), lags.len()));
+        use std::sync::atomic::Ordering::Relaxed;
+        s.push_str(&format!("relay_replication_lag_ms_sum {}\nrelay_replication_lag_ms_count {}\n", self.lag_sum.load(Relaxed), self.lag_count.load(Relaxed)));
         s
     }
 }
@@ -236,7 +254,7 @@ impl<D: UserDirectory> Replicator<D> {
         };
         self.stats.count(&event.action, outcome);
         if matches!(disposition, Disposition::Done) {
-            self.stats.lag_ms.lock().unwrap_or_else(|p| p.into_inner()).push(lag);
+            self.stats.record_lag(lag);
         }
         match &disposition {
             Disposition::Done => tracing::info!(event_id = %event.id, action = %event.action, outcome, lag_ms = lag, "event applied"),
@@ -311,6 +329,18 @@ mod tests {
     fn msg(key: &str, group: &str, change: &str, count: u32) -> Inbound {
         let body = format!(r#"{{"v":1,"id":"{key}-{change}","origin_region":"a","origin_pool":"a_1","action":"X","user_key":"{key}","origin_time_ms":0,"change":{{"op":"{change}"}}}}"#);
         Inbound { message_id: "m".into(), body, receive_count: count, group_id: Some(group.into()) }
+    }
+
+    #[test]
+    fn lag_memory_is_bounded_but_counts_everything() {
+        let s = Stats::default();
+        for i in 0..(LAG_WINDOW as u64 + 100) {
+            s.record_lag(i);
+        }
+        assert_eq!(s.lag_ms.lock().unwrap().len(), LAG_WINDOW);
+        let text = s.prometheus();
+        assert!(text.contains(&format!("relay_replication_lag_ms_count {}", LAG_WINDOW + 100)), "{text}");
+        assert!(text.contains("quantile=\"0.99\"} 4"), "quantiles come from the recent window: {text}");
     }
 
     #[test]
