@@ -1,0 +1,150 @@
+//! The router without a server or network (`oneshot`): admission, refusals, CORS and /health
+//! decisions, with in-memory ports. Forwarding is covered end to end in tests/e2e.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use proxy::config::Config;
+use proxy::ports::{BoxFut, Control, LocalLimiter, SecretSource};
+use proxy::secrets::SecretCache;
+use proxy::AppState;
+use tower::ServiceExt;
+
+struct Secrets;
+impl SecretSource for Secrets {
+    fn fetch<'a>(&'a self, id: &'a str) -> BoxFut<'a, Result<String, String>> {
+        let v = match id {
+            "clients" => r#"{"clients":[{"public_client_id":"pub","client_id":"reg","client_secret":"s"}]}"#.to_owned(),
+            _ => r#"{"current":"k1","keys":{"k1":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="}}"#.to_owned(),
+        };
+        Box::pin(async move { Ok(v) })
+    }
+}
+
+struct Switch {
+    drained: bool,
+    pool_ok: bool,
+}
+impl Control for Switch {
+    fn drained(&self) -> BoxFut<'_, Result<bool, String>> {
+        let d = self.drained;
+        Box::pin(async move { Ok(d) })
+    }
+    fn pool_ok(&self) -> BoxFut<'_, Result<(), String>> {
+        let ok = self.pool_ok;
+        Box::pin(async move { if ok { Ok(()) } else { Err("connection failure".into()) } })
+    }
+}
+
+fn state(extra: &[(&str, &str)], control: Switch) -> Arc<AppState> {
+    let mut env: HashMap<String, String> = [
+        ("RELAY_REGION", "eu-west-1"),
+        ("RELAY_USER_POOL_ID", "eu-west-1_x"),
+        ("RELAY_CLIENTS_SECRET_ID", "clients"),
+        ("RELAY_REPLICATION_KEY_SECRET_ID", "key"),
+        // Nothing listens here: a request that got as far as forwarding gets a 503.
+        ("RELAY_COGNITO_ENDPOINT", "http://127.0.0.1:9/"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    for (k, v) in extra {
+        env.insert((*k).to_owned(), (*v).to_owned());
+    }
+    let cfg = Config::from_env(&env).unwrap();
+    let secrets = SecretCache::new(Arc::new(Secrets), "clients".into(), "key".into(), Duration::from_secs(60));
+    Arc::new(AppState::new(cfg, secrets, None, Some(Arc::new(control)), Arc::new(LocalLimiter::default()), false).unwrap())
+}
+
+fn healthy() -> Switch {
+    Switch { drained: false, pool_ok: true }
+}
+
+async fn call(st: Arc<AppState>, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+    let resp = proxy::app(st).oneshot(req).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    (parts.status, parts.headers, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+}
+
+fn cognito(target: &str, body: &str) -> Request<Body> {
+    Request::post("/")
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", format!("AWSCognitoIdentityProviderService.{target}"))
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn refusals_are_cognito_shaped() {
+    for (target, body, kind) in [
+        ("AdminCreateUser", "{}", "NotAuthorizedException"),
+        ("ListUserPools", "{}", "UnknownOperationException"),
+        ("SignUp", "{oops", "SerializationException"),
+        ("SignUp", r#"{"ClientId":"nope","Username":"a"}"#, "ResourceNotFoundException"),
+        ("InitiateAuth", r#"{"ClientId":"pub","AuthFlow":"REFRESH_TOKEN_AUTH","AuthParameters":{"REFRESH_TOKEN":"crr1.v1.k1.AAAA"}}"#, "NotAuthorizedException"),
+    ] {
+        let (status, headers, body) = call(state(&[], healthy()), cognito(target, body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{target}");
+        assert_eq!(headers["x-amzn-errortype"], kind, "{target}");
+        assert_eq!(body["__type"], kind);
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+}
+
+#[tokio::test]
+async fn oversized_bodies_and_wrong_content_types_are_refused() {
+    let big = format!(r#"{{"ClientId":"pub","Username":"{}"}}"#, "a".repeat(70_000));
+    let (status, headers, _) = call(state(&[], healthy()), cognito("SignUp", &big)).await;
+    assert_eq!((status, headers["x-amzn-errortype"].to_str().unwrap()), (StatusCode::BAD_REQUEST, "InvalidParameterException"));
+    let req = Request::post("/").header("content-type", "text/plain").header("x-amz-target", "AWSCognitoIdentityProviderService.SignUp").body(Body::from("{}")).unwrap();
+    let (status, headers, _) = call(state(&[], healthy()), req).await;
+    assert_eq!((status, headers["x-amzn-errortype"].to_str().unwrap()), (StatusCode::BAD_REQUEST, "SerializationException"));
+}
+
+#[tokio::test]
+async fn an_unreachable_pool_gets_a_cognito_shaped_5xx() {
+    let (status, headers, body) = call(state(&[], healthy()), cognito("ForgotPassword", r#"{"ClientId":"pub","Username":"a"}"#)).await;
+    assert!(status.is_server_error());
+    assert_eq!(headers["x-amzn-errortype"], body["__type"].as_str().unwrap());
+}
+
+#[tokio::test]
+async fn per_username_limit_answers_too_many_requests() {
+    let st = state(&[("RELAY_RATE_PER_USERNAME", "2")], healthy());
+    let mut kinds = vec![];
+    for _ in 0..3 {
+        let (_, headers, _) = call(st.clone(), cognito("ForgotPassword", r#"{"ClientId":"pub","Username":"Same"}"#)).await;
+        kinds.push(headers["x-amzn-errortype"].to_str().unwrap().to_owned());
+    }
+    assert_ne!(kinds[0], "TooManyRequestsException");
+    assert_eq!(kinds[2], "TooManyRequestsException");
+}
+
+#[tokio::test]
+async fn cors_follows_the_configured_origins() {
+    let st = state(&[("RELAY_CORS_ORIGINS", "https://app.example.com")], healthy());
+    let pre = |origin: &str| Request::options("/").header("origin", origin).header("access-control-request-method", "POST").body(Body::empty()).unwrap();
+    let (status, headers, _) = call(st.clone(), pre("https://app.example.com")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["access-control-allow-origin"], "https://app.example.com");
+    assert!(headers["access-control-allow-headers"].to_str().unwrap().contains("x-amz-target"));
+    let (_, headers, _) = call(st, pre("https://evil.example.net")).await;
+    assert!(headers.get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn health_reports_drain_and_pool_with_a_reason() {
+    let get = || Request::get("/health").body(Body::empty()).unwrap();
+    let (status, _, body) = call(state(&[], healthy()), get()).await;
+    assert_eq!((status, body["healthy"].as_bool()), (StatusCode::OK, Some(true)));
+    let (status, _, body) = call(state(&[], Switch { drained: true, pool_ok: true }), get()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body["reason"].as_str().unwrap().contains("drained"));
+    let (status, _, body) = call(state(&[], Switch { drained: false, pool_ok: false }), get()).await;
+    assert_eq!((status, body["pool"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("unreachable")));
+}
