@@ -5,6 +5,10 @@ use relay_aws::cognito::Pool;
 use relay_aws::queue::Queues;
 use relay_aws::{DrainSwitch, Secrets};
 use replication::Event;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
 use tracing::{error, warn};
 
 use crate::ports::{BoxFut, Control, Delivery, EventSink, SecretSource};
@@ -21,11 +25,43 @@ pub struct SqsSink {
     peer: Queues,
     peer_url: String,
     fallback: Option<(Queues, String)>,
+    /// Set once an event went to the fallback queue: later events follow it there until that
+    /// queue is empty, so a user's newer event cannot overtake an older one still waiting to
+    /// be forwarded (a stale password replayed last would win).
+    sticky: AtomicBool,
+    /// When the fallback queue was last seen still holding events.
+    checked: Mutex<Option<Instant>>,
 }
+
+/// How often a sticky sink asks whether the fallback queue has drained.
+const DRAIN_CHECK: Duration = Duration::from_secs(1);
 
 impl SqsSink {
     pub fn new(peer: Queues, peer_url: String, fallback: Option<(Queues, String)>) -> Self {
-        Self { peer, peer_url, fallback }
+        Self { peer, peer_url, fallback, sticky: AtomicBool::new(false), checked: Mutex::new(None) }
+    }
+
+    /// Whether new events must still go to the fallback queue.
+    async fn stay_on_fallback(&self, q: &Queues, url: &str) -> bool {
+        if !self.sticky.load(Relaxed) {
+            return false;
+        }
+        let mut checked = self.checked.lock().await;
+        if checked.is_some_and(|at| at.elapsed() < DRAIN_CHECK) {
+            return true;
+        }
+        match q.depth(url).await {
+            Ok(d) if d.visible + d.in_flight == 0 => {
+                self.sticky.store(false, Relaxed);
+                *checked = None;
+                tracing::info!("fallback queue drained; events go to the peer directly again");
+                false
+            }
+            _ => {
+                *checked = Some(Instant::now());
+                true
+            }
+        }
     }
 }
 
@@ -34,13 +70,24 @@ impl EventSink for SqsSink {
         Box::pin(async move {
             let body = event.to_json();
             let group = event.group_id();
+            if let Some((q, url)) = &self.fallback {
+                if self.stay_on_fallback(q, url).await {
+                    match q.send(url, &body, &group, &event.id, None).await {
+                        Ok(()) => return Delivery::Fallback,
+                        Err(e) => warn!(event_id = %event.id, error = %e, "fallback queue unreachable; trying the peer"),
+                    }
+                }
+            }
             match self.peer.send(&self.peer_url, &body, &group, &event.id, None).await {
                 Ok(()) => return Delivery::Peer,
                 Err(e) => warn!(event_id = %event.id, error = %e, "peer queue unreachable; trying the fallback queue"),
             }
             if let Some((q, url)) = &self.fallback {
                 match q.send(url, &body, &group, &event.id, None).await {
-                    Ok(()) => return Delivery::Fallback,
+                    Ok(()) => {
+                        self.sticky.store(true, Relaxed);
+                        return Delivery::Fallback;
+                    }
                     Err(e) => warn!(event_id = %event.id, error = %e, "fallback queue unreachable"),
                 }
             }
