@@ -18,12 +18,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from tests.harness.relay import start_proxy, start_replicator  # noqa: E402
-from tests.harness.stack import client, latest_code, provision_pair, start_strict_moto, stop_strict_moto  # noqa: E402
+from tests.harness.stack import client, free_port, latest_code, provision_pair, start_strict_moto, stop_strict_moto  # noqa: E402
 
 
-def relayctl_config(a, b, proxy_a, proxy_b) -> dict:
+def relayctl_config(a, b, proxy_a, proxy_b, metrics) -> dict:
     def region(side, proxy, role):
         return {
+            "replicator_metrics_url": metrics[side["region"]],
             "name": side["region"], "role": role, "health_url": proxy.url + "/health",
             "user_pool_id": side["pool_id"], "username_attributes": side["username_attributes"],
             "inbound_queue_url": side["inbound_queue_url"], "dlq_url": side["dlq_url"],
@@ -79,9 +80,14 @@ def main() -> None:
         a, b = provision_pair(moto_a.endpoint, "eu-west-1", moto_b.endpoint, "eu-central-1", args.kind)
         proxy_a = start_proxy(a, b, os.path.join(logdir, "proxy-a.log"), port=pp[0])
         proxy_b = start_proxy(b, a, os.path.join(logdir, "proxy-b.log"), port=pp[1])
-        procs += [proxy_a, proxy_b, start_replicator(a, os.path.join(logdir, "replicator-a.log")), start_replicator(b, os.path.join(logdir, "replicator-b.log"))]
+        metrics = {}
+        for side, name in ((a, "a"), (b, "b")):
+            port = free_port()
+            metrics[side["region"]] = f"http://127.0.0.1:{port}/metrics"
+            procs.append(start_replicator(side, os.path.join(logdir, f"replicator-{name}.log"), RELAY_METRICS_LISTEN=f"127.0.0.1:{port}"))
+        procs += [proxy_a, proxy_b]
         with open(os.path.join(logdir, "relay.json"), "w") as f:
-            json.dump(relayctl_config(a, b, proxy_a, proxy_b), f, indent=2)
+            json.dump(relayctl_config(a, b, proxy_a, proxy_b, metrics), f, indent=2)
         print(f"""
 cognito-relay local stack ({args.kind} sign-in pools), logs in .local/
   region A  eu-west-1     proxy {proxy_a.url}   emulator {a['endpoint']}   pool {a['pool_id']}
