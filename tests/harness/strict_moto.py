@@ -518,18 +518,23 @@ def admin_respond_to_auth_challenge(self):
         return _orig["admin_respond_to_auth_challenge"](self)
 
 
+def _hashed_request(resp):
+    """ClientId + Username + top-level SecretHash, checked: (backend, pool, client, username)."""
+    username = resp._get_param("Username")
+    backend, pool, client = _by_client(resp._get_param("ClientId"))
+    _require_hash(client, username, resp._get_param("SecretHash"))
+    return backend, pool, client, username
+
+
 @handler
 def sign_up(self):
     with COGNITO_LOCK:
-        client_id = self._get_param("ClientId")
-        username = self._get_param("Username")
-        _, pool, client = _by_client(client_id)
-        _require_hash(client, username, self._get_param("SecretHash"))
+        _, pool, client, username = _hashed_request(self)
         attributes = self._get_param("UserAttributes", [])
         _check_attribute_names(pool, attributes)
         backend = cm.RegionAgnosticBackend(self.current_account, self.region)
         user, _ = backend.sign_up(
-            client_id=client_id,
+            client_id=client.id,
             username=username,
             password=self._get_param("Password"),
             attributes=attributes,
@@ -549,10 +554,7 @@ def sign_up(self):
 @handler
 def confirm_sign_up(self):
     with COGNITO_LOCK:
-        client_id = self._get_param("ClientId")
-        username = self._get_param("Username")
-        _, pool, client = _by_client(client_id)
-        _require_hash(client, username, self._get_param("SecretHash"))
+        _, pool, client, username = _hashed_request(self)
         user = _user_or_404(pool, username)
         if user.status == UserStatus.CONFIRMED:
             raise NotAuthorizedError("User cannot be confirmed. Current status is CONFIRMED")
@@ -571,10 +573,7 @@ def confirm_sign_up(self):
 @handler
 def resend_confirmation_code(self):
     with COGNITO_LOCK:
-        client_id = self._get_param("ClientId")
-        username = self._get_param("Username")
-        _, pool, client = _by_client(client_id)
-        _require_hash(client, username, self._get_param("SecretHash"))
+        _, pool, client, username = _hashed_request(self)
         user = _user_or_404(pool, username)
         if user.status == UserStatus.CONFIRMED:
             raise InvalidParameterException("User is already confirmed.")
@@ -586,10 +585,7 @@ def resend_confirmation_code(self):
 @handler
 def forgot_password(self):
     with COGNITO_LOCK:
-        client_id = self._get_param("ClientId")
-        username = self._get_param("Username")
-        _, pool, client = _by_client(client_id)
-        _require_hash(client, username, self._get_param("SecretHash"))
+        _, pool, client, username = _hashed_request(self)
         user = _user_or_404(pool, username)
         if not user.enabled:
             raise NotAuthorizedError("User is disabled.")
@@ -606,10 +602,7 @@ def forgot_password(self):
 @handler
 def confirm_forgot_password(self):
     with COGNITO_LOCK:
-        client_id = self._get_param("ClientId")
-        username = self._get_param("Username")
-        backend, pool, client = _by_client(client_id)
-        _require_hash(client, username, self._get_param("SecretHash"))
+        backend, pool, client, username = _hashed_request(self)
         user = _user_or_404(pool, username)
         password = self._get_param("Password")
         if not isinstance(password, str):

@@ -27,3 +27,16 @@ pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt().json().with_current_span(true).with_span_list(false).with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
+
+/// Whether this process runs under the Lambda runtime (`AWS_LAMBDA_RUNTIME_API` is set).
+pub fn lambda_mode() -> bool {
+    std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
+}
+
+/// The value, or the binary's message on stderr and exit `code` (2: configuration, 1: runtime).
+pub fn or_exit<T>(bin: &str, code: i32, r: Result<T, String>) -> T {
+    r.unwrap_or_else(|e| {
+        eprintln!("{bin}: {e}");
+        std::process::exit(code)
+    })
+}

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use proxy::{build, config::Config, init_logging, ProcessEnv};
+use relay_aws::runtime::{lambda_mode, or_exit};
 
 // glibc malloc's arena locks showed up as ~10 % of the proxy's CPU at saturation (perf); mimalloc
 // keeps per-thread heaps.
@@ -12,21 +13,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() {
     init_logging();
-    let cfg = match Config::from_env(&ProcessEnv) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("proxy: invalid configuration: {e}");
-            std::process::exit(2);
-        }
-    };
-    let lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
-    let state = match build(cfg.clone(), lambda).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("proxy: {e}");
-            std::process::exit(2);
-        }
-    };
+    let cfg = or_exit("proxy", 2, Config::from_env(&ProcessEnv).map_err(|e| format!("invalid configuration: {e}")));
+    let lambda = lambda_mode();
+    let state = or_exit("proxy", 2, build(cfg.clone(), lambda).await);
     let router = proxy::app(state);
     if lambda {
         // Cognito's JSON content type is not one lambda_http knows as text; without this it

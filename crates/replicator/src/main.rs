@@ -5,30 +5,18 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, LambdaEvent};
+use relay_aws::runtime::{lambda_mode, or_exit};
 use replicator::{build, init_logging, Config, Disposition, Inbound, ProcessEnv};
 
 #[tokio::main]
 async fn main() {
     init_logging();
-    let cfg = match Config::from_env(&ProcessEnv) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("replicator: invalid configuration: {e}");
-            std::process::exit(2);
-        }
-    };
-    let lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let cfg = or_exit("replicator", 2, Config::from_env(&ProcessEnv).map_err(|e| format!("invalid configuration: {e}")));
+    let lambda = lambda_mode();
     if !lambda && cfg.inbound_queue_url.is_none() {
-        eprintln!("replicator: invalid configuration: RELAY_INBOUND_QUEUE_URL is required for the standalone worker");
-        std::process::exit(2);
+        or_exit::<()>("replicator", 2, Err("invalid configuration: RELAY_INBOUND_QUEUE_URL is required for the standalone worker".into()));
     }
-    let r = match build(cfg.clone(), lambda).await {
-        Ok(r) => Arc::new(r),
-        Err(e) => {
-            eprintln!("replicator: {e}");
-            std::process::exit(2);
-        }
-    };
+    let r = Arc::new(or_exit("replicator", 2, build(cfg.clone(), lambda).await));
     let sdk = relay_aws::sdk_config(&cfg.region, cfg.aws_endpoint.as_deref(), 3, std::time::Duration::from_secs(5)).await;
     let queues = relay_aws::queue::Queues::new(&sdk);
     if lambda {
