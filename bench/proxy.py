@@ -66,6 +66,7 @@ def main() -> None:
     ap.add_argument("--sat-connections", type=int, default=32)
     ap.add_argument("--repeat", type=int, default=3, help="fixed-rate runs per path (alternating)")
     ap.add_argument("--perf", action="store_true", help="perf-sample the proxy at saturation (by object)")
+    ap.add_argument("--workers", default="0", help="the proxy's RELAY_WORKER_THREADS (0 = one thread; 'default' = one worker per core)")
     args = ap.parse_args()
 
     with open("/proc/loadavg") as f:
@@ -98,6 +99,8 @@ def main() -> None:
             "RELAY_RATE_PER_USERNAME": "0",
             "RUST_LOG": "warn",
         })
+        if args.workers != "default":
+            env["RELAY_WORKER_THREADS"] = args.workers
         os.makedirs(OUT, exist_ok=True)
         proxy_log = open(os.path.join(OUT, "proxy-bench-proxy.log"), "wb")
         proxy = subprocess.Popen([release_bin("proxy")], env=env, stdout=proxy_log, stderr=subprocess.STDOUT)
@@ -189,7 +192,7 @@ def main() -> None:
         notes = [
             f"Load average at the start: {load_avg_start}; the machine is shared with other work, so tails (p99, max) carry its noise.",
             f"{args.duration:.0f} s per run, first {args.warmup:.0f} s not measured; fixed rate over {args.connections} keep-alive connections (open loop, latency from the intended send time when a connection was still busy), saturation over {args.sat_connections} (closed loop).",
-            "stub-upstream runs 1 tokio worker, loadgen 1 thread, the proxy its default runtime (one worker per core); all share the machine's cores, so at saturation the proxy competes with the stub and loadgen for CPU, while the direct run does not pay for the proxy's CPU at all.",
+            f"stub-upstream runs 1 tokio worker, loadgen 1 thread, the proxy RELAY_WORKER_THREADS={args.workers} (0 = one thread, the Lambda default; standalone defaults to one worker per core); all share the machine's cores, so at saturation the proxy competes with the stub and loadgen for CPU, while the direct run does not pay for the proxy's CPU at all.",
             f"Stub saw {stub_stats['requests']} requests, {stub_stats['signed']} of them with a SECRET_HASH (the proxy's).",
         ]
         save("proxy", {"results": r, "added_p99_ms": added_p99, "saturated_ratio": ratio, "vm_hwm_kb": mem["VmHWM"], "vm_rss_kb": mem["VmRSS"], "cpu_user_us_per_req": user_us, "cpu_sys_us_per_req": sys_us, "perf_by_dso": by_dso, "stub": stub_stats, "table": t1 + "\n\n" + t2, "notes": notes})

@@ -10,8 +10,24 @@ use relay_aws::runtime::{lambda_mode, or_exit};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // RELAY_WORKER_THREADS: 0 = one thread (current-thread runtime), N = N workers. Default: one
+    // thread under Lambda (one request at a time per instance), one worker per core standalone.
+    // Read before the runtime exists; the rest of the config is validated in `run`.
+    let workers = match std::env::var("RELAY_WORKER_THREADS") {
+        Ok(v) => Some(or_exit("proxy", 2, v.trim().parse::<usize>().map_err(|_| format!("invalid configuration: RELAY_WORKER_THREADS={v:?} is not a number")))),
+        Err(_) if lambda_mode() => Some(0),
+        Err(_) => None,
+    };
+    let runtime = match workers {
+        Some(0) => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        Some(n) => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build(),
+        None => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+    };
+    or_exit("proxy", 2, runtime.map_err(|e| format!("cannot start the runtime: {e}"))).block_on(run());
+}
+
+async fn run() {
     init_logging();
     let cfg = or_exit("proxy", 2, Config::from_env(&ProcessEnv).map_err(|e| format!("invalid configuration: {e}")));
     let lambda = lambda_mode();
