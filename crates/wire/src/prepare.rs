@@ -350,3 +350,38 @@ mod tests {
         assert!(!dbg.contains("TOPSECRET"));
     }
 }
+
+#[cfg(test)]
+mod odd_input {
+    //! Every catalog action against bodies of every wrong shape: an answer, never a panic.
+    use super::*;
+    use crate::catalog::CATALOG;
+    use serde_json::json;
+
+    #[test]
+    fn no_body_shape_makes_prepare_or_sealing_panic() {
+        let clients = ClientMapping::new([("p".to_owned(), RegionalClient { client_id: "r".into(), client_secret: "s".into() })]);
+        let keys = Keyring::single("k1", [5; 32]);
+        let odd = [json!(null), json!(true), json!(0), json!(""), json!([]), json!({}), json!({"a": {"b": [1, {"c": null}]}}), json!("crr1.v1.k1.%%%")];
+        let fields = ["ClientId", "Username", "AuthFlow", "AuthParameters", "ChallengeResponses", "ChallengeName", "UserContextData", "Token", "RefreshToken", "AccessToken", "SecretHash"];
+        let mut bodies: Vec<Value> = odd.to_vec();
+        for f in fields {
+            for v in &odd {
+                bodies.push(json!({ "ClientId": "p", f: v }));
+                bodies.push(json!({ "ClientId": "p", "AuthFlow": "REFRESH_TOKEN_AUTH", "AuthParameters": { "REFRESH_TOKEN": v, "USERNAME": v }, f: v }));
+                bodies.push(json!({ "ClientId": "p", "ChallengeResponses": { "USERNAME": v }, "UserContextData": { "EncodedData": v }, f: v }));
+            }
+        }
+        let mut answered = 0;
+        for spec in CATALOG {
+            for body in &bodies {
+                let mut b = body.clone();
+                let _ = prepare(spec, &mut b, &clients, Some("192.0.2.1"), &keys);
+                let mut resp = json!({ "AuthenticationResult": { "AccessToken": body.clone(), "RefreshToken": body.clone() } });
+                let _ = seal_response_tokens(spec, &mut resp, &keys, None);
+                answered += 1;
+            }
+        }
+        assert_eq!(answered, CATALOG.len() * bodies.len());
+    }
+}
