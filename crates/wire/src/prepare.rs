@@ -71,8 +71,6 @@ impl ClientMapping {
 pub struct Prepared {
     /// The username the secret hash was computed over (as the client named the user).
     pub username: Option<String>,
-    /// The regional app client the request now names.
-    pub client_id: Option<String>,
 }
 
 fn obj<'a>(v: &'a mut Value, what: &str) -> Result<&'a mut Map<String, Value>, WireError> {
@@ -125,7 +123,6 @@ pub fn prepare(
         let id = required(top, "ClientId", "clientId")?;
         let client = clients.get(&id).ok_or_else(|| WireError::resource_not_found(format!("User pool client {} does not exist.", cap(&id))))?;
         top.insert("ClientId".into(), Value::String(client.client_id.clone()));
-        out.client_id = Some(client.client_id.clone());
         Some(client)
     } else {
         None
