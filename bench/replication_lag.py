@@ -26,11 +26,9 @@ from _common import OUT, save, table
 os.environ.setdefault("RELAY_PROFILE", "release")
 os.environ.setdefault("RELAY_TEST_LOG", "info")
 
-import boto3  # noqa: E402
-from botocore.config import Config  # noqa: E402
 
 from tests.harness.relay import start_proxy, start_replicator  # noqa: E402
-from tests.harness.stack import free_port, latest_code, provision_pair, start_strict_moto, stop_strict_moto  # noqa: E402
+from tests.harness.stack import app_client, client, free_port, latest_code, provision_pair, start_strict_moto, stop_strict_moto  # noqa: E402
 
 PASSWORD = "Corr3ct-Horse!1"
 
@@ -78,7 +76,7 @@ def main() -> None:
         rep_b = start_replicator(b, rep_log, RELAY_METRICS_LISTEN=f"127.0.0.1:{metrics_port}")
         started.append(rep_b)
 
-        idp = boto3.client("cognito-idp", endpoint_url=proxy_a.url, region_name="eu-west-1", aws_access_key_id="testing", aws_secret_access_key="testing", config=Config(retries={"total_max_attempts": 1}, read_timeout=15))
+        idp = app_client(proxy_a.url, "eu-west-1")
         tokens = []
         for i in range(args.users):
             username = f"lag{i}-{os.getpid()}"
@@ -122,7 +120,7 @@ def main() -> None:
             metrics = r.read().decode()
         scraped = {m.group(1): float(m.group(2)) for m in re.finditer(r'relay_replication_lag_ms\{quantile="([0-9.]+)"\} ([0-9.e+-]+)', metrics)}
         count = re.search(r"relay_replication_lag_ms_count (\d+)", metrics)
-        admin_b = boto3.client("cognito-idp", endpoint_url=b["endpoint"], region_name="eu-central-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+        admin_b = client("cognito-idp", b["endpoint"], "eu-central-1")
         consistent = sum(
             1 for u, v in last_value.items()
             if {x["Name"]: x["Value"] for x in admin_b.admin_get_user(UserPoolId=b["pool_id"], Username=u)["UserAttributes"]}.get("name") == v

@@ -18,7 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from tests.harness.relay import start_proxy, start_replicator  # noqa: E402
-from tests.harness.stack import client, free_port, latest_code, provision_pair, start_strict_moto, stop_strict_moto  # noqa: E402
+from tests.harness.stack import app_client, client, free_port, latest_code, provision_pair, start_strict_moto, stop_strict_moto  # noqa: E402
 
 
 def relayctl_config(a, b, proxy_a, proxy_b, metrics) -> dict:
@@ -35,10 +35,7 @@ def relayctl_config(a, b, proxy_a, proxy_b, metrics) -> dict:
 
 
 def demo(a, b, proxy_a) -> None:
-    import boto3
-    from botocore.config import Config
-
-    idp = boto3.client("cognito-idp", endpoint_url=proxy_a.url, region_name=a["region"], aws_access_key_id="x", aws_secret_access_key="x", config=Config(retries={"total_max_attempts": 1}))
+    idp = app_client(proxy_a.url, a["region"])
     email = f"demo-{uuid.uuid4().hex[:8]}@example.com"
     username = email if a["username_attributes"] else f"demo{uuid.uuid4().hex[:8]}"
     idp.sign_up(ClientId=a["public_client_id"], Username=username, Password="Demo-Passw0rd!", UserAttributes=[{"Name": "email", "Value": email}])

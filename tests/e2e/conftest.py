@@ -6,12 +6,10 @@ import os
 import tempfile
 import time
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from tests.harness.relay import start_proxy, start_replicator
-from tests.harness.stack import free_port, provision_pair, start_strict_moto, stop_strict_moto
+from tests.harness.stack import app_client, free_port, provision_pair, start_strict_moto, stop_strict_moto
 
 REGION_A, REGION_B = "eu-west-1", "eu-central-1"
 
@@ -32,11 +30,7 @@ class Regions:
     def client(self, url: str, region: str = REGION_A):
         """A real boto3 cognito-idp client pointed at a proxy (or emulator); no retries, so a
         test sees exactly what the server answered."""
-        return boto3.client(
-            "cognito-idp", endpoint_url=url, region_name=region,
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-            config=Config(retries={"total_max_attempts": 1}, read_timeout=15),
-        )
+        return app_client(url, region)
 
     def admin(self, side: dict):
         return self.client(side["endpoint"], side["region"])

@@ -13,13 +13,11 @@ import tempfile
 import time
 import uuid
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.harness.relay import ROOT, binary, start_proxy, start_replicator, wait_http
-from tests.harness.stack import free_port, latest_code, provision_pair, start_strict_moto, stop_strict_moto
+from tests.harness.stack import app_client, client, free_port, latest_code, provision_pair, start_strict_moto, stop_strict_moto
 
 A, B = "eu-west-1", "eu-central-1"
 OUTAGE = os.path.join(ROOT, "tests", "harness", "outage.py")
@@ -64,8 +62,7 @@ class Stack:
         return out
 
     def idp(self, proxy, region):
-        return boto3.client("cognito-idp", endpoint_url=proxy.url, region_name=region, aws_access_key_id="x", aws_secret_access_key="x",
-                            config=Config(retries={"total_max_attempts": 1}, read_timeout=15, connect_timeout=3))
+        return app_client(proxy.url, region)
 
     def close(self) -> None:
         for p in (self.proxy_a, self.proxy_b, self.rep_a, self.rep_b):
@@ -223,8 +220,8 @@ def test_drain_switch_is_seen_in_time_and_survives_a_restart(stack: Stack):
 
 def test_reconcile_finds_and_repairs_differences_and_backfill_seeds(stack: Stack, tmp_path):
     s = stack
-    adm_a = boto3.client("cognito-idp", endpoint_url=s.a["endpoint"], region_name=A, aws_access_key_id="x", aws_secret_access_key="x")
-    adm_b = boto3.client("cognito-idp", endpoint_url=s.b["endpoint"], region_name=B, aws_access_key_id="x", aws_secret_access_key="x")
+    adm_a = client("cognito-idp", s.a["endpoint"], A)
+    adm_b = client("cognito-idp", s.b["endpoint"], B)
     # Users that exist only on A (created by an admin, not through the proxy: no events).
     only_a = [f"seed-{uuid.uuid4().hex[:6]}@example.com" for _ in range(3)]
     for u in only_a:

@@ -16,7 +16,7 @@ import pytest
 from tests.harness.capture import Capture
 from tests.harness.fake_lambda import FakeRuntime, rest_event
 from tests.harness.relay import binary, proxy_env, replicator_env, start_proxy
-from tests.harness.stack import client, free_port, latest_code, provision_pair, start_strict_moto, stop_strict_moto
+from tests.harness.stack import app_client, client, free_port, latest_code, provision_pair, start_strict_moto, stop_strict_moto
 
 T = "AWSCognitoIdentityProviderService."
 HEADERS = {"content-type": "application/x-amz-json-1.1"}
@@ -110,9 +110,7 @@ def test_replicator_lambda_reports_partial_batch_failures(pair, tmp_path):
     # Empty B's inbound queue of earlier tests' events.
     while sqs_b.receive_message(QueueUrl=b["inbound_queue_url"], MaxNumberOfMessages=10).get("Messages"):
         sqs_b.purge_queue(QueueUrl=b["inbound_queue_url"])
-    import boto3
-    from botocore.config import Config
-    idp = boto3.client("cognito-idp", endpoint_url=proxy.url, region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x", config=Config(retries={"total_max_attempts": 1}))
+    idp = app_client(proxy.url, "eu-west-1")
     user = f"rep{uuid.uuid4().hex[:8]}"
     idp.sign_up(ClientId=a["public_client_id"], Username=user, Password="Replic-Pass1!", UserAttributes=[{"Name": "email", "Value": f"{user}@example.com"}])
     proxy.stop()
@@ -155,9 +153,7 @@ def test_replicator_lambda_forwards_the_fallback_queue_to_the_peer(pair, tmp_pat
         sqs_a.purge_queue(QueueUrl=a["inbound_queue_url"])
     # A real event from B's proxy for A: take it off A's queue as if it had gone to B's fallback queue.
     proxy = start_proxy(b, a, str(tmp_path / "proxy-b.log"))
-    import boto3
-    from botocore.config import Config
-    idp = boto3.client("cognito-idp", endpoint_url=proxy.url, region_name="eu-central-1", aws_access_key_id="x", aws_secret_access_key="x", config=Config(retries={"total_max_attempts": 1}))
+    idp = app_client(proxy.url, "eu-central-1")
     user = f"fb{uuid.uuid4().hex[:8]}"
     idp.sign_up(ClientId=a["public_client_id"], Username=user, Password="Fallbk-Pass1!", UserAttributes=[{"Name": "email", "Value": f"{user}@example.com"}])
     proxy.stop()

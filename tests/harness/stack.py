@@ -67,6 +67,15 @@ def client(service: str, endpoint: str, region: str):
     return boto3.client(service, endpoint_url=endpoint, region_name=region, **DUMMY_CREDENTIALS)
 
 
+def app_client(url: str, region: str):
+    """A cognito-idp client as an app uses it against a proxy, without botocore's retries, so
+    a caller sees exactly what the server answered."""
+    from botocore.config import Config
+
+    return boto3.client("cognito-idp", endpoint_url=url, region_name=region, **DUMMY_CREDENTIALS,
+                        config=Config(retries={"total_max_attempts": 1}, read_timeout=15, connect_timeout=3))
+
+
 def start_strict_moto(
     port: int, host: str = "127.0.0.1", timeout: float = 30.0, log_path: str | None = None
 ) -> subprocess.Popen:

@@ -69,26 +69,30 @@ impl EventSink for SqsSink {
     fn deliver<'a>(&'a self, event: &'a Event) -> BoxFut<'a, Delivery> {
         Box::pin(async move {
             let body = event.to_json();
-            let group = event.group_id();
-            if let Some((q, url)) = &self.fallback {
-                if self.stay_on_fallback(q, url).await {
-                    match q.send(url, &body, &group, &event.id, None).await {
-                        Ok(()) => return Delivery::Fallback,
-                        Err(e) => warn!(event_id = %event.id, error = %e, "fallback queue unreachable; trying the peer"),
-                    }
+            let sticky = match &self.fallback {
+                Some((q, url)) => self.stay_on_fallback(q, url).await,
+                None => false,
+            };
+            // The peer first, unless earlier events still wait in the fallback queue.
+            if !sticky {
+                match self.peer.send_event(&self.peer_url, event, &body).await {
+                    Ok(()) => return Delivery::Peer,
+                    Err(e) => warn!(event_id = %event.id, error = %e, "peer queue unreachable; trying the fallback queue"),
                 }
             }
-            match self.peer.send(&self.peer_url, &body, &group, &event.id, None).await {
-                Ok(()) => return Delivery::Peer,
-                Err(e) => warn!(event_id = %event.id, error = %e, "peer queue unreachable; trying the fallback queue"),
-            }
             if let Some((q, url)) = &self.fallback {
-                match q.send(url, &body, &group, &event.id, None).await {
+                match q.send_event(url, event, &body).await {
                     Ok(()) => {
                         self.sticky.store(true, Relaxed);
                         return Delivery::Fallback;
                     }
                     Err(e) => warn!(event_id = %event.id, error = %e, "fallback queue unreachable"),
+                }
+            }
+            if sticky {
+                match self.peer.send_event(&self.peer_url, event, &body).await {
+                    Ok(()) => return Delivery::Peer,
+                    Err(e) => warn!(event_id = %event.id, error = %e, "peer queue unreachable"),
                 }
             }
             error!(event_id = %event.id, action = %event.action, "replication event lost; reconcile will repair it");
@@ -112,7 +116,7 @@ pub async fn forward_fallback(local: &Queues, fallback_url: &str, peer: &Queues,
                 error!(message_id = %m.message_id, "fallback queue holds a message that is not an event; left in place");
                 continue;
             };
-            peer.send(peer_url, &m.body, &event.group_id(), &event.id, None).await?;
+            peer.send_event(peer_url, &event, &m.body).await?;
             local.delete(fallback_url, &m.receipt_handle).await?;
             moved += 1;
         }

@@ -242,10 +242,18 @@ async fn identity_after(st: &AppState, spec: &ActionSpec, req: &Value, resp: &Va
     }
 }
 
-async fn replicate(st: &AppState, spec: &ActionSpec, mutation: Mutation, who: Option<replication::UserIdentity>, req: &Value, resp: &Value, keys: &wire::seal::Keyring) -> Option<Delivery> {
-    let sink = st.sink.as_ref()?;
+/// Sends the event of a successful mutation to the peer. The change is built first, and the
+/// user resolved only when there is one (a PASSWORD_VERIFIER answer changes nothing and must not
+/// cost an extra GetUser).
+async fn replicate(st: &AppState, spec: &ActionSpec, mutation: Mutation, pre_identity: Option<replication::UserIdentity>, req: &Value, resp: &Value, keys: &wire::seal::Keyring) -> Option<Delivery> {
+    let sink = st.sink.as_deref()?;
     let id = uuid::Uuid::new_v4().to_string();
     let change = build_change(mutation, req, resp, keys, &id)?;
+    let who = match pre_identity {
+        Some(w) => Some(w),
+        None if spec.secret != SecretPlacement::None => identity_after(st, spec, req, resp).await,
+        None => None,
+    };
     let Some(who) = who else {
         st.metrics.lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::error!(event_id = %id, action = spec.name, "replication event lost: cannot tell which user changed");
@@ -276,10 +284,10 @@ async fn replicate(st: &AppState, spec: &ActionSpec, mutation: Mutation, who: Op
 async fn cognito(State(st): State<Arc<AppState>>, req: Request) -> Response {
     let started = Instant::now();
     let origin = req.headers().get(header::ORIGIN).cloned();
-    let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let action = target.as_deref().and_then(|t| t.strip_prefix(wire::TARGET_PREFIX)).and_then(|a| wire::CATALOG.iter().find(|s| s.name == a)).map_or("Refused", |s| s.name);
+    let spec = wire::lookup(req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()));
+    let action = spec.as_ref().map_or("Refused", |s| s.name);
     let span = tracing::info_span!("request", action, request_id = tracing::field::Empty);
-    let (mut resp, delivery, throttled) = handle(&st, req, target.as_deref()).instrument(span.clone()).await;
+    let (mut resp, delivery, throttled) = handle(&st, req, spec).instrument(span.clone()).await;
     add_cors(&st.cfg, origin.as_ref(), &mut resp);
     let status = resp.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -294,15 +302,23 @@ async fn cognito(State(st): State<Arc<AppState>>, req: Request) -> Response {
     resp
 }
 
-async fn handle(st: &AppState, req: Request, target: Option<&str>) -> (Response, Option<Delivery>, bool) {
-    match handle_inner(st, req, target).await {
+async fn handle(st: &AppState, req: Request, spec: Result<&'static ActionSpec, WireError>) -> (Response, Option<Delivery>, bool) {
+    match handle_inner(st, req, spec).await {
         Ok((r, d, t)) => (r, d, t),
         Err(e) => (Refusal(e).into_response(), None, false),
     }
 }
 
-async fn handle_inner(st: &AppState, req: Request, target: Option<&str>) -> Result<(Response, Option<Delivery>, bool), WireError> {
-    let spec = wire::lookup(target)?;
+/// Counts one request for `key` against a per-minute limit (0 = no limit).
+async fn limit(st: &AppState, key: String, per_minute: u32) -> Result<(), WireError> {
+    if per_minute > 0 && !st.limiter.allow(&key, per_minute).await {
+        return Err(WireError::too_many_requests("Rate exceeded"));
+    }
+    Ok(())
+}
+
+async fn handle_inner(st: &AppState, req: Request, spec: Result<&'static ActionSpec, WireError>) -> Result<(Response, Option<Delivery>, bool), WireError> {
+    let spec = spec?;
     let ip = caller_ip(&req, st.cfg.trusted_hops);
     let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !(ct.starts_with("application/x-amz-json-1.1") || ct.starts_with("application/json")) {
@@ -310,9 +326,7 @@ async fn handle_inner(st: &AppState, req: Request, target: Option<&str>) -> Resu
     }
     let user_agent = req.headers().get(header::USER_AGENT).cloned();
     if let (Some(ip), true) = (&ip, st.cfg.rate_per_ip_per_min > 0) {
-        if !st.limiter.allow(&format!("ip:{ip}"), st.cfg.rate_per_ip_per_min).await {
-            return Err(WireError::too_many_requests("Rate exceeded"));
-        }
+        limit(st, format!("ip:{ip}"), st.cfg.rate_per_ip_per_min).await?;
     }
     let bytes = axum::body::to_bytes(req.into_body(), st.cfg.max_body_bytes)
         .await
@@ -323,9 +337,7 @@ async fn handle_inner(st: &AppState, req: Request, target: Option<&str>) -> Resu
 
     let mut prepared = wire::prepare(spec, &mut body, &secrets.clients, ip.as_deref(), &secrets.refresh_keys)?;
     if let (Some(u), true) = (&prepared.username, st.cfg.rate_per_username_per_min > 0) {
-        if !st.limiter.allow(&format!("user:{}", u.to_lowercase()), st.cfg.rate_per_username_per_min).await {
-            return Err(WireError::too_many_requests("Rate exceeded"));
-        }
+        limit(st, format!("user:{}", u.to_lowercase()), st.cfg.rate_per_username_per_min).await?;
     }
     let pre_identity = match (spec.mutation, spec.secret, &st.sink) {
         (Some(_), SecretPlacement::None, Some(_)) => identity_from_token(st, body.get("AccessToken").and_then(Value::as_str)).await,
@@ -347,15 +359,11 @@ async fn handle_inner(st: &AppState, req: Request, target: Option<&str>) -> Resu
 
     let mut out_body = up.body.clone();
     let mut delivery = None;
-    if up.status.is_success() && (spec.issues_tokens || spec.mutation.is_some()) {
+    let replicating = spec.mutation.filter(|_| st.sink.is_some());
+    if up.status.is_success() && (spec.issues_tokens || replicating.is_some()) {
         if let Ok(mut resp_json) = serde_json::from_slice::<Value>(&up.body) {
-            if let Some(mutation) = spec.mutation {
-                let who = match pre_identity {
-                    Some(w) => Some(w),
-                    None if spec.secret != SecretPlacement::None && st.sink.is_some() => identity_after(st, spec, &body, &resp_json).await,
-                    None => None,
-                };
-                delivery = replicate(st, spec, mutation, who, &body, &resp_json, &secrets.keys).await;
+            if let Some(mutation) = replicating {
+                delivery = replicate(st, spec, mutation, pre_identity, &body, &resp_json, &secrets.keys).await;
             }
             if wire::seal_response_tokens(spec, &mut resp_json, &secrets.refresh_keys, prepared.username.as_deref()) {
                 out_body = Bytes::from(serde_json::to_vec(&resp_json).unwrap_or_default());

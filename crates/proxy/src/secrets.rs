@@ -47,8 +47,18 @@ impl SecretCache {
         self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn store(&self, loaded: &Arc<Loaded>) {
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), loaded.clone()));
+    /// Loads from the source and, on success, makes it the cached copy. Call with `reload` held.
+    async fn reload(&self, why: &str) -> Result<Arc<Loaded>, ()> {
+        match self.load().await {
+            Ok(loaded) => {
+                *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), loaded.clone()));
+                Ok(loaded)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot load secrets ({why})");
+                Err(())
+            }
+        }
     }
 
     /// The cached secrets, loading them when absent or older than the TTL. When a refresh
@@ -65,23 +75,17 @@ impl SecretCache {
                 return Ok(loaded); // another request reloaded meanwhile
             }
         }
-        match self.load().await {
-            Ok(loaded) => {
-                self.store(&loaded);
-                Ok(loaded)
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot load secrets");
-                match self.cached() {
-                    Some((_, stale)) => Ok(stale),
-                    None => Err(WireError::internal("The relay cannot read its configuration secrets")),
-                }
-            }
+        match self.reload("expired or absent").await {
+            Ok(loaded) => Ok(loaded),
+            Err(()) => match self.cached() {
+                Some((_, stale)) => Ok(stale),
+                None => Err(WireError::internal("The relay cannot read its configuration secrets")),
+            },
         }
     }
 
     /// After Cognito rejected a hash: reload now unless the copy is only seconds old.
-    /// Returns whether the secrets changed.
+    /// Returns the secrets to retry with, or `None` when there is nothing newer to try.
     pub async fn refresh_after_rejection(&self, used: &Arc<Loaded>) -> Option<Arc<Loaded>> {
         let _one = self.reload.lock().await;
         match self.cached() {
@@ -89,15 +93,6 @@ impl SecretCache {
             Some((at, _)) if at.elapsed() < MIN_REFRESH => return None,
             _ => {}
         }
-        match self.load().await {
-            Ok(loaded) => {
-                self.store(&loaded);
-                Some(loaded)
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot reload secrets after a rejected secret hash");
-                None
-            }
-        }
+        self.reload("after a rejected secret hash").await.ok()
     }
 }

@@ -25,8 +25,13 @@ fn can_sign_in(u: &UserState) -> bool {
     u.enabled && u.status != "UNCONFIRMED"
 }
 
+/// The attributes that mean the same in every pool (what is compared and copied).
+fn copyable(u: &UserState) -> impl Iterator<Item = &Attr> {
+    u.attributes.iter().filter(|a| !POOL_LOCAL.contains(&a.name.as_str()))
+}
+
 fn attrs(u: &UserState) -> BTreeMap<String, String> {
-    u.attributes.iter().filter(|a| !POOL_LOCAL.contains(&a.name.as_str())).map(|a| (a.name.clone(), a.value.clone())).collect()
+    copyable(u).map(|a| (a.name.clone(), a.value.clone())).collect()
 }
 
 fn bar(as_json: bool, msg: &str) -> ProgressBar {
@@ -94,7 +99,7 @@ pub async fn reconcile(cfg: &Deployment, from: &str, to: &str, apply: bool, as_j
             let result = match d.kind {
                 "missing" => {
                     pacer.acquire(Category::UserCreation).await;
-                    let attrs: Vec<Attr> = u.attributes.iter().filter(|a| !POOL_LOCAL.contains(&a.name.as_str())).cloned().collect();
+                    let attrs: Vec<Attr> = copyable(u).cloned().collect();
                     match dp.create_user(&d.key, &attrs).await {
                         Ok(created) => dp.run(&created.username, &Step::SetEnabled(can_sign_in(u))).await,
                         Err(e) => Err(e),
@@ -181,7 +186,7 @@ pub async fn backfill(cfg: &Deployment, from: &str, to: &str, state_path: &std::
             pacer.acquire(Category::UserRead).await;
             if dp.get_user(&key).await.map_err(|e| e.to_string())?.is_none() {
                 pacer.acquire(Category::UserCreation).await;
-                let attrs: Vec<Attr> = u.attributes.iter().filter(|a| !POOL_LOCAL.contains(&a.name.as_str())).cloned().collect();
+                let attrs: Vec<Attr> = copyable(u).cloned().collect();
                 let created = dp.create_user(&key, &attrs).await.map_err(|e| e.to_string())?;
                 if !can_sign_in(u) {
                     pacer.acquire(Category::UserUpdate).await;

@@ -63,6 +63,30 @@ async fn dead_letter(queues: &relay_aws::queue::Queues, dlq: Option<&str>, m: &I
     }
 }
 
+/// Settles a processed message: true when it may leave the queue (applied, or safely written
+/// to the DLQ), false when SQS must deliver it again.
+async fn settle(queues: &relay_aws::queue::Queues, dlq: Option<&str>, m: &Inbound, d: Disposition) -> bool {
+    match d {
+        Disposition::Done => true,
+        Disposition::DeadLetter(reason) => dead_letter(queues, dlq, m, &reason).await,
+        Disposition::Retry(_) => false,
+    }
+}
+
+/// The Lambda answer naming the messages SQS must deliver again.
+fn batch_response(failed: impl IntoIterator<Item = String>) -> SqsBatchResponse {
+    let mut resp = SqsBatchResponse::default();
+    resp.batch_item_failures = failed
+        .into_iter()
+        .map(|id| {
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = id;
+            f
+        })
+        .collect();
+    resp
+}
+
 /// Forwards fallback-queue records to the peer's inbound queue, in order per user: after one
 /// record of a group fails, the rest of that group fail too (SQS delivers them again).
 async fn forward_fallback(peer: &relay_aws::queue::Queues, fwd: &replicator::Forward, local: &relay_aws::queue::Queues, dlq: Option<&str>, records: &[Inbound]) -> Vec<String> {
@@ -75,7 +99,7 @@ async fn forward_fallback(peer: &relay_aws::queue::Queues, fwd: &replicator::For
             continue;
         }
         let ok = match replication::Event::from_json(&m.body) {
-            Ok(e) => match peer.send(&fwd.peer_queue_url, &m.body, &e.group_id(), &e.id, None).await {
+            Ok(e) => match peer.send_event(&fwd.peer_queue_url, &e, &m.body).await {
                 Ok(()) => true,
                 Err(err) => {
                     tracing::warn!(event_id = %e.id, error = %err, "peer inbound queue unreachable; fallback event stays queued");
@@ -100,17 +124,7 @@ async fn handle_lambda(r: &replicator::Replicator<relay_aws::cognito::Pool>, que
     if let (Some(fwd), Some(peer)) = (&r.cfg.forward, peer) {
         if event.records.iter().any(|m| is_fallback(m.event_source_arn.as_ref())) {
             let records: Vec<Inbound> = event.records.iter().map(to_inbound).collect();
-            let failed = forward_fallback(peer, fwd, queues, r.cfg.dlq_url.as_deref(), &records).await;
-            let mut resp = SqsBatchResponse::default();
-            resp.batch_item_failures = failed
-                .into_iter()
-                .map(|id| {
-                    let mut f = BatchItemFailure::default();
-                    f.item_identifier = id;
-                    f
-                })
-                .collect();
-            return resp;
+            return batch_response(forward_fallback(peer, fwd, queues, r.cfg.dlq_url.as_deref(), &records).await);
         }
     }
     let batch: Vec<Inbound> = event.records.iter().map(to_inbound).collect();
@@ -128,22 +142,13 @@ fn to_inbound(m: &aws_lambda_events::event::sqs::SqsMessage) -> Inbound {
 
 async fn handle_inbound(r: &replicator::Replicator<relay_aws::cognito::Pool>, queues: &relay_aws::queue::Queues, batch: Vec<Inbound>) -> SqsBatchResponse {
     let decisions = r.process(&batch).await;
-    let mut failures = Vec::new();
+    let mut failed = Vec::new();
     for (m, d) in batch.iter().zip(decisions) {
-        let failed = match d {
-            Disposition::Done => false,
-            Disposition::DeadLetter(reason) => !dead_letter(queues, r.cfg.dlq_url.as_deref(), m, &reason).await,
-            Disposition::Retry(_) => true,
-        };
-        if failed {
-            let mut f = BatchItemFailure::default();
-            f.item_identifier = m.message_id.clone();
-            failures.push(f);
+        if !settle(queues, r.cfg.dlq_url.as_deref(), m, d).await {
+            failed.push(m.message_id.clone());
         }
     }
-    let mut resp = SqsBatchResponse::default();
-    resp.batch_item_failures = failures;
-    resp
+    batch_response(failed)
 }
 
 async fn worker(r: &replicator::Replicator<relay_aws::cognito::Pool>, queues: &relay_aws::queue::Queues) {
@@ -168,12 +173,7 @@ async fn worker(r: &replicator::Replicator<relay_aws::cognito::Pool>, queues: &r
         let inbound: Vec<Inbound> = batch.iter().map(|m| Inbound { message_id: m.message_id.clone(), body: m.body.clone(), receive_count: m.receive_count, group_id: m.group_id.clone() }).collect();
         let decisions = r.process(&inbound).await;
         for ((m, raw), d) in inbound.iter().zip(&batch).zip(decisions) {
-            let delete = match d {
-                Disposition::Done => true,
-                Disposition::DeadLetter(reason) => dead_letter(queues, r.cfg.dlq_url.as_deref(), m, &reason).await,
-                Disposition::Retry(_) => false,
-            };
-            if delete {
+            if settle(queues, r.cfg.dlq_url.as_deref(), m, d).await {
                 if let Err(e) = queues.delete(&url, &raw.receipt_handle).await {
                     tracing::warn!(message_id = %m.message_id, error = %e, "delete failed; the event will be delivered again (apply is idempotent)");
                 }

@@ -46,7 +46,7 @@ impl ClientMapping {
 
     /// The secret's JSON: `{"clients":[{"public_client_id","client_id","client_secret"}]}`.
     pub fn from_json(text: &str) -> Result<Self, String> {
-        let v: Value = serde_json::from_str(text).map_err(|e| format!("clients secret is not JSON ({})", format!("{:?}", e.classify())))?;
+        let v: Value = serde_json::from_str(text).map_err(|e| format!("clients secret is not JSON ({:?})", e.classify()))?;
         let list = v.get("clients").and_then(Value::as_array).ok_or("clients secret has no \"clients\" array")?;
         let mut entries = Vec::new();
         for (i, c) in list.iter().enumerate() {

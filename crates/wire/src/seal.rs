@@ -44,7 +44,7 @@ struct KeyringJson {
 
 impl Keyring {
     pub fn from_json(text: &str) -> Result<Self, SealError> {
-        let raw: KeyringJson = serde_json::from_str(text).map_err(|e| SealError::BadKeyring(format!("not the expected JSON ({})", format!("{:?}", e.classify()))))?;
+        let raw: KeyringJson = serde_json::from_str(text).map_err(|e| SealError::BadKeyring(format!("not the expected JSON ({:?})", e.classify())))?;
         let mut keys = BTreeMap::new();
         for (id, b64) in raw.keys {
             if id.is_empty() || id.contains('.') {

@@ -126,10 +126,7 @@ async fn run_connection(k: usize, args: Args, start: Instant) -> ConnResult {
     let duration = Duration::from_secs_f64(args.duration);
     let warmup = Duration::from_secs_f64(args.warmup);
     let timeout = Duration::from_millis(args.timeout_ms);
-    let mut stream = match connect(args.addr).await {
-        Ok(s) => Some(s),
-        Err(_) => None,
-    };
+    let mut stream = connect(args.addr).await.ok();
     let mut prev_done = start;
     let max_requests: u64 = if args.rate > 0.0 { (args.rate * args.duration) as u64 + 1 } else { 50_000_000 };
     for j in 0..max_requests {
