@@ -67,6 +67,14 @@ export interface RelayConfig {
    * very same key exists under the same name in both regions.
    */
   readonly replicationKeySecretName: string;
+  /**
+   * Name (not ARN) of the Secrets Manager secret holding the refresh-token keyring (the key the
+   * proxy seals the refresh tokens it hands out with). Separate from the replication key (a
+   * different key for a different purpose, rotated on its own), and like it created ONCE by the
+   * operator with a replica in the standby region, so both proxies open each other's tokens.
+   * Only the proxies read it.
+   */
+  readonly refreshKeySecretName: string;
   readonly waf: WafConfig;
   /** Proxy-side limits beyond WAF (requests per minute), answered with TooManyRequestsException. */
   readonly proxyRatePerIp: number;
@@ -112,6 +120,7 @@ export const exampleConfig: RelayConfig = {
   domainName: 'auth.example.com',
   hostedZone: { id: 'Z0123456789EXAMPLE', name: 'example.com' },
   replicationKeySecretName: 'cognito-relay/replication-key',
+  refreshKeySecretName: 'cognito-relay/refresh-key',
   waf: {
     ratePerIpPer5Min: 1000,
     allowCidrs: ['192.0.2.0/24', '2001:db8::/32'],
@@ -183,6 +192,36 @@ export function inboundQueueArn(config: RelayConfig, region: string): string {
   return `arn:aws:sqs:${region}:${config.account}:${INBOUND_QUEUE_NAME}`;
 }
 
+/** The two regions as seen from one of them: its own settings and its peer's. */
+export function regionPair(
+  config: RelayConfig,
+  role: 'primary' | 'standby',
+): { readonly self: RegionConfig; readonly peer: RegionConfig } {
+  return role === 'primary'
+    ? { self: config.primary, peer: config.standby }
+    : { self: config.standby, peer: config.primary };
+}
+
+/**
+ * Deterministic IAM role names, one set per region (IAM names are account-wide, so the region
+ * is part of the name). The inbound queue and queue key policies of one region name the peer
+ * region's proxy and replicator roles by ARN, built from these names, so no stack reads a value
+ * from the other region's stack.
+ */
+export function proxyRoleName(region: string): string {
+  return `cognito-relay-proxy-${region}`;
+}
+export function replicatorRoleName(region: string): string {
+  return `cognito-relay-replicator-${region}`;
+}
+/** The operator role (relayctl: DLQ redrive, queue depth, drain switch) of a region. */
+export function operatorRoleName(region: string): string {
+  return `cognito-relay-operator-${region}`;
+}
+export function roleArn(config: RelayConfig, roleName: string): string {
+  return `arn:aws:iam::${config.account}:role/${roleName}`;
+}
+
 /** Fails fast on parameters that would only break at deploy time. */
 export function validateConfig(config: RelayConfig): void {
   const errors: string[] = [];
@@ -195,6 +234,11 @@ export function validateConfig(config: RelayConfig): void {
     if (r.certificateArn && !r.certificateArn.startsWith(`arn:aws:acm:${r.region}:`)) {
       errors.push(`certificate for ${r.region} must be an ACM certificate in ${r.region}`);
     }
+  }
+  if (!config.replicationKeySecretName || !config.refreshKeySecretName) {
+    errors.push('replicationKeySecretName and refreshKeySecretName are required');
+  } else if (config.replicationKeySecretName === config.refreshKeySecretName) {
+    errors.push('refreshKeySecretName must name a different secret than replicationKeySecretName');
   }
   if (config.publicClientIds.length === 0) errors.push('at least one public ClientId is needed');
   if (!/^(|email|phone_number|email,phone_number|phone_number,email)$/.test(config.usernameAttributes)) {

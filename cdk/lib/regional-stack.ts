@@ -5,6 +5,7 @@ import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cw from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -31,8 +32,13 @@ import {
   STAGE_NAME,
   inboundQueueArn,
   inboundQueueUrl,
+  operatorRoleName,
   originDomainName,
+  proxyRoleName,
+  regionPair,
   regionalDomainName,
+  replicatorRoleName,
+  roleArn,
 } from './config';
 import { RelayDashboard } from './dashboard';
 
@@ -49,8 +55,31 @@ export interface RegionalStackProps extends StackProps {
   readonly lambdaAssetDir: string;
 }
 
-/** Receives before an event is dead-lettered (redrive policy, and the replicator's own check). */
+/**
+ * Failed attempts of ONE event before the replicator dead-letters it itself, with the reason
+ * (`RELAY_MAX_RECEIVES`). The replicator counts these per event in the state table: an SQS
+ * receive count is not the event's own failures, because when one event of a FIFO message group
+ * fails, the later events of that group are handed back with it (unattempted) and their receive
+ * counts rise too. Counting receives would dead-letter innocent events behind one bad one.
+ */
 const MAX_RECEIVES = 5;
+
+/**
+ * The replicator's own hard cap on deliveries of one event, whatever the reason
+ * (`RELAY_MAX_DELIVERIES`): an event held back again and again behind others of its group is
+ * dead-lettered by the replicator, with the reason, after this many receives.
+ */
+const MAX_DELIVERIES = 40;
+
+/**
+ * The inbound queue's redrive policy: a safety net ABOVE the replicator's own caps
+ * (MAX_RECEIVES failed attempts, MAX_DELIVERIES deliveries), so in normal operation the
+ * replicator always dead-letters an event itself, with a reason, before SQS would. SQS only
+ * moves an event here when the replicator cannot run its own accounting at all (it crashes on
+ * that batch, or cannot reach the state table), after 50 receives x 6 min visibility = ~5 h,
+ * well inside the 14-day retention.
+ */
+const INBOUND_MAX_RECEIVE_COUNT = 50;
 
 /** Seconds the replicator Lambda may run; the inbound queue's visibility timeout is 6x this. */
 const REPLICATOR_TIMEOUT_S = 60;
@@ -70,11 +99,12 @@ export class RegionalStack extends Stack {
   public readonly inboundQueue: sqs.Queue;
   public readonly deadLetterQueue: sqs.Queue;
   public readonly fallbackQueue: sqs.Queue;
+  public readonly stateTable: dynamodb.Table;
+  public readonly operatorRole: iam.Role;
 
   constructor(scope: Construct, id: string, props: RegionalStackProps) {
     const cfg = props.config;
-    const self = props.role === 'primary' ? cfg.primary : cfg.standby;
-    const peer = props.role === 'primary' ? cfg.standby : cfg.primary;
+    const { self, peer } = regionPair(cfg, props.role);
     super(scope, id, {
       ...props,
       env: { account: cfg.account, region: self.region },
@@ -110,7 +140,7 @@ export class RegionalStack extends Stack {
       deduplicationScope: sqs.DeduplicationScope.MESSAGE_GROUP,
       fifoThroughputLimit: sqs.FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
       visibilityTimeout: Duration.seconds(6 * REPLICATOR_TIMEOUT_S),
-      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: MAX_RECEIVES },
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: INBOUND_MAX_RECEIVE_COUNT },
     });
     this.fallbackQueue = new sqs.Queue(this, 'FallbackQueue', {
       ...fifoCommon,
@@ -126,6 +156,27 @@ export class RegionalStack extends Stack {
       visibilityTimeout: Duration.seconds(REPLICATOR_TIMEOUT_S),
     });
     // cdk-nag acknowledgements: see acknowledgeNagFindings() below.
+
+    // ---------------------------------------------------------------- state table
+    // Per-user high-water marks (the replicator skips an event that is not newer than what it
+    // already applied for that user: redelivery, DLQ redrive and fallback forwarding alike) and
+    // per-event attempt counts (RELAY_MAX_RECEIVES / RELAY_MAX_DELIVERIES below). Items expire
+    // through the `ttl` attribute.
+    this.stateTable = new dynamodb.Table(this, 'StateTable', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: 'ttl',
+      // Point-in-time recovery ON: losing this table would lose the high-water marks, and then
+      // stale replication events (a redriven or re-forwarded older change) would apply over newer
+      // state. PITR lets an operator restore it to the minute.
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: true,
+      // Kept when the stack is deleted. No fixed table name on purpose: CloudFormation generates
+      // one, so a deleted and recreated region stack creates a new table next to the retained
+      // one instead of failing on a name collision (restore the retained table's items, or
+      // reconcile, before traffic flows again: README).
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
 
     // ---------------------------------------------------------------- drain switch
     const drain = new ssm.StringParameter(this, 'DrainSwitch', {
@@ -176,24 +227,35 @@ export class RegionalStack extends Stack {
     );
     // Secrets Manager appends "-" and 6 random characters to secret ARNs.
     const replicationKeyArn = `${replicationKey.secretArn}-??????`;
+    // The refresh-token keyring: created out of band exactly like the replication key (same
+    // value in both regions, through a Secrets Manager replica), a separate secret so the two
+    // keys rotate independently and the replicator never holds it. Only the proxy reads it.
+    const refreshKey = secretsmanager.Secret.fromSecretNameV2(this, 'RefreshKey', cfg.refreshKeySecretName);
+    const refreshKeyArn = `${refreshKey.secretArn}-??????`;
 
     // ---------------------------------------------------------------- Lambdas
+    // No fixed log group names: the groups are retained when the stack is deleted, and a fixed
+    // name would make the recreated stack fail on "already exists". The functions log to them
+    // through their logging config; the names are stack outputs.
     const proxyLogs = new logs.LogGroup(this, 'ProxyLogs', {
-      logGroupName: '/aws/lambda/cognito-relay-proxy',
       retention: cfg.logRetention,
       removalPolicy: RemovalPolicy.RETAIN,
     });
     const replicatorLogs = new logs.LogGroup(this, 'ReplicatorLogs', {
-      logGroupName: '/aws/lambda/cognito-relay-replicator',
       retention: cfg.logRetention,
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
+    // Deterministic role names (config.ts): the PEER region's inbound queue and queue key policies
+    // admit exactly these roles by ARN, built from the names, without a cross-region reference.
+    // Deleting the stack deletes the roles, so a recreated stack reuses the names.
     const proxyRole = new iam.Role(this, 'ProxyRole', {
+      roleName: proxyRoleName(region),
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: 'cognito-relay proxy Lambda (least privilege)',
     });
     const replicatorRole = new iam.Role(this, 'ReplicatorRole', {
+      roleName: replicatorRoleName(region),
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: 'cognito-relay replicator Lambda (least privilege)',
     });
@@ -228,9 +290,12 @@ export class RegionalStack extends Stack {
         RELAY_REGION: region,
         RELAY_PEER_REGION: peer.region,
         RELAY_USER_POOL_ID: self.userPoolId,
+        RELAY_PEER_USER_POOL_ID: peer.userPoolId,
         RELAY_USERNAME_ATTRIBUTES: cfg.usernameAttributes,
         RELAY_CLIENTS_SECRET_ID: CLIENTS_SECRET_NAME,
         RELAY_REPLICATION_KEY_SECRET_ID: cfg.replicationKeySecretName,
+        RELAY_REFRESH_KEY_SECRET_ID: cfg.refreshKeySecretName,
+        RELAY_STATE_TABLE: this.stateTable.tableName,
         RELAY_PEER_QUEUE_URL: peerQueueUrl,
         RELAY_FALLBACK_QUEUE_URL: this.fallbackQueue.queueUrl,
         RELAY_DRAIN_PARAMETER: DRAIN_PARAMETER_NAME,
@@ -245,17 +310,24 @@ export class RegionalStack extends Stack {
     const replicatorEnv: Record<string, string> = {
       RELAY_REGION: region,
       RELAY_USER_POOL_ID: self.userPoolId,
+      // Events are authenticated against their origin pool: the replicator refuses events from
+      // anywhere but this one.
+      RELAY_PEER_USER_POOL_ID: peer.userPoolId,
       RELAY_USERNAME_ATTRIBUTES: cfg.usernameAttributes,
       RELAY_REPLICATION_KEY_SECRET_ID: cfg.replicationKeySecretName,
+      RELAY_STATE_TABLE: this.stateTable.tableName,
       RELAY_QUOTA_USER_CREATION: String(cfg.replicatorQuotas.userCreation),
       RELAY_QUOTA_USER_UPDATE: String(cfg.replicatorQuotas.userUpdate),
       RELAY_QUOTA_USER_AUTHENTICATION: String(cfg.replicatorQuotas.userAuthentication),
       RELAY_QUOTA_USER_ACCOUNT_RECOVERY: String(cfg.replicatorQuotas.userAccountRecovery),
       // The replicator writes an event it gives up on to the DLQ itself, with the reason as a
-      // message attribute, on the same receive count as the redrive policy (which stays as the
-      // safety net when the replicator crashes).
+      // message attribute: after RELAY_MAX_RECEIVES failed attempts of that event (counted in the
+      // state table), or after RELAY_MAX_DELIVERIES deliveries of it whatever the cause. The
+      // redrive policy (maxReceiveCount 50, above both) stays as the safety net when the
+      // replicator cannot do its own accounting. See the constants at the top of this file.
       RELAY_DLQ_URL: this.deadLetterQueue.queueUrl,
       RELAY_MAX_RECEIVES: String(MAX_RECEIVES),
+      RELAY_MAX_DELIVERIES: String(MAX_DELIVERIES),
       // The replicator also forwards this region's fallback queue (second event source below)
       // to the peer's inbound queue; records whose eventSourceARN names the fallback queue are
       // sent there (same message group, dedup id = event id) instead of being replayed here.
@@ -341,7 +413,7 @@ export class RegionalStack extends Stack {
       new iam.PolicyStatement({
         sid: 'ReadOwnSecrets',
         actions: ['secretsmanager:GetSecretValue'],
-        resources: [clientsSecret.secretArn, replicationKeyArn],
+        resources: [clientsSecret.secretArn, replicationKeyArn, refreshKeyArn],
       }),
     );
     proxyRole.addToPolicy(
@@ -394,6 +466,117 @@ export class RegionalStack extends Stack {
         sid: 'ReadReplicationKey',
         actions: ['secretsmanager:GetSecretValue'],
         resources: [replicationKeyArn],
+      }),
+    );
+    // The state table: read and write single items by key, nothing else (no Query/Scan/Delete/
+    // Update; the items expire through TTL). Not grantReadWriteData(), which grants far more.
+    for (const role of [proxyRole, replicatorRole]) {
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'StateTableItems',
+          actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+          resources: [this.stateTable.tableArn],
+        }),
+      );
+    }
+
+    // ---------------------------------------------------------------- operator role
+    // For relayctl against this region: DLQ inspect and redrive (receive from the DLQ, send to the
+    // inbound queue, delete from the DLQ), queue depths, and the drain switch. Assumable by
+    // principals of this account (their own IAM policy must allow sts:AssumeRole on it), with MFA.
+    this.operatorRole = new iam.Role(this, 'OperatorRole', {
+      roleName: operatorRoleName(region),
+      description: 'cognito-relay operator (relayctl): DLQ redrive, queue depth, drain switch',
+      assumedBy: new iam.AccountRootPrincipal().withConditions({
+        Bool: { 'aws:MultiFactorAuthPresent': 'true' },
+      }),
+      maxSessionDuration: Duration.hours(1),
+    });
+    this.operatorRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'RedriveDeadLetters',
+        actions: ['sqs:SendMessage', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+        resources: [this.deadLetterQueue.queueArn, this.inboundQueue.queueArn],
+      }),
+    );
+    this.operatorRole.addToPolicy(
+      new iam.PolicyStatement({
+        // relayctl status shows the fallback backlog too (attributes only, no message bodies).
+        sid: 'FallbackQueueDepth',
+        actions: ['sqs:GetQueueAttributes'],
+        resources: [this.fallbackQueue.queueArn],
+      }),
+    );
+    this.operatorRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'QueueKey',
+        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        resources: [queueKey.keyArn],
+        conditions: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': QUEUE_KEY_ALIAS } },
+      }),
+    );
+    this.operatorRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'DrainSwitch',
+        actions: ['ssm:GetParameter', 'ssm:PutParameter'],
+        resources: [drain.parameterArn],
+      }),
+    );
+
+    // ---------------------------------------------------------------- queue and key policies
+    // Only the peer's proxy (mutations), the peer's replicator (fallback forwarding) and this
+    // region's operator role (DLQ redrive) may put events into this region's inbound queue. The
+    // roles are matched by aws:PrincipalArn in a condition, not named as principals: a principal
+    // ARN must exist when the policy is written (the peer's roles may not exist yet on the first
+    // deploy) and is pinned to the role's unique id (a recreated role would silently stop
+    // matching); a condition on the ARN string has neither problem.
+    const inboundSenders = [
+      roleArn(cfg, proxyRoleName(peer.region)),
+      roleArn(cfg, replicatorRoleName(peer.region)),
+      roleArn(cfg, operatorRoleName(region)),
+    ];
+    this.inboundQueue.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'DenySendExceptPeerRolesAndOperator',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['sqs:SendMessage'],
+        resources: [this.inboundQueue.queueArn],
+        conditions: { ArnNotEquals: { 'aws:PrincipalArn': inboundSenders } },
+      }),
+    );
+    this.inboundQueue.addToResourcePolicy(
+      new iam.PolicyStatement({
+        // This account's principals, and among them only these roles (their IAM policies grant
+        // the send; this statement documents and bounds it).
+        sid: 'AllowSendPeerRolesAndOperator',
+        principals: [new iam.AccountPrincipal(cfg.account)],
+        actions: ['sqs:SendMessage'],
+        resources: [this.inboundQueue.queueArn],
+        conditions: { ArnEquals: { 'aws:PrincipalArn': inboundSenders } },
+      }),
+    );
+    // The queue key encrypts all three queues of this region, so its senders are the inbound
+    // queue's senders plus this region's proxy (fallback queue) and replicator (DLQ, with the
+    // reason). Nobody else may make the key encrypt (SQS calls GenerateDataKey as the sender).
+    // Decrypt is not restricted here: the consumers (the replicator's event sources, relayctl)
+    // keep it through their IAM policies, and the default statement keeps key administration.
+    queueKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'DenyEncryptExceptQueueSenders',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['kms:Encrypt', 'kms:GenerateDataKey'],
+        resources: ['*'],
+        conditions: {
+          ArnNotEquals: {
+            'aws:PrincipalArn': [
+              ...inboundSenders,
+              roleArn(cfg, proxyRoleName(region)),
+              roleArn(cfg, replicatorRoleName(region)),
+            ],
+          },
+        },
       }),
     );
 
@@ -498,7 +681,9 @@ export class RegionalStack extends Stack {
       return a;
     };
     alarm('DlqNotEmpty', {
-      alarmDescription: 'Replication events failed 5 times and are in the DLQ: inspect and redrive (relayctl dlq).',
+      alarmDescription:
+        `Replication events are in the DLQ (an event failed ${MAX_RECEIVES} times, or was delivered ` +
+        `${MAX_DELIVERIES} times): inspect and redrive (relayctl dlq).`,
       metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
         statistic: 'Maximum',
         period: Duration.minutes(1),
@@ -605,6 +790,13 @@ export class RegionalStack extends Stack {
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.deadLetterQueue.queueUrl });
     new CfnOutput(this, 'FallbackQueueUrl', { value: this.fallbackQueue.queueUrl });
     new CfnOutput(this, 'DrainParameter', { value: drain.parameterName });
+    new CfnOutput(this, 'StateTableName', { value: this.stateTable.tableName });
+    new CfnOutput(this, 'OperatorRoleArn', {
+      value: this.operatorRole.roleArn,
+      description: 'relayctl assumes this role (with MFA) for DLQ redrive and the drain switch.',
+    });
+    new CfnOutput(this, 'ProxyLogGroup', { value: proxyLogs.logGroupName });
+    new CfnOutput(this, 'ReplicatorLogGroup', { value: replicatorLogs.logGroupName });
   }
 
   /**

@@ -11,10 +11,15 @@ import {
   exampleConfig,
   hasLambdaBuilds,
   inboundQueueUrl,
+  operatorRoleName,
   originDomainName,
   PLACEHOLDER_ASSET_DIR,
+  proxyRoleName,
+  regionPair,
   regionalDomainName,
   RelayConfig,
+  replicatorRoleName,
+  roleArn,
   validateConfig,
 } from '../lib/config';
 
@@ -35,6 +40,27 @@ describe('config', () => {
       inboundQueueUrl(exampleConfig, 'eu-central-1'),
       'https://sqs.eu-central-1.amazonaws.com/111111111111/cognito-relay-inbound.fifo',
     );
+    assert.equal(proxyRoleName('eu-west-1'), 'cognito-relay-proxy-eu-west-1');
+    assert.equal(replicatorRoleName('eu-west-1'), 'cognito-relay-replicator-eu-west-1');
+    assert.equal(operatorRoleName('eu-central-1'), 'cognito-relay-operator-eu-central-1');
+    assert.equal(
+      roleArn(exampleConfig, proxyRoleName('eu-central-1')),
+      'arn:aws:iam::111111111111:role/cognito-relay-proxy-eu-central-1',
+    );
+  });
+
+  test("each region's pool id, and its peer's", () => {
+    const p = regionPair(exampleConfig, 'primary');
+    const s = regionPair(exampleConfig, 'standby');
+    assert.equal(p.self.userPoolId, 'eu-west-1_Primary01');
+    assert.equal(p.peer.userPoolId, 'eu-central-1_Standby1');
+    assert.equal(s.self.userPoolId, 'eu-central-1_Standby1');
+    assert.equal(s.peer.userPoolId, 'eu-west-1_Primary01');
+  });
+
+  test('the refresh-token keyring is its own secret, named like the replication key', () => {
+    assert.equal(exampleConfig.refreshKeySecretName, 'cognito-relay/refresh-key');
+    assert.notEqual(exampleConfig.refreshKeySecretName, exampleConfig.replicationKeySecretName);
   });
 
   const bad: Array<[string, Partial<RelayConfig>, RegExp]> = [
@@ -45,6 +71,12 @@ describe('config', () => {
     ['no public client', { publicClientIds: [] }, /public ClientId/],
     ['tiny WAF limit', { waf: { ...exampleConfig.waf, ratePerIpPer5Min: 5 } }, /at least 10/],
     ['bad account', { account: '123' }, /12 digits/],
+    [
+      'the refresh key in the replication key secret',
+      { refreshKeySecretName: 'cognito-relay/replication-key' },
+      /different secret/,
+    ],
+    ['no refresh key secret', { refreshKeySecretName: '' }, /refreshKeySecretName/],
     [
       'certificate from another region',
       { standby: { ...exampleConfig.standby, certificateArn: 'arn:aws:acm:us-east-1:111111111111:certificate/x' } },

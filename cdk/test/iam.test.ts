@@ -47,10 +47,24 @@ const JUSTIFIED_WILDCARDS: Array<{ pattern: RegExp; why: string; needs?: (s: any
       /^sqs\.[a-z0-9-]+\.amazonaws\.com$/.test(s.Condition?.StringEquals?.['kms:ViaService']),
   },
   {
-    pattern: /secret:cognito-relay\/replication-key-\?\?\?\?\?\?$/,
+    pattern: /secret:cognito-relay\/(replication-key|refresh-key)-\?\?\?\?\?\?$/,
     why: 'Secrets Manager suffix of an operator-created secret',
   },
 ];
+
+/** The role ARNs that may send to (and encrypt for) a region's inbound queue. */
+const SENDERS: Record<string, string[]> = {
+  'eu-west-1': [
+    'arn:aws:iam::111111111111:role/cognito-relay-proxy-eu-central-1',
+    'arn:aws:iam::111111111111:role/cognito-relay-replicator-eu-central-1',
+    'arn:aws:iam::111111111111:role/cognito-relay-operator-eu-west-1',
+  ],
+  'eu-central-1': [
+    'arn:aws:iam::111111111111:role/cognito-relay-proxy-eu-west-1',
+    'arn:aws:iam::111111111111:role/cognito-relay-replicator-eu-west-1',
+    'arn:aws:iam::111111111111:role/cognito-relay-operator-eu-central-1',
+  ],
+};
 
 describe('IAM: every policy document', () => {
   test('has statements to scan', () => {
@@ -102,12 +116,21 @@ describe('IAM: every policy document', () => {
     assert.ok(justified >= 4, 'the known wildcards were seen');
   });
 
-  test('resource policies with Principal "*" only deny non-TLS access', () => {
+  test('resource policies with Principal "*" only deny (non-TLS access, or senders outside the allowed roles)', () => {
+    let senderDenies = 0;
     for (const { where, statement } of all) {
       if (statement.Principal !== '*' && statement.Principal?.AWS !== '*') continue;
       assert.equal(statement.Effect, 'Deny', where);
-      assert.deepEqual(statement.Condition, { Bool: { 'aws:SecureTransport': 'false' } }, where);
+      if (statement.Condition?.ArnNotEquals) {
+        assert.deepEqual(Object.keys(statement.Condition), ['ArnNotEquals'], where);
+        assert.deepEqual(Object.keys(statement.Condition.ArnNotEquals), ['aws:PrincipalArn'], where);
+        senderDenies++;
+      } else {
+        assert.deepEqual(statement.Condition, { Bool: { 'aws:SecureTransport': 'false' } }, where);
+      }
     }
+    // inbound queue + queue key, in each region
+    assert.equal(senderDenies, 4);
   });
 });
 
@@ -126,6 +149,8 @@ describe('IAM: proxy role', () => {
   test('holds exactly the runtime permissions', () => {
     assert.deepEqual(actions, [
       'cognito-idp:DescribeUserPool',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
       'kms:Decrypt',
       'kms:Decrypt',
       'kms:GenerateDataKey',
@@ -162,6 +187,142 @@ describe('IAM: proxy role', () => {
     const cog = st.find((s) => list(s.Action).includes('cognito-idp:DescribeUserPool'));
     assert.match(JSON.stringify(cog.Resource), /userpool\/eu-west-1_Primary01/);
   });
+
+  test('reads its clients secret, the replication key and the refresh-token keyring', () => {
+    const sec = st.filter((s) => list(s.Action).includes('secretsmanager:GetSecretValue'));
+    assert.equal(sec.length, 1);
+    const text = JSON.stringify(sec[0].Resource);
+    assert.equal(list(sec[0].Resource).length, 3);
+    assert.match(text, /secret:cognito-relay\/replication-key-\?\?\?\?\?\?/);
+    assert.match(text, /secret:cognito-relay\/refresh-key-\?\?\?\?\?\?/);
+    const clients = only(built.primary, 'AWS::SecretsManager::Secret', { Properties: { Name: 'cognito-relay/clients' } });
+    assert.ok(list(sec[0].Resource).some((r) => JSON.stringify(r) === JSON.stringify({ Ref: clients.id })));
+  });
+
+  test('proxy, replicator and operator roles are named deterministically per region', () => {
+    for (const [t, region] of [[built.primary, 'eu-west-1'], [built.standby, 'eu-central-1']] as const) {
+      for (const r of ['proxy', 'replicator', 'operator']) {
+        only(t, 'AWS::IAM::Role', { Properties: { RoleName: `cognito-relay-${r}-${region}` } });
+      }
+    }
+  });
+});
+
+describe('IAM: state table grants', () => {
+  for (const [name, t] of [['primary', built.primary], ['standby', built.standby]] as const) {
+    test(`${name}: proxy and replicator get exactly dynamodb:GetItem and dynamodb:PutItem on their own table`, () => {
+      const table = only(t, 'AWS::DynamoDB::Table');
+      for (const prefix of ['ProxyRole', 'ReplicatorRole']) {
+        const st = rolePolicy(t, prefix);
+        const ddb = st.filter((s) => list(s.Action).some((a) => String(a).startsWith('dynamodb:')));
+        assert.equal(ddb.length, 1, prefix);
+        assert.deepEqual([...list(ddb[0].Action)].sort(), ['dynamodb:GetItem', 'dynamodb:PutItem'], prefix);
+        assert.deepEqual(ddb[0].Resource, { 'Fn::GetAtt': [table.id, 'Arn'] }, prefix);
+        assert.equal(ddb[0].Condition, undefined, prefix);
+      }
+      // Nothing else in the template touches DynamoDB.
+      const others = all.filter(
+        (f) => f.where.startsWith(`${name}/`) && list(f.statement.Action).some((a) => String(a).startsWith('dynamodb:')),
+      );
+      assert.equal(others.length, 2);
+    });
+  }
+});
+
+describe('IAM: operator role', () => {
+  const t = built.primary;
+  const role = only(t, 'AWS::IAM::Role', { Properties: { RoleName: 'cognito-relay-operator-eu-west-1' } });
+  const st = rolePolicy(t, 'OperatorRole');
+  const q = (name: string) => ({ 'Fn::GetAtt': [only(t, 'AWS::SQS::Queue', { Properties: { QueueName: name } }).id, 'Arn'] });
+
+  test('is assumable only by this account, with MFA', () => {
+    const trust = role.props.AssumeRolePolicyDocument.Statement;
+    assert.equal(trust.length, 1);
+    assert.equal(trust[0].Action, 'sts:AssumeRole');
+    assert.match(JSON.stringify(trust[0].Principal), /:iam::111111111111:root/);
+    assert.deepEqual(trust[0].Condition, { Bool: { 'aws:MultiFactorAuthPresent': 'true' } });
+  });
+
+  test('holds exactly the redrive, queue-depth, queue-key and drain-switch permissions', () => {
+    assert.deepEqual(st.flatMap((s) => list(s.Action)).sort(), [
+      'kms:Decrypt',
+      'kms:GenerateDataKey',
+      'sqs:DeleteMessage',
+      'sqs:GetQueueAttributes',
+      'sqs:GetQueueAttributes',
+      'sqs:ReceiveMessage',
+      'sqs:SendMessage',
+      'ssm:GetParameter',
+      'ssm:PutParameter',
+    ]);
+    const redrive = st.find((s) => s.Sid === 'RedriveDeadLetters');
+    assert.deepEqual(redrive.Resource, [q('cognito-relay-inbound-dlq.fifo'), q('cognito-relay-inbound.fifo')]);
+    assert.deepEqual(st.find((s) => s.Sid === 'FallbackQueueDepth').Resource, q('cognito-relay-fallback.fifo'));
+    const key = only(t, 'AWS::KMS::Alias', { Properties: { AliasName: 'alias/cognito-relay-queues' } });
+    const kms = st.find((s) => s.Sid === 'QueueKey');
+    assert.deepEqual(kms.Resource, { 'Fn::GetAtt': [key.props.TargetKeyId['Fn::GetAtt'][0], 'Arn'] });
+    const param = only(t, 'AWS::SSM::Parameter', { Properties: { Name: '/cognito-relay/drain' } });
+    assert.match(JSON.stringify(st.find((s) => s.Sid === 'DrainSwitch').Resource), new RegExp(`"Ref":"${param.id}"`));
+  });
+});
+
+describe('resource policies: who may send replication events', () => {
+  for (const [name, t, region] of [
+    ['primary', built.primary, 'eu-west-1'],
+    ['standby', built.standby, 'eu-central-1'],
+  ] as const) {
+    test(`${name}: the inbound queue denies SendMessage to everyone but the peer proxy, peer replicator and operator roles, and allows those`, () => {
+      const inbound = only(t, 'AWS::SQS::Queue', { Properties: { QueueName: 'cognito-relay-inbound.fifo' } });
+      const policy = only(t, 'AWS::SQS::QueuePolicy', { Properties: { Queues: [{ Ref: inbound.id }] } });
+      const st: any[] = policy.props.PolicyDocument.Statement;
+      const arn = { 'Fn::GetAtt': [inbound.id, 'Arn'] };
+      assert.deepEqual(st.find((s) => s.Sid === 'DenySendExceptPeerRolesAndOperator'), {
+        Sid: 'DenySendExceptPeerRolesAndOperator',
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Action: 'sqs:SendMessage',
+        Resource: arn,
+        Condition: { ArnNotEquals: { 'aws:PrincipalArn': SENDERS[region] } },
+      });
+      const allow = st.find((s) => s.Sid === 'AllowSendPeerRolesAndOperator');
+      assert.equal(allow.Effect, 'Allow');
+      assert.equal(allow.Action, 'sqs:SendMessage');
+      assert.deepEqual(allow.Resource, arn);
+      assert.match(JSON.stringify(allow.Principal), /^\{"AWS":\{"Fn::Join":\["",\["arn:",\{"Ref":"AWS::Partition"\},":iam::111111111111:root"\]\]\}\}$/);
+      assert.deepEqual(allow.Condition, { ArnEquals: { 'aws:PrincipalArn': SENDERS[region] } });
+      // Besides these two, only the TLS deny.
+      assert.equal(st.length, 3);
+      // Those role names are the ones the stacks create: the peer's proxy and replicator, this operator.
+      const peer = region === 'eu-west-1' ? built.standby : built.primary;
+      const names = (tt: typeof t) =>
+        Object.values<any>(tt.findResources('AWS::IAM::Role')).map((r) => r.Properties.RoleName).filter(Boolean);
+      for (const a of SENDERS[region]) {
+        const roleName = a.split(':role/')[1];
+        const where = roleName.startsWith('cognito-relay-operator') ? t : peer;
+        assert.ok(names(where).includes(roleName), `${roleName} is created by the right stack`);
+      }
+    });
+
+    test(`${name}: the queue key denies Encrypt/GenerateDataKey to all but the queue senders; Decrypt stays open to IAM`, () => {
+      const key = only(t, 'AWS::KMS::Key', { Properties: { Description: 'cognito-relay: encrypts the replication queues' } });
+      const st: any[] = key.props.KeyPolicy.Statement;
+      assert.equal(st.length, 2);
+      const own = [
+        `arn:aws:iam::111111111111:role/cognito-relay-proxy-${region}`,
+        `arn:aws:iam::111111111111:role/cognito-relay-replicator-${region}`,
+      ];
+      assert.deepEqual(st.find((s) => s.Sid === 'DenyEncryptExceptQueueSenders'), {
+        Sid: 'DenyEncryptExceptQueueSenders',
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Action: ['kms:Encrypt', 'kms:GenerateDataKey'],
+        Resource: '*',
+        Condition: { ArnNotEquals: { 'aws:PrincipalArn': [...SENDERS[region], ...own] } },
+      });
+      const deny = st.find((s) => s.Effect === 'Deny');
+      assert.ok(!list(deny.Action).includes('kms:Decrypt'));
+    });
+  }
 });
 
 describe('IAM: replicator role', () => {
@@ -188,6 +349,7 @@ describe('IAM: replicator role', () => {
     const sec = st.filter((s) => list(s.Action).includes('secretsmanager:GetSecretValue'));
     assert.equal(sec.length, 1);
     assert.match(JSON.stringify(sec[0].Resource), /replication-key-\?\?\?\?\?\?/);
+    assert.doesNotMatch(JSON.stringify(st), /refresh-key/, 'the replicator never reads the refresh-token keyring');
   });
 
   test('forwards the fallback queue: SendMessage (no "*") on the peer inbound queue ARN only', () => {

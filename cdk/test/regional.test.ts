@@ -24,9 +24,12 @@ describe('Lambda functions', () => {
     assert.equal(env.RELAY_REGION, 'eu-west-1');
     assert.equal(env.RELAY_PEER_REGION, 'eu-central-1');
     assert.equal(env.RELAY_USER_POOL_ID, 'eu-west-1_Primary01');
+    assert.equal(env.RELAY_PEER_USER_POOL_ID, 'eu-central-1_Standby1');
     assert.equal(env.RELAY_USERNAME_ATTRIBUTES, 'email');
     assert.equal(env.RELAY_CLIENTS_SECRET_ID, 'cognito-relay/clients');
     assert.equal(env.RELAY_REPLICATION_KEY_SECRET_ID, 'cognito-relay/replication-key');
+    assert.equal(env.RELAY_REFRESH_KEY_SECRET_ID, 'cognito-relay/refresh-key');
+    assert.deepEqual(env.RELAY_STATE_TABLE, { Ref: only(primary, 'AWS::DynamoDB::Table').id });
     assert.equal(
       env.RELAY_PEER_QUEUE_URL,
       'https://sqs.eu-central-1.amazonaws.com/111111111111/cognito-relay-inbound.fifo',
@@ -43,6 +46,9 @@ describe('Lambda functions', () => {
     const env = lambdaEnv(standby, 'cognito-relay-proxy');
     assert.equal(env.RELAY_REGION, 'eu-central-1');
     assert.equal(env.RELAY_PEER_REGION, 'eu-west-1');
+    assert.equal(env.RELAY_USER_POOL_ID, 'eu-central-1_Standby1');
+    assert.equal(env.RELAY_PEER_USER_POOL_ID, 'eu-west-1_Primary01');
+    assert.deepEqual(env.RELAY_STATE_TABLE, { Ref: only(standby, 'AWS::DynamoDB::Table').id });
     assert.equal(
       env.RELAY_PEER_QUEUE_URL,
       'https://sqs.eu-west-1.amazonaws.com/111111111111/cognito-relay-inbound.fifo',
@@ -53,9 +59,13 @@ describe('Lambda functions', () => {
     const env = lambdaEnv(standby, 'cognito-relay-replicator');
     const dlq = only(standby, 'AWS::SQS::Queue', { Properties: { QueueName: 'cognito-relay-inbound-dlq.fifo' } });
     const fb = only(standby, 'AWS::SQS::Queue', { Properties: { QueueName: 'cognito-relay-fallback.fifo' } });
+    const table = only(standby, 'AWS::DynamoDB::Table');
     assert.deepEqual(env, {
       RELAY_DLQ_URL: { Ref: dlq.id },
       RELAY_MAX_RECEIVES: '5',
+      RELAY_MAX_DELIVERIES: '40',
+      RELAY_STATE_TABLE: { Ref: table.id },
+      RELAY_PEER_USER_POOL_ID: 'eu-west-1_Primary01',
       RELAY_FALLBACK_QUEUE_URL: { Ref: fb.id },
       RELAY_PEER_REGION: 'eu-west-1',
       RELAY_PEER_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/111111111111/cognito-relay-inbound.fifo',
@@ -69,6 +79,8 @@ describe('Lambda functions', () => {
       RELAY_QUOTA_USER_ACCOUNT_RECOVERY: '30',
       RUST_LOG: 'info',
     });
+    // The replicator never gets the refresh-token keyring.
+    assert.equal((env as any).RELAY_REFRESH_KEY_SECRET_ID, undefined);
   });
 
   test('RELAY_ORIGIN_SUB_ATTRIBUTE is set only when configured', () => {
@@ -90,7 +102,7 @@ describe('Lambda functions', () => {
 });
 
 describe('queues', () => {
-  test('inbound FIFO queue with a FIFO DLQ after 5 receives, KMS-encrypted', () => {
+  test('inbound FIFO queue with a FIFO DLQ after 50 receives (above the replicator caps 5 and 40), KMS-encrypted', () => {
     const dlq = only(primary, 'AWS::SQS::Queue', {
       Properties: { QueueName: 'cognito-relay-inbound-dlq.fifo' },
     });
@@ -101,8 +113,11 @@ describe('queues', () => {
     assert.equal(inbound.props.FifoQueue, true);
     assert.deepEqual(inbound.props.RedrivePolicy, {
       deadLetterTargetArn: { 'Fn::GetAtt': [dlq.id, 'Arn'] },
-      maxReceiveCount: 5,
+      maxReceiveCount: 50,
     });
+    // The redrive policy is the safety net: it must lie above both of the replicator's own caps.
+    const env = lambdaEnv(primary, 'cognito-relay-replicator');
+    assert.ok(Number(env.RELAY_MAX_DELIVERIES) < 50 && Number(env.RELAY_MAX_RECEIVES) < Number(env.RELAY_MAX_DELIVERIES));
     assert.equal(inbound.props.VisibilityTimeout, 360);
   });
 
@@ -156,6 +171,25 @@ describe('queues', () => {
     const fn = only(primary, 'AWS::Lambda::Function', { Properties: { FunctionName: 'cognito-relay-replicator' } });
     assert.equal(fb.props.VisibilityTimeout, fn.props.Timeout);
   });
+});
+
+describe('state table', () => {
+  for (const [name, t] of [['primary', primary], ['standby', standby]] as const) {
+    test(`${name}: one table, key pk (S), TTL on ttl, on-demand, PITR on, retained, no fixed name`, () => {
+      const table = only(t, 'AWS::DynamoDB::Table');
+      assert.deepEqual(table.props.KeySchema, [{ AttributeName: 'pk', KeyType: 'HASH' }]);
+      assert.deepEqual(table.props.AttributeDefinitions, [{ AttributeName: 'pk', AttributeType: 'S' }]);
+      assert.deepEqual(table.props.TimeToLiveSpecification, { AttributeName: 'ttl', Enabled: true });
+      assert.equal(table.props.BillingMode, 'PAY_PER_REQUEST');
+      assert.equal(table.props.ProvisionedThroughput, undefined);
+      assert.deepEqual(table.props.PointInTimeRecoverySpecification, { PointInTimeRecoveryEnabled: true });
+      assert.equal(table.props.DeletionProtectionEnabled, true);
+      assert.equal(table.props.TableName, undefined, 'a fixed name would collide with the retained table');
+      const raw = t.toJSON().Resources[table.id];
+      assert.equal(raw.DeletionPolicy, 'Retain');
+      assert.equal(raw.UpdateReplacePolicy, 'Retain');
+    });
+  }
 });
 
 describe('drain switch, app client, secrets', () => {
