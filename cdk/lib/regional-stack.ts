@@ -89,8 +89,8 @@ const REPLICATOR_TIMEOUT_S = 60;
  * replication queue (+ DLQ) drained by the replicator Lambda into the region's existing pool,
  * the fallback queue, secrets, the drain switch, alarms and a dashboard.
  *
- * Nothing here references the other region's stack: the peer's queue URL/ARN and KMS key are
- * derived from deterministic names (see config.ts).
+ * Nothing here references the other region's stack: the peer's queue URL/ARN, KMS key and role
+ * ARNs are derived from deterministic names (see config.ts).
  */
 export class RegionalStack extends Stack {
   public readonly api: apigw.LambdaRestApi;

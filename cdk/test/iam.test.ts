@@ -328,6 +328,36 @@ describe('resource policies: who may send replication events', () => {
 describe('IAM: replicator role', () => {
   const st = rolePolicy(built.standby, 'ReplicatorRole');
 
+  test('holds exactly the runtime permissions (besides the replayed Cognito actions)', () => {
+    const actions = st
+      .flatMap((s) => list(s.Action))
+      .filter((a) => !String(a).startsWith('cognito-idp:'))
+      .sort();
+    assert.deepEqual(actions, [
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'kms:Decrypt', // own queue key (event sources)
+      'kms:Decrypt', // peer queue key (forwarding)
+      'kms:GenerateDataKey', // own queue key (DLQ with reason)
+      'kms:GenerateDataKey', // peer queue key (forwarding)
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      'secretsmanager:GetSecretValue',
+      'sqs:ChangeMessageVisibility',
+      'sqs:ChangeMessageVisibility',
+      'sqs:DeleteMessage',
+      'sqs:DeleteMessage',
+      'sqs:GetQueueAttributes',
+      'sqs:GetQueueAttributes',
+      'sqs:GetQueueUrl',
+      'sqs:GetQueueUrl',
+      'sqs:ReceiveMessage',
+      'sqs:ReceiveMessage',
+      'sqs:SendMessage',
+      'sqs:SendMessage',
+    ]);
+  });
+
   test('only the replayed Admin actions (+ ListUsers), on its own pool', () => {
     const cog = st.filter((s) => list(s.Action).some((a) => String(a).startsWith('cognito-idp:')));
     assert.equal(cog.length, 1);
