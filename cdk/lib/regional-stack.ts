@@ -168,7 +168,7 @@ export class RegionalStack extends Stack {
       timeToLiveAttribute: 'ttl',
       // Point-in-time recovery ON: losing this table would lose the high-water marks, and then
       // stale replication events (a redriven or re-forwarded older change) would apply over newer
-      // state. PITR lets an operator restore it to the minute.
+      // state. PITR lets an operator restore it to any second of the last 35 days.
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       deletionProtection: true,
       // Kept when the stack is deleted. No fixed table name on purpose: CloudFormation generates
