@@ -14,6 +14,7 @@ import uuid
 import pytest
 
 from tests.harness.capture import Capture
+from tests.harness.events import open_event, seal_event
 from tests.harness.fake_lambda import FakeRuntime, rest_event
 from tests.harness.relay import binary, proxy_env, replicator_env, start_proxy
 from tests.harness.stack import app_client, client, free_port, latest_code, provision_pair, start_strict_moto, stop_strict_moto
@@ -115,8 +116,9 @@ def test_replicator_lambda_reports_partial_batch_failures(pair, tmp_path):
     idp.sign_up(ClientId=a["public_client_id"], Username=user, Password="Replic-Pass1!", UserAttributes=[{"Name": "email", "Value": f"{user}@example.com"}])
     proxy.stop()
     msgs = sqs_b.receive_message(QueueUrl=b["inbound_queue_url"], MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["All"]).get("Messages", [])
-    signup = next(m for m in msgs if json.loads(m["Body"])["user_key"] == user)
-    orphan = json.loads(signup["Body"])
+    signup = next(m for m in msgs if open_event(m["Body"], a["replication_key_b64"])["user_key"] == user)
+    # A genuine (sealed) confirmation of a user B does not have: retryable.
+    orphan = open_event(signup["Body"], a["replication_key_b64"])
     orphan.update(id=str(uuid.uuid4()), user_key="nobody-" + user, action="ConfirmSignUp", change={"op": "confirm"})
 
     def record(mid, body, group):
@@ -128,7 +130,7 @@ def test_replicator_lambda_reports_partial_batch_failures(pair, tmp_path):
     env.pop("RELAY_INBOUND_QUEUE_URL")
     proc = run_lambda("replicator", env, rt, str(tmp_path / "replicator-lambda.log"))
     try:
-        batch = {"Records": [record("m-ok", signup["Body"], "g1"), record("m-poison", "garbage", "g2"), record("m-orphan", json.dumps(orphan), "g3")]}
+        batch = {"Records": [record("m-ok", signup["Body"], "g1"), record("m-poison", "garbage", "g2"), record("m-orphan", seal_event(orphan, a["replication_key_b64"]), "g3")]}
         kind, resp = rt.invoke(batch)
         assert kind == "response", resp
         failed = [f["itemIdentifier"] for f in resp["batchItemFailures"]]

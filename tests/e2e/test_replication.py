@@ -10,6 +10,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.harness.events import open_event
 from tests.harness.stack import client, mailbox, strict_post
 
 from .conftest import eventually
@@ -172,11 +173,12 @@ def test_raw_queue_messages_hold_no_plaintext_password_and_duplicates_change_not
             if len(seen) >= 2:
                 break
         # (moto's SequenceNumber is not monotonic, so order them by what they are.)
-        msgs = sorted(seen.values(), key=lambda m: json.loads(m["Body"])["change"]["op"] != "create_user")
+        key = regions.a["replication_key_b64"]
+        msgs = sorted(seen.values(), key=lambda m: open_event(m["Body"], key)["change"]["op"] != "create_user")
         bodies = [m["Body"] for m in msgs]
         assert len(bodies) == 2, "the sign-up and confirmation events are on B's inbound queue"
-        assert all("Pl41ntext-Check!" not in b for b in bodies)
-        docs = [json.loads(b) for b in bodies]
+        assert all("Pl41ntext-Check!" not in b and username.lower() not in b.lower() for b in bodies), "no password or user key in the clear"
+        docs = [open_event(b, key) for b in bodies]
         assert [d["change"]["op"] for d in docs] == ["create_user", "confirm"]
         assert docs[0]["change"]["sealed_password"].startswith("v1.k1.")
         # Put them back, in order, for the replicator.

@@ -47,6 +47,8 @@ def proxy_env(home: dict[str, Any], peer: dict[str, Any] | None, port: int, **ex
         "RELAY_AWS_ENDPOINT": home["endpoint"],
         "RELAY_CLIENTS_SECRET_ID": home["clients_secret_id"],
         "RELAY_REPLICATION_KEY_SECRET_ID": home["replication_key_secret_id"],
+        "RELAY_REFRESH_KEY_SECRET_ID": home["refresh_key_secret_id"],
+        "RELAY_STATE_TABLE": home["state_table"],
         "RELAY_FALLBACK_QUEUE_URL": home["fallback_queue_url"],
         "RELAY_DRAIN_PARAMETER": home["drain_parameter"],
         "RELAY_LISTEN": f"127.0.0.1:{port}",
@@ -57,6 +59,7 @@ def proxy_env(home: dict[str, Any], peer: dict[str, Any] | None, port: int, **ex
         env.update({
             "RELAY_PEER_REGION": peer["region"],
             "RELAY_PEER_QUEUE_URL": peer["inbound_queue_url"],
+            "RELAY_PEER_USER_POOL_ID": peer["pool_id"],
             "RELAY_PEER_AWS_ENDPOINT": peer["endpoint"],
         })
     env.update(extra)
@@ -72,6 +75,8 @@ def replicator_env(home: dict[str, Any], **extra: str) -> dict[str, str]:
         "RELAY_AWS_ENDPOINT": home["endpoint"],
         "RELAY_REPLICATION_KEY_SECRET_ID": home["replication_key_secret_id"],
         "RELAY_INBOUND_QUEUE_URL": home["inbound_queue_url"],
+        "RELAY_PEER_USER_POOL_ID": home["peer_pool_id"],
+        "RELAY_STATE_TABLE": home["state_table"],
         "RELAY_DLQ_URL": home["dlq_url"],
         "RELAY_ORIGIN_SUB_ATTRIBUTE": home.get("origin_sub_attribute", "custom:origin_sub"),
     })

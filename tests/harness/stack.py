@@ -35,6 +35,8 @@ RELAY_CLIENT_NAME = "relay"
 PUBLIC_CLIENT_NAME = "public"
 CLIENTS_SECRET_ID = "cognito-relay/clients"
 REPLICATION_KEY_SECRET_ID = "cognito-relay/replication-key"
+REFRESH_KEY_SECRET_ID = "cognito-relay/refresh-key"
+STATE_TABLE = "cognito-relay-state"
 INBOUND_QUEUE = "cognito-relay-inbound.fifo"
 DLQ_QUEUE = "cognito-relay-inbound-dlq.fifo"
 FALLBACK_QUEUE = "cognito-relay-fallback.fifo"
@@ -180,7 +182,7 @@ def _create_queues(sqs) -> tuple[str, str, str]:
         Attributes={
             **fifo,
             "VisibilityTimeout": "5",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 50}),
         },
     )["QueueUrl"]
     fallback_url = sqs.create_queue(QueueName=FALLBACK_QUEUE, Attributes=fifo)["QueueUrl"]
@@ -197,7 +199,8 @@ def provision_pair(
     relay_client_secret, public_client_id (region A's public client, same in both),
     clients_secret_id, replication_key_secret_id, inbound_queue_url, dlq_url,
     fallback_queue_url, drain_parameter, username_attributes ("" or "email"), plus kind,
-    pool_name, origin_sub_attribute and replication_key_b64.
+    pool_name, origin_sub_attribute, replication_key_b64, refresh_key_secret_id,
+    refresh_key_b64, state_table (DynamoDB, per region) and peer_pool_id.
     Raises RuntimeError if a pool named "cognito-relay" already exists in a region."""
     if kind not in ("username", "email"):
         raise ValueError(f"kind must be 'username' or 'email', not {kind!r}")
@@ -209,6 +212,7 @@ def provision_pair(
     public = _create_client(idps[0], pools[0], PUBLIC_CLIENT_NAME, False)
     public_id = public["ClientId"]
     replication_key = base64.b64encode(secrets.token_bytes(32)).decode()
+    refresh_key = base64.b64encode(secrets.token_bytes(32)).decode()
 
     out = []
     for (endpoint, region), pool_id, relay in zip(regions, pools, relays):
@@ -231,6 +235,16 @@ def provision_pair(
             Name=REPLICATION_KEY_SECRET_ID,
             SecretString=json.dumps({"current": "k1", "keys": {"k1": replication_key}}),
         )
+        sm.create_secret(
+            Name=REFRESH_KEY_SECRET_ID,
+            SecretString=json.dumps({"current": "r1", "keys": {"r1": refresh_key}}),
+        )
+        client("dynamodb", endpoint, region).create_table(
+            TableName=STATE_TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
         inbound_url, dlq_url, fallback_url = _create_queues(client("sqs", endpoint, region))
         client("ssm", endpoint, region).put_parameter(
             Name=DRAIN_PARAMETER, Value="false", Type="String"
@@ -248,6 +262,9 @@ def provision_pair(
                 "clients_secret_id": CLIENTS_SECRET_ID,
                 "replication_key_secret_id": REPLICATION_KEY_SECRET_ID,
                 "replication_key_b64": replication_key,
+                "refresh_key_secret_id": REFRESH_KEY_SECRET_ID,
+                "refresh_key_b64": refresh_key,
+                "state_table": STATE_TABLE,
                 "inbound_queue_url": inbound_url,
                 "dlq_url": dlq_url,
                 "fallback_queue_url": fallback_url,
@@ -256,6 +273,7 @@ def provision_pair(
                 "origin_sub_attribute": ORIGIN_SUB_ATTRIBUTE,
             }
         )
+    out[0]["peer_pool_id"], out[1]["peer_pool_id"] = pools[1], pools[0]
     return Pair(out[0], out[1])
 
 

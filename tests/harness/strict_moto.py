@@ -54,6 +54,7 @@ import socket
 import string
 import sys
 import threading
+import time
 from collections import Counter
 from typing import Any
 from urllib.parse import parse_qs
@@ -85,8 +86,11 @@ COGNITO_LOCK = threading.RLock()
 MAILBOX: list[dict[str, str]] = []
 # (pool_id, internal username, purpose) -> latest code
 CODES: dict[tuple[str, str, str], str] = {}
-FAULTS: dict[str, int] = {"throttle": 0, "error500": 0, "drop": 0}
-FAULT_ORDER = ("throttle", "error500", "drop")
+FAULTS: dict[str, int] = {"throttle": 0, "error500": 0, "drop": 0, "slow": 0}
+FAULT_ORDER = ("throttle", "error500", "drop", "slow")
+# A "slow" fault holds the Cognito call this long, then answers it normally (a client that
+# gives up meanwhile has gone away while Cognito still makes the change).
+SLOW_SECONDS = 1.5
 DOWN = {"down": False}
 CALLS: Counter[str] = Counter()
 
@@ -911,6 +915,8 @@ class StrictApp:
             return _cognito_error(
                 start_response, "500 Internal Server Error", "InternalErrorException", "Internal server error."
             )
+        if fault == "slow":
+            time.sleep(SLOW_SECONDS)
 
         captured: dict[str, Any] = {}
 
@@ -979,7 +985,7 @@ class StrictApp:
                     return _json_response(
                         start_response,
                         "400 Bad Request",
-                        {"error": "expected {\"throttle\"|\"error500\"|\"drop\": non-negative int}"},
+                        {"error": "expected {\"throttle\"|\"error500\"|\"drop\"|\"slow\": non-negative int}"},
                     )
                 with STATE_LOCK:
                     FAULTS.update(payload)

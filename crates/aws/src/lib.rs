@@ -6,6 +6,7 @@
 pub mod cognito;
 pub mod queue;
 pub mod runtime;
+pub mod state;
 
 use std::time::Duration;
 

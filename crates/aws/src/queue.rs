@@ -43,10 +43,10 @@ impl Queues {
         Ok(())
     }
 
-    /// Sends a replication event (its JSON `body`): the FIFO group comes from the user key and
+    /// Sends a replication event (its sealed `body`): the FIFO group is the hashed user key and
     /// the dedup id is the event id, so a resend of the same event is not applied twice.
-    pub async fn send_event(&self, url: &str, event: &replication::Event, body: &str) -> Result<(), String> {
-        self.send(url, body, &event.group_id(), &event.id, None).await
+    pub async fn send_event(&self, url: &str, header: &replication::Header, body: &str) -> Result<(), String> {
+        self.send(url, body, &header.group, &header.id, None).await
     }
 
     pub async fn receive(&self, url: &str, max: i32, wait_secs: i32, visibility: Option<i32>) -> Result<Vec<Received>, String> {

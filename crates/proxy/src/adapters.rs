@@ -4,7 +4,7 @@
 use relay_aws::cognito::Pool;
 use relay_aws::queue::Queues;
 use relay_aws::{DrainSwitch, Secrets};
-use replication::Event;
+use replication::Header;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
@@ -66,22 +66,21 @@ impl SqsSink {
 }
 
 impl EventSink for SqsSink {
-    fn deliver<'a>(&'a self, event: &'a Event) -> BoxFut<'a, Delivery> {
+    fn deliver<'a>(&'a self, event: &'a Header, body: &'a str) -> BoxFut<'a, Delivery> {
         Box::pin(async move {
-            let body = event.to_json();
             let sticky = match &self.fallback {
                 Some((q, url)) => self.stay_on_fallback(q, url).await,
                 None => false,
             };
             // The peer first, unless earlier events still wait in the fallback queue.
             if !sticky {
-                match self.peer.send_event(&self.peer_url, event, &body).await {
+                match self.peer.send_event(&self.peer_url, event, body).await {
                     Ok(()) => return Delivery::Peer,
                     Err(e) => warn!(event_id = %event.id, error = %e, "peer queue unreachable; trying the fallback queue"),
                 }
             }
             if let Some((q, url)) = &self.fallback {
-                match q.send_event(url, event, &body).await {
+                match q.send_event(url, event, body).await {
                     Ok(()) => {
                         self.sticky.store(true, Relaxed);
                         return Delivery::Fallback;
@@ -90,7 +89,7 @@ impl EventSink for SqsSink {
                 }
             }
             if sticky {
-                match self.peer.send_event(&self.peer_url, event, &body).await {
+                match self.peer.send_event(&self.peer_url, event, body).await {
                     Ok(()) => return Delivery::Peer,
                     Err(e) => warn!(event_id = %event.id, error = %e, "peer queue unreachable"),
                 }
@@ -112,7 +111,7 @@ pub async fn forward_fallback(local: &Queues, fallback_url: &str, peer: &Queues,
             return Ok(moved);
         }
         for m in batch {
-            let Ok(event) = Event::from_json(&m.body) else {
+            let Ok(event) = Header::peek(&m.body) else {
                 error!(message_id = %m.message_id, "fallback queue holds a message that is not an event; left in place");
                 continue;
             };
@@ -120,6 +119,17 @@ pub async fn forward_fallback(local: &Queues, fallback_url: &str, peer: &Queues,
             local.delete(fallback_url, &m.receipt_handle).await?;
             moved += 1;
         }
+    }
+}
+
+/// The region's state table, advanced for the writes this proxy forwards.
+pub struct StateMarks(pub relay_aws::state::Table);
+
+impl crate::ports::LocalMarks for StateMarks {
+    fn advance<'a>(&'a self, user_key: &'a str, change: &'a replication::Change, order: &'a replication::OrderKey) -> BoxFut<'a, Result<(), String>> {
+        Box::pin(async move {
+            replication::state::update(&self.0, &replication::state::record_key(user_key), |r| r.advance(change, order)).await.map_err(|e| e.to_string())
+        })
     }
 }
 

@@ -30,6 +30,8 @@ pub struct AppState {
     pub limiter: Arc<dyn RateLimiter>,
     pub metrics: Metrics,
     pub health: HealthCache,
+    /// This region's high-water marks, advanced for each forwarded write (optional).
+    pub marks: Option<Arc<dyn crate::ports::LocalMarks>>,
     /// Emit one EMF line per request (Lambda); standalone serves `/metrics` instead.
     pub emf: bool,
 }
@@ -45,7 +47,7 @@ impl AppState {
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let health = HealthCache::new(control, cfg.health_cache, cfg.control_cache);
-        Ok(Self { cfg, http, secrets, sink, limiter, metrics: Metrics::default(), health, emf })
+        Ok(Self { cfg, http, secrets, sink, limiter, metrics: Metrics::default(), health, marks: None, emf })
     }
 }
 
@@ -208,23 +210,40 @@ async fn call_upstream(st: &AppState, action: &str, body: Vec<u8>, user_agent: O
 }
 
 /// Reads the user's sign-in alias (e-mail / phone) with the user's own access token.
-async fn alias_of(st: &AppState, access_token: &str) -> Option<String> {
-    let body = serde_json::to_vec(&serde_json::json!({ "AccessToken": access_token })).ok()?;
-    let up = call_upstream(st, "GetUser", body, None).await.ok()?;
+/// `Ok(None)`: Cognito refused the token (the mutation will be refused the same way).
+/// `Err`: Cognito could not be asked (unreachable, throttled): the caller cannot tell who the
+/// user is right now.
+async fn alias_of(st: &AppState, access_token: &str) -> Result<Option<String>, WireError> {
+    let body = serde_json::to_vec(&serde_json::json!({ "AccessToken": access_token })).unwrap_or_default();
+    let up = call_upstream(st, "GetUser", body, None).await?;
     if !up.status.is_success() {
-        return None;
+        return match up.error_type() {
+            Some("NotAuthorizedException" | "UserNotFoundException" | "PasswordResetRequiredException" | "UserNotConfirmedException") => Ok(None),
+            _ => Err(WireError::unavailable("The relay cannot resolve the user right now; retry")),
+        };
     }
-    let v: Value = serde_json::from_slice(&up.body).ok()?;
-    let attrs = v.get("UserAttributes")?.as_array()?;
-    st.cfg.username_attributes.iter().find_map(|want| attrs.iter().find(|a| a.get("Name").and_then(Value::as_str) == Some(want)).and_then(|a| a.get("Value")?.as_str()).map(str::to_owned))
+    let v: Value = serde_json::from_slice(&up.body).unwrap_or_default();
+    let attrs = v.get("UserAttributes").and_then(Value::as_array).cloned().unwrap_or_default();
+    let alias = st.cfg.username_attributes.iter().find_map(|want| attrs.iter().find(|a| a.get("Name").and_then(Value::as_str) == Some(want)).and_then(|a| a.get("Value")?.as_str()).map(str::to_owned));
+    alias.map(Some).ok_or_else(|| WireError::unavailable("The relay cannot resolve the user's sign-in attribute; retry"))
 }
 
 /// Who a token-authorized mutation is about, resolved *before* forwarding (DeleteUser leaves
-/// nothing to ask afterwards; an e-mail change must be keyed on the old address).
-async fn identity_from_token(st: &AppState, access_token: Option<&str>) -> Option<replication::UserIdentity> {
-    let (username, sub) = wire::jwt::access_token_user(access_token?)?;
-    let user_key = if st.cfg.alias_pool() { alias_of(st, access_token?).await? } else { username.clone() };
-    Some(replication::UserIdentity { user_key, origin_username: Some(username), origin_sub: Some(sub).filter(|s| !s.is_empty()) })
+/// nothing to ask afterwards; an e-mail change must be keyed on the old address). `Ok(None)`
+/// when the token is not one Cognito would accept (nothing will change).
+async fn identity_from_token(st: &AppState, access_token: Option<&str>) -> Result<Option<replication::UserIdentity>, WireError> {
+    let Some((username, sub)) = access_token.and_then(wire::jwt::access_token_user) else {
+        return Ok(None);
+    };
+    let user_key = if st.cfg.alias_pool() {
+        match alias_of(st, access_token.unwrap_or_default()).await? {
+            Some(k) => k,
+            None => return Ok(None),
+        }
+    } else {
+        username.clone()
+    };
+    Ok(Some(replication::UserIdentity { user_key, origin_username: Some(username), origin_sub: Some(sub).filter(|s| !s.is_empty()) }))
 }
 
 /// Who a request-authorized mutation is about, from the request and Cognito's answer.
@@ -237,33 +256,45 @@ async fn identity_after(st: &AppState, spec: &ActionSpec, req: &Value, resp: &Va
         }),
         _ => {
             let token = resp.get("AuthenticationResult")?.get("AccessToken")?.as_str()?;
-            identity_from_token(st, Some(token)).await
+            identity_from_token(st, Some(token)).await.ok().flatten()
         }
     }
 }
 
-/// Sends the event of a successful mutation to the peer. The change is built first, and the
-/// user resolved only when there is one (a PASSWORD_VERIFIER answer changes nothing and must not
-/// cost an extra GetUser).
+fn lost(st: &AppState, id: &str, action: &str, why: &str) -> Delivery {
+    st.metrics.lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    tracing::error!(event_id = %id, action, why, "replication event lost; reconcile will repair it");
+    Delivery::Lost
+}
+
+/// Sends the event of a successful mutation to the peer, sealed for the peer's pool. The change
+/// is built first, and the user resolved only when there is one (a PASSWORD_VERIFIER answer
+/// changes nothing and must not cost an extra GetUser). Every mutation that changed something
+/// ends as exactly one of peer, fallback or lost (counted and logged with the event id).
 async fn replicate(st: &AppState, spec: &ActionSpec, mutation: Mutation, pre_identity: Option<replication::UserIdentity>, req: &Value, resp: &Value, keys: &wire::seal::Keyring) -> Option<Delivery> {
     let sink = st.sink.as_deref()?;
+    let target_pool = st.cfg.peer.as_ref().map(|p| p.user_pool_id.clone()).unwrap_or_default();
     let id = uuid::Uuid::new_v4().to_string();
-    let change = build_change(mutation, req, resp, keys, &id)?;
+    let Some(change) = build_change(mutation, req, resp, keys, &id) else {
+        // Only a challenge answer other than NEW_PASSWORD_REQUIRED changes nothing.
+        if mutation != Mutation::ChallengeNewPassword {
+            return Some(lost(st, &id, spec.name, "the request lacks the field the change is read from"));
+        }
+        return None;
+    };
     let who = match pre_identity {
         Some(w) => Some(w),
-        None if spec.secret != SecretPlacement::None => identity_after(st, spec, req, resp).await,
-        None => None,
+        None => identity_after(st, spec, req, resp).await,
     };
     let Some(who) = who else {
-        st.metrics.lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tracing::error!(event_id = %id, action = spec.name, "replication event lost: cannot tell which user changed");
-        return Some(Delivery::Lost);
+        return Some(lost(st, &id, spec.name, "cannot tell which user changed"));
     };
     let event = Event {
         v: EVENT_VERSION,
         id,
         origin_region: st.cfg.region.clone(),
         origin_pool: st.cfg.user_pool_id.clone(),
+        target_pool,
         action: spec.name.to_owned(),
         user_key: who.user_key,
         origin_username: who.origin_username,
@@ -271,7 +302,13 @@ async fn replicate(st: &AppState, spec: &ActionSpec, mutation: Mutation, pre_ide
         origin_time_ms: now_ms(),
         change,
     };
-    let d = sink.deliver(&event).await;
+    if let Some(marks) = &st.marks {
+        if let Err(e) = marks.advance(&event.user_key, &event.change, &event.order()).await {
+            st.metrics.unmarked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            warn!(event_id = %event.id, error = %e, "cannot record this write's high-water mark here");
+        }
+    }
+    let d = sink.deliver(&event.header(), &event.seal(keys)).await;
     let counter = match d {
         Delivery::Peer => &st.metrics.replicated,
         Delivery::Fallback => &st.metrics.fallback,
@@ -302,11 +339,18 @@ async fn cognito(State(st): State<Arc<AppState>>, req: Request) -> Response {
     resp
 }
 
-async fn handle(st: &AppState, req: Request, spec: Result<&'static ActionSpec, WireError>) -> (Response, Option<Delivery>, bool) {
+async fn handle(st: &Arc<AppState>, req: Request, spec: Result<&'static ActionSpec, WireError>) -> (Response, Option<Delivery>, bool) {
     match handle_inner(st, req, spec).await {
-        Ok((r, d, t)) => (r, d, t),
+        Ok(done) => (done.response, done.delivery, done.throttled),
         Err(e) => (Refusal(e).into_response(), None, false),
     }
+}
+
+/// What a forwarded request came to.
+struct Done {
+    response: Response,
+    delivery: Option<Delivery>,
+    throttled: bool,
 }
 
 /// Counts one request for `key` against a per-minute limit (0 = no limit).
@@ -317,7 +361,9 @@ async fn limit(st: &AppState, key: String, per_minute: u32) -> Result<(), WireEr
     Ok(())
 }
 
-async fn handle_inner(st: &AppState, req: Request, spec: Result<&'static ActionSpec, WireError>) -> Result<(Response, Option<Delivery>, bool), WireError> {
+/// Admits the request (everything that can refuse it without changing anything), then forwards
+/// and replicates in a task of its own.
+async fn handle_inner(st: &Arc<AppState>, req: Request, spec: Result<&'static ActionSpec, WireError>) -> Result<Done, WireError> {
     let spec = spec?;
     let ip = caller_ip(&req, st.cfg.trusted_hops);
     let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -333,16 +379,44 @@ async fn handle_inner(st: &AppState, req: Request, spec: Result<&'static ActionS
         .map_err(|_| WireError::invalid_parameter(format!("Request body is larger than {} bytes", st.cfg.max_body_bytes)))?;
     let parse = || serde_json::from_slice::<Value>(&bytes).map_err(|_| WireError::new(400, "SerializationException", "Request body is not valid JSON"));
     let mut body = parse()?;
-    let mut secrets: Arc<Loaded> = st.secrets.get().await?;
+    let secrets: Arc<Loaded> = st.secrets.get().await?;
 
-    let mut prepared = wire::prepare(spec, &mut body, &secrets.clients, ip.as_deref(), &secrets.refresh_keys)?;
+    let prepared = wire::prepare(spec, &mut body, &secrets.clients, ip.as_deref(), &secrets.refresh_keys)?;
     if let (Some(u), true) = (&prepared.username, st.cfg.rate_per_username_per_min > 0) {
         limit(st, format!("user:{}", u.to_lowercase()), st.cfg.rate_per_username_per_min).await?;
     }
+    // A token mutation whose user cannot be resolved now is refused before anything changes
+    // (it could not be replicated); a token Cognito will refuse anyway is forwarded as is.
     let pre_identity = match (spec.mutation, spec.secret, &st.sink) {
-        (Some(_), SecretPlacement::None, Some(_)) => identity_from_token(st, body.get("AccessToken").and_then(Value::as_str)).await,
+        (Some(_), SecretPlacement::None, Some(_)) => identity_from_token(st, body.get("AccessToken").and_then(Value::as_str)).await?,
         _ => None,
     };
+    // From here on the user's action may happen at Cognito: the forward, the replication and
+    // the response run in their own task, so a client that goes away mid-request cannot drop
+    // the enqueue of a mutation Cognito already made.
+    let request = Admitted { spec, bytes, body, secrets, prepared, pre_identity, ip, user_agent };
+    let task = tokio::spawn(forward(st.clone(), request).in_current_span());
+    task.await.map_err(|_| WireError::internal("The relay failed while handling the request"))?
+}
+
+/// A request that passed admission.
+struct Admitted {
+    spec: &'static ActionSpec,
+    bytes: Bytes,
+    body: Value,
+    secrets: Arc<Loaded>,
+    prepared: wire::Prepared,
+    pre_identity: Option<replication::UserIdentity>,
+    ip: Option<String>,
+    user_agent: Option<HeaderValue>,
+}
+
+/// Forwards (retrying once with reloaded secrets when the client secret rotated), replicates a
+/// successful mutation, and builds the response.
+async fn forward(st: Arc<AppState>, r: Admitted) -> Result<Done, WireError> {
+    let st = &*st;
+    let Admitted { spec, bytes, mut body, mut secrets, mut prepared, pre_identity, ip, user_agent } = r;
+    let parse = || serde_json::from_slice::<Value>(&bytes).map_err(|_| WireError::new(400, "SerializationException", "Request body is not valid JSON"));
 
     let mut up = call_upstream(st, spec.name, serde_json::to_vec(&body).unwrap_or_default(), user_agent.as_ref()).await?;
     if spec.secret != SecretPlacement::None && up.rejected_secret() {
@@ -361,13 +435,15 @@ async fn handle_inner(st: &AppState, req: Request, spec: Result<&'static ActionS
     let mut delivery = None;
     let replicating = spec.mutation.filter(|_| st.sink.is_some());
     if up.status.is_success() && (spec.issues_tokens || replicating.is_some()) {
-        if let Ok(mut resp_json) = serde_json::from_slice::<Value>(&up.body) {
-            if let Some(mutation) = replicating {
-                delivery = replicate(st, spec, mutation, pre_identity, &body, &resp_json, &secrets.keys).await;
-            }
-            if wire::seal_response_tokens(spec, &mut resp_json, &secrets.refresh_keys, prepared.username.as_deref()) {
-                out_body = Bytes::from(serde_json::to_vec(&resp_json).unwrap_or_default());
-            }
+        // AWS documents empty bodies for actions without output: a success whose body is
+        // empty (or not JSON) replicates as if it were `{}`.
+        let parsed = serde_json::from_slice::<Value>(&up.body).ok();
+        let mut resp_json = parsed.clone().unwrap_or_else(|| Value::Object(Default::default()));
+        if let Some(mutation) = replicating {
+            delivery = replicate(st, spec, mutation, pre_identity, &body, &resp_json, &secrets.keys).await;
+        }
+        if parsed.is_some() && wire::seal_response_tokens(spec, &mut resp_json, &secrets.refresh_keys, prepared.username.as_deref()) {
+            out_body = Bytes::from(serde_json::to_vec(&resp_json).unwrap_or_default());
         }
     }
 
@@ -380,5 +456,5 @@ async fn handle_inner(st: &AppState, req: Request, spec: Result<&'static ActionS
             h.insert(k.clone(), v.clone());
         }
     }
-    Ok((resp, delivery, throttled))
+    Ok(Done { response: resp, delivery, throttled })
 }

@@ -23,6 +23,13 @@ pub struct Config {
     pub aws_endpoint: Option<String>,
     pub clients_secret_id: String,
     pub replication_key_secret_id: String,
+    /// The refresh-token keyring, kept apart from the replication key so that rotating the
+    /// replication key never signs anyone out. Unset: subkeys of the replication keyring (the
+    /// older layout; its rotation then ends sessions sealed under a removed key).
+    pub refresh_key_secret_id: Option<String>,
+    /// DynamoDB table of per-user high-water marks in this region: the proxy advances the
+    /// marks of the writes it forwards, so a stale replicated event cannot undo them.
+    pub state_table: Option<String>,
     pub peer: Option<Peer>,
     pub fallback_queue_url: Option<String>,
     pub drain_parameter: Option<String>,
@@ -41,6 +48,8 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct Peer {
     pub region: String,
+    /// The peer's user pool: the target every replication event names (and is sealed for).
+    pub user_pool_id: String,
     pub queue_url: String,
     pub aws_endpoint: Option<String>,
 }
@@ -72,7 +81,7 @@ impl Config {
             return Err(format!("RELAY_COGNITO_ENDPOINT={cognito_endpoint:?} must be an http(s) URL"));
         }
         let peer = match (env.get("RELAY_PEER_REGION"), env.get("RELAY_PEER_QUEUE_URL")) {
-            (Some(region), Some(queue_url)) => Some(Peer { region, queue_url, aws_endpoint: env.get("RELAY_PEER_AWS_ENDPOINT") }),
+            (Some(region), Some(queue_url)) => Some(Peer { region, queue_url, aws_endpoint: env.get("RELAY_PEER_AWS_ENDPOINT"), user_pool_id: req(env, "RELAY_PEER_USER_POOL_ID")? }),
             (None, None) => None,
             _ => return Err("RELAY_PEER_REGION and RELAY_PEER_QUEUE_URL go together (both, or neither to run without replication)".into()),
         };
@@ -91,6 +100,8 @@ impl Config {
             aws_endpoint: env.get("RELAY_AWS_ENDPOINT"),
             clients_secret_id: req(env, "RELAY_CLIENTS_SECRET_ID")?,
             replication_key_secret_id: req(env, "RELAY_REPLICATION_KEY_SECRET_ID")?,
+            refresh_key_secret_id: env.get("RELAY_REFRESH_KEY_SECRET_ID"),
+            state_table: env.get("RELAY_STATE_TABLE"),
             peer,
             fallback_queue_url: env.get("RELAY_FALLBACK_QUEUE_URL"),
             drain_parameter: env.get("RELAY_DRAIN_PARAMETER"),
@@ -152,6 +163,8 @@ mod tests {
         let mut e = base();
         e.insert("RELAY_PEER_REGION".into(), "us-east-1".into());
         assert!(Config::from_env(&e).unwrap_err().contains("RELAY_PEER_QUEUE_URL"));
+        e.insert("RELAY_PEER_QUEUE_URL".into(), "https://sqs/q.fifo".into());
+        assert!(Config::from_env(&e).unwrap_err().contains("RELAY_PEER_USER_POOL_ID"), "events must name their target pool");
         let mut e = base();
         e.insert("RELAY_USERNAME_ATTRIBUTES".into(), "nickname".into());
         assert!(Config::from_env(&e).is_err());

@@ -21,7 +21,8 @@ pub use relay_aws::runtime::init_logging;
 pub async fn build(cfg: Config, lambda: bool) -> Result<Arc<AppState>, String> {
     let home = relay_aws::sdk_config(&cfg.region, cfg.aws_endpoint.as_deref(), 3, std::time::Duration::from_secs(3)).await;
     let source: Arc<dyn ports::SecretSource> = Arc::new(adapters::SecretsManager(relay_aws::Secrets::new(&home)));
-    let secrets = secrets::SecretCache::new(source, cfg.clients_secret_id.clone(), cfg.replication_key_secret_id.clone(), cfg.secret_ttl);
+    let secrets = secrets::SecretCache::new(source, cfg.clients_secret_id.clone(), cfg.replication_key_secret_id.clone(), cfg.secret_ttl).with_refresh_secret(cfg.refresh_key_secret_id.clone());
+    let marks: Option<Arc<dyn ports::LocalMarks>> = cfg.state_table.as_deref().map(|t| Arc::new(adapters::StateMarks(relay_aws::state::Table::new(&home, t))) as Arc<dyn ports::LocalMarks>);
     let sink: Option<Arc<dyn ports::EventSink>> = match &cfg.peer {
         Some(peer) => {
             // Bounded: 2 attempts within 2 s each before falling back to the local queue.
@@ -35,5 +36,7 @@ pub async fn build(cfg: Config, lambda: bool) -> Result<Arc<AppState>, String> {
         drain: cfg.drain_parameter.as_deref().map(|p| relay_aws::DrainSwitch::new(&home, p)),
     });
     let limiter = Arc::new(ports::LocalLimiter::default());
-    Ok(Arc::new(AppState::new(cfg, secrets, sink, Some(control), limiter, lambda)?))
+    let mut state = AppState::new(cfg, secrets, sink, Some(control), limiter, lambda)?;
+    state.marks = marks;
+    Ok(Arc::new(state))
 }

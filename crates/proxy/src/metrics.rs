@@ -17,13 +17,15 @@ pub struct Metrics {
     pub fallback: AtomicU64,
     pub lost: AtomicU64,
     pub throttled: AtomicU64,
+    /// Forwarded writes whose high-water mark could not be recorded in this region.
+    pub unmarked: AtomicU64,
     actions: Vec<ActionCounters>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         let actions = (0..=wire::CATALOG.len()).map(|_| ActionCounters { by_class: Default::default(), latency_us: AtomicU64::new(0) }).collect();
-        Self { replicated: AtomicU64::new(0), fallback: AtomicU64::new(0), lost: AtomicU64::new(0), throttled: AtomicU64::new(0), actions }
+        Self { replicated: AtomicU64::new(0), fallback: AtomicU64::new(0), lost: AtomicU64::new(0), throttled: AtomicU64::new(0), unmarked: AtomicU64::new(0), actions }
     }
 }
 
@@ -65,7 +67,7 @@ impl Metrics {
                 let _ = writeln!(s, "relay_proxy_latency_ms_sum{{action=\"{}\"}} {:.3}", name(i), v as f64 / 1000.0);
             }
         }
-        for (name, v) in [("relay_replication_enqueued_total", &self.replicated), ("relay_replication_fallback_total", &self.fallback), ("relay_replication_lost_total", &self.lost), ("relay_cognito_throttled_total", &self.throttled)] {
+        for (name, v) in [("relay_replication_enqueued_total", &self.replicated), ("relay_replication_fallback_total", &self.fallback), ("relay_replication_lost_total", &self.lost), ("relay_cognito_throttled_total", &self.throttled), ("relay_replication_unmarked_total", &self.unmarked)] {
             let _ = writeln!(s, "# TYPE {name} counter\n{name} {}", v.load(Relaxed));
         }
         s

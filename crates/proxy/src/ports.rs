@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use replication::Event;
+use replication::{Change, Header, OrderKey};
 
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -24,8 +24,16 @@ pub enum Delivery {
     Lost,
 }
 
+/// Where sealed replication events go (the peer's queue, with the local fallback queue).
 pub trait EventSink: Send + Sync {
-    fn deliver<'a>(&'a self, event: &'a Event) -> BoxFut<'a, Delivery>;
+    /// Delivers the sealed `body` whose routing fields are `header`.
+    fn deliver<'a>(&'a self, header: &'a Header, body: &'a str) -> BoxFut<'a, Delivery>;
+}
+
+/// This region's replication high-water marks (see `replication::state`).
+pub trait LocalMarks: Send + Sync {
+    /// Records that `change` of `user_key` happened here at `order`.
+    fn advance<'a>(&'a self, user_key: &'a str, change: &'a Change, order: &'a OrderKey) -> BoxFut<'a, Result<(), String>>;
 }
 
 /// The region's switches and home pool, for `/health`.

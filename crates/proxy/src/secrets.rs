@@ -22,6 +22,7 @@ pub struct SecretCache {
     source: Arc<dyn SecretSource>,
     clients_id: String,
     key_id: String,
+    refresh_id: Option<String>,
     ttl: Duration,
     /// Read on every request without waiting; written only by a reload.
     current: std::sync::RwLock<Option<(Instant, Arc<Loaded>)>>,
@@ -33,13 +34,22 @@ const MIN_REFRESH: Duration = Duration::from_secs(5);
 
 impl SecretCache {
     pub fn new(source: Arc<dyn SecretSource>, clients_id: String, key_id: String, ttl: Duration) -> Self {
-        Self { source, clients_id, key_id, ttl, current: std::sync::RwLock::new(None), reload: Mutex::new(()) }
+        Self { source, clients_id, key_id, refresh_id: None, ttl, current: std::sync::RwLock::new(None), reload: Mutex::new(()) }
+    }
+
+    /// Reads the refresh-token keyring from its own secret.
+    pub fn with_refresh_secret(mut self, id: Option<String>) -> Self {
+        self.refresh_id = id;
+        self
     }
 
     async fn load(&self) -> Result<Arc<Loaded>, String> {
         let clients = ClientMapping::from_json(&self.source.fetch(&self.clients_id).await?)?;
         let keys = Keyring::from_json(&self.source.fetch(&self.key_id).await?).map_err(|e| format!("{}: {e}", self.key_id))?;
-        let refresh_keys = keys.derive("refresh-token");
+        let refresh_keys = match &self.refresh_id {
+            Some(id) => Keyring::from_json(&self.source.fetch(id).await?).map_err(|e| format!("{id}: {e}"))?.derive("refresh-token"),
+            None => keys.derive("refresh-token"),
+        };
         Ok(Arc::new(Loaded { clients, keys, refresh_keys }))
     }
 

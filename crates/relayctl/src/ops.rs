@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use relay_aws::queue::Queues;
 use relay_aws::DrainSwitch;
-use replication::Event;
+use replication::Header;
 use serde::Serialize;
 use serde_json::json;
 
@@ -168,8 +168,9 @@ pub async fn dlq_list(cfg: &Deployment, region: &str, max: usize, as_json: bool)
             break;
         }
         for m in batch {
-            let (event_id, action, op) = match Event::from_json(&m.body) {
-                Ok(e) => (e.id, e.action, e.change.name().to_owned()),
+            // The event itself is sealed; its routing fields name it without personal data.
+            let (event_id, action, op) = match Header::peek(&m.body) {
+                Ok(h) => (h.id, h.action, "sealed".to_owned()),
                 Err(_) => ("-".into(), "-".into(), "unreadable".into()),
             };
             rows.push(json!({"message_id": m.message_id, "event_id": event_id, "action": action, "op": op, "group": m.group_id, "reason": m.reason, "sent_ms": m.sent_ms}));
@@ -196,10 +197,12 @@ pub async fn dlq_redrive(cfg: &Deployment, region: &str, max: usize, as_json: bo
             break;
         }
         for m in batch {
-            match Event::from_json(&m.body) {
-                Ok(e) => {
-                    // A new dedup id: SQS would drop a resend with the original id inside its 5-minute window.
-                    q.send(&r.inbound_queue_url, &m.body, &e.group_id(), &format!("{}-redrive-{}", e.id, m.message_id), None).await?;
+            match Header::peek(&m.body) {
+                Ok(h) => {
+                    // The body is resent unchanged (same event id and order key, still sealed),
+                    // with a new dedup id: SQS would drop a resend with the original id inside
+                    // its 5-minute window. A stale event redriven is skipped by the replicator.
+                    q.send(&r.inbound_queue_url, &m.body, &h.group, &format!("{}-redrive-{}", h.id, m.message_id), None).await?;
                     q.delete(&r.dlq_url, &m.receipt_handle).await?;
                     moved += 1;
                 }

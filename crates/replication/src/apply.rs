@@ -11,6 +11,7 @@ use serde_json::Value;
 use wire::seal::Keyring;
 
 use crate::event::{Attr, Change, Event};
+use crate::state::{record_key, update, StateStore, StoreError};
 use crate::pacing::{Category, Pacer};
 
 /// Prefix of the error for a password sealed under a key the replicator does not have yet.
@@ -103,8 +104,6 @@ pub trait UserDirectory: Sync {
 pub struct ApplyConfig {
     /// Custom attribute that receives the origin pool's `sub`, e.g. `custom:origin_sub`.
     pub origin_sub_attribute: Option<String>,
-    /// Attributes the origin pool verifies at sign-up confirmation (default: email).
-    pub verify_on_confirm: Vec<String>,
     /// Retries per call for retryable errors (exponential backoff with jitter).
     pub max_retries: usize,
     pub min_backoff: Duration,
@@ -113,13 +112,7 @@ pub struct ApplyConfig {
 
 impl ApplyConfig {
     pub fn standard() -> Self {
-        Self {
-            origin_sub_attribute: None,
-            verify_on_confirm: vec!["email".into()],
-            max_retries: 5,
-            min_backoff: Duration::from_millis(50),
-            max_backoff: Duration::from_secs(2),
-        }
+        Self { origin_sub_attribute: None, max_retries: 5, min_backoff: Duration::from_millis(50), max_backoff: Duration::from_secs(2) }
     }
 }
 
@@ -130,42 +123,69 @@ pub enum Outcome {
     AlreadyApplied,
     /// Applied, but some part cannot be replicated (named).
     Partial(&'static str),
+    /// Every part of the event is at or below the user's high-water marks: skipped.
+    Stale,
 }
 
 /// A change for a user the target does not have (yet): its sign-up may still be on the way
 /// (e.g. through the proxy's fallback queue), so it is retried by redelivery and dead-lettered
-/// with this reason only when the queue's receive count runs out.
+/// with this reason only when the event's own attempts run out.
 fn missing(event: &Event) -> ApplyError {
     ApplyError::Retryable(format!("user of event {} ({}) does not exist on the target", event.id, event.change.name()))
 }
 
-/// Decides the Admin calls for `event` given the target's current state of the user.
-pub fn plan(event: &Event, state: Option<&UserState>, password: Option<Password>, cfg: &ApplyConfig) -> Result<(Vec<Step>, Outcome), ApplyError> {
+/// What the target's state store knows of the user's sign-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfirmVerifies<'a> {
+    /// The origin sent the sign-up code to this attribute: confirmation verifies it.
+    Attribute(&'a str),
+    /// The origin sent no code (nothing is verified by confirming).
+    Nothing,
+    /// The sign-up was not replicated through this pipeline (backfill, older events).
+    Unknown,
+}
+
+/// Decides the Admin calls for `change` (the fresh part of `event`) given the target's
+/// current state of the user.
+pub fn plan(event: &Event, change: &Change, state: Option<&UserState>, password: Option<Password>, verifies: ConfirmVerifies<'_>, cfg: &ApplyConfig) -> Result<(Vec<Step>, Outcome), ApplyError> {
     use Step as S;
     let pw = || password.clone().ok_or_else(|| ApplyError::Permanent(format!("event {} carries no password", event.id)));
     let applied = |steps: Vec<Step>| Ok((steps, Outcome::Applied));
-    match (&event.change, state) {
-        (Change::CreateUser { attributes, .. }, None) => {
+    match (change, state) {
+        (Change::CreateUser { attributes, sealed_password, .. }, None) => {
             let mut attributes = attributes.clone();
             if let (Some(attr), Some(sub)) = (&cfg.origin_sub_attribute, &event.origin_sub) {
                 attributes.push(Attr { name: attr.clone(), value: sub.clone() });
             }
             // Disabled before it has a password, and until the origin confirms the sign-up:
-            // there is no moment when the user can sign in here before that.
-            applied(vec![S::Create { attributes }, S::SetEnabled(false), S::SetPassword(pw()?)])
+            // there is no moment when the user can sign in here before that. A passwordless
+            // sign-up gets no password here either.
+            let mut steps = vec![S::Create { attributes }, S::SetEnabled(false)];
+            if sealed_password.is_some() {
+                steps.push(S::SetPassword(pw()?));
+            }
+            applied(steps)
         }
         // Created by an earlier, interrupted delivery: finish it.
-        (Change::CreateUser { .. }, Some(u)) if u.status == "FORCE_CHANGE_PASSWORD" => applied(vec![S::SetEnabled(false), S::SetPassword(pw()?)]),
+        (Change::CreateUser { sealed_password, .. }, Some(u)) if u.status == "FORCE_CHANGE_PASSWORD" => {
+            let mut steps = vec![S::SetEnabled(false)];
+            if sealed_password.is_some() {
+                steps.push(S::SetPassword(pw()?));
+            }
+            applied(steps)
+        }
         (Change::CreateUser { .. }, Some(_)) => Ok((vec![], Outcome::AlreadyApplied)),
         (Change::Delete | Change::GlobalSignOut, None) => Ok((vec![], Outcome::AlreadyApplied)),
         (_, None) => Err(missing(event)),
         (Change::Confirm, Some(u)) => {
-            let verify: Vec<Attr> = cfg
-                .verify_on_confirm
-                .iter()
-                .filter(|a| u.attr(a).is_some() && u.attr(&format!("{a}_verified")) != Some("true"))
-                .map(|a| Attr { name: format!("{a}_verified"), value: "true".into() })
-                .collect();
+            // Verify exactly what the origin verified: the attribute its code went to.
+            let (verify, outcome) = match verifies {
+                ConfirmVerifies::Attribute(a) if u.attr(a).is_some() && u.attr(&format!("{a}_verified")) != Some("true") => {
+                    (vec![Attr { name: format!("{a}_verified"), value: "true".into() }], Outcome::Applied)
+                }
+                ConfirmVerifies::Unknown => (vec![], Outcome::Partial("verified-flags-unknown")),
+                _ => (vec![], Outcome::Applied),
+            };
             let mut steps = vec![];
             if !verify.is_empty() {
                 steps.push(S::UpdateAttributes(verify));
@@ -173,23 +193,12 @@ pub fn plan(event: &Event, state: Option<&UserState>, password: Option<Password>
             if !u.enabled {
                 steps.push(S::SetEnabled(true));
             }
-            let outcome = if steps.is_empty() { Outcome::AlreadyApplied } else { Outcome::Applied };
+            let outcome = if steps.is_empty() && outcome == Outcome::Applied { Outcome::AlreadyApplied } else { outcome };
             Ok((steps, outcome))
         }
         (Change::SetPassword { .. }, Some(_)) => applied(vec![S::SetPassword(pw()?)]),
-        (Change::UpdateAttributes { attributes }, Some(u)) => {
-            // A changed e-mail or phone is unverified at the origin until the user verifies it
-            // (a `verify_attribute` event follows); keep the target the same.
-            let mut attributes = attributes.clone();
-            for name in ["email", "phone_number"] {
-                let verified = format!("{name}_verified");
-                let changed = attributes.iter().any(|a| a.name == name && u.attr(name) != Some(a.value.as_str()));
-                if changed && !attributes.iter().any(|a| a.name == verified) {
-                    attributes.push(Attr { name: verified, value: "false".into() });
-                }
-            }
-            applied(vec![S::UpdateAttributes(attributes)])
-        }
+        // The origin's own `*_verified` consequences travel in `attributes`: nothing invented.
+        (Change::UpdateAttributes { attributes }, Some(_)) => applied(vec![S::UpdateAttributes(attributes.clone())]),
         (Change::DeleteAttributes { names }, Some(_)) => applied(vec![S::DeleteAttributes(names.clone())]),
         (Change::VerifyAttribute { name }, Some(_)) => applied(vec![S::UpdateAttributes(vec![Attr { name: format!("{name}_verified"), value: "true".into() }])]),
         (Change::MfaPreference { settings }, Some(_)) => {
@@ -208,7 +217,7 @@ pub fn plan(event: &Event, state: Option<&UserState>, password: Option<Password>
 
 fn sealed_password(change: &Change) -> Option<&str> {
     match change {
-        Change::CreateUser { sealed_password, .. } | Change::SetPassword { sealed_password } => Some(sealed_password),
+        Change::CreateUser { sealed_password: Some(sealed), .. } | Change::SetPassword { sealed_password: sealed } => Some(sealed),
         _ => None,
     }
 }
@@ -242,9 +251,19 @@ where
     .await
 }
 
-/// Applies one event to the target pool.
-pub async fn apply<D: UserDirectory>(event: &Event, dir: &D, keys: &Keyring, pacer: &Pacer, cfg: &ApplyConfig) -> Result<Outcome, ApplyError> {
-    let password = match sealed_password(&event.change) {
+fn store_error(e: StoreError) -> ApplyError {
+    ApplyError::Retryable(e.to_string())
+}
+
+/// Applies one (verified) event to the target pool: only the part newer than the user's
+/// high-water marks, which advance once it is applied.
+pub async fn apply<D: UserDirectory, S: StateStore>(event: &Event, dir: &D, store: &S, keys: &Keyring, pacer: &Pacer, cfg: &ApplyConfig) -> Result<Outcome, ApplyError> {
+    let key = record_key(&event.user_key);
+    let record = store.load(&key).await.map_err(store_error)?.record;
+    let Some(change) = record.fresh(event) else {
+        return Ok(Outcome::Stale);
+    };
+    let password = match sealed_password(&change) {
         Some(sealed) => {
             let plain = keys.open(sealed, event.id.as_bytes()).map_err(|e| match e {
                 // A key rotated in at the origin: retryable, the keyring is re-read.
@@ -255,13 +274,18 @@ pub async fn apply<D: UserDirectory>(event: &Event, dir: &D, keys: &Keyring, pac
         }
         None => None,
     };
+    let verifies = match (&record.confirm_verifies, record.marks.contains_key("exists")) {
+        (Some(a), _) => ConfirmVerifies::Attribute(a),
+        (None, true) => ConfirmVerifies::Nothing,
+        (None, false) => ConfirmVerifies::Unknown,
+    };
     let mut state = with_retry(cfg, pacer, Category::UserRead, || dir.get_user(&event.user_key)).await?;
     if state.is_none() {
         if let Some(alt) = alternate_key(event) {
             state = with_retry(cfg, pacer, Category::UserRead, || dir.get_user(alt)).await?;
         }
     }
-    let (steps, outcome) = plan(event, state.as_ref(), password, cfg)?;
+    let (steps, outcome) = plan(event, &change, state.as_ref(), password, verifies, cfg)?;
     let mut username = state.map(|s| s.username);
     for step in &steps {
         match step {
@@ -275,6 +299,13 @@ pub async fn apply<D: UserDirectory>(event: &Event, dir: &D, keys: &Keyring, pac
             }
         }
     }
+    let order = event.order();
+    update(store, &key, |r| {
+        r.advance(&change, &order);
+        r.attempts.remove(&event.id);
+    })
+    .await
+    .map_err(|e| ApplyError::Retryable(format!("applied, but the high-water mark was not recorded: {e}")))?;
     Ok(outcome)
 }
 
@@ -282,6 +313,7 @@ pub async fn apply<D: UserDirectory>(event: &Event, dir: &D, keys: &Keyring, pac
 mod tests {
     use super::*;
     use crate::event::EVENT_VERSION;
+    use crate::state::MemoryStore;
     use serde_json::json;
     use std::collections::HashMap;
     use std::sync::Mutex;
@@ -292,6 +324,7 @@ mod tests {
             id: "e1".into(),
             origin_region: "a".into(),
             origin_pool: "a_1".into(),
+            target_pool: "b_1".into(),
             action: "X".into(),
             user_key: "alice".into(),
             origin_username: None,
@@ -306,61 +339,78 @@ mod tests {
     fn pw() -> Option<Password> {
         Some(Password("pw".into()))
     }
+    /// `plan` over the whole change of `ev`.
+    fn plan_all(ev: &Event, state: Option<&UserState>, password: Option<Password>, verifies: ConfirmVerifies<'_>, cfg: &ApplyConfig) -> Result<(Vec<Step>, Outcome), ApplyError> {
+        plan(ev, &ev.change, state, password, verifies, cfg)
+    }
+    fn create(sealed: Option<String>) -> Change {
+        Change::CreateUser { attributes: vec![], sealed_password: sealed, confirm_verifies: None }
+    }
 
     #[test]
     fn sign_up_creates_a_disabled_user_with_the_password_and_origin_sub() {
         let cfg = ApplyConfig { origin_sub_attribute: Some("custom:origin_sub".into()), ..ApplyConfig::standard() };
-        let ev = event(Change::CreateUser { attributes: vec![], sealed_password: String::new() });
-        let (steps, _) = plan(&ev, None, pw(), &cfg).unwrap();
+        let ev = event(create(Some(String::new())));
+        let (steps, _) = plan_all(&ev, None, pw(), ConfirmVerifies::Nothing, &cfg).unwrap();
         assert_eq!(
             steps,
             vec![Step::Create { attributes: vec![Attr { name: "custom:origin_sub".into(), value: "sub-a".into() }] }, Step::SetEnabled(false), Step::SetPassword(Password("pw".into()))]
         );
         // Re-delivered after the confirmation applied: nothing may undo it.
-        let (steps, outcome) = plan(&ev, Some(&user("CONFIRMED", true, &[])), pw(), &cfg).unwrap();
+        let (steps, outcome) = plan_all(&ev, Some(&user("CONFIRMED", true, &[])), pw(), ConfirmVerifies::Nothing, &cfg).unwrap();
         assert_eq!((steps, outcome), (vec![], Outcome::AlreadyApplied));
         // Interrupted after AdminCreateUser: finish it.
-        let (steps, _) = plan(&ev, Some(&user("FORCE_CHANGE_PASSWORD", true, &[])), pw(), &cfg).unwrap();
+        let (steps, _) = plan_all(&ev, Some(&user("FORCE_CHANGE_PASSWORD", true, &[])), pw(), ConfirmVerifies::Nothing, &cfg).unwrap();
         assert_eq!(steps, vec![Step::SetEnabled(false), Step::SetPassword(Password("pw".into()))]);
     }
 
     #[test]
-    fn confirm_enables_and_verifies_email_once() {
+    fn a_passwordless_sign_up_is_created_disabled_without_a_password() {
+        let cfg = ApplyConfig::standard();
+        let (steps, _) = plan_all(&event(create(None)), None, None, ConfirmVerifies::Nothing, &cfg).unwrap();
+        assert_eq!(steps, vec![Step::Create { attributes: vec![] }, Step::SetEnabled(false)]);
+    }
+
+    #[test]
+    fn confirm_enables_and_verifies_only_what_the_origin_verified() {
         let cfg = ApplyConfig::standard();
         let ev = event(Change::Confirm);
-        let (steps, _) = plan(&ev, Some(&user("CONFIRMED", false, &[("email", "a@x.io")])), None, &cfg).unwrap();
+        let both = user("CONFIRMED", false, &[("email", "a@x.io"), ("phone_number", "+15550100")]);
+        let (steps, _) = plan_all(&ev, Some(&both), None, ConfirmVerifies::Attribute("email"), &cfg).unwrap();
         assert_eq!(steps, vec![Step::UpdateAttributes(vec![Attr { name: "email_verified".into(), value: "true".into() }]), Step::SetEnabled(true)]);
+        let (steps, _) = plan_all(&ev, Some(&both), None, ConfirmVerifies::Attribute("phone_number"), &cfg).unwrap();
+        assert_eq!(steps, vec![Step::UpdateAttributes(vec![Attr { name: "phone_number_verified".into(), value: "true".into() }]), Step::SetEnabled(true)]);
+        // The origin sent no code: nothing verified; not known: nothing invented, and said so.
+        assert_eq!(plan_all(&ev, Some(&both), None, ConfirmVerifies::Nothing, &cfg).unwrap(), (vec![Step::SetEnabled(true)], Outcome::Applied));
+        assert_eq!(plan_all(&ev, Some(&both), None, ConfirmVerifies::Unknown, &cfg).unwrap(), (vec![Step::SetEnabled(true)], Outcome::Partial("verified-flags-unknown")));
         let done = user("CONFIRMED", true, &[("email", "a@x.io"), ("email_verified", "true")]);
-        assert_eq!(plan(&ev, Some(&done), None, &cfg).unwrap(), (vec![], Outcome::AlreadyApplied));
+        assert_eq!(plan_all(&ev, Some(&done), None, ConfirmVerifies::Attribute("email"), &cfg).unwrap(), (vec![], Outcome::AlreadyApplied));
     }
 
     #[test]
     fn deletes_of_missing_users_succeed_other_changes_wait_for_the_user() {
         let cfg = ApplyConfig::standard();
-        assert_eq!(plan(&event(Change::Delete), None, None, &cfg).unwrap().1, Outcome::AlreadyApplied);
-        assert!(matches!(plan(&event(Change::Confirm), None, None, &cfg), Err(ApplyError::Retryable(r)) if r.contains("does not exist")));
+        assert_eq!(plan_all(&event(Change::Delete), None, None, ConfirmVerifies::Nothing, &cfg).unwrap().1, Outcome::AlreadyApplied);
+        assert!(matches!(plan_all(&event(Change::Confirm), None, None, ConfirmVerifies::Nothing, &cfg), Err(ApplyError::Retryable(r)) if r.contains("does not exist")));
     }
 
     #[test]
     fn totp_preference_is_not_copied_and_says_so() {
         let cfg = ApplyConfig::standard();
         let ev = event(Change::MfaPreference { settings: json!({"SoftwareTokenMfaSettings":{"Enabled":true},"SMSMfaSettings":{"Enabled":true}}) });
-        let (steps, outcome) = plan(&ev, Some(&user("CONFIRMED", true, &[])), None, &cfg).unwrap();
+        let (steps, outcome) = plan_all(&ev, Some(&user("CONFIRMED", true, &[])), None, ConfirmVerifies::Nothing, &cfg).unwrap();
         assert_eq!(steps, vec![Step::SetMfa(json!({"SMSMfaSettings":{"Enabled":true}}))]);
         assert_eq!(outcome, Outcome::Partial("totp"));
     }
 
     #[test]
-    fn a_changed_email_stays_unverified_until_verified_at_the_origin() {
+    fn attribute_changes_replay_exactly_what_the_origin_did() {
         let cfg = ApplyConfig::standard();
-        let now = user("CONFIRMED", true, &[("email", "old@x.io"), ("email_verified", "true")]);
-        let ev = event(Change::UpdateAttributes { attributes: vec![Attr { name: "email".into(), value: "new@x.io".into() }] });
-        let (steps, _) = plan(&ev, Some(&now), None, &cfg).unwrap();
-        assert_eq!(steps, vec![Step::UpdateAttributes(vec![Attr { name: "email".into(), value: "new@x.io".into() }, Attr { name: "email_verified".into(), value: "false".into() }])]);
-        // Re-applying the same value (a duplicate) does not touch verification.
-        let moved = user("CONFIRMED", true, &[("email", "new@x.io"), ("email_verified", "true")]);
-        let (steps, _) = plan(&ev, Some(&moved), None, &cfg).unwrap();
-        assert_eq!(steps, vec![Step::UpdateAttributes(vec![Attr { name: "email".into(), value: "new@x.io".into() }])]);
+        let now = user("CONFIRMED", true, &[("email", "old@x.io"), ("email_verified", "true"), ("phone_number", "+1")]);
+        let attrs = vec![Attr { name: "phone_number".into(), value: "+2".into() }];
+        let ev = event(Change::UpdateAttributes { attributes: attrs.clone() });
+        let (steps, _) = plan_all(&ev, Some(&now), None, ConfirmVerifies::Nothing, &cfg).unwrap();
+        assert_eq!(steps, vec![Step::UpdateAttributes(attrs)], "no phone_number_verified invented");
     }
 
     #[test]
@@ -412,32 +462,90 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn apply_retries_throttling_and_is_idempotent() {
         let keys = Keyring::single("k1", [1; 32]);
-        let mut ev = event(Change::CreateUser { attributes: vec![], sealed_password: String::new() });
-        ev.change = Change::CreateUser { attributes: vec![], sealed_password: keys.seal(b"pw", b"e1") };
+        let ev = event(create(Some(keys.seal(b"pw", b"e1"))));
         let fake = Fake { throttle: Mutex::new(3), ..Default::default() };
         let pacer = Pacer::defaults();
         let cfg = ApplyConfig::standard();
-        assert_eq!(apply(&ev, &fake, &keys, &pacer, &cfg).await.unwrap(), Outcome::Applied);
+        let store = MemoryStore::default();
+        assert_eq!(apply(&ev, &fake, &store, &keys, &pacer, &cfg).await.unwrap(), Outcome::Applied);
         let u = fake.users.lock().unwrap()["alice"].clone();
         assert_eq!((u.status.as_str(), u.enabled), ("CONFIRMED", false));
-        assert_eq!(apply(&ev, &fake, &keys, &pacer, &cfg).await.unwrap(), Outcome::AlreadyApplied);
+        assert_eq!(apply(&ev, &fake, &store, &keys, &pacer, &cfg).await.unwrap(), Outcome::Stale, "a duplicate is skipped by the mark");
+        assert_eq!(apply(&ev, &fake, &MemoryStore::default(), &keys, &pacer, &cfg).await.unwrap(), Outcome::AlreadyApplied, "and idempotent without it");
         // A password sealed for another event is refused.
         let mut forged = ev.clone();
         forged.id = "e2".into();
-        assert!(matches!(apply(&forged, &fake, &keys, &pacer, &cfg).await, Err(ApplyError::Permanent(_))));
+        forged.origin_time_ms = 5;
+        let fresh = MemoryStore::default();
+        fake.users.lock().unwrap().clear();
+        assert!(matches!(apply(&forged, &fake, &fresh, &keys, &pacer, &cfg).await, Err(ApplyError::Permanent(_))));
         // Sealed under a key rotated in after this keyring was read: retryable, names the cause.
         let newer = Keyring::single("k2", [9; 32]);
-        let mut rotated = ev.clone();
-        rotated.change = Change::CreateUser { attributes: vec![], sealed_password: newer.seal(b"pw", b"e1") };
-        assert!(matches!(apply(&rotated, &fake, &keys, &pacer, &cfg).await, Err(ApplyError::Retryable(r)) if r.starts_with(UNKNOWN_KEY)));
+        let rotated = event(create(Some(newer.seal(b"pw", b"e1"))));
+        assert!(matches!(apply(&rotated, &fake, &fresh, &keys, &pacer, &cfg).await, Err(ApplyError::Retryable(r)) if r.starts_with(UNKNOWN_KEY)));
     }
 
     #[tokio::test(start_paused = true)]
     async fn apply_gives_up_after_bounded_retries() {
         let keys = Keyring::single("k1", [1; 32]);
         let fake = Fake { throttle: Mutex::new(1000), ..Default::default() };
-        let err = apply(&event(Change::Delete), &fake, &keys, &Pacer::defaults(), &ApplyConfig::standard()).await.unwrap_err();
+        let err = apply(&event(Change::Delete), &fake, &MemoryStore::default(), &keys, &Pacer::defaults(), &ApplyConfig::standard()).await.unwrap_err();
         assert!(err.is_retryable());
         assert_eq!(fake.calls.lock().unwrap().len(), 6, "1 try + 5 retries");
+    }
+}
+
+#[cfg(test)]
+mod stale_tests {
+    use super::*;
+    use crate::event::EVENT_VERSION;
+    use crate::state::MemoryStore;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    /// A pool that records passwords and attributes, to see which value wins.
+    #[derive(Default)]
+    struct Pool(Mutex<HashMap<String, (UserState, String)>>);
+    impl UserDirectory for Pool {
+        async fn get_user(&self, key: &str) -> Result<Option<UserState>, ApplyError> {
+            Ok(self.0.lock().unwrap().get(key).map(|(u, _)| u.clone()))
+        }
+        async fn create_user(&self, key: &str, attributes: &[Attr]) -> Result<UserState, ApplyError> {
+            let u = UserState { username: key.into(), status: "FORCE_CHANGE_PASSWORD".into(), enabled: true, attributes: attributes.to_vec() };
+            Ok(self.0.lock().unwrap().entry(key.into()).or_insert((u, String::new())).0.clone())
+        }
+        async fn run(&self, username: &str, step: &Step) -> Result<(), ApplyError> {
+            let mut m = self.0.lock().unwrap();
+            match step {
+                Step::Delete => {
+                    m.remove(username);
+                }
+                Step::SetPassword(p) => m.get_mut(username).unwrap().1 = p.0.clone(),
+                _ => {}
+            }
+            Ok(())
+        }
+    }
+
+    fn ev(keys: &Keyring, ms: u64, change: impl Fn(&str) -> Change) -> Event {
+        let id = format!("e{ms}");
+        Event { v: EVENT_VERSION, change: change(&id), id, origin_region: "a".into(), origin_pool: "a_1".into(), target_pool: "b_1".into(), action: "X".into(), user_key: "alice".into(), origin_username: None, origin_sub: None, origin_time_ms: ms }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stale_password_or_sign_up_never_wins() {
+        let keys = Keyring::single("k1", [1; 32]);
+        let (pool, store, pacer, cfg) = (Pool::default(), MemoryStore::default(), Pacer::defaults(), ApplyConfig::standard());
+        let sign_up = ev(&keys, 10, |id| Change::CreateUser { attributes: vec![], sealed_password: Some(keys.seal(b"first", id.as_bytes())), confirm_verifies: None });
+        let old = ev(&keys, 20, |id| Change::SetPassword { sealed_password: keys.seal(b"compromised", id.as_bytes()) });
+        let new = ev(&keys, 30, |id| Change::SetPassword { sealed_password: keys.seal(b"fresh", id.as_bytes()) });
+        for e in [&sign_up, &old, &new] {
+            apply(e, &pool, &store, &keys, &pacer, &cfg).await.unwrap();
+        }
+        assert_eq!(apply(&old, &pool, &store, &keys, &pacer, &cfg).await.unwrap(), Outcome::Stale);
+        assert_eq!(pool.0.lock().unwrap()["alice"].1, "fresh");
+        apply(&ev(&keys, 40, |_| Change::Delete), &pool, &store, &keys, &pacer, &cfg).await.unwrap();
+        assert_eq!(apply(&sign_up, &pool, &store, &keys, &pacer, &cfg).await.unwrap(), Outcome::Stale);
+        assert!(pool.0.lock().unwrap().is_empty(), "a redriven sign-up does not resurrect a deleted user");
     }
 }

@@ -37,7 +37,13 @@ fn str_of<'a>(req: &'a Value, path: &[&str]) -> Option<&'a str> {
 pub fn build_change(mutation: Mutation, req: &Value, resp: &Value, keys: &Keyring, event_id: &str) -> Option<Change> {
     let seal = |pw: &str| keys.seal(pw.as_bytes(), event_id.as_bytes());
     Some(match mutation {
-        Mutation::SignUp => Change::CreateUser { attributes: attrs(req.get("UserAttributes")), sealed_password: seal(str_of(req, &["Password"])?) },
+        // A passwordless sign-up (a pool with passwordless sign-in) replicates without one. The
+        // attribute the code went to is the one the origin verifies on confirmation.
+        Mutation::SignUp => Change::CreateUser {
+            attributes: attrs(req.get("UserAttributes")),
+            sealed_password: str_of(req, &["Password"]).map(seal),
+            confirm_verifies: str_of(resp, &["CodeDeliveryDetails", "AttributeName"]).map(str::to_owned),
+        },
         Mutation::ConfirmSignUp => Change::Confirm,
         Mutation::SetPassword(field) => Change::SetPassword { sealed_password: seal(str_of(req, &[field])?) },
         Mutation::ChallengeNewPassword => {
@@ -46,7 +52,20 @@ pub fn build_change(mutation: Mutation, req: &Value, resp: &Value, keys: &Keyrin
             }
             Change::SetPassword { sealed_password: seal(str_of(req, &["ChallengeResponses", "NEW_PASSWORD"])?) }
         }
-        Mutation::UpdateAttributes => Change::UpdateAttributes { attributes: attrs(req.get("UserAttributes")) },
+        Mutation::UpdateAttributes => {
+            // Where the origin sent a verification code, it marked that attribute unverified
+            // (unless the request set the flag itself): carry exactly that, invent nothing.
+            let mut attributes = attrs(req.get("UserAttributes"));
+            for sent in resp.get("CodeDeliveryDetailsList").and_then(Value::as_array).into_iter().flatten() {
+                if let Some(name) = sent.get("AttributeName").and_then(Value::as_str) {
+                    let flag = format!("{name}_verified");
+                    if !attributes.iter().any(|a| a.name == flag) {
+                        attributes.push(Attr { name: flag, value: "false".into() });
+                    }
+                }
+            }
+            Change::UpdateAttributes { attributes }
+        }
         Mutation::DeleteAttributes => Change::DeleteAttributes {
             names: req.get("UserAttributeNames")?.as_array()?.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect(),
         },
@@ -78,10 +97,29 @@ mod tests {
     #[test]
     fn sign_up_seals_the_password_under_the_event_id() {
         let req = json!({"Username":"alice","Password":"Sup3r$ecret","UserAttributes":[{"Name":"email","Value":"a@x.io"}]});
-        let Some(Change::CreateUser { attributes, sealed_password }) = build_change(Mutation::SignUp, &req, &json!({}), &keys(), "evt-9") else { panic!() };
+        let resp = json!({"UserSub":"s","CodeDeliveryDetails":{"AttributeName":"email","DeliveryMedium":"EMAIL"}});
+        let Some(Change::CreateUser { attributes, sealed_password: Some(sealed_password), confirm_verifies }) = build_change(Mutation::SignUp, &req, &resp, &keys(), "evt-9") else { panic!() };
         assert_eq!(attributes, vec![Attr { name: "email".into(), value: "a@x.io".into() }]);
+        assert_eq!(confirm_verifies.as_deref(), Some("email"));
         assert!(!sealed_password.contains("Sup3r"));
         assert_eq!(keys().open(&sealed_password, b"evt-9").unwrap(), b"Sup3r$ecret");
+    }
+
+    #[test]
+    fn a_passwordless_sign_up_replicates_without_a_password() {
+        let req = json!({"Username":"bob","UserAttributes":[{"Name":"email","Value":"b@x.io"}]});
+        let change = build_change(Mutation::SignUp, &req, &json!({}), &keys(), "e").unwrap();
+        assert_eq!(change, Change::CreateUser { attributes: vec![Attr { name: "email".into(), value: "b@x.io".into() }], sealed_password: None, confirm_verifies: None });
+    }
+
+    #[test]
+    fn an_attribute_change_carries_the_origins_verified_flags() {
+        let req = json!({"UserAttributes":[{"Name":"email","Value":"new@x.io"},{"Name":"phone_number","Value":"+15550100"}]});
+        let resp = json!({"CodeDeliveryDetailsList":[{"AttributeName":"email","DeliveryMedium":"EMAIL"}]});
+        let Some(Change::UpdateAttributes { attributes }) = build_change(Mutation::UpdateAttributes, &req, &resp, &keys(), "e") else { panic!() };
+        let names: Vec<&str> = attributes.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["email", "phone_number", "email_verified"], "phone not auto-verified at the origin: no flag invented");
+        assert_eq!(attributes[2].value, "false");
     }
 
     #[test]

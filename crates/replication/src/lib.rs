@@ -1,4 +1,4 @@
-//! Replication events (schema v1), how the proxy builds them from a successful call, and the
+//! Replication events (schema v2, authenticated), how the proxy builds them from a successful call, and the
 //! pure apply rules the replicator follows over a `UserDirectory` port.
 #![forbid(unsafe_code)]
 
@@ -6,7 +6,9 @@ pub mod apply;
 pub mod build;
 pub mod event;
 pub mod pacing;
+pub mod state;
 
-pub use apply::{apply, plan, ApplyConfig, ApplyError, Outcome, Step, UserDirectory, UserState};
+pub use apply::{apply, plan, ApplyConfig, ApplyError, ConfirmVerifies, Outcome, Step, UserDirectory, UserState};
 pub use build::{build_change, UserIdentity};
-pub use event::{Attr, Change, Event, EVENT_VERSION};
+pub use event::{Attr, Change, Envelope, Event, EventError, Header, OrderKey, EVENT_VERSION};
+pub use state::{MemoryStore, StateStore, StoreError, UserRecord};

@@ -3,12 +3,13 @@
 //! failures, and a standalone long-polling worker).
 #![forbid(unsafe_code)]
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use replication::pacing::{Category, Pacer};
-use replication::{apply, ApplyConfig, ApplyError, Event, Outcome, UserDirectory};
+use replication::state::{record_key, update};
+use replication::{apply, ApplyConfig, ApplyError, Envelope, EventError, Header, Outcome, StateStore, UserDirectory};
 use wire::seal::Keyring;
 
 pub use relay_aws::runtime::{init_logging, Env, ProcessEnv};
@@ -17,12 +18,22 @@ pub use relay_aws::runtime::{init_logging, Env, ProcessEnv};
 pub struct Config {
     pub region: String,
     pub user_pool_id: String,
+    /// The only pool whose events this replicator accepts (its peer).
+    pub peer_user_pool_id: String,
+    /// DynamoDB table of per-user high-water marks and attempt counts.
+    pub state_table: String,
     pub username_attributes: Vec<String>,
     pub aws_endpoint: Option<String>,
     pub replication_key_secret_id: String,
     pub inbound_queue_url: Option<String>,
     pub dlq_url: Option<String>,
+    /// An event's own failed attempts before it goes to the DLQ (deliveries spent waiting
+    /// behind an earlier event of the same user do not count).
     pub max_receives: u32,
+    /// Deliveries of one message after which it goes to the DLQ whatever the reason (the
+    /// state store that counts attempts was unreachable all along). Below the queue's own
+    /// maxReceiveCount, so the replicator, not SQS, writes the reason.
+    pub max_deliveries: u32,
     pub quotas: HashMap<Category, f64>,
     pub apply: ApplyConfig,
     pub metrics_listen: Option<std::net::SocketAddr>,
@@ -60,6 +71,10 @@ impl Config {
             Some(v) => v.parse().map_err(|_| format!("RELAY_MAX_RECEIVES={v:?} is not a number"))?,
             None => 5,
         };
+        let max_deliveries = match env.get("RELAY_MAX_DELIVERIES") {
+            Some(v) => v.parse().map_err(|_| format!("RELAY_MAX_DELIVERIES={v:?} is not a number"))?,
+            None => 40,
+        };
         let metrics_listen = match env.get("RELAY_METRICS_LISTEN") {
             Some(v) => Some(v.parse().map_err(|_| format!("RELAY_METRICS_LISTEN={v:?} is not address:port"))?),
             None => None,
@@ -78,12 +93,15 @@ impl Config {
             forward,
             region: req("RELAY_REGION")?,
             user_pool_id: req("RELAY_USER_POOL_ID")?,
+            peer_user_pool_id: req("RELAY_PEER_USER_POOL_ID")?,
+            state_table: req("RELAY_STATE_TABLE")?,
             username_attributes: env.get("RELAY_USERNAME_ATTRIBUTES").unwrap_or_default().split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
             aws_endpoint: env.get("RELAY_AWS_ENDPOINT"),
             replication_key_secret_id: req("RELAY_REPLICATION_KEY_SECRET_ID")?,
             inbound_queue_url: env.get("RELAY_INBOUND_QUEUE_URL"),
             dlq_url: env.get("RELAY_DLQ_URL"),
             max_receives,
+            max_deliveries,
             quotas,
             apply,
             metrics_listen,
@@ -105,7 +123,7 @@ pub struct Inbound {
 /// order when a transport did not (a redelivery after a crash in an emulator, or an event that
 /// took the fallback path), so a confirmation never runs before its sign-up in one batch.
 pub fn apply_order(batch: &[Inbound]) -> Vec<usize> {
-    let time = |m: &Inbound| Event::from_json(&m.body).map(|e| e.origin_time_ms).unwrap_or(0);
+    let time = |m: &Inbound| Header::peek(&m.body).map(|h| h.origin_time_ms).unwrap_or(0);
     let mut first_seen: HashMap<&str, usize> = HashMap::new();
     for (i, m) in batch.iter().enumerate() {
         first_seen.entry(m.group_id.as_deref().unwrap_or("")).or_insert(i);
@@ -170,12 +188,17 @@ impl Stats {
     }
 }
 
-pub struct Replicator<D> {
+pub struct Replicator<D, S> {
     pub dir: D,
+    /// Per-user high-water marks and attempt counts.
+    pub store: S,
     /// The replication keyring; re-read from Secrets Manager when an event names a key it
     /// does not have (a key rotated in at the origin).
     pub keys: std::sync::RwLock<Keyring>,
     pub key_source: Option<(relay_aws::Secrets, String)>,
+    /// When the keyring was last re-read for an unknown key id (at most once a minute, so a
+    /// stream of events naming made-up key ids cannot hammer Secrets Manager).
+    pub last_reload: Mutex<Option<std::time::Instant>>,
     pub pacer: Pacer,
     pub cfg: Config,
     pub stats: Stats,
@@ -187,30 +210,43 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-impl<D: UserDirectory> Replicator<D> {
-    /// Processes a batch in order. After a message of a FIFO group fails, the later messages
-    /// of that group are left for redelivery so that one user's events never apply out of order.
+/// How often an unknown key id may trigger a re-read of the keyring.
+const KEY_RELOAD_EVERY: Duration = Duration::from_secs(60);
+
+impl<D: UserDirectory, S: StateStore> Replicator<D, S> {
+    /// Processes a batch in order. After an event of a user fails retryably, the user's later
+    /// events in the batch are left for redelivery (without counting against their own
+    /// attempts) so that one user's events never apply out of order. An event dead-lettered
+    /// for good does not hold the user's later events back.
     pub async fn process(&self, batch: &[Inbound]) -> Vec<Disposition> {
-        let mut blocked: HashSet<String> = HashSet::new();
+        let mut blocked: HashMap<String, String> = HashMap::new();
         let mut out: Vec<Option<Disposition>> = vec![None; batch.len()];
         for i in apply_order(batch) {
             let m = &batch[i];
             let group = m.group_id.clone().unwrap_or_default();
-            if blocked.contains(&group) {
-                out[i] = Some(Disposition::Retry("an earlier event of this user failed in the same batch".into()));
+            if let Some(head) = blocked.get(&group) {
+                out[i] = Some(Disposition::Retry(format!("waiting behind event {head} of the same user")));
                 continue;
             }
             let d = self.one(m).await;
             if matches!(d, Disposition::Retry(_)) {
-                blocked.insert(group);
+                blocked.insert(group, Header::peek(&m.body).map(|h| h.id).unwrap_or_else(|_| m.message_id.clone()));
             }
             out[i] = Some(d);
         }
-        out.into_iter().map(|d| d.expect("every message has a disposition")).collect()
+        out.into_iter().map(|d| d.unwrap_or_else(|| Disposition::Retry("not processed".into()))).collect()
     }
 
+    /// Re-reads the keyring, at most once per KEY_RELOAD_EVERY.
     async fn reload_keys(&self) -> Option<Keyring> {
         let (secrets, id) = self.key_source.as_ref()?;
+        {
+            let mut last = self.last_reload.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|at| at.elapsed() < KEY_RELOAD_EVERY) {
+                return None;
+            }
+            *last = Some(std::time::Instant::now());
+        }
         match secrets.get(id).await.map_err(|e| e.to_string()).and_then(|t| Keyring::from_json(&t).map_err(|e| e.to_string())) {
             Ok(k) => {
                 tracing::info!(current = k.current_id(), "replication keyring re-read");
@@ -224,36 +260,96 @@ impl<D: UserDirectory> Replicator<D> {
         }
     }
 
-    async fn one(&self, m: &Inbound) -> Disposition {
-        let event = match Event::from_json(&m.body) {
-            Ok(e) => e,
-            Err(reason) => {
-                self.stats.count("unknown", "permanent");
-                tracing::error!(message_id = %m.message_id, %reason, "unreadable event sent to the DLQ");
-                return Disposition::DeadLetter(reason);
+    fn refuse(&self, m: &Inbound, outcome: &str, reason: String) -> Disposition {
+        self.stats.count("unknown", outcome);
+        tracing::error!(message_id = %m.message_id, %reason, "event refused and sent to the DLQ, not applied");
+        if self.emf {
+            println!("{}", emf_event("unknown", outcome, 0, false));
+        }
+        Disposition::DeadLetter(reason)
+    }
+
+    /// Verifies the envelope; an unknown key id re-reads the keyring (rate-limited) once.
+    async fn open(&self, m: &Inbound) -> Result<replication::Event, Disposition> {
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut opened = Envelope::open(&m.body, &keys);
+        if matches!(opened, Err(EventError::UnknownKey(_))) {
+            if let Some(fresh) = self.reload_keys().await {
+                opened = Envelope::open(&m.body, &fresh);
             }
+        }
+        let event = match opened {
+            Ok(e) => e,
+            Err(EventError::UnknownKey(kid)) if m.receive_count < self.cfg.max_receives => {
+                self.stats.count("unknown", "retryable");
+                tracing::warn!(message_id = %m.message_id, key_id = %kid, "event sealed under a key id this replicator does not have (yet); will retry");
+                return Err(Disposition::Retry(format!("unknown key id {kid}")));
+            }
+            Err(e @ (EventError::UnknownKey(_) | EventError::Unauthenticated(_))) => return Err(self.refuse(m, "unauthenticated", format!("unauthenticated: {e}"))),
+            Err(e) => return Err(self.refuse(m, "permanent", e.to_string())),
+        };
+        if event.origin_pool != self.cfg.peer_user_pool_id || event.target_pool != self.cfg.user_pool_id {
+            let reason = format!("wrong-pool: event {} is from {} for {}; this replicator takes events from {} for {}", event.id, event.origin_pool, event.target_pool, self.cfg.peer_user_pool_id, self.cfg.user_pool_id);
+            return Err(self.refuse(m, "wrong_pool", reason));
+        }
+        Ok(event)
+    }
+
+    /// Counts one failed attempt of the event itself; returns the count so far, or `None`
+    /// when the state store cannot be reached.
+    async fn failed_attempt(&self, event: &replication::Event) -> Option<u32> {
+        let key = record_key(&event.user_key);
+        update(&self.store, &key, |r| {
+            let n = r.attempts.entry(event.id.clone()).or_default();
+            *n += 1;
+            *n
+        })
+        .await
+        .map_err(|e| tracing::warn!(event_id = %event.id, error = %e, "cannot count the attempt"))
+        .ok()
+    }
+
+    async fn forget_attempts(&self, event: &replication::Event) {
+        let key = record_key(&event.user_key);
+        if let Err(e) = update(&self.store, &key, |r| r.attempts.remove(&event.id)).await {
+            tracing::warn!(event_id = %event.id, error = %e, "cannot clear the attempt count");
+        }
+    }
+
+    async fn one(&self, m: &Inbound) -> Disposition {
+        let event = match self.open(m).await {
+            Ok(e) => e,
+            Err(d) => return d,
         };
         let keys = self.keys.read().unwrap_or_else(|p| p.into_inner()).clone();
-        let mut result = apply(&event, &self.dir, &keys, &self.pacer, &self.cfg.apply).await;
+        let mut result = apply(&event, &self.dir, &self.store, &keys, &self.pacer, &self.cfg.apply).await;
         if matches!(&result, Err(ApplyError::Retryable(r)) if r.starts_with(replication::apply::UNKNOWN_KEY)) {
             if let Some(fresh) = self.reload_keys().await {
-                result = apply(&event, &self.dir, &fresh, &self.pacer, &self.cfg.apply).await;
+                result = apply(&event, &self.dir, &self.store, &fresh, &self.pacer, &self.cfg.apply).await;
             }
         }
         let lag = now_ms().saturating_sub(event.origin_time_ms);
         let (disposition, outcome) = match &result {
             Ok(Outcome::Applied) => (Disposition::Done, "applied"),
             Ok(Outcome::AlreadyApplied) => (Disposition::Done, "already_applied"),
+            Ok(Outcome::Stale) => (Disposition::Done, "stale"),
             Ok(Outcome::Partial(what)) => {
                 tracing::warn!(event_id = %event.id, part = what, "applied without a part that cannot be replicated");
                 (Disposition::Done, "partial")
             }
             Err(ApplyError::Permanent(r)) => (Disposition::DeadLetter(r.clone()), "permanent"),
-            Err(ApplyError::Retryable(r)) if m.receive_count >= self.cfg.max_receives => (Disposition::DeadLetter(format!("gave up after {} deliveries: {r}", m.receive_count)), "retryable"),
-            Err(ApplyError::Retryable(r)) => (Disposition::Retry(r.clone()), "retryable"),
+            Err(ApplyError::Retryable(r)) => match self.failed_attempt(&event).await {
+                Some(n) if n >= self.cfg.max_receives => (Disposition::DeadLetter(format!("gave up after {n} attempts: {r}")), "retryable"),
+                None if m.receive_count >= self.cfg.max_deliveries => (Disposition::DeadLetter(format!("gave up after {} deliveries: {r}", m.receive_count)), "retryable"),
+                _ => (Disposition::Retry(r.clone()), "retryable"),
+            },
         };
+        if matches!(disposition, Disposition::DeadLetter(_)) {
+            // A redriven event starts its attempts afresh.
+            self.forget_attempts(&event).await;
+        }
         self.stats.count(&event.action, outcome);
-        if matches!(disposition, Disposition::Done) {
+        if matches!(disposition, Disposition::Done) && outcome != "stale" {
             self.stats.record_lag(lag);
         }
         match &disposition {
@@ -281,54 +377,108 @@ fn emf_event(action: &str, outcome: &str, lag_ms: u64, applied: bool) -> String 
     .to_string()
 }
 
+/// The replicator over AWS: this region's pool and state table.
+pub type Live = Replicator<relay_aws::cognito::Pool, relay_aws::state::Table>;
+
 /// Builds a replicator over this region's pool. Fails (before any work) on bad config or an
 /// unreadable replication key.
-pub async fn build(cfg: Config, emf: bool) -> Result<Replicator<relay_aws::cognito::Pool>, String> {
+pub async fn build(cfg: Config, emf: bool) -> Result<Live, String> {
     let sdk = relay_aws::sdk_config(&cfg.region, cfg.aws_endpoint.as_deref(), 2, Duration::from_secs(5)).await;
     let secrets = relay_aws::Secrets::new(&sdk);
     let keys = Keyring::from_json(&secrets.get(&cfg.replication_key_secret_id).await?).map_err(|e| e.to_string())?;
     let dir = relay_aws::cognito::Pool::new(&sdk, &cfg.user_pool_id, cfg.username_attributes.clone());
     let pacer = Pacer::new(&cfg.quotas);
     let key_source = Some((secrets, cfg.replication_key_secret_id.clone()));
-    Ok(Replicator { dir, keys: std::sync::RwLock::new(keys), key_source, pacer, cfg, stats: Stats::default(), emf })
+    let store = relay_aws::state::Table::new(&sdk, &cfg.state_table);
+    Ok(Replicator { dir, store, keys: std::sync::RwLock::new(keys), key_source, last_reload: Mutex::new(None), pacer, cfg, stats: Stats::default(), emf })
 }
 
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use replication::{Attr, Step, UserState};
+    use replication::{Attr, Change, Event, MemoryStore, Step, UserState, EVENT_VERSION};
 
-    struct Pool(Mutex<HashMap<String, UserState>>);
+    /// A pool where the user "throttled" always throttles and "flaky" throttles `flaky` times.
+    #[derive(Default)]
+    struct Pool {
+        users: Mutex<HashMap<String, UserState>>,
+        flaky: Mutex<u32>,
+        applied: Mutex<Vec<String>>,
+    }
     impl UserDirectory for Pool {
         async fn get_user(&self, key: &str) -> Result<Option<UserState>, ApplyError> {
             if key == "throttled" {
                 return Err(ApplyError::Retryable("TooManyRequestsException".into()));
             }
-            Ok(self.0.lock().unwrap().get(key).cloned())
+            if key == "flaky" {
+                let mut f = self.flaky.lock().unwrap();
+                if *f > 0 {
+                    *f -= 1;
+                    return Err(ApplyError::Retryable("TooManyRequestsException".into()));
+                }
+            }
+            Ok(self.users.lock().unwrap().get(key).cloned())
         }
         async fn create_user(&self, key: &str, a: &[Attr]) -> Result<UserState, ApplyError> {
             let u = UserState { username: key.into(), status: "FORCE_CHANGE_PASSWORD".into(), enabled: true, attributes: a.to_vec() };
-            self.0.lock().unwrap().insert(key.into(), u.clone());
+            self.users.lock().unwrap().insert(key.into(), u.clone());
             Ok(u)
         }
-        async fn run(&self, _: &str, _: &Step) -> Result<(), ApplyError> {
+        async fn run(&self, user: &str, step: &Step) -> Result<(), ApplyError> {
+            self.applied.lock().unwrap().push(format!("{user}:{step:?}"));
             Ok(())
         }
     }
 
-    fn replicator() -> Replicator<Pool> {
-        let env: HashMap<String, String> = [("RELAY_REGION", "b"), ("RELAY_USER_POOL_ID", "b_1"), ("RELAY_REPLICATION_KEY_SECRET_ID", "k"), ("RELAY_MAX_RETRIES", "0")]
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
+    const KEYS: [u8; 32] = [5; 32];
+
+    fn replicator() -> Replicator<Pool, MemoryStore> {
+        let env: HashMap<String, String> = [
+            ("RELAY_REGION", "b"),
+            ("RELAY_USER_POOL_ID", "b_1"),
+            ("RELAY_PEER_USER_POOL_ID", "a_1"),
+            ("RELAY_STATE_TABLE", "t"),
+            ("RELAY_REPLICATION_KEY_SECRET_ID", "k"),
+            ("RELAY_MAX_RETRIES", "0"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
         let cfg = Config::from_env(&env).unwrap();
-        Replicator { dir: Pool(Mutex::new(HashMap::new())), keys: std::sync::RwLock::new(Keyring::single("k1", [0; 32])), key_source: None, pacer: Pacer::new(&HashMap::new()), cfg, stats: Stats::default(), emf: false }
+        Replicator {
+            dir: Pool::default(),
+            store: MemoryStore::default(),
+            keys: std::sync::RwLock::new(Keyring::single("k1", KEYS)),
+            key_source: None,
+            last_reload: Mutex::new(None),
+            pacer: Pacer::new(&HashMap::new()),
+            cfg,
+            stats: Stats::default(),
+            emf: false,
+        }
     }
 
-    fn msg(key: &str, group: &str, change: &str, count: u32) -> Inbound {
-        let body = format!(r#"{{"v":1,"id":"{key}-{change}","origin_region":"a","origin_pool":"a_1","action":"X","user_key":"{key}","origin_time_ms":0,"change":{{"op":"{change}"}}}}"#);
-        Inbound { message_id: "m".into(), body, receive_count: count, group_id: Some(group.into()) }
+    fn event(key: &str, change: Change, t: u64) -> Event {
+        Event {
+            v: EVENT_VERSION,
+            id: format!("{key}-{}-{t}", change.name()),
+            origin_region: "a".into(),
+            origin_pool: "a_1".into(),
+            target_pool: "b_1".into(),
+            action: "X".into(),
+            user_key: key.into(),
+            origin_username: None,
+            origin_sub: None,
+            origin_time_ms: t,
+            change,
+        }
+    }
+    fn sealed(e: &Event, count: u32) -> Inbound {
+        Inbound { message_id: format!("m-{}", e.id), body: e.seal(&Keyring::single("k1", KEYS)), receive_count: count, group_id: Some(e.group_id()) }
+    }
+    fn msg(key: &str, change: Change, count: u32) -> Inbound {
+        sealed(&event(key, change, 1), count)
     }
 
     #[test]
@@ -345,33 +495,120 @@ mod tests {
 
     #[test]
     fn a_users_events_apply_in_origin_time_order() {
-        let at = |key: &str, group: &str, op: &str, t: u64| {
-            let mut m = msg(key, group, op, 1);
-            m.body = m.body.replace(r#""origin_time_ms":0"#, &format!(r#""origin_time_ms":{t}"#));
-            m
-        };
-        let batch = vec![at("a", "g1", "confirm", 20), at("b", "g2", "delete", 5), at("a", "g1", "delete", 10)];
+        let batch = vec![sealed(&event("a", Change::Confirm, 20), 1), sealed(&event("b", Change::Delete, 5), 1), sealed(&event("a", Change::Delete, 10), 1)];
         assert_eq!(apply_order(&batch), vec![2, 0, 1]);
     }
 
     #[tokio::test]
     async fn a_failure_holds_back_the_rest_of_its_group_only() {
         let r = replicator();
-        let batch = vec![msg("throttled", "g1", "delete", 1), msg("throttled", "g1", "global_sign_out", 1), msg("bob", "g2", "delete", 1)];
+        let batch = vec![msg("throttled", Change::Delete, 1), sealed(&event("throttled", Change::GlobalSignOut, 2), 1), msg("bob", Change::Delete, 1)];
         let d = r.process(&batch).await;
         assert!(matches!(d[0], Disposition::Retry(_)));
-        assert!(matches!(&d[1], Disposition::Retry(r) if r.contains("earlier event")));
+        assert!(matches!(&d[1], Disposition::Retry(r) if r.contains("waiting behind")));
         assert_eq!(d[2], Disposition::Done);
     }
 
     #[tokio::test]
-    async fn poison_and_exhausted_events_go_to_the_dlq_with_a_reason() {
+    async fn forged_unsealed_and_foreign_events_are_refused_not_applied() {
         let r = replicator();
-        let d = r.process(&[Inbound { message_id: "m".into(), body: "not json".into(), receive_count: 1, group_id: None }, msg("carol", "g3", "confirm", 5), msg("throttled", "g4", "delete", 5)]).await;
+        let genuine = event("victim", Change::Delete, 1);
+        // An unsealed delete (the v1 shape), an event sealed with another key, a tampered header.
+        let unsealed = Inbound { message_id: "u".into(), body: serde_json::to_string(&genuine).unwrap(), receive_count: 1, group_id: None };
+        let other_key = Inbound { body: genuine.seal(&Keyring::single("k1", [6; 32])), ..sealed(&genuine, 1) };
+        let mut tampered: serde_json::Value = serde_json::from_str(&genuine.seal(&Keyring::single("k1", KEYS))).unwrap();
+        tampered["origin_time_ms"] = 1_000_000_000_000_000u64.into();
+        let tampered = Inbound { body: tampered.to_string(), ..sealed(&genuine, 1) };
+        let mut foreign = event("victim", Change::Delete, 1);
+        foreign.origin_pool = "c_9".into();
+        let mut elsewhere = event("victim", Change::Delete, 1);
+        elsewhere.target_pool = "c_9".into();
+        let d = r.process(&[unsealed]).await;
+        assert!(matches!(&d[0], Disposition::DeadLetter(x) if x.starts_with("unauthenticated")), "{d:?}");
+        for m in [other_key, tampered] {
+            assert!(matches!(&r.process(&[m]).await[0], Disposition::DeadLetter(x) if x.starts_with("unauthenticated")));
+        }
+        for e in [foreign, elsewhere] {
+            assert!(matches!(&r.process(&[sealed(&e, 1)]).await[0], Disposition::DeadLetter(x) if x.starts_with("wrong-pool")));
+        }
+        assert!(r.dir.applied.lock().unwrap().is_empty());
+        let text = r.stats.prometheus();
+        assert!(text.contains("outcome=\"unauthenticated\"} 3") && text.contains("outcome=\"wrong_pool\"} 2"), "{text}");
+        assert!(r.stats.lag_ms.lock().unwrap().is_empty(), "a forged origin time never reaches the lag metric");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_key_id_retries_then_dead_letters_as_unauthenticated() {
+        let r = replicator();
+        let e = event("carol", Change::Delete, 1);
+        let m = Inbound { body: e.seal(&Keyring::single("k9", KEYS)), ..sealed(&e, 1) };
+        assert!(matches!(&r.process(&[m.clone()]).await[0], Disposition::Retry(x) if x.contains("unknown key id k9")));
+        let last = Inbound { receive_count: 5, ..m };
+        assert!(matches!(&r.process(&[last]).await[0], Disposition::DeadLetter(x) if x.starts_with("unauthenticated")));
+    }
+
+    #[tokio::test]
+    async fn a_stale_event_is_skipped_and_counted() {
+        let r = replicator();
+        r.dir.users.lock().unwrap().insert("dave".into(), UserState { username: "dave".into(), status: "CONFIRMED".into(), enabled: true, attributes: vec![] });
+        let new = event("dave", Change::UpdateAttributes { attributes: vec![Attr { name: "name".into(), value: "new".into() }] }, 20);
+        let old = event("dave", Change::UpdateAttributes { attributes: vec![Attr { name: "name".into(), value: "old".into() }] }, 10);
+        assert_eq!(r.process(&[sealed(&new, 1)]).await, vec![Disposition::Done]);
+        // Redelivered later (or redriven from the DLQ with the same event): skipped.
+        assert_eq!(r.process(&[sealed(&old, 1)]).await, vec![Disposition::Done]);
+        let applied = r.dir.applied.lock().unwrap().clone();
+        assert_eq!(applied.len(), 1, "{applied:?}");
+        assert!(applied[0].contains("new"));
+        assert!(r.stats.prometheus().contains("outcome=\"stale\"} 1"));
+    }
+
+    #[tokio::test]
+    async fn a_permanent_head_does_not_take_the_users_later_events_with_it() {
+        let r = replicator();
+        r.dir.users.lock().unwrap().insert("erin".into(), UserState { username: "erin".into(), status: "CONFIRMED".into(), enabled: true, attributes: vec![] });
+        // A password that does not open (permanent), then a later attribute change.
+        let bad = event("erin", Change::SetPassword { sealed_password: "v1.k1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into() }, 1);
+        let later = event("erin", Change::UpdateAttributes { attributes: vec![Attr { name: "name".into(), value: "E".into() }] }, 2);
+        let d = r.process(&[sealed(&bad, 1), sealed(&later, 1)]).await;
+        assert!(matches!(&d[0], Disposition::DeadLetter(x) if x.contains("cannot open")));
+        assert_eq!(d[1], Disposition::Done);
+    }
+
+    #[tokio::test]
+    async fn only_the_event_that_failed_its_own_attempts_dead_letters() {
+        let r = replicator();
+        // The head fails on every delivery; the later event waits behind it. Deliveries spent
+        // waiting (even past the head's own limit) never count against the later event.
+        let head = event("throttled", Change::Delete, 1);
+        let later = event("throttled", Change::GlobalSignOut, 2);
+        for delivery in 1..=4 {
+            let d = r.process(&[sealed(&head, delivery), sealed(&later, delivery)]).await;
+            assert!(matches!(&d[0], Disposition::Retry(_)), "delivery {delivery}: {d:?}");
+            assert!(matches!(&d[1], Disposition::Retry(x) if x.contains("waiting behind")));
+        }
+        let d = r.process(&[sealed(&head, 5), sealed(&later, 5)]).await;
+        assert!(matches!(&d[0], Disposition::DeadLetter(x) if x.contains("gave up after 5 attempts")), "{d:?}");
+        // With the head gone, the later event gets its own tries: a retryable failure of its
+        // sixth delivery is only its first attempt.
+        assert!(matches!(&d[1], Disposition::Retry(x) if !x.contains("waiting")), "{d:?}");
+        // A user whose event recovers within its attempts is applied, never dead-lettered.
+        *r.dir.flaky.lock().unwrap() = 3;
+        let flaky = event("flaky", Change::Delete, 1);
+        let outcomes: Vec<Disposition> = {
+            let mut v = vec![];
+            for delivery in 1..=4 {
+                v.push(r.process(&[sealed(&flaky, delivery)]).await.remove(0));
+            }
+            v
+        };
+        assert_eq!(outcomes[3], Disposition::Done, "{outcomes:?}");
+    }
+
+    #[tokio::test]
+    async fn garbage_goes_to_the_dlq_with_a_reason() {
+        let r = replicator();
+        let d = r.process(&[Inbound { message_id: "m".into(), body: "not json".into(), receive_count: 1, group_id: None }]).await;
         assert!(matches!(&d[0], Disposition::DeadLetter(r) if r.contains("not JSON")));
-        assert!(matches!(&d[1], Disposition::DeadLetter(r) if r.contains("does not exist")));
-        assert!(matches!(&r.process(&[msg("carol", "g3", "confirm", 1)]).await[0], Disposition::Retry(_)));
-        assert!(matches!(&d[2], Disposition::DeadLetter(r) if r.contains("gave up after 5")));
         assert!(r.stats.prometheus().contains("outcome=\"permanent\""));
     }
 }

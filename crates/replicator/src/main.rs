@@ -98,7 +98,7 @@ async fn forward_fallback(peer: &relay_aws::queue::Queues, fwd: &replicator::For
             failed.push(m.message_id.clone());
             continue;
         }
-        let ok = match replication::Event::from_json(&m.body) {
+        let ok = match replication::Header::peek(&m.body) {
             Ok(e) => match peer.send_event(&fwd.peer_queue_url, &e, &m.body).await {
                 Ok(()) => true,
                 Err(err) => {
@@ -116,7 +116,7 @@ async fn forward_fallback(peer: &relay_aws::queue::Queues, fwd: &replicator::For
     failed
 }
 
-async fn handle_lambda(r: &replicator::Replicator<relay_aws::cognito::Pool>, queues: &relay_aws::queue::Queues, peer: Option<&relay_aws::queue::Queues>, event: SqsEvent) -> SqsBatchResponse {
+async fn handle_lambda(r: &replicator::Live, queues: &relay_aws::queue::Queues, peer: Option<&relay_aws::queue::Queues>, event: SqsEvent) -> SqsBatchResponse {
     let is_fallback = |arn: Option<&String>| match (&r.cfg.forward, arn) {
         (Some(f), Some(arn)) => arn.rsplit(':').next() == Some(f.fallback_queue_name.as_str()),
         _ => false,
@@ -140,7 +140,7 @@ fn to_inbound(m: &aws_lambda_events::event::sqs::SqsMessage) -> Inbound {
     }
 }
 
-async fn handle_inbound(r: &replicator::Replicator<relay_aws::cognito::Pool>, queues: &relay_aws::queue::Queues, batch: Vec<Inbound>) -> SqsBatchResponse {
+async fn handle_inbound(r: &replicator::Live, queues: &relay_aws::queue::Queues, batch: Vec<Inbound>) -> SqsBatchResponse {
     let decisions = r.process(&batch).await;
     let mut failed = Vec::new();
     for (m, d) in batch.iter().zip(decisions) {
@@ -151,7 +151,7 @@ async fn handle_inbound(r: &replicator::Replicator<relay_aws::cognito::Pool>, qu
     batch_response(failed)
 }
 
-async fn worker(r: &replicator::Replicator<relay_aws::cognito::Pool>, queues: &relay_aws::queue::Queues) {
+async fn worker(r: &replicator::Live, queues: &relay_aws::queue::Queues) {
     let url = r.cfg.inbound_queue_url.clone().unwrap_or_default();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
     tracing::info!(queue = %url, "replicator worker polling");

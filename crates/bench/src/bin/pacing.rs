@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use replication::pacing::{Category, Pacer};
-use replication::{apply, ApplyConfig, ApplyError, Attr, Change, Event, Step, UserDirectory, UserState, EVENT_VERSION};
+use replication::{apply, ApplyConfig, MemoryStore, ApplyError, Attr, Change, Event, Step, UserDirectory, UserState, EVENT_VERSION};
 use tokio::time::Instant;
 use wire::seal::Keyring;
 
@@ -121,6 +121,7 @@ fn main() {
                     id: format!("evt-{i:05}"),
                     origin_region: "eu-west-1".into(),
                     origin_pool: "eu-west-1_bench".into(),
+                    target_pool: "eu-central-1_bench".into(),
                     action: "UpdateUserAttributes".into(),
                     user_key: format!("user-{i:05}"),
                     origin_username: None,
@@ -131,6 +132,8 @@ fn main() {
                 .collect(),
         );
         let keys = Arc::new(Keyring::single("k1", [9; 32]));
+        // The replicator's high-water marks, in memory (the pacing is what is measured here).
+        let store = Arc::new(MemoryStore::default());
         let cfg = Arc::new(ApplyConfig::standard());
         let next = Arc::new(AtomicUsize::new(0));
         let applied = Arc::new(AtomicU64::new(0));
@@ -138,12 +141,12 @@ fn main() {
         let start = Instant::now();
         let tasks: Vec<_> = (0..args.concurrency)
             .map(|_| {
-                let (pool, pacer, events, keys, cfg, next, applied, failed) = (pool.clone(), pacer.clone(), events.clone(), keys.clone(), cfg.clone(), next.clone(), applied.clone(), failed.clone());
+                let (pool, pacer, events, keys, cfg, next, applied, failed, store) = (pool.clone(), pacer.clone(), events.clone(), keys.clone(), cfg.clone(), next.clone(), applied.clone(), failed.clone(), store.clone());
                 tokio::spawn(async move {
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(ev) = events.get(i) else { break };
-                        match apply(ev, &*pool, &keys, &pacer, &cfg).await {
+                        match apply(ev, &*pool, &*store, &keys, &pacer, &cfg).await {
                             Ok(_) => applied.fetch_add(1, Ordering::Relaxed),
                             Err(_) => failed.fetch_add(1, Ordering::Relaxed),
                         };

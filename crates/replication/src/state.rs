@@ -1,0 +1,263 @@
+//! Per-user replication state on the target region: the high-water marks that make the newest
+//! state win, and each event's own failed attempts.
+//!
+//! A mark is kept per *field* of a user (existence, password, confirmation, each attribute,
+//! MFA preference, settings, sign-out), not one per user: an older password change that took
+//! the fallback path and arrives after a newer attribute change is still newer than the
+//! password on the target, and must apply. An event, or the part of it, whose order key is at
+//! or below its field's mark is stale and skipped. Existence is the first field of every
+//! event: anything at or below the user's last creation or deletion belongs to an earlier
+//! life of the account (a redriven sign-up cannot resurrect a deleted user).
+//!
+//! The proxy advances the marks of its home region for the writes it forwards, so a stale
+//! replicated event cannot undo a write made directly on that region after a failover.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Attr, Change, Event, OrderKey};
+
+/// What the state store holds for one user (keyed by the hashed user key).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// Field → the order key of the newest change applied to it.
+    #[serde(default)]
+    pub marks: BTreeMap<String, OrderKey>,
+    /// Event id → failed attempts of that event itself (not deliveries spent waiting behind
+    /// another event of the user).
+    #[serde(default)]
+    pub attempts: BTreeMap<String, u32>,
+    /// The attribute the origin sent the sign-up code to (verified on confirmation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_verifies: Option<String>,
+}
+
+const EXISTS: &str = "exists";
+
+fn attr_field(name: &str) -> String {
+    format!("attr:{name}")
+}
+
+/// The fields a change writes.
+pub fn fields(change: &Change) -> Vec<String> {
+    match change {
+        Change::CreateUser { attributes, .. } => {
+            let mut f = vec![EXISTS.to_owned(), "password".into(), "confirmed".into()];
+            f.extend(attributes.iter().map(|a| attr_field(&a.name)));
+            f
+        }
+        Change::Confirm => vec!["confirmed".into()],
+        Change::SetPassword { .. } => vec!["password".into()],
+        Change::UpdateAttributes { attributes } => attributes.iter().map(|a| attr_field(&a.name)).collect(),
+        Change::DeleteAttributes { names } => names.iter().map(|n| attr_field(n)).collect(),
+        Change::VerifyAttribute { name } => vec![attr_field(&format!("{name}_verified"))],
+        Change::MfaPreference { .. } => vec!["mfa".into()],
+        Change::Settings { .. } => vec!["settings".into()],
+        Change::Delete => vec![EXISTS.to_owned()],
+        Change::GlobalSignOut => vec!["signed_out".into()],
+    }
+}
+
+impl UserRecord {
+    fn newer(&self, field: &str, order: &OrderKey) -> bool {
+        self.marks.get(field).is_none_or(|m| order > m)
+    }
+
+    /// The part of `event`'s change that is newer than what the target has, or `None` when
+    /// all of it is stale.
+    pub fn fresh(&self, event: &Event) -> Option<Change> {
+        let order = event.order();
+        if !self.newer(EXISTS, &order) {
+            return None;
+        }
+        let keep = |a: &Attr| self.newer(&attr_field(&a.name), &order);
+        let part = match &event.change {
+            Change::UpdateAttributes { attributes } => {
+                let attributes: Vec<Attr> = attributes.iter().filter(|a| keep(a)).cloned().collect();
+                (!attributes.is_empty()).then_some(Change::UpdateAttributes { attributes })
+            }
+            Change::DeleteAttributes { names } => {
+                let names: Vec<String> = names.iter().filter(|n| self.newer(&attr_field(n), &order)).cloned().collect();
+                (!names.is_empty()).then_some(Change::DeleteAttributes { names })
+            }
+            // Creation and deletion are decided by existence alone (checked above).
+            Change::CreateUser { .. } | Change::Delete => Some(event.change.clone()),
+            other => fields(other).iter().all(|f| self.newer(f, &order)).then(|| other.clone()),
+        };
+        part
+    }
+
+    /// Records that `change` (the fresh part of an event) is applied at `order`.
+    pub fn advance(&mut self, change: &Change, order: &OrderKey) {
+        for f in fields(change) {
+            let m = self.marks.entry(f).or_insert_with(|| order.clone());
+            if *m < *order {
+                *m = order.clone();
+            }
+        }
+        if let Change::CreateUser { confirm_verifies, .. } = change {
+            self.confirm_verifies = confirm_verifies.clone();
+        }
+    }
+}
+
+/// A stored record and the version it was read at (for a conditional write).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Versioned {
+    pub record: UserRecord,
+    /// 0 when the user has no record yet.
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// Someone else wrote the record since it was read: read again.
+    #[error("the record changed since it was read")]
+    Conflict,
+    #[error("state store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Where the records live (DynamoDB in AWS; a map in tests). Keys are hashed user keys.
+pub trait StateStore: Send + Sync {
+    fn load(&self, key: &str) -> impl Future<Output = Result<Versioned, StoreError>> + Send;
+    /// Writes `record` as version `expected + 1` if the stored version is still `expected`.
+    fn save(&self, key: &str, record: &UserRecord, expected: u64) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The record key of a user: the hashed user key (the same hash as the FIFO group), so the
+/// table holds no e-mail address.
+pub fn record_key(user_key: &str) -> String {
+    format!("user#{}", crate::event::group_id_for(user_key))
+}
+
+/// Reads, changes and conditionally writes a record, reading again on a conflict.
+pub async fn update<S: StateStore + ?Sized, T>(store: &S, key: &str, mut f: impl FnMut(&mut UserRecord) -> T) -> Result<T, StoreError> {
+    let mut last = StoreError::Conflict;
+    for _ in 0..5 {
+        let mut v = store.load(key).await?;
+        let out = f(&mut v.record);
+        match store.save(key, &v.record, v.version).await {
+            Ok(()) => return Ok(out),
+            Err(StoreError::Conflict) => last = StoreError::Conflict,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
+}
+
+/// An in-memory store (tests, benchmarks).
+#[derive(Default)]
+pub struct MemoryStore {
+    pub records: std::sync::Mutex<std::collections::HashMap<String, (u64, UserRecord)>>,
+}
+
+impl StateStore for MemoryStore {
+    async fn load(&self, key: &str) -> Result<Versioned, StoreError> {
+        let m = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(m.get(key).map(|(v, r)| Versioned { record: r.clone(), version: *v }).unwrap_or_default())
+    }
+    async fn save(&self, key: &str, record: &UserRecord, expected: u64) -> Result<(), StoreError> {
+        let mut m = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        let current = m.get(key).map_or(0, |(v, _)| *v);
+        if current != expected {
+            return Err(StoreError::Conflict);
+        }
+        m.insert(key.to_owned(), (expected + 1, record.clone()));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EVENT_VERSION;
+
+    fn at(ms: u64, change: Change) -> Event {
+        Event {
+            v: EVENT_VERSION,
+            id: format!("e{ms}"),
+            origin_region: "a".into(),
+            origin_pool: "a_1".into(),
+            target_pool: "b_1".into(),
+            action: "X".into(),
+            user_key: "alice".into(),
+            origin_username: None,
+            origin_sub: None,
+            origin_time_ms: ms,
+            change,
+        }
+    }
+    fn attrs(list: &[(&str, &str)]) -> Vec<Attr> {
+        list.iter().map(|(n, v)| Attr { name: (*n).into(), value: (*v).into() }).collect()
+    }
+    fn applied(rec: &mut UserRecord, e: &Event) -> Option<Change> {
+        let part = rec.fresh(e)?;
+        rec.advance(&part, &e.order());
+        Some(part)
+    }
+
+    #[test]
+    fn an_old_password_redelivered_after_a_newer_one_is_stale() {
+        let mut rec = UserRecord::default();
+        let old = at(10, Change::SetPassword { sealed_password: "old".into() });
+        let new = at(20, Change::SetPassword { sealed_password: "new".into() });
+        assert!(applied(&mut rec, &old).is_some());
+        assert!(applied(&mut rec, &new).is_some());
+        assert_eq!(rec.fresh(&old), None, "redelivery / redrive of the old password");
+        assert_eq!(rec.fresh(&new), None, "a duplicate is stale too");
+    }
+
+    #[test]
+    fn marks_are_per_field_so_a_late_older_password_still_applies() {
+        let mut rec = UserRecord::default();
+        applied(&mut rec, &at(20, Change::UpdateAttributes { attributes: attrs(&[("name", "B")]) }));
+        assert!(rec.fresh(&at(10, Change::SetPassword { sealed_password: "p".into() })).is_some());
+    }
+
+    #[test]
+    fn attributes_are_filtered_one_by_one() {
+        let mut rec = UserRecord::default();
+        applied(&mut rec, &at(20, Change::UpdateAttributes { attributes: attrs(&[("name", "new")]) }));
+        let older = at(10, Change::UpdateAttributes { attributes: attrs(&[("name", "old"), ("nickname", "n")]) });
+        assert_eq!(rec.fresh(&older), Some(Change::UpdateAttributes { attributes: attrs(&[("nickname", "n")]) }));
+        assert_eq!(rec.fresh(&at(5, Change::DeleteAttributes { names: vec!["name".into()] })), None);
+    }
+
+    #[test]
+    fn a_deleted_user_is_not_resurrected_by_an_older_event() {
+        let mut rec = UserRecord::default();
+        let sign_up = at(10, Change::CreateUser { attributes: vec![], sealed_password: None, confirm_verifies: Some("email".into()) });
+        applied(&mut rec, &sign_up);
+        assert_eq!(rec.confirm_verifies.as_deref(), Some("email"));
+        applied(&mut rec, &at(30, Change::Delete));
+        assert_eq!(rec.fresh(&sign_up), None);
+        assert_eq!(rec.fresh(&at(20, Change::Confirm)), None);
+        // Signing up again later is a new life of the account.
+        assert!(rec.fresh(&at(40, Change::CreateUser { attributes: vec![], sealed_password: None, confirm_verifies: None })).is_some());
+        // Delete delivered before its (older) sign-up: the sign-up stays out.
+        let mut rec = UserRecord::default();
+        applied(&mut rec, &at(30, Change::Delete));
+        assert_eq!(rec.fresh(&sign_up), None);
+    }
+
+    #[tokio::test]
+    async fn update_retries_a_conflicting_write() {
+        let store = MemoryStore::default();
+        update(&store, "k", |r| r.attempts.insert("e".into(), 1)).await.unwrap();
+        // Simulate a concurrent writer between load and save once.
+        let v = store.load("k").await.unwrap();
+        store.save("k", &v.record, v.version).await.unwrap();
+        assert_eq!(store.save("k", &v.record, v.version).await, Err(StoreError::Conflict));
+        let n = update(&store, "k", |r| {
+            let n = r.attempts.entry("e".into()).or_default();
+            *n += 1;
+            *n
+        })
+        .await
+        .unwrap();
+        assert_eq!(n, 2);
+    }
+}
