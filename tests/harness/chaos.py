@@ -173,8 +173,6 @@ def mutate(s: ChaosStack, users: list[User], total: int, report: Report, progres
     for ops in per_user:
         if ops:
             ops[-1] = "password"
-            if ops.count("password") < 1:
-                ops[0] = "password"
     lock = threading.Lock()
     cid = s.a["public_client_id"]
 
