@@ -30,8 +30,10 @@ fn copyable(u: &UserState) -> impl Iterator<Item = &Attr> {
     u.attributes.iter().filter(|a| !POOL_LOCAL.contains(&a.name.as_str()))
 }
 
+/// The compared attributes. A `*_verified` flag that is absent means "false" in Cognito, so
+/// `false` is dropped: both forms compare equal, and a `true` on one side only is a difference.
 fn attrs(u: &UserState) -> BTreeMap<String, String> {
-    copyable(u).map(|a| (a.name.clone(), a.value.clone())).collect()
+    copyable(u).filter(|a| !(a.name.ends_with("_verified") && a.value == "false")).map(|a| (a.name.clone(), a.value.clone())).collect()
 }
 
 fn bar(as_json: bool, msg: &str) -> ProgressBar {
@@ -112,7 +114,9 @@ pub async fn reconcile(cfg: &Deployment, from: &str, to: &str, apply: bool, as_j
                 "attributes" => {
                     pacer.acquire(Category::UserUpdate).await;
                     let (x, y) = (attrs(u), attrs(&b[&d.key]));
-                    let set: Vec<Attr> = x.iter().filter(|(n, v)| y.get(*n) != Some(v)).map(|(n, v)| Attr { name: n.clone(), value: v.clone() }).collect();
+                    let mut set: Vec<Attr> = x.iter().filter(|(n, v)| y.get(*n) != Some(v)).map(|(n, v)| Attr { name: n.clone(), value: v.clone() }).collect();
+                    // Verified on the standby only: unverify it (a flag cannot be deleted).
+                    set.extend(y.keys().filter(|n| !x.contains_key(*n) && n.ends_with("_verified")).map(|n| Attr { name: n.clone(), value: "false".into() }));
                     let gone: Vec<String> = y.keys().filter(|n| !x.contains_key(*n) && !n.ends_with("_verified")).cloned().collect();
                     let mut r = if set.is_empty() { Ok(()) } else { dp.run(&b[&d.key].username, &Step::UpdateAttributes(set)).await };
                     if r.is_ok() && !gone.is_empty() {
@@ -213,4 +217,21 @@ pub async fn backfill(cfg: &Deployment, from: &str, to: &str, state_path: &std::
         out!("Users created by backfill have NO password on {}: after a failover they must reset it (an operator runs AdminResetUserPassword, or they use 'forgot password' once their e-mail is verified).", dst.name);
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(list: &[(&str, &str)]) -> UserState {
+        UserState { username: "u".into(), status: "CONFIRMED".into(), enabled: true, attributes: list.iter().map(|(n, v)| Attr { name: (*n).into(), value: (*v).into() }).collect() }
+    }
+
+    #[test]
+    fn verified_flags_are_compared_absent_meaning_false() {
+        let origin = user(&[("email", "a@x.io")]);
+        assert_eq!(attrs(&origin), attrs(&user(&[("email", "a@x.io"), ("email_verified", "false")])));
+        assert_ne!(attrs(&origin), attrs(&user(&[("email", "a@x.io"), ("email_verified", "true")])), "verified only on the standby is a difference");
+        assert_ne!(attrs(&user(&[("phone_number_verified", "true")])), attrs(&user(&[])));
+    }
 }
