@@ -21,6 +21,7 @@ import os
 import secrets as pysecrets
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -28,11 +29,12 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.harness.chaos import fifo_order
 from tests.harness.events import group_of, header_of, metric, open_event, seal_event
 from tests.harness.relay import binary, start_proxy, start_replicator
 from tests.harness.stack import client, free_port, latest_code, strict_post
 
-from .conftest import eventually
+from .conftest import Regions, eventually
 from .test_proxy import PASSWORD, error_code, new_user, password_auth, sign_up_and_confirm
 
 P2, P3 = "Sec0nd-Passw0rd!2", "Th1rd-Passw0rd!3"
@@ -171,6 +173,17 @@ def dlq_reason(regions, body: str) -> str:
     return m["MessageAttributes"]["reason"]["StringValue"]
 
 
+@pytest.fixture(scope="module", params=["username", "email"])
+def regions(request):
+    """The shared two-region fixture (conftest), on emulators that keep SQS FIFO group order
+    when a replicator leaves a group's events for redelivery (tests/harness/fifo_moto.py): these
+    tests do that on purpose."""
+    with fifo_order():
+        r = Regions(request.param, tempfile.mkdtemp(prefix=f"relay-integrity-{request.param}-"))
+    yield r
+    r.close()
+
+
 @pytest.fixture(scope="module")
 def metrics_on(regions):
     """B's replicator with its Prometheus endpoint (the shared fixture starts it without)."""
@@ -288,6 +301,48 @@ def test_an_unsealed_v1_event_is_refused_as_unauthenticated(metrics_on):
     assert user_on(regions, regions.b, victim) is not None
     if not reason.startswith("unauthenticated"):
         pytest.xfail(f"known: the replicator dead-letters an unsealed v1 event as {reason!r}, the docs say `unauthenticated`")
+
+
+def test_a_permanent_failure_does_not_hold_back_the_users_later_events(metrics_on):
+    """An event that can never apply (sealed by the peer, but its password does not open) goes
+    to the DLQ at once; the user's next change, queued behind it in the same FIFO group,
+    applies without waiting for the failed event's retries."""
+    regions = metrics_on
+    idp, username, access = confirmed_user(regions)
+    bad = seal_event({"v": 2, "id": str(uuid.uuid4()), "origin_region": regions.a["region"], "origin_pool": regions.a["pool_id"],
+                      "target_pool": regions.b["pool_id"], "action": "ChangePassword", "user_key": username,
+                      "origin_time_ms": int(time.time() * 1000),
+                      "change": {"op": "set_password", "sealed_password": "v1.k1." + "A" * 40}}, regions.a["replication_key_b64"])
+    send_b(regions, bad, group_of(username))
+    change_password(idp, access, PASSWORD, P2)
+    t0 = time.time()
+    assert eventually(lambda: on_b(regions, username, P2), timeout=30, interval=0.5)
+    assert time.time() - t0 < 5 * 5, "the later event waited for the failed event's retries"
+    reason = dlq_reason(regions, bad)
+    assert not reason.startswith(("unauthenticated", "wrong-pool", "gave up")), reason
+
+
+def test_only_the_event_that_failed_its_own_attempts_is_dead_lettered(metrics_on):
+    """A user's head event keeps failing (retryable: its user does not exist on B) and goes to
+    the DLQ after its own RELAY_MAX_RECEIVES (5) attempts; the user's next event waited behind it
+    in the FIFO group all along (as many deliveries) and still applies afterwards."""
+    regions = metrics_on
+    if regions.kind != "username":
+        pytest.skip("the attempt counting does not depend on the pool kind (and takes ~30 s)")
+    key = f"ghost{uuid.uuid4().hex[:10]}"
+    now = int(time.time() * 1000)
+    base = {"v": 2, "origin_region": regions.a["region"], "origin_pool": regions.a["pool_id"], "target_pool": regions.b["pool_id"], "user_key": key}
+    head = seal_event({**base, "id": str(uuid.uuid4()), "action": "UpdateUserAttributes", "origin_time_ms": now,
+                       "change": {"op": "update_attributes", "attributes": [{"Name": "name", "Value": "Ghost"}]}}, regions.a["replication_key_b64"])
+    later = seal_event({**base, "id": str(uuid.uuid4()), "action": "SignUp", "origin_time_ms": now + 1,
+                        "change": {"op": "create_user", "attributes": [{"Name": "email", "Value": f"{key}@example.com"}]}}, regions.a["replication_key_b64"])
+    send_b(regions, head, group_of(key))
+    send_b(regions, later, group_of(key))
+    reason = dlq_reason(regions, head) if eventually(lambda: dlq_find(regions, head), timeout=60, interval=1) else ""
+    assert reason.startswith("gave up after 5 attempts"), reason
+    u = eventually(lambda: user_on(regions, regions.b, key), timeout=30)
+    assert u["email"] == f"{key}@example.com" and u["Enabled"] is False, u
+    assert dlq_find(regions, later) is None, "the waiting event was dead-lettered for deliveries it spent waiting"
 
 
 # -- no silent loss ----------------------------------------------------------------------

@@ -23,8 +23,10 @@ _messages = models.Queue.messages
 
 
 def _visible_messages(self):
-    for m in [m for m in self._pending_messages if m.visible]:
-        self._pending_messages.discard(m)
+    # tuple() copies the set in one step (other server threads add to it meanwhile).
+    for m in tuple(self._pending_messages):
+        if m.visible:
+            self._pending_messages.discard(m)
     return _messages.fget(self)
 
 
