@@ -213,6 +213,30 @@ def test_a_stale_duplicate_never_brings_an_old_password_back(metrics_on):
     assert dlq_find(regions, body_p2) is None and dlq_find(regions, body_p3) is None
 
 
+def test_a_late_event_from_the_peer_cannot_undo_a_newer_local_write(metrics_on):
+    """Both regions take writes (a failover, two devices): P2 is set through B's proxy while A's
+    replicator is down, then P3 through A's proxy. When B's P2 event finally reaches A it is
+    older than the write A's proxy marked in A's state table: skipped. Both pools end on P3."""
+    regions = metrics_on
+    idp_a, username, access_a = confirmed_user(regions)
+    idp_b = regions.client(regions.proxy_b.url, regions.b["region"])
+    regions.rep_a.stop()
+    try:
+        access_b = password_auth(regions, idp_b, username, PASSWORD)["AuthenticationResult"]["AccessToken"]
+        change_password(idp_b, access_b, PASSWORD, P2)  # B now; its event waits on A's queue
+        change_password(idp_a, access_a, PASSWORD, P3)  # A later; replicates to B
+        assert eventually(lambda: on_b(regions, username, P3), timeout=30, interval=0.5)
+    finally:
+        port = free_port()
+        regions.rep_a = start_replicator(regions.a, os.path.join(regions.workdir, f"replicator-a-{time.time():.3f}.log"),
+                                         RELAY_METRICS_LISTEN=f"127.0.0.1:{port}")
+    rep_a_metrics = f"http://127.0.0.1:{port}"
+    eventually(lambda: metric(get_metrics(rep_a_metrics), "relay_replication_events_total", action="ChangePassword", outcome="stale") >= 1, timeout=30)
+    on_a = lambda pw: can_sign_in(regions, regions.proxy_a, regions.a["region"], username, pw)  # noqa: E731
+    assert on_a(P3) and not on_a(P2), "an older write from the peer undid a newer local one"
+    assert on_b(regions, username, P3) and not on_b(regions, username, P2)
+
+
 def test_a_stale_event_redriven_from_the_dlq_is_skipped(metrics_on, tmp_path):
     """An old event that sat in the DLQ is put back by `relayctl dlq redrive` after newer
     changes applied: the replicator skips it (`stale`), the newest password stays."""
