@@ -275,7 +275,7 @@ def test_forged_retargeted_and_foreign_events_are_refused(metrics_on):
 
     # (a) A genuine, correctly sealed password change of the attacker's own account, retargeted
     # at the victim by changing the routing `group` (and sent in the victim's FIFO group).
-    attacker, (body,) = captured_password_changes(regions, [PASSWORD, P2])
+    attacker, (old_body, body) = captured_password_changes(regions, [PASSWORD, P2, P3])
     retargeted = json.dumps({**json.loads(body), "group": group_of(victim)})
     send_b(regions, retargeted, group_of(victim))
     assert dlq_reason(regions, retargeted).startswith("unauthenticated"), "a retargeted event must not verify"
@@ -290,6 +290,12 @@ def test_forged_retargeted_and_foreign_events_are_refused(metrics_on):
                            "user_key": victim, "change": {"op": "delete"}})
     send_b(regions, unsealed, group_of(victim))
     assert dlq_reason(regions, unsealed).startswith("unauthenticated")
+
+    # (b'') The attacker's own older password event replayed with a newer order key (to win
+    # over the newest password): the order key is under the seal.
+    aged = json.dumps({**json.loads(old_body), "origin_time_ms": int(time.time() * 1000) + 3_600_000})
+    send_b(regions, aged, group_of(attacker))
+    assert dlq_reason(regions, aged).startswith("unauthenticated"), "an event's order key must not be changeable"
 
     # (c) Correctly sealed (by a holder of the key) but from a pool that is not B's peer, and
     # for a pool that is not B's own.
@@ -306,10 +312,10 @@ def test_forged_retargeted_and_foreign_events_are_refused(metrics_on):
     # None of it was applied: the victim is still there, unchanged, with their own password;
     # the attacker's account kept its last genuine password.
     assert user_on(regions, regions.b, victim) == victim_before
-    assert on_b(regions, victim, PASSWORD) and not on_b(regions, victim, P2)
-    assert on_b(regions, attacker, P2)
+    assert on_b(regions, victim, PASSWORD) and not on_b(regions, victim, P3)
+    assert on_b(regions, attacker, P3) and not on_b(regions, attacker, P2)
     assert rep_b_count(regions, "wrong_pool") >= wrong_before + 2
-    assert rep_b_count(regions, "unauthenticated") >= unauth_before + 2
+    assert rep_b_count(regions, "unauthenticated") >= unauth_before + 3
 
     dlq_reason(regions, v1)  # dead-lettered, not applied (its reason: the next test)
 
