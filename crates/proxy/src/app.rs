@@ -129,8 +129,7 @@ async fn preflight(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Respo
 async fn health(State(st): State<Arc<AppState>>) -> Response {
     // Secrets are part of serving: this also loads them (at most once per second while they
     // cannot be read), so a Lambda instance started during an outage recovers on its checks.
-    let secrets_loaded = st.secrets.get().await.is_ok();
-    let report = st.health.report(secrets_loaded).await;
+    let report = st.health.report(async { st.secrets.loaded() || st.secrets.get().await.is_ok() }).await;
     let status = if report.healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], serde_json::to_string(&report).unwrap_or_default()).into_response()
 }
