@@ -135,11 +135,9 @@ def test_processes_started_during_an_outage_wait_and_recover_without_a_restart(t
         cfg.write_text(json.dumps({"regions": [{"name": A, "role": "primary", "health_url": proxy_a.url + "/health", "user_pool_id": a["pool_id"],
                                                  "inbound_queue_url": a["inbound_queue_url"], "dlq_url": a["dlq_url"], "drain_parameter": a["drain_parameter"],
                                                  "aws_endpoint": a["endpoint"], "replicator_metrics_url": f"http://{metrics}/metrics"}]}))
-        out = subprocess.run([binary("relayctl"), "--config", str(cfg), "--json", "status"], capture_output=True, text=True, timeout=120)
-        assert out.returncode == 3, out.stderr
-        waiting = {(w["process"], w["dependency"]) for w in json.loads(out.stdout)["regions"][0]["waiting"]}
-        assert {("proxy", "secrets (Secrets Manager)"), ("replicator", "replication key (Secrets Manager)")} <= waiting, waiting
         out = subprocess.run([binary("relayctl"), "--config", str(cfg), "status"], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 3, out.stderr
+        assert f"{A} proxy: waiting for secrets (Secrets Manager) since " in out.stdout, out.stdout
         assert f"{A} replicator: waiting for replication key (Secrets Manager) since " in out.stdout, out.stdout
 
         # Meanwhile B takes a sign-up; its event for A waits in B's fallback queue.
