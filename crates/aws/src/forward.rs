@@ -129,6 +129,18 @@ pub async fn forward_batch<P: Ports>(ports: &P, records: &[Record]) -> Vec<Fate>
     out.into_iter().map(|f| f.expect("every record has a fate")).collect()
 }
 
+/// Records in `liveness` what a batch says about the peer queue: waiting after a failed send,
+/// reachable again after a forwarded one.
+pub fn note_peer(liveness: &Liveness, fates: &[Fate]) {
+    match fates.iter().find_map(|f| if let Fate::Failed(e) = f { Some(e) } else { None }) {
+        Some(e) => liveness.waiting(dep::PEER_QUEUE, e),
+        None if fates.contains(&Fate::Forwarded) => {
+            liveness.ready(dep::PEER_QUEUE);
+        }
+        None => {}
+    }
+}
+
 /// The SQS ports: the peer's inbound queue, and optionally a dead-letter queue in this region.
 pub struct SqsPorts<'a> {
     pub peer: &'a Queues,
@@ -185,7 +197,8 @@ impl Forwarder {
             }
             let records: Vec<Record> = batch.iter().map(|m| Record { message_id: m.message_id.clone(), body: m.body.clone(), group_id: m.group_id.clone() }).collect();
             let fates = forward_batch(&ports, &records).await;
-            let mut peer_failure = None;
+            note_peer(liveness, &fates);
+            let mut failed = false;
             for (m, fate) in batch.iter().zip(&fates) {
                 if fate.done() {
                     if let Err(e) = self.local.delete(&self.fallback_url, &m.receipt_handle).await {
@@ -195,24 +208,15 @@ impl Forwarder {
                     }
                     pass.forwarded += usize::from(matches!(fate, Fate::Forwarded));
                 } else if fate.retry() {
-                    if let Fate::Failed(e) = fate {
-                        peer_failure.get_or_insert_with(|| e.clone());
-                    }
+                    failed |= matches!(fate, Fate::Failed(_));
                     if let Err(e) = self.local.release(&self.fallback_url, &m.receipt_handle).await {
                         tracing::warn!(message_id = %m.message_id, error = %e, "cannot release a message to retry; it returns after its visibility timeout");
                     }
                     pass.retried += 1;
                 }
             }
-            match peer_failure {
-                Some(e) => {
-                    liveness.waiting(dep::PEER_QUEUE, &e);
-                    return Ok(pass);
-                }
-                None if pass.forwarded > 0 => {
-                    liveness.ready(dep::PEER_QUEUE);
-                }
-                None => {}
+            if failed {
+                return Ok(pass);
             }
         }
     }

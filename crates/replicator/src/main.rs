@@ -169,21 +169,11 @@ fn batch_response(failed: impl IntoIterator<Item = String>) -> SqsBatchResponse 
 /// only. Reported as failures (SQS delivers them again, in order): the failed record and every
 /// later record of its group, and unreadable records that could not be set aside in the DLQ.
 async fn forward_fallback(peer: &relay_aws::queue::Queues, fwd: &replicator::Forward, local: &relay_aws::queue::Queues, dlq: Option<&str>, records: &[Inbound]) -> Vec<String> {
-    use relay_aws::forward::{forward_batch, Fate, Record, SqsPorts};
+    use relay_aws::forward::{forward_batch, Record, SqsPorts};
     let ports = SqsPorts { peer, peer_url: &fwd.peer_queue_url, dlq: dlq.map(|u| (local, u)) };
     let batch: Vec<Record> = records.iter().map(|m| Record { message_id: m.message_id.clone(), body: m.body.clone(), group_id: m.group_id.clone() }).collect();
     let fates = forward_batch(&ports, &batch).await;
-    let failure = fates.iter().find_map(|f| match f {
-        Fate::Failed(e) => Some(e.clone()),
-        _ => None,
-    });
-    match failure {
-        Some(e) => liveness::global().waiting(dep::PEER_QUEUE, &e),
-        None if fates.iter().any(|f| *f == Fate::Forwarded) => {
-            liveness::global().ready(dep::PEER_QUEUE);
-        }
-        None => {}
-    }
+    relay_aws::forward::note_peer(liveness::global(), &fates);
     batch.into_iter().zip(fates).filter(|(_, f)| !f.done()).map(|(r, _)| r.message_id).collect()
 }
 
