@@ -170,6 +170,7 @@ def test_processes_started_during_an_outage_wait_and_recover_without_a_restart(t
         print(f"after the network returned: proxy /health 200 in {t_proxy:.2f} s; B's fallback event applied on A by the "
               f"replicator in {t_rep:.2f} s; proxy Lambda served at {t_lambda_proxy:.2f} s, replicator Lambda at {t_lambda_rep:.2f} s")
         assert t_proxy < 5, "the proxy retries its secrets at most 2 s apart"
+        assert t_rep < 12, "B's forwarder retries at most 5 s apart, A's replicator its key and queue at most 2 s apart"
         # Nobody restarted anything.
         for p in (rep_a, proxy_a):
             assert p.p.poll() is None, f"{p.name} exited"
