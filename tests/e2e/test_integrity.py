@@ -329,8 +329,7 @@ def test_an_unsealed_v1_event_is_refused_as_unauthenticated(metrics_on):
     send_b(regions, v1, group_of(victim))
     reason = dlq_reason(regions, v1)
     assert user_on(regions, regions.b, victim) is not None
-    if not reason.startswith("unauthenticated"):
-        pytest.xfail(f"known: the replicator dead-letters an unsealed v1 event as {reason!r}, the docs say `unauthenticated`")
+    assert reason.startswith("unauthenticated"), reason
 
 
 def test_a_permanent_failure_does_not_hold_back_the_users_later_events(metrics_on):
@@ -424,12 +423,6 @@ def test_a_token_mutation_whose_user_cannot_be_resolved_is_refused_before_forwar
 
 
 def test_verified_flags_on_the_standby_equal_the_origins(regions, request):
-    if regions.kind == "username":
-        # Known (reported): the emulator's username pool has no AutoVerifiedAttributes but still
-        # mails the sign-up code (CodeDeliveryDetails.AttributeName = email) and does not verify
-        # the e-mail on ConfirmSignUp; the confirm replay sets email_verified=true from
-        # `confirm_verifies`, so B says verified where A does not.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="B invents email_verified=true on confirm in a pool that does not auto-verify e-mail"))
     idp = regions.client(regions.proxy_a.url)
     username, attrs = new_user(regions)
 

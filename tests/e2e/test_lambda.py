@@ -5,6 +5,7 @@ partial batch failures. Also checks on the wire what the proxy sends upstream.""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import subprocess
@@ -17,7 +18,7 @@ from tests.harness.capture import Capture
 from tests.harness.events import open_event, seal_event
 from tests.harness.fake_lambda import FakeRuntime, rest_event
 from tests.harness.relay import binary, proxy_env, replicator_env, start_proxy
-from tests.harness.stack import app_client, client, free_port, latest_code, provision_pair, start_strict_moto, stop_strict_moto
+from tests.harness.stack import app_client, client, free_port, latest_code, provision_pair, start_strict_moto, stop_strict_moto, strict_get, strict_post
 
 T = "AWSCognitoIdentityProviderService."
 HEADERS = {"content-type": "application/x-amz-json-1.1"}
@@ -191,6 +192,31 @@ def test_replicator_lambda_forwards_the_fallback_queue_to_the_peer(pair, tmp_pat
         got = sqs_a.receive_message(QueueUrl=a["inbound_queue_url"], MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["All"]).get("Messages", [])
         assert [json.loads(m["Body"])["id"] for m in got] == [event_id]
         assert got[0]["Attributes"]["MessageDeduplicationId"] == event_id
+        sqs_a.delete_message(QueueUrl=a["inbound_queue_url"], ReceiptHandle=got[0]["ReceiptHandle"])
+
+        # A send fails in the middle of a two-user batch: that record and the later ones of its
+        # user are reported (SQS delivers them again, in order); the other user's all go through.
+        def event(user, n):
+            e = open_event(msg["Body"], a["replication_key_b64"])
+            e.update(id=f"{user}-{n}-{uuid.uuid4().hex[:6]}", user_key=user, origin_time_ms=e["origin_time_ms"] + n)
+            return e
+        u1, u2 = f"lo1{uuid.uuid4().hex[:6]}", f"lo2{uuid.uuid4().hex[:6]}"
+        events = [event(u, n) for n in (1, 2, 3) for u in (u1, u2)]  # u1 u2 u1 u2 u1 u2
+        g2 = hashlib.sha256(u2.encode()).hexdigest()[:32]  # u2's FIFO group on the peer queue
+        strict_post(a["endpoint"], "sqs_faults", {"group": g2, "skip": 1, "count": 1})
+        records = []
+        for e in events:
+            r = rec(e["id"], seal_event(e, a["replication_key_b64"]))
+            r["attributes"]["MessageGroupId"] = e["user_key"]
+            records.append(r)
+        kind, resp = rt.invoke({"Records": records})
+        assert sorted(f["itemIdentifier"] for f in resp["batchItemFailures"]) == sorted([events[3]["id"], events[5]["id"]])
+        assert strict_get(a["endpoint"], "sqs_faults")["failed"] == {g2: 1}
+        got = sqs_a.receive_message(QueueUrl=a["inbound_queue_url"], MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        ids = [json.loads(m["Body"])["id"] for m in got]
+        assert [i for i in ids if i.startswith(u1)] == [events[0]["id"], events[2]["id"], events[4]["id"]], "u1 complete and in order"
+        assert [i for i in ids if i.startswith(u2)] == [events[1]["id"]], "nothing of u2 after its failed send"
+        strict_post(a["endpoint"], "sqs_faults", method="DELETE")
     finally:
         proc.kill()
         rt.close()

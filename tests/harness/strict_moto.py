@@ -14,7 +14,8 @@ process, like ``moto_server``, with these differences for cognito-idp (see READM
   GetUserAttributeVerificationCode, VerifyUserAttribute, SetUserSettings,
   AdminSetUserSettings);
 * faults can be injected (``/_strict/faults``, ``/_strict/down``) and calls are counted
-  (``/_strict/calls``).
+  (``/_strict/calls``); SQS SendMessage can be made to fail for one message group
+  (``/_strict/sqs_faults``).
 
 What stock moto 5.2.5 does, checked against its source (moto/cognitoidp/*.py):
 * SignUp, ConfirmSignUp, ForgotPassword, ConfirmForgotPassword, InitiateAuth
@@ -93,6 +94,10 @@ FAULT_ORDER = ("throttle", "error500", "drop", "slow")
 SLOW_SECONDS = 1.5
 DOWN = {"down": False}
 CALLS: Counter[str] = Counter()
+# SQS SendMessage faults: per MessageGroupId, let `skip` sends through, then refuse `count`.
+SQS_SEND_FAULTS: dict[str, dict[str, int]] = {}
+SQS_SEND_FAILED: Counter[str] = Counter()
+SQS_SEND_TARGET = "AmazonSQS.SendMessage"
 
 PURPOSE_SIGN_UP = "SIGN_UP"
 PURPOSE_FORGOT = "FORGOT_PASSWORD"
@@ -564,13 +569,12 @@ def confirm_sign_up(self):
             raise NotAuthorizedError("User cannot be confirmed. Current status is CONFIRMED")
         _consume_code(pool, user, PURPOSE_SIGN_UP, self._get_param("ConfirmationCode"))
         user.status = UserStatus.CONFIRMED
-        verified = []
-        for attribute in ("email", "phone_number"):
-            if attribute in _auto_verified(pool) and user.attribute_lookup.get(attribute):
-                verified.append({"Name": f"{attribute}_verified", "Value": "true"})
-                break  # the code went to one destination only
-        if verified:
-            user.update_attributes(verified)
+        # Confirming verifies the attribute the sign-up code went to (the one SignUp named in
+        # CodeDeliveryDetails): in Cognito codes go only to auto-verified attributes, and this
+        # emulator sends one whenever the user has an address.
+        details = _delivery(user)
+        if details:
+            user.update_attributes([{"Name": f"{details['AttributeName']}_verified", "Value": "true"}])
         return EmptyResult()
 
 
@@ -899,6 +903,10 @@ class StrictApp:
         if path.startswith("/_strict/"):
             return self.control(environ, start_response, path[len("/_strict/"):].strip("/"))
         target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target == SQS_SEND_TARGET and SQS_SEND_FAULTS:
+            refused = self.sqs_send_fault(environ, start_response)
+            if refused is not None:
+                return refused
         if not target.startswith(COGNITO_TARGET_PREFIX):
             return self.app(environ, start_response)
 
@@ -940,6 +948,29 @@ class StrictApp:
         headers.append(("Content-Type", JSON_11))
         headers.append(("Content-Length", str(len(body))))
         start_response(captured["status"], headers)
+        return [body]
+
+    def sqs_send_fault(self, environ, start_response):
+        """Refuses a SendMessage (JSON protocol) whose group has a fault left, like SQS refusing
+        a send (403 AccessDenied, which SDKs do not retry); else None."""
+        try:
+            group = json.loads(_read_body(environ) or b"{}").get("MessageGroupId")
+        except ValueError:
+            return None
+        with STATE_LOCK:
+            fault = SQS_SEND_FAULTS.get(group)
+            if fault is None:
+                return None
+            if fault["skip"] > 0:
+                fault["skip"] -= 1
+                return None
+            if fault["count"] <= 0:
+                return None
+            fault["count"] -= 1
+            SQS_SEND_FAILED[group] += 1
+        body = json.dumps({"__type": "com.amazonaws.sqs#AccessDenied", "message": "strict_moto: send refused on purpose"}).encode()
+        start_response("403 Forbidden", [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-query-error", "AccessDenied;Sender"),
+                                          ("x-amzn-RequestId", secrets.token_hex(16)), ("Content-Length", str(len(body)))])
         return [body]
 
     # -- /_strict/* -------------------------------------------------------------------
@@ -990,6 +1021,22 @@ class StrictApp:
                 with STATE_LOCK:
                     FAULTS.update(payload)
                     return _json_response(start_response, "200 OK", {**FAULTS, "down": DOWN["down"]})
+        if name == "sqs_faults":
+            if method == "POST":
+                ok = isinstance(payload, dict) and isinstance(payload.get("group"), str) and all(
+                    isinstance(payload.get(k, 0), int) and not isinstance(payload.get(k, 0), bool) and payload.get(k, 0) >= 0
+                    for k in ("skip", "count"))
+                if not ok:
+                    return _json_response(start_response, "400 Bad Request",
+                                          {"error": "expected {\"group\": str, \"skip\": int, \"count\": int}"})
+                with STATE_LOCK:
+                    SQS_SEND_FAULTS[payload["group"]] = {"skip": payload.get("skip", 0), "count": payload.get("count", 1)}
+            elif method == "DELETE":
+                with STATE_LOCK:
+                    SQS_SEND_FAULTS.clear()
+                    SQS_SEND_FAILED.clear()
+            with STATE_LOCK:
+                return _json_response(start_response, "200 OK", {"faults": SQS_SEND_FAULTS, "failed": dict(SQS_SEND_FAILED)})
         if name == "down" and method == "POST":
             if not isinstance(payload, dict) or not isinstance(payload.get("down"), bool):
                 return _json_response(start_response, "400 Bad Request", {"error": "expected {\"down\": bool}"})

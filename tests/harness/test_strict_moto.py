@@ -577,3 +577,24 @@ def test_email_change_unverifies_and_user_settings(epool):
     assert epool.c.admin_get_user(UserPoolId=epool.id, Username=new)["MFAOptions"] == options
     epool.c.admin_set_user_settings(UserPoolId=epool.id, Username=new, MFAOptions=[])
     assert epool.c.admin_get_user(UserPoolId=epool.id, Username=new).get("MFAOptions", []) == []
+
+
+def test_sqs_send_fault_refuses_one_group_after_skipping(ep):
+    sqs = boto3.client("sqs", endpoint_url=ep, region_name=REGION, config=NO_RETRY, **stack.DUMMY_CREDENTIALS)
+    url = sqs.create_queue(QueueName=f"f{uuid.uuid4().hex[:8]}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+
+    def send(group, n):
+        sqs.send_message(QueueUrl=url, MessageBody=f"{group}-{n}", MessageGroupId=group, MessageDeduplicationId=f"{group}-{n}")
+
+    stack.strict_post(ep, "sqs_faults", {"group": "g2", "skip": 1, "count": 1})
+    send("g2", 1)  # skipped
+    with pytest.raises(ClientError) as e:
+        send("g2", 2)
+    assert e.value.response["Error"]["Code"] == "AccessDenied"
+    send("g2", 3)  # fault used up
+    send("g1", 1)  # other groups untouched
+    assert stack.strict_get(ep, "sqs_faults")["failed"] == {"g2": 1}
+    bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
+    assert bodies == ["g2-1", "g2-3", "g1-1"]
+    stack.strict_post(ep, "sqs_faults", method="DELETE")
+    assert stack.strict_get(ep, "sqs_faults") == {"faults": {}, "failed": {}}

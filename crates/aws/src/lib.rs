@@ -4,6 +4,8 @@
 #![forbid(unsafe_code)]
 
 pub mod cognito;
+pub mod forward;
+pub mod liveness;
 pub mod queue;
 pub mod runtime;
 pub mod state;

@@ -86,6 +86,12 @@ impl Queues {
         Ok(())
     }
 
+    /// Makes a received message visible again at once (for another try, in its group's order).
+    pub async fn release(&self, url: &str, receipt_handle: &str) -> Result<(), String> {
+        self.client.change_message_visibility().queue_url(url).receipt_handle(receipt_handle).visibility_timeout(0).send().await.map_err(|e| format!("ChangeMessageVisibility: {}", describe(&e)))?;
+        Ok(())
+    }
+
     pub async fn depth(&self, url: &str) -> Result<Depth, String> {
         let out = self
             .client

@@ -100,28 +100,6 @@ impl EventSink for SqsSink {
     }
 }
 
-/// Moves events from the local fallback queue to the peer's inbound queue (same FIFO group
-/// and dedup id, so order per user holds and a retried move is not applied twice). Returns
-/// how many moved.
-pub async fn forward_fallback(local: &Queues, fallback_url: &str, peer: &Queues, peer_url: &str) -> Result<usize, String> {
-    let mut moved = 0;
-    loop {
-        let batch = local.receive(fallback_url, 10, 0, Some(30)).await?;
-        if batch.is_empty() {
-            return Ok(moved);
-        }
-        for m in batch {
-            let Ok(event) = Header::peek(&m.body) else {
-                error!(message_id = %m.message_id, "fallback queue holds a message that is not an event; left in place");
-                continue;
-            };
-            peer.send_event(peer_url, &event, &m.body).await?;
-            local.delete(fallback_url, &m.receipt_handle).await?;
-            moved += 1;
-        }
-    }
-}
-
 /// The region's state table, advanced for the writes this proxy forwards.
 pub struct StateMarks(pub relay_aws::state::Table);
 

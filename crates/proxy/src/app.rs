@@ -129,7 +129,9 @@ async fn preflight(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Respo
 }
 
 async fn health(State(st): State<Arc<AppState>>) -> Response {
-    let report = st.health.report().await;
+    // Secrets are part of serving: this also loads them (at most once per second while they
+    // cannot be read), so a Lambda instance started during an outage recovers on its checks.
+    let report = st.health.report(async { st.secrets.loaded() || st.secrets.get().await.is_ok() }).await;
     let status = if report.healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], serde_json::to_string(&report).unwrap_or_default()).into_response()
 }
@@ -323,7 +325,16 @@ async fn replicate(st: &AppState, spec: &ActionSpec, mutation: Mutation, pre_ide
     Some(d)
 }
 
+/// The whole request runs in a task of its own: a client that goes away mid-request cannot drop
+/// the forward, the enqueue of a mutation Cognito already made, nor its log line and metrics.
 async fn cognito(State(st): State<Arc<AppState>>, req: Request) -> Response {
+    match tokio::spawn(serve_cognito(st, req)).await {
+        Ok(r) => r,
+        Err(_) => Refusal(WireError::internal("The relay failed while handling the request")).into_response(),
+    }
+}
+
+async fn serve_cognito(st: Arc<AppState>, req: Request) -> Response {
     let started = Instant::now();
     let origin = req.headers().get(header::ORIGIN).cloned();
     let spec = wire::lookup(req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()));
@@ -396,12 +407,7 @@ async fn handle_inner(st: &Arc<AppState>, req: Request, spec: Result<&'static Ac
         (Some(_), SecretPlacement::None, Some(_)) => identity_from_token(st, body.get("AccessToken").and_then(Value::as_str)).await?,
         _ => None,
     };
-    // From here on the user's action may happen at Cognito: the forward, the replication and
-    // the response run in their own task, so a client that goes away mid-request cannot drop
-    // the enqueue of a mutation Cognito already made.
-    let request = Admitted { spec, bytes, body, secrets, prepared, pre_identity, ip, user_agent };
-    let task = tokio::spawn(forward(st.clone(), request).in_current_span());
-    task.await.map_err(|_| WireError::internal("The relay failed while handling the request"))?
+    forward(st.clone(), Admitted { spec, bytes, body, secrets, prepared, pre_identity, ip, user_agent }).await
 }
 
 /// A request that passed admission.

@@ -32,7 +32,7 @@ async fn run() {
     let cfg = or_exit("proxy", 2, Config::from_env(&ProcessEnv).map_err(|e| format!("invalid configuration: {e}")));
     let lambda = lambda_mode();
     let state = or_exit("proxy", 2, build(cfg.clone(), lambda).await);
-    let router = proxy::app(state);
+    let router = proxy::app(state.clone());
     if lambda {
         // Cognito's JSON content type is not one lambda_http knows as text; without this it
         // would base64 the body, and API Gateway would pass the base64 on to the app.
@@ -46,20 +46,24 @@ async fn run() {
         }
         return;
     }
+    // Standalone: what needs AWS is retried in the background; the server starts regardless and
+    // answers 503s (with /health saying why) until the secrets are in.
+    {
+        let state = state.clone();
+        tokio::spawn(async move { state.secrets.warm().await });
+    }
     if let (Some(peer), Some(fallback)) = (cfg.peer.clone(), cfg.fallback_queue_url.clone()) {
         let home = relay_aws::sdk_config(&cfg.region, cfg.aws_endpoint.as_deref(), 3, std::time::Duration::from_secs(3)).await;
         let peer_cfg = relay_aws::sdk_config(&peer.region, peer.aws_endpoint.as_deref(), 2, std::time::Duration::from_secs(2)).await;
-        let (local, remote) = (relay_aws::queue::Queues::new(&home), relay_aws::queue::Queues::new(&peer_cfg));
-        tokio::spawn(async move {
-            loop {
-                match proxy::adapters::forward_fallback(&local, &fallback, &remote, &peer.queue_url).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(moved = n, "forwarded fallback events to the peer queue"),
-                    Err(e) => tracing::warn!(error = %e, "fallback forwarding paused"),
-                }
-                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-            }
-        });
+        let forwarder = relay_aws::forward::Forwarder {
+            local: relay_aws::queue::Queues::new(&home),
+            fallback_url: fallback,
+            peer: relay_aws::queue::Queues::new(&peer_cfg),
+            peer_url: peer.queue_url,
+            dlq_url: None,
+            visibility: std::time::Duration::from_secs(30),
+        };
+        tokio::spawn(forwarder.run(std::time::Duration::from_secs(5), relay_aws::liveness::global()));
     }
     let listener = match tokio::net::TcpListener::bind(cfg.listen).await {
         Ok(l) => l,

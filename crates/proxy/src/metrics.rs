@@ -70,6 +70,7 @@ impl Metrics {
         for (name, v) in [("relay_replication_enqueued_total", &self.replicated), ("relay_replication_fallback_total", &self.fallback), ("relay_replication_lost_total", &self.lost), ("relay_cognito_throttled_total", &self.throttled), ("relay_replication_unmarked_total", &self.unmarked)] {
             let _ = writeln!(s, "# TYPE {name} counter\n{name} {}", v.load(Relaxed));
         }
+        s.push_str(&relay_aws::liveness::global().prometheus());
         s
     }
 }

@@ -1,6 +1,9 @@
 //! Client secrets and the replication key, fetched once and cached per process with a TTL.
 //! Refreshed early, at most once per few seconds, when Cognito rejects a secret hash
-//! (the app client secret rotated).
+//! (the app client secret rotated). While Secrets Manager cannot be reached, requests get a
+//! Cognito-shaped 503 (or the last copy, if there is one) without waiting for it: after a failed
+//! load the next attempt is at least `RETRY_GATE` away, and a standalone proxy keeps loading in
+//! the background (`warm`), so it serves within seconds of the network's return.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,6 +11,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use wire::seal::Keyring;
 use wire::{ClientMapping, WireError};
+
+use relay_aws::liveness::{self, dep};
 
 use crate::ports::SecretSource;
 
@@ -28,13 +33,19 @@ pub struct SecretCache {
     current: std::sync::RwLock<Option<(Instant, Arc<Loaded>)>>,
     /// One reload at a time.
     reload: Mutex<()>,
+    /// When the last load failed (cleared by a success).
+    failed_at: std::sync::Mutex<Option<Instant>>,
 }
 
 const MIN_REFRESH: Duration = Duration::from_secs(5);
+/// After a failed load, requests do not try again before this (they get 503 or the last copy).
+const RETRY_GATE: Duration = Duration::from_secs(1);
+/// `warm` retries from 200 ms up to this apart.
+const WARM_MAX: Duration = Duration::from_secs(2);
 
 impl SecretCache {
     pub fn new(source: Arc<dyn SecretSource>, clients_id: String, key_id: String, ttl: Duration) -> Self {
-        Self { source, clients_id, key_id, refresh_id: None, ttl, current: std::sync::RwLock::new(None), reload: Mutex::new(()) }
+        Self { source, clients_id, key_id, refresh_id: None, ttl, current: std::sync::RwLock::new(None), reload: Mutex::new(()), failed_at: std::sync::Mutex::new(None) }
     }
 
     /// Reads the refresh-token keyring from its own secret.
@@ -59,16 +70,42 @@ impl SecretCache {
 
     /// Loads from the source and, on success, makes it the cached copy. Call with `reload` held.
     async fn reload(&self, why: &str) -> Result<Arc<Loaded>, ()> {
-        match self.load().await {
+        let loaded = self.load().await;
+        liveness::global().observe(dep::SECRETS, &loaded);
+        match loaded {
             Ok(loaded) => {
                 *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), loaded.clone()));
+                *self.failed_at.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 Ok(loaded)
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot load secrets ({why})");
+                *self.failed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
                 Err(())
             }
         }
+    }
+
+    /// Whether a load failed less than RETRY_GATE ago.
+    fn recently_failed(&self) -> bool {
+        self.failed_at.lock().unwrap_or_else(|p| p.into_inner()).is_some_and(|at| at.elapsed() < RETRY_GATE)
+    }
+
+    fn unavailable() -> WireError {
+        WireError::unavailable("The relay is waiting for its configuration secrets; retry")
+    }
+
+    /// Whether secrets are loaded (fresh or not).
+    pub fn loaded(&self) -> bool {
+        self.cached().is_some()
+    }
+
+    /// Loads the secrets until they are in, retrying with backoff (standalone: started with the
+    /// server, so a proxy started during an outage needs no request to recover).
+    pub async fn warm(&self) {
+        use backon::Retryable;
+        let policy = backon::ExponentialBuilder::default().with_min_delay(Duration::from_millis(200)).with_max_delay(WARM_MAX).with_jitter().without_max_times();
+        let _ = (|| async { self.get().await.map(|_| ()) }).retry(policy).await;
     }
 
     /// The cached secrets, loading them when absent or older than the TTL. When a refresh
@@ -80,17 +117,18 @@ impl SecretCache {
             }
         }
         let _one = self.reload.lock().await;
-        if let Some((at, loaded)) = self.cached() {
+        let cached = self.cached();
+        if let Some((at, loaded)) = &cached {
             if at.elapsed() < self.ttl {
-                return Ok(loaded); // another request reloaded meanwhile
+                return Ok(loaded.clone()); // another request reloaded meanwhile
             }
+        }
+        if self.recently_failed() {
+            return cached.map(|(_, stale)| stale).ok_or_else(Self::unavailable);
         }
         match self.reload("expired or absent").await {
             Ok(loaded) => Ok(loaded),
-            Err(()) => match self.cached() {
-                Some((_, stale)) => Ok(stale),
-                None => Err(WireError::internal("The relay cannot read its configuration secrets")),
-            },
+            Err(()) => self.cached().map(|(_, stale)| stale).ok_or_else(Self::unavailable),
         }
     }
 

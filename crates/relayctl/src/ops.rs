@@ -23,7 +23,32 @@ struct RegionStatus {
     fallback: Option<u64>,
     lost: Option<u64>,
     lag_p99_ms: Option<f64>,
+    /// What this region's processes wait for (proxy: from /health; standalone replicator: from
+    /// its /metrics): a process that is recovering, not a dead one.
+    waiting: Vec<ProcessWaiting>,
     errors: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ProcessWaiting {
+    process: &'static str,
+    dependency: String,
+    /// RFC 3339 UTC.
+    since: String,
+    /// Seconds since then.
+    for_s: u64,
+    error: Option<String>,
+}
+
+impl ProcessWaiting {
+    fn new(process: &'static str, dependency: String, since_ms: u64, error: Option<String>) -> Self {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        Self { process, dependency, since: relay_aws::liveness::rfc3339(since_ms), for_s: now.saturating_sub(since_ms) / 1000, error }
+    }
+    fn line(&self) -> String {
+        let last = self.error.as_deref().map(|e| format!("; last error: {e}")).unwrap_or_default();
+        format!("{}: waiting for {} since {} ({} s{last})", self.process, self.dependency, self.since, self.for_s)
+    }
 }
 
 fn http() -> reqwest::Client {
@@ -48,6 +73,7 @@ async fn region_status(r: &Region) -> RegionStatus {
         fallback: None,
         lost: None,
         lag_p99_ms: None,
+        waiting: vec![],
         errors: vec![],
     };
     let client = http();
@@ -57,6 +83,11 @@ async fn region_status(r: &Region) -> RegionStatus {
             let body: serde_json::Value = resp.text().await.ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
             s.health = if code == 200 { "ok".into() } else { format!("UNHEALTHY ({code})") };
             s.health_reason = body.get("reason").and_then(|v| v.as_str()).map(str::to_owned);
+            for w in body.get("waiting").and_then(|v| v.as_array()).into_iter().flatten() {
+                let dep = w.get("dependency").and_then(|v| v.as_str()).unwrap_or("?").to_owned();
+                let since = w.get("since_ms").and_then(|v| v.as_u64()).unwrap_or(0);
+                s.waiting.push(ProcessWaiting::new("proxy", dep, since, w.get("error").and_then(|v| v.as_str()).map(str::to_owned)));
+            }
         }
         Err(_) => s.health = "UNREACHABLE".into(),
     }
@@ -68,10 +99,17 @@ async fn region_status(r: &Region) -> RegionStatus {
         }
     }
     if let Some(url) = &r.replicator_metrics_url {
-        if let Ok(resp) = client.get(url).send().await {
-            if let Ok(text) = resp.text().await {
-                s.lag_p99_ms = scrape(&text, "relay_replication_lag_ms{quantile=\"0.99\"}");
+        match client.get(url).send().await {
+            Ok(resp) => {
+                if let Ok(text) = resp.text().await {
+                    s.lag_p99_ms = scrape(&text, "relay_replication_lag_ms{quantile=\"0.99\"}");
+                    for (dep, since) in relay_aws::liveness::parse_prometheus(&text) {
+                        s.waiting.push(ProcessWaiting::new("replicator", dep, (since * 1000.0) as u64, None));
+                    }
+                }
             }
+            // A waiting replicator still answers /metrics: no answer means it is not running.
+            Err(_) => s.errors.push("replicator: /metrics does not answer (not running?)".into()),
         }
     }
     let sdk = r.sdk().await;
@@ -110,7 +148,7 @@ pub async fn status(cfg: &Deployment, as_json: bool) -> Result<i32, String> {
     for r in &cfg.regions {
         all.push(region_status(r).await);
     }
-    let attention = all.iter().any(|s| s.health != "ok" || s.dlq.unwrap_or(0) > 0 || s.lost.unwrap_or(0) > 0 || s.fallback.unwrap_or(0) > 0 || !s.errors.is_empty());
+    let attention = all.iter().any(|s| s.health != "ok" || s.dlq.unwrap_or(0) > 0 || s.lost.unwrap_or(0) > 0 || s.fallback.unwrap_or(0) > 0 || !s.errors.is_empty() || !s.waiting.is_empty());
     if as_json {
         out!("{}", json!({ "regions": all, "attention": attention }));
     } else {
@@ -129,6 +167,9 @@ pub async fn status(cfg: &Deployment, as_json: bool) -> Result<i32, String> {
         for s in &all {
             if let Some(r) = &s.health_reason {
                 out!("{}: {r}", s.region);
+            }
+            for w in &s.waiting {
+                out!("{} {}", s.region, w.line());
             }
             for e in &s.errors {
                 out!("{}: error: {e}", s.region);

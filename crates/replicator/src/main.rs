@@ -1,12 +1,41 @@
 //! `replicator`: a Lambda for an SQS event source when `AWS_LAMBDA_RUNTIME_API` is set, else a
 //! standalone long-polling worker (with Prometheus `/metrics` on RELAY_METRICS_LISTEN).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, LambdaEvent};
+use relay_aws::liveness::{self, dep};
 use relay_aws::runtime::{lambda_mode, or_exit};
 use replicator::{build, init_logging, Config, Disposition, Inbound, ProcessEnv};
+
+/// Retry pacing for dependencies: from 200 ms up to this, with jitter, without end. It bounds
+/// how long a waiting process takes to notice that the network is back.
+const RETRY_MAX: Duration = Duration::from_secs(2);
+
+fn retry_policy() -> backon::ExponentialBuilder {
+    backon::ExponentialBuilder::default().with_min_delay(Duration::from_millis(200)).with_max_delay(RETRY_MAX).with_jitter().without_max_times()
+}
+
+/// Lambda init tries to read the replication key once within this budget; after a failure the
+/// read is deferred to the invocations (an init failure would cost a cold start per invocation).
+const INIT_BUDGET: Duration = Duration::from_secs(2);
+
+type Replicator = replicator::Live;
+
+/// The replicator, once its replication key has been read.
+async fn connect_once(cfg: &Config, lambda: bool) -> Result<Replicator, String> {
+    let r = build(cfg.clone(), lambda).await;
+    liveness::global().observe(dep::REPLICATION_KEY, &r);
+    r
+}
+
+/// The replicator, retrying (with backoff, without end) until the replication key can be read.
+async fn connect(cfg: &Config, lambda: bool) -> Replicator {
+    use backon::Retryable;
+    (|| connect_once(cfg, lambda)).retry(retry_policy()).await.expect("retries without end")
+}
 
 #[tokio::main]
 async fn main() {
@@ -16,36 +45,84 @@ async fn main() {
     if !lambda && cfg.inbound_queue_url.is_none() {
         or_exit::<()>("replicator", 2, Err("invalid configuration: RELAY_INBOUND_QUEUE_URL is required for the standalone worker".into()));
     }
-    let r = Arc::new(or_exit("replicator", 2, build(cfg.clone(), lambda).await));
     let sdk = relay_aws::sdk_config(&cfg.region, cfg.aws_endpoint.as_deref(), 3, std::time::Duration::from_secs(5)).await;
     let queues = relay_aws::queue::Queues::new(&sdk);
     if lambda {
-        let peer = match &cfg.forward {
-            Some(f) => Some(relay_aws::queue::Queues::new(&relay_aws::sdk_config(&f.peer_region, f.peer_aws_endpoint.as_deref(), 2, std::time::Duration::from_secs(3)).await)),
-            None => None,
-        };
-        let handler = service_fn(|ev: LambdaEvent<SqsEvent>| {
-            let r = r.clone();
-            let queues = queues.clone();
-            let peer = peer.clone();
-            async move { Ok::<_, lambda_runtime::Error>(handle_lambda(&r, &queues, peer.as_ref(), ev.payload).await) }
-        });
-        if let Err(e) = lambda_runtime::run(handler).await {
-            eprintln!("replicator: lambda runtime failed: {e}");
-            std::process::exit(1);
-        }
+        run_lambda(cfg, queues).await;
         return;
     }
+    // Standalone. From here on nothing AWS does makes the process exit: it waits and retries.
+    let stop = stop_signal();
+    let slot: Arc<OnceLock<Arc<Replicator>>> = Arc::new(OnceLock::new());
     if let Some(addr) = cfg.metrics_listen {
-        let r = r.clone();
+        // Bound before the first AWS call, so a waiting replicator shows what it waits for.
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => or_exit("replicator", 2, Err(format!("invalid configuration: cannot listen on RELAY_METRICS_LISTEN={addr}: {e}"))),
+        };
+        let slot = slot.clone();
         tokio::spawn(async move {
-            let app = axum::Router::new().route("/metrics", axum::routing::get(move || async move { r.stats.prometheus() }));
-            if let Ok(l) = tokio::net::TcpListener::bind(addr).await {
-                let _ = axum::serve(l, app).await;
-            }
+            let page = move || {
+                let stats = slot.get().map(|r| r.stats.prometheus()).unwrap_or_default();
+                async move { format!("{stats}{}", liveness::global().prometheus()) }
+            };
+            let app = axum::Router::new().route("/metrics", axum::routing::get(page));
+            let _ = axum::serve(listener, app).await;
         });
     }
-    worker(&r, &queues).await;
+    let r = tokio::select! {
+        r = connect(&cfg, false) => Arc::new(r),
+        _ = stopped(stop.clone()) => return,
+    };
+    let _ = slot.set(r.clone());
+    worker(&r, &queues, stop).await;
+}
+
+/// Becomes true on SIGTERM or Ctrl-C.
+fn stop_signal() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// The Lambda: the replication key is read at init if it can be within INIT_BUDGET, else at the
+/// first invocation that needs it (fallback forwarding does not).
+async fn run_lambda(cfg: Config, queues: relay_aws::queue::Queues) {
+    let peer = match &cfg.forward {
+        Some(f) => Some(relay_aws::queue::Queues::new(&relay_aws::sdk_config(&f.peer_region, f.peer_aws_endpoint.as_deref(), 2, std::time::Duration::from_secs(3)).await)),
+        None => None,
+    };
+    let cell: Arc<tokio::sync::OnceCell<Arc<Replicator>>> = Arc::new(tokio::sync::OnceCell::new());
+    match tokio::time::timeout(INIT_BUDGET, connect_once(&cfg, true)).await {
+        Ok(Ok(r)) => {
+            let _ = cell.set(Arc::new(r));
+        }
+        Ok(Err(e)) => tracing::warn!(error = %e, "replication key not read at init; reading it at the first invocation"),
+        Err(_) => {
+            liveness::global().waiting(dep::REPLICATION_KEY, "timeout at init");
+            tracing::warn!("replication key not read within the init budget; reading it at the first invocation");
+        }
+    }
+    let (cfg, queues) = (Arc::new(cfg), Arc::new(queues));
+    let handler = service_fn(move |ev: LambdaEvent<SqsEvent>| {
+        let (cfg, queues, peer, cell) = (cfg.clone(), queues.clone(), peer.clone(), cell.clone());
+        async move { Ok::<_, lambda_runtime::Error>(handle_lambda(&cfg, &cell, &queues, peer.as_ref(), ev).await) }
+    });
+    if let Err(e) = lambda_runtime::run(handler).await {
+        eprintln!("replicator: lambda runtime failed: {e}");
+        std::process::exit(1);
+    }
 }
 
 async fn dead_letter(queues: &relay_aws::queue::Queues, dlq: Option<&str>, m: &Inbound, reason: &str) -> bool {
@@ -87,48 +164,60 @@ fn batch_response(failed: impl IntoIterator<Item = String>) -> SqsBatchResponse 
     resp
 }
 
-/// Forwards fallback-queue records to the peer's inbound queue, in order per user: after one
-/// record of a group fails, the rest of that group fail too (SQS delivers them again).
+/// Forwards fallback-queue records to the peer's inbound queue with the one forwarder
+/// (`relay_aws::forward`): each user's records in order, a failed send stops that user's group
+/// only. Reported as failures (SQS delivers them again, in order): the failed record and every
+/// later record of its group, and unreadable records that could not be set aside in the DLQ.
 async fn forward_fallback(peer: &relay_aws::queue::Queues, fwd: &replicator::Forward, local: &relay_aws::queue::Queues, dlq: Option<&str>, records: &[Inbound]) -> Vec<String> {
-    let mut failed = Vec::new();
-    let mut blocked = std::collections::HashSet::new();
-    for m in records {
-        let group = m.group_id.clone().unwrap_or_default();
-        if blocked.contains(&group) {
-            failed.push(m.message_id.clone());
-            continue;
-        }
-        let ok = match replication::Header::peek(&m.body) {
-            Ok(e) => match peer.send_event(&fwd.peer_queue_url, &e, &m.body).await {
-                Ok(()) => true,
-                Err(err) => {
-                    tracing::warn!(event_id = %e.id, error = %err, "peer inbound queue unreachable; fallback event stays queued");
-                    false
-                }
-            },
-            Err(reason) => dead_letter(local, dlq, m, &format!("unreadable message on the fallback queue: {reason}")).await,
-        };
-        if !ok {
-            blocked.insert(group);
-            failed.push(m.message_id.clone());
-        }
-    }
-    failed
+    use relay_aws::forward::{forward_batch, Record, SqsPorts};
+    let ports = SqsPorts { peer, peer_url: &fwd.peer_queue_url, dlq: dlq.map(|u| (local, u)) };
+    let batch: Vec<Record> = records.iter().map(|m| Record { message_id: m.message_id.clone(), body: m.body.clone(), group_id: m.group_id.clone() }).collect();
+    let fates = forward_batch(&ports, &batch).await;
+    relay_aws::forward::note_peer(liveness::global(), &fates);
+    batch.into_iter().zip(fates).filter(|(_, f)| !f.done()).map(|(r, _)| r.message_id).collect()
 }
 
-async fn handle_lambda(r: &replicator::Live, queues: &relay_aws::queue::Queues, peer: Option<&relay_aws::queue::Queues>, event: SqsEvent) -> SqsBatchResponse {
-    let is_fallback = |arn: Option<&String>| match (&r.cfg.forward, arn) {
+/// How long an invocation may wait for the replication key: half of what is left of it, at most 20 s.
+fn key_budget(deadline: std::time::SystemTime) -> Duration {
+    deadline.duration_since(std::time::SystemTime::now()).unwrap_or_default().div_f64(2.0).min(Duration::from_secs(20))
+}
+
+async fn handle_lambda(cfg: &Config, cell: &tokio::sync::OnceCell<Arc<Replicator>>, queues: &relay_aws::queue::Queues, peer: Option<&relay_aws::queue::Queues>, ev: LambdaEvent<SqsEvent>) -> SqsBatchResponse {
+    let event = ev.payload;
+    let is_fallback = |arn: Option<&String>| match (&cfg.forward, arn) {
         (Some(f), Some(arn)) => arn.rsplit(':').next() == Some(f.fallback_queue_name.as_str()),
         _ => false,
     };
-    if let (Some(fwd), Some(peer)) = (&r.cfg.forward, peer) {
-        if event.records.iter().any(|m| is_fallback(m.event_source_arn.as_ref())) {
-            let records: Vec<Inbound> = event.records.iter().map(to_inbound).collect();
-            return batch_response(forward_fallback(peer, fwd, queues, r.cfg.dlq_url.as_deref(), &records).await);
+    let records: Vec<Inbound> = event.records.iter().map(to_inbound).collect();
+    let resp = if let (Some(fwd), Some(peer), true) = (&cfg.forward, peer, event.records.iter().any(|m| is_fallback(m.event_source_arn.as_ref()))) {
+        batch_response(forward_fallback(peer, fwd, queues, cfg.dlq_url.as_deref(), &records).await)
+    } else {
+        let budget = key_budget(ev.context.deadline());
+        let ready = tokio::time::timeout(budget, cell.get_or_init(|| async { Arc::new(connect(cfg, true).await) })).await;
+        match ready {
+            Ok(r) => handle_inbound(r, queues, records).await,
+            Err(_) => {
+                tracing::warn!(records = records.len(), waited_ms = budget.as_millis() as u64, "replication key still unreadable; the batch is left for SQS to deliver again");
+                batch_response(records.into_iter().map(|m| m.message_id))
+            }
         }
+    };
+    for w in liveness::global().snapshot() {
+        println!("{}", emf_waiting(&w));
     }
-    let batch: Vec<Inbound> = event.records.iter().map(to_inbound).collect();
-    handle_inbound(r, queues, batch).await
+    resp
+}
+
+/// One CloudWatch EMF line per dependency the Lambda waits for (metric `DependencyWaitingSeconds`).
+fn emf_waiting(w: &relay_aws::liveness::Waiting) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    serde_json::json!({
+        "_aws": {"Timestamp": now, "CloudWatchMetrics": [{"Namespace": "CognitoRelay", "Dimensions": [["Dependency"]], "Metrics": [{"Name": "DependencyWaitingSeconds", "Unit": "Seconds"}]}]},
+        "Dependency": w.dependency,
+        "DependencyWaitingSeconds": now.saturating_sub(w.since_ms) / 1000,
+        "message": w.line(),
+    })
+    .to_string()
 }
 
 fn to_inbound(m: &aws_lambda_events::event::sqs::SqsMessage) -> Inbound {
@@ -140,7 +229,7 @@ fn to_inbound(m: &aws_lambda_events::event::sqs::SqsMessage) -> Inbound {
     }
 }
 
-async fn handle_inbound(r: &replicator::Live, queues: &relay_aws::queue::Queues, batch: Vec<Inbound>) -> SqsBatchResponse {
+async fn handle_inbound(r: &Replicator, queues: &relay_aws::queue::Queues, batch: Vec<Inbound>) -> SqsBatchResponse {
     let decisions = r.process(&batch).await;
     let mut failed = Vec::new();
     for (m, d) in batch.iter().zip(decisions) {
@@ -151,33 +240,66 @@ async fn handle_inbound(r: &replicator::Live, queues: &relay_aws::queue::Queues,
     batch_response(failed)
 }
 
-async fn worker(r: &replicator::Live, queues: &relay_aws::queue::Queues) {
+/// After a batch in which nothing applied and something must be retried: the pool may be
+/// unreachable. Probe it (a cheap DescribeUserPool) with backoff before taking more events off
+/// the queue, so an outage does not use up their deliveries. Returns false when stopped.
+async fn wait_for_pool(r: &Replicator, stop: &tokio::sync::watch::Receiver<bool>) -> bool {
+    use backon::BackoffBuilder;
+    let mut backoff = retry_policy().build();
+    loop {
+        let ping = r.dir.ping().await;
+        liveness::global().observe(dep::HOME_POOL, &ping);
+        if ping.is_ok() {
+            return true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff.next().unwrap_or(RETRY_MAX)) => {}
+            _ = stopped(stop.clone()) => return false,
+        }
+    }
+}
+
+async fn worker(r: &Replicator, queues: &relay_aws::queue::Queues, stop: tokio::sync::watch::Receiver<bool>) {
+    use backon::BackoffBuilder;
     let url = r.cfg.inbound_queue_url.clone().unwrap_or_default();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+    let live = liveness::global();
+    let mut backoff = retry_policy().build();
     tracing::info!(queue = %url, "replicator worker polling");
     loop {
         // Shutdown is only honoured between batches: in-flight events finish and are deleted.
         let received = tokio::select! {
-            _ = term.recv() => break,
-            _ = tokio::signal::ctrl_c() => break,
+            _ = stopped(stop.clone()) => break,
             res = queues.receive(&url, 10, 2, None) => res,
         };
+        live.observe(dep::INBOUND_QUEUE, &received);
         let batch = match received {
-            Ok(b) => b,
+            Ok(b) => {
+                backoff = retry_policy().build();
+                b
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "cannot receive; retrying");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                continue;
+                tracing::debug!(error = %e, "cannot receive; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff.next().unwrap_or(RETRY_MAX)) => continue,
+                    _ = stopped(stop.clone()) => break,
+                }
             }
         };
         let inbound: Vec<Inbound> = batch.iter().map(|m| Inbound { message_id: m.message_id.clone(), body: m.body.clone(), receive_count: m.receive_count, group_id: m.group_id.clone() }).collect();
         let decisions = r.process(&inbound).await;
+        let stalled = !decisions.is_empty() && decisions.iter().all(|d| matches!(d, Disposition::Retry(_)));
+        if decisions.iter().any(|d| matches!(d, Disposition::Done)) {
+            live.ready(dep::HOME_POOL);
+        }
         for ((m, raw), d) in inbound.iter().zip(&batch).zip(decisions) {
             if settle(queues, r.cfg.dlq_url.as_deref(), m, d).await {
                 if let Err(e) = queues.delete(&url, &raw.receipt_handle).await {
                     tracing::warn!(message_id = %m.message_id, error = %e, "delete failed; the event will be delivered again (apply is idempotent)");
                 }
             }
+        }
+        if stalled && !wait_for_pool(r, &stop).await {
+            break;
         }
     }
     tracing::info!("replicator worker stopped");
