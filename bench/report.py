@@ -8,6 +8,8 @@ import json
 import os
 import subprocess
 
+KEEP_MARKER = "<!-- sections below are not rewritten by bench/report.py -->"
+
 from _common import OUT, ROOT
 
 SECTIONS = [
@@ -79,8 +81,18 @@ def main() -> None:
         out += [data["table"], ""]
         out += [f"- {n}" for n in data.get("notes", []) + READING.get(name, [])]
         out.append("")
-    with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
+    # Sections of benchmarks that run on their own (chaos, fuzzing, sustained load) follow this
+    # marker and are kept as they are.
+    path = os.path.join(ROOT, "BENCHMARKS.md")
+    kept = ""
+    if os.path.exists(path):
+        text = open(path).read()
+        if KEEP_MARKER in text:
+            kept = text[text.index(KEEP_MARKER):]
+    with open(path, "w") as f:
         f.write("\n".join(out))
+        if kept:
+            f.write("\n" + kept)
     print(f"wrote {os.path.join(ROOT, 'BENCHMARKS.md')}")
 
 
