@@ -384,6 +384,16 @@ export class RegionalStack extends Stack {
         resources: [inboundQueueArn(cfg, peer.region), this.fallbackQueue.queueArn],
       }),
     );
+    // After one event went to the fallback queue, the proxy sends the user's later events there
+    // too until the queue is empty, which it checks with GetQueueAttributes (queue depth).
+    // Without it an instance would stay on the fallback path for good.
+    proxyRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'OwnFallbackDepth',
+        actions: ['sqs:GetQueueAttributes'],
+        resources: [this.fallbackQueue.queueArn],
+      }),
+    );
     proxyRole.addToPolicy(
       new iam.PolicyStatement({
         sid: 'OwnQueueKey',

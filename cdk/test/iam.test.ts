@@ -158,9 +158,17 @@ describe('IAM: proxy role', () => {
       'logs:CreateLogStream',
       'logs:PutLogEvents',
       'secretsmanager:GetSecretValue',
+      'sqs:GetQueueAttributes',
       'sqs:SendMessage',
       'ssm:GetParameter',
     ]);
+  });
+
+  test('reads the depth of its own fallback queue only (it stays on the fallback path until that queue drains)', () => {
+    const depth = st.filter((s) => list(s.Action).includes('sqs:GetQueueAttributes'));
+    const fb = only(built.primary, 'AWS::SQS::Queue', { Properties: { QueueName: 'cognito-relay-fallback.fifo' } });
+    assert.equal(depth.length, 1);
+    assert.deepEqual(list(depth[0].Resource), [{ 'Fn::GetAtt': [fb.id, 'Arn'] }]);
   });
 
   test('sends only to the peer inbound queue and its own fallback queue', () => {
