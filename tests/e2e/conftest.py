@@ -9,6 +9,7 @@ import time
 import pytest
 
 from tests.harness.relay import start_proxy, start_replicator
+from tests.harness.wait import eventually  # noqa: F401 - the tests import it from here
 from tests.harness.stack import app_client, free_port, provision_pair, start_strict_moto, stop_strict_moto
 
 REGION_A, REGION_B = "eu-west-1", "eu-central-1"
@@ -48,18 +49,3 @@ def regions(request):
     r = Regions(request.param, workdir)
     yield r
     r.close()
-
-
-def eventually(fn, timeout: float = 20.0, interval: float = 0.2):
-    """Polls `fn` until it returns a truthy value without raising; returns that value."""
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        try:
-            v = fn()
-            if v:
-                return v
-        except Exception as e:  # noqa: BLE001
-            last = e
-        time.sleep(interval)
-    raise AssertionError(f"condition not met in {timeout}s (last error: {last!r})")

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from tests.harness.wait import eventually
+
 import hashlib
 import json
 import os
@@ -52,17 +54,7 @@ class Net:
 
 
 def until(fn, timeout: float, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            v = fn()
-            if v:
-                return v
-        except Exception as e:  # noqa: BLE001 - not there yet
-            last = e
-        time.sleep(interval)
-    raise AssertionError(f"not true within {timeout}s (last error: {last!r})")
+    return eventually(fn, timeout, interval)
 
 
 def get(url: str) -> tuple[int, str]:

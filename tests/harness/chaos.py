@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 
 from .events import group_of, header_of, metric
 from .relay import start_proxy, start_replicator, wait_http
+from .wait import eventually
 from .stack import app_client, client, free_port, latest_code, provision_pair, start_strict_moto, stop_strict_moto, strict_post
 
 A, B = "eu-west-1", "eu-central-1"
@@ -266,17 +267,7 @@ def signs_in(s: ChaosStack, key: str, password: str) -> bool:
 
 
 def wait(fn, timeout: float, interval: float = 0.5, what: str = "condition"):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        try:
-            v = fn()
-            if v:
-                return v
-        except Exception as e:  # noqa: BLE001
-            last = e
-        time.sleep(interval)
-    raise AssertionError(f"{what} not met in {timeout}s (last error: {last!r})")
+    return eventually(fn, timeout, interval, what)
 
 
 def run(s: ChaosStack, n_users: int, n_mutations: int, cut_s: float, throttle: int, converge_s: float, workers: int = 4, log=print) -> tuple[Report, list[User]]:
