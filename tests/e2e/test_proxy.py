@@ -15,6 +15,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.harness import srp as srp_client
 from tests.harness.stack import latest_code
 from tests.harness.relay import start_proxy
 from tests.harness.stack import free_port
@@ -100,14 +101,20 @@ def test_full_journey_through_the_proxy(regions):
     idp.confirm_forgot_password(ClientId=regions.public_client_id, Username=username, ConfirmationCode=code, Password=RESET_PASSWORD)
     tokens = password_auth(regions, idp, username, RESET_PASSWORD)["AuthenticationResult"]
 
-    # SRP: the answer is hashed over USER_ID_FOR_SRP (the internal username), not what was typed.
-    srp = idp.initiate_auth(ClientId=regions.public_client_id, AuthFlow="USER_SRP_AUTH", AuthParameters={"USERNAME": username, "SRP_A": "ab" * 64})
-    assert srp["ChallengeName"] == "PASSWORD_VERIFIER"
-    params = srp["ChallengeParameters"]
-    answer = idp.respond_to_auth_challenge(
-        ClientId=regions.public_client_id, ChallengeName="PASSWORD_VERIFIER", Session=srp.get("Session", ""),
-        ChallengeResponses={"USERNAME": params["USER_ID_FOR_SRP"], "PASSWORD_CLAIM_SECRET_BLOCK": params.get("SECRET_BLOCK", "x"),
-                            "PASSWORD_CLAIM_SIGNATURE": "c2ln", "TIMESTAMP": "Thu Nov 26 10:00:00 UTC 2026"})
+    # SRP (a real proof, verified by the emulator): the answer is hashed over USER_ID_FOR_SRP
+    # (the internal username), not what was typed; a wrong password fails.
+    def srp_sign_in(password):
+        a, srp_a = srp_client.start()
+        out = idp.initiate_auth(ClientId=regions.public_client_id, AuthFlow="USER_SRP_AUTH", AuthParameters={"USERNAME": username, "SRP_A": srp_a})
+        assert out["ChallengeName"] == "PASSWORD_VERIFIER"
+        params = out["ChallengeParameters"]
+        return idp.respond_to_auth_challenge(
+            ClientId=regions.public_client_id, ChallengeName="PASSWORD_VERIFIER", Session=out.get("Session", ""),
+            ChallengeResponses={"USERNAME": params["USER_ID_FOR_SRP"], **srp_client.claim(regions.a["pool_id"], password, a, params)})
+    with pytest.raises(ClientError) as e:
+        srp_sign_in("Wrong-Passw0rd!9")
+    assert error_code(e.value) == "NotAuthorizedException"
+    answer = srp_sign_in(RESET_PASSWORD)
     assert answer["AuthenticationResult"]["RefreshToken"].startswith("crr1.")
 
     idp.revoke_token(ClientId=regions.public_client_id, Token=answer["AuthenticationResult"]["RefreshToken"])

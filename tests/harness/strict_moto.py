@@ -465,7 +465,79 @@ def _check_initiate(self, admin: bool) -> dict[str, Any]:
     return {"flow": flow, "pool": pool}
 
 
-def _fix_srp_challenge(result: Any, pool) -> Any:
+# -- SRP (Cognito's SRP-6a variant), so that a wrong password or pool name fails for real ------
+
+SRP_N = int(
+    "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74020BBEA63B139B22514A08798E3404DD"
+    "EF9519B3CD3A431B302B0A6DF25F14374FE1356D6D51C245E485B576625E7EC6F44C42E9A637ED6B0BFF5CB6F406B7ED"
+    "EE386BFB5A899FA5AE9F24117C4B1FE649286651ECE45B3DC2007CB8A163BF0598DA48361C55D39A69163FA8FD24CF5F"
+    "83655D23DCA3AD961C62F356208552BB9ED529077096966D670C354E4ABC9804F1746C08CA18217C32905E462E36CE3B"
+    "E39E772C180E86039B2783A2EC07A28FB5C55DF06F4C52C9DE2BCBF6955817183995497CEA956AE515D2261898FA0510"
+    "15728E5A8AAAC42DAD33170D04507A33A85521ABDF1CBA64ECFB850458DBEF0A8AEA71575D060C7DB3970F85A6E1E4C7"
+    "ABF5AE8CDB0933D71E8C94E04A25619DCEE3D2261AD2EE6BF12FFA06D98A0864D87602733EC86A64521F2B18177B200C"
+    "BBE117577A615D6C770988C0BAD946E208E24FA074E5AB3143DB5BFCE0FD108E4B82D120A93AD2CAFFFFFFFFFFFFFFFF",
+    16,
+)
+SRP_G = 2
+# SECRET_BLOCK -> the server's side of one handshake (used once).
+SRP_STATE: dict[str, dict[str, Any]] = {}
+
+
+def _srp_pad(value: int) -> bytes:
+    """Cognito's padHex: the big-endian bytes, with a leading zero byte when the top bit is set."""
+    h = f"{value:x}"
+    if len(h) % 2:
+        h = "0" + h
+    if h[0] in "89abcdef":
+        h = "00" + h
+    return bytes.fromhex(h)
+
+
+def _srp_h(*parts: bytes) -> int:
+    return int(hashlib.sha256(b"".join(parts)).hexdigest(), 16)
+
+
+SRP_K = _srp_h(_srp_pad(SRP_N), _srp_pad(SRP_G))
+
+
+def _srp_verifier(pool_name: str, user_id: str, password: str, salt: int) -> int:
+    inner = hashlib.sha256(f"{pool_name}{user_id}:{password}".encode()).hexdigest()
+    x = _srp_h(_srp_pad(salt) + bytes.fromhex(inner))
+    return pow(SRP_G, x, SRP_N)
+
+
+def _srp_start(pool, user, srp_a_hex: Any) -> tuple[int, int, dict[str, Any]]:
+    """Server values for a USER_SRP_AUTH: (salt, B). Raises for a bad SRP_A."""
+    try:
+        a_pub = int(str(srp_a_hex), 16)
+    except ValueError:
+        raise InvalidParameterException("SRP_A is not a hex number") from None
+    if a_pub % SRP_N == 0:
+        raise InvalidParameterException("SRP_A must not be 0 mod N")
+    salt = int.from_bytes(secrets.token_bytes(16), "big")
+    v = _srp_verifier(pool.id.split("_", 1)[1], user.username, user.password or "", salt)
+    b = int.from_bytes(secrets.token_bytes(128), "big") % SRP_N
+    b_pub = (SRP_K * v + pow(SRP_G, b, SRP_N)) % SRP_N
+    return salt, b_pub, {"a_pub": a_pub, "b": b, "b_pub": b_pub, "v": v, "user_id": user.username, "pool_name": pool.id.split("_", 1)[1]}
+
+
+def _srp_check(state: dict[str, Any], secret_block: str, timestamp: Any, signature: Any) -> bool:
+    u = _srp_h(_srp_pad(state["a_pub"]), _srp_pad(state["b_pub"]))
+    if u == 0:
+        return False
+    s_val = pow(state["a_pub"] * pow(state["v"], u, SRP_N), state["b"], SRP_N)
+    prk = hmac.new(_srp_pad(u), _srp_pad(s_val), hashlib.sha256).digest()
+    key = hmac.new(prk, b"Caldera Derived Key\x01", hashlib.sha256).digest()[:16]
+    try:
+        block = base64.standard_b64decode(secret_block)
+    except ValueError:
+        return False
+    msg = state["pool_name"].encode() + state["user_id"].encode() + block + str(timestamp).encode()
+    expected = base64.standard_b64encode(hmac.new(key, msg, hashlib.sha256).digest()).decode()
+    return isinstance(signature, str) and hmac.compare_digest(expected, signature)
+
+
+def _fix_srp_challenge(result: Any, pool, srp_a: Any = None) -> Any:
     if isinstance(result, ActionResult) and isinstance(result.result, dict):
         body = result.result
         if body.get("ChallengeName") == "PASSWORD_VERIFIER":
@@ -474,6 +546,12 @@ def _fix_srp_challenge(result: Any, pool) -> Any:
             if user is not None:
                 # Real Cognito: USER_ID_FOR_SRP is the internal username (moto: the sub).
                 params["USER_ID_FOR_SRP"] = user.username
+                # Real SRP values, so that the proof is checked against the password.
+                salt, b_pub, state = _srp_start(pool, user, srp_a)
+                params["SALT"] = f"{salt:x}"
+                params["SRP_B"] = f"{b_pub:x}"
+                with STATE_LOCK:
+                    SRP_STATE[params["SECRET_BLOCK"]] = state
     return result
 
 
@@ -481,7 +559,8 @@ def _fix_srp_challenge(result: Any, pool) -> Any:
 def initiate_auth(self):
     with COGNITO_LOCK:
         ctx = _check_initiate(self, admin=False)
-        return _fix_srp_challenge(_orig["initiate_auth"](self), ctx["pool"])
+        srp_a = (self._get_param("AuthParameters") or {}).get("SRP_A")
+        return _fix_srp_challenge(_orig["initiate_auth"](self), ctx["pool"], srp_a)
 
 
 @handler
@@ -496,8 +575,19 @@ def _check_challenge(self) -> None:
     name = self._get_param("ChallengeName")
     answers = self._get_param("ChallengeResponses") or {}
     backend, pool, client = _by_client(client_id)
-    if not client.generate_secret:
-        return
+    if client.generate_secret:
+        _check_challenge_hash(backend, client, name, answers)
+    if name == "PASSWORD_VERIFIER":
+        # The proof itself (after the hash): one use per handshake; a wrong password, user or
+        # pool name fails like Cognito's.
+        block = answers.get("PASSWORD_CLAIM_SECRET_BLOCK")
+        with STATE_LOCK:
+            state = SRP_STATE.pop(block, None) if isinstance(block, str) else None
+        if state is None or not _srp_check(state, block, answers.get("TIMESTAMP"), answers.get("PASSWORD_CLAIM_SIGNATURE")):
+            raise NotAuthorizedError("Incorrect username or password.")
+
+
+def _check_challenge_hash(backend, client, name: str, answers: dict[str, Any]) -> None:
     if name == "PASSWORD_VERIFIER":
         # The hash is over USER_ID_FOR_SRP (the internal username), whatever was typed.
         session = answers.get("PASSWORD_CLAIM_SECRET_BLOCK")

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import stack  # noqa: E402
+from tests.harness import srp  # noqa: E402
 
 REGION = "eu-west-1"  # not us-east-1: unsigned requests must still find the pool
 REGION_B = "eu-central-1"
@@ -302,12 +303,19 @@ def test_refresh_in_username_pool_and_foreign_client(upool):
     assert code == "NotAuthorizedException"  # a refresh token belongs to its client
 
 
+def srp_challenge(pool, username: str) -> tuple[int, dict]:
+    a, srp_a = srp.start()
+    out = pool.c.initiate_auth(ClientId=pool.cid, AuthFlow="USER_SRP_AUTH",
+                               AuthParameters={"USERNAME": username, "SRP_A": srp_a, "SECRET_HASH": pool.hash(username)})
+    assert out["ChallengeName"] == "PASSWORD_VERIFIER"
+    return a, out["ChallengeParameters"]
+
+
 def test_srp_secret_hash_over_user_id_for_srp(epool):
-    # moto does not verify the SRP proof (PASSWORD_CLAIM_SIGNATURE) and neither does
-    # strict_moto: only the secret hashes and the session are checked here.
     email = epool.confirmed_user()
+    a, srp_a = srp.start()
     start = {"ClientId": epool.cid, "AuthFlow": "USER_SRP_AUTH",
-             "AuthParameters": {"USERNAME": email, "SRP_A": "abcdef0123"}}
+             "AuthParameters": {"USERNAME": email, "SRP_A": srp_a}}
     challenge = assert_hash_enforced(epool.c.initiate_auth, start, in_auth, epool.hash(email), epool.cid)
     assert challenge["ChallengeName"] == "PASSWORD_VERIFIER"
     params = challenge["ChallengeParameters"]
@@ -316,16 +324,48 @@ def test_srp_secret_hash_over_user_id_for_srp(epool):
     assert user_id == epool.c.admin_get_user(UserPoolId=epool.id, Username=email)["Username"]
     answer = {
         "ClientId": epool.cid, "ChallengeName": "PASSWORD_VERIFIER",
-        "ChallengeResponses": {
-            "USERNAME": user_id, "PASSWORD_CLAIM_SECRET_BLOCK": params["SECRET_BLOCK"],
-            "PASSWORD_CLAIM_SIGNATURE": "c2lnbmF0dXJl", "TIMESTAMP": "Mon Jan 1 00:00:00 UTC 2024",
-        },
+        "ChallengeResponses": {"USERNAME": user_id, **srp.claim(epool.id, PASSWORD, a, params)},
     }
     code, msg = error_of(epool.c.respond_to_auth_challenge, **in_answers(answer, epool.hash(email)))
     assert (code, msg) == ("NotAuthorizedException", f"{WRONG} {epool.cid}")
     out = assert_hash_enforced(epool.c.respond_to_auth_challenge, answer, in_answers,
                                epool.hash(user_id), epool.cid)
     assert claims(out["AuthenticationResult"]["AccessToken"])["username"] == user_id
+
+
+def test_srp_proof_is_verified_wrong_password_or_pool_name_fail(upool):
+    username = upool.confirmed_user()
+
+    def answer(params, pool_id, password, **over):
+        responses = {"USERNAME": params["USER_ID_FOR_SRP"], "SECRET_HASH": upool.hash(params["USER_ID_FOR_SRP"]),
+                     **srp.claim(pool_id, password, a, params), **over}
+        return upool.c.respond_to_auth_challenge(ClientId=upool.cid, ChallengeName="PASSWORD_VERIFIER", ChallengeResponses=responses)
+
+    for pool_id, password in [(upool.id, "Wrong-Passw0rd!"), (upool.id.split("_")[0] + "_OtherPool", PASSWORD)]:
+        a, params = srp_challenge(upool, username)
+        code, msg = error_of(lambda: answer(params, pool_id, password))
+        assert (code, msg) == ("NotAuthorizedException", "Incorrect username or password."), pool_id
+    # A tampered timestamp breaks the signature; a proof is good for one use only.
+    a, params = srp_challenge(upool, username)
+    good = srp.claim(upool.id, PASSWORD, a, params)
+    assert error_of(lambda: answer(params, upool.id, PASSWORD, TIMESTAMP=good["TIMESTAMP"] + " "))[0] == "NotAuthorizedException"
+    a, params = srp_challenge(upool, username)
+    assert "AccessToken" in answer(params, upool.id, PASSWORD)["AuthenticationResult"]
+    assert error_of(lambda: answer(params, upool.id, PASSWORD))[0] == "NotAuthorizedException", "a replayed proof"
+
+
+def test_srp_server_agrees_with_an_independent_client(ep):
+    """pycognito's AWSSRP (its own implementation of the client side) signs in, and fails with
+    a wrong password: the emulator's server side is Cognito's math, not a mirror of ours."""
+    from pycognito.aws_srp import AWSSRP
+
+    pool = Pool(ep, "username")
+    username = pool.confirmed_user()
+    tokens = AWSSRP(username, PASSWORD, pool.id, pool.cid, client=pool.c, client_secret=pool.secret).authenticate_user()
+    assert claims(tokens["AuthenticationResult"]["AccessToken"])["username"] == username
+    with pytest.raises(ClientError) as e:
+        AWSSRP(username, "Wrong-Passw0rd!", pool.id, pool.cid, client=pool.c, client_secret=pool.secret).authenticate_user()
+    assert e.value.response["Error"]["Code"] == "NotAuthorizedException"
 
 
 def test_invitation_and_new_password_challenge(upool):
