@@ -527,7 +527,7 @@ mod stale_tests {
         }
     }
 
-    fn ev(keys: &Keyring, ms: u64, change: impl Fn(&str) -> Change) -> Event {
+    fn ev(ms: u64, change: impl Fn(&str) -> Change) -> Event {
         let id = format!("e{ms}");
         Event { v: EVENT_VERSION, change: change(&id), id, origin_region: "a".into(), origin_pool: "a_1".into(), target_pool: "b_1".into(), action: "X".into(), user_key: "alice".into(), origin_username: None, origin_sub: None, origin_time_ms: ms }
     }
@@ -536,15 +536,15 @@ mod stale_tests {
     async fn a_stale_password_or_sign_up_never_wins() {
         let keys = Keyring::single("k1", [1; 32]);
         let (pool, store, pacer, cfg) = (Pool::default(), MemoryStore::default(), Pacer::defaults(), ApplyConfig::standard());
-        let sign_up = ev(&keys, 10, |id| Change::CreateUser { attributes: vec![], sealed_password: Some(keys.seal(b"first", id.as_bytes())), confirm_verifies: None });
-        let old = ev(&keys, 20, |id| Change::SetPassword { sealed_password: keys.seal(b"compromised", id.as_bytes()) });
-        let new = ev(&keys, 30, |id| Change::SetPassword { sealed_password: keys.seal(b"fresh", id.as_bytes()) });
+        let sign_up = ev(10, |id| Change::CreateUser { attributes: vec![], sealed_password: Some(keys.seal(b"first", id.as_bytes())), confirm_verifies: None });
+        let old = ev(20, |id| Change::SetPassword { sealed_password: keys.seal(b"compromised", id.as_bytes()) });
+        let new = ev(30, |id| Change::SetPassword { sealed_password: keys.seal(b"fresh", id.as_bytes()) });
         for e in [&sign_up, &old, &new] {
             apply(e, &pool, &store, &keys, &pacer, &cfg).await.unwrap();
         }
         assert_eq!(apply(&old, &pool, &store, &keys, &pacer, &cfg).await.unwrap(), Outcome::Stale);
         assert_eq!(pool.0.lock().unwrap()["alice"].1, "fresh");
-        apply(&ev(&keys, 40, |_| Change::Delete), &pool, &store, &keys, &pacer, &cfg).await.unwrap();
+        apply(&ev(40, |_| Change::Delete), &pool, &store, &keys, &pacer, &cfg).await.unwrap();
         assert_eq!(apply(&sign_up, &pool, &store, &keys, &pacer, &cfg).await.unwrap(), Outcome::Stale);
         assert!(pool.0.lock().unwrap().is_empty(), "a redriven sign-up does not resurrect a deleted user");
     }

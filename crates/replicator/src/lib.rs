@@ -542,7 +542,7 @@ mod tests {
         let r = replicator();
         let e = event("carol", Change::Delete, 1);
         let m = Inbound { body: e.seal(&Keyring::single("k9", KEYS)), ..sealed(&e, 1) };
-        assert!(matches!(&r.process(&[m.clone()]).await[0], Disposition::Retry(x) if x.contains("unknown key id k9")));
+        assert!(matches!(&r.process(std::slice::from_ref(&m)).await[0], Disposition::Retry(x) if x.contains("unknown key id k9")));
         let last = Inbound { receive_count: 5, ..m };
         assert!(matches!(&r.process(&[last]).await[0], Disposition::DeadLetter(x) if x.starts_with("unauthenticated")));
     }
