@@ -17,6 +17,8 @@ SECTIONS = [
     ("cold_init", "2. Lambda cold init (spawn → first `GET /2018-06-01/runtime/invocation/next`)", "bench/cold_init.py"),
     ("pacing", "3. Replicator pacing against a throttling pool", "bench/pacing.py"),
     ("replication_lag", "4. Replication lag across two emulated regions", "bench/replication_lag.py"),
+    ("enrichment", "5. Sign-up policy and event stream overhead (same build, on vs off)", "bench/enrichment.py"),
+    ("lambda_flush", "6. Lambda: cost of publishing each event within its invocation", "bench/lambda_flush.py"),
 ]
 
 
@@ -34,6 +36,11 @@ READING = {
         "An earlier version of the pacer allowed a burst of a full second of quota: after all tasks backed off, the refilled bucket released a second's worth at once, the sliding window throttled the excess, and with 8 tasks the rate settled at 0.865 Q (407 throttled calls). The burst is now a tenth of a second of quota, which gives ≈ 0.99 Q with 8 or 64 tasks and ~27 throttled calls, all retried.",
     ],
     "replication_lag": [],
+    "lambda_flush": [],
+    "enrichment": [
+        "`on+flush` is the Lambda mode's guarantee (each request waits for its own event's PutEvents call, at most RELAY_EVENTS_FLUSH_MS): its added latency is the price of not losing events when an instance freezes. Standalone (`on`) requests never wait.",
+        "`dead bus`: the events' PutEvents calls hang until their 2 s timeout, the 4 calls in flight block, the buffer fills and the rest are dropped at once (counted): request latency must stay that of `on`.",
+    ],
 }
 
 
@@ -61,7 +68,7 @@ def main() -> None:
         "bench/run-all.sh",
         "```",
         "",
-        "It builds `cargo build --release -p proxy -p replicator -p bench`, runs the four drivers below",
+        "It builds `cargo build --release -p proxy -p replicator -p bench`, runs the six drivers below",
         "(each also runs alone: `.venv/bin/python bench/<name>.py --help`) and rewrites this file.",
         "The benchmarks take about 5 minutes; the build adds whatever is not yet compiled.",
         "",

@@ -31,6 +31,16 @@ export interface WafConfig {
   readonly denyCidrs: string[];
 }
 
+/** The proxy's event stream (docs/event-stream.md). */
+export interface EventStreamConfig {
+  /** Publish to this existing EventBridge bus instead of creating `cognito-relay-events-<region>`. */
+  readonly existingBusArn?: string;
+  /** How events name the user: `hash` (keyed HMAC), `plain`, `none`. */
+  readonly user: 'hash' | 'plain' | 'none';
+  /** Under Lambda, how long a request waits for its event to be published (ms). */
+  readonly lambdaFlushMs: number;
+}
+
 export interface RelayConfig {
   /** The AWS account both regions live in. */
   readonly account: string;
@@ -79,6 +89,13 @@ export interface RelayConfig {
   /** Proxy-side limits beyond WAF (requests per minute), answered with TooManyRequestsException. */
   readonly proxyRatePerIp: number;
   readonly proxyRatePerUsername: number;
+  /** The event stream to EventBridge (bus, example rule, drop alarm). */
+  readonly eventStream: EventStreamConfig;
+  /**
+   * The sign-up policy document (JSON, docs/sign-up-policy.md), stored in the SSM parameter
+   * `SIGN_UP_POLICY_PARAMETER_NAME` that the proxy re-reads. `{}` refuses nothing.
+   */
+  readonly signUpPolicy: string;
   /** `RELAY_CORS_ORIGINS`: comma-separated origins, or `*`. */
   readonly corsOrigins: string;
   /** Replicator pacing per quota category (requests per second per replicator process). */
@@ -129,6 +146,8 @@ export const exampleConfig: RelayConfig = {
   proxyRatePerIp: 120,
   proxyRatePerUsername: 30,
   corsOrigins: '*',
+  eventStream: { user: 'hash', lambdaFlushMs: 200 },
+  signUpPolicy: JSON.stringify({ dry_run: true, blocked_email_domains: [], signups_per_ip_per_minute: 10 }),
   replicatorQuotas: {
     userCreation: 50,
     userUpdate: 25,
@@ -179,6 +198,7 @@ export const FALLBACK_QUEUE_NAME = 'cognito-relay-fallback.fifo';
 export const QUEUE_KEY_ALIAS = 'alias/cognito-relay-queues';
 export const DRAIN_PARAMETER_NAME = '/cognito-relay/drain';
 export const CLIENTS_SECRET_NAME = 'cognito-relay/clients';
+export const SIGN_UP_POLICY_PARAMETER_NAME = '/cognito-relay/sign-up-policy';
 export const METRIC_NAMESPACE = 'CognitoRelay';
 export const HEALTH_PATH = '/health';
 export const STAGE_NAME = 'prod';
@@ -252,6 +272,20 @@ export function validateConfig(config: RelayConfig): void {
   if (config.lagAlarmThresholdMs <= 0) errors.push('lagAlarmThresholdMs must be positive');
   if (!(config.proxy5xxRateThreshold > 0 && config.proxy5xxRateThreshold < 1)) {
     errors.push('proxy5xxRateThreshold must be between 0 and 1');
+  }
+  try {
+    const doc = JSON.parse(config.signUpPolicy);
+    if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) errors.push('signUpPolicy must be a JSON object');
+  } catch {
+    errors.push('signUpPolicy is not valid JSON');
+  }
+  if (!['hash', 'plain', 'none'].includes(config.eventStream.user)) errors.push("eventStream.user must be 'hash', 'plain' or 'none'");
+  if (!(config.eventStream.lambdaFlushMs >= 0 && config.eventStream.lambdaFlushMs <= 5000)) {
+    errors.push('eventStream.lambdaFlushMs must be between 0 and 5000');
+  }
+  const busArn = config.eventStream.existingBusArn;
+  if (busArn !== undefined && !/^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/.+$/.test(busArn)) {
+    errors.push('eventStream.existingBusArn must be an EventBridge event bus ARN');
   }
   if (errors.length > 0) throw new Error(`invalid cognito-relay config:\n- ${errors.join('\n- ')}`);
 }

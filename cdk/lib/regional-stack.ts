@@ -41,6 +41,7 @@ import {
   roleArn,
 } from './config';
 import { RelayDashboard } from './dashboard';
+import { RelayEventStream } from './event-stream';
 
 /** Construct id of the singleton provider Lambda of CDK's AwsCustomResource. */
 const AWS_CUSTOM_RESOURCE_PROVIDER_ID = 'AWS679f53fac002430cb0da5b7982bd2287';
@@ -101,6 +102,7 @@ export class RegionalStack extends Stack {
   public readonly fallbackQueue: sqs.Queue;
   public readonly stateTable: dynamodb.Table;
   public readonly operatorRole: iam.Role;
+  public readonly eventStream: RelayEventStream;
 
   constructor(scope: Construct, id: string, props: RegionalStackProps) {
     const cfg = props.config;
@@ -306,6 +308,12 @@ export class RegionalStack extends Stack {
       },
     });
     this.proxyFunction.node.addDependency(clientsSecret);
+    this.eventStream = new RelayEventStream(this, 'EventStream', {
+      region,
+      proxy: this.proxyFunction,
+      config: cfg.eventStream,
+      signUpPolicy: cfg.signUpPolicy,
+    });
 
     const replicatorEnv: Record<string, string> = {
       RELAY_REGION: region,
@@ -755,6 +763,16 @@ export class RegionalStack extends Stack {
       comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 5,
       datapointsToAlarm: 3,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('EventsDropped', {
+      alarmDescription:
+        'The proxy dropped request events (EventBridge bus slow, unreachable or refusing, or the buffer full): ' +
+        'downstream systems miss them. Requests are not affected. See docs/event-stream.md.',
+      metric: this.eventStream.droppedMetric,
+      threshold: 0,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
       treatMissingData: cw.TreatMissingData.NOT_BREACHING,
     });
     alarm('CognitoThrottling', {

@@ -151,6 +151,7 @@ describe('IAM: proxy role', () => {
       'cognito-idp:DescribeUserPool',
       'dynamodb:GetItem',
       'dynamodb:PutItem',
+      'events:PutEvents', // its event bus
       'kms:Decrypt',
       'kms:Decrypt',
       'kms:GenerateDataKey',
@@ -160,7 +161,8 @@ describe('IAM: proxy role', () => {
       'secretsmanager:GetSecretValue',
       'sqs:GetQueueAttributes',
       'sqs:SendMessage',
-      'ssm:GetParameter',
+      'ssm:GetParameter', // drain switch
+      'ssm:GetParameter', // sign-up policy
     ]);
   });
 
@@ -189,8 +191,10 @@ describe('IAM: proxy role', () => {
   });
 
   test('reads the drain parameter and describes only its own pool', () => {
-    const ssm = st.find((s) => list(s.Action).includes('ssm:GetParameter'));
     const param = only(built.primary, 'AWS::SSM::Parameter', { Properties: { Name: '/cognito-relay/drain' } });
+    const ssm = st.find((s) => list(s.Action).includes('ssm:GetParameter') && JSON.stringify(s.Resource).includes(param.id));
+    const policy = only(built.primary, 'AWS::SSM::Parameter', { Properties: { Name: '/cognito-relay/sign-up-policy' } });
+    assert.ok(st.some((s) => list(s.Action).includes('ssm:GetParameter') && JSON.stringify(s.Resource).includes(policy.id)), 'reads the sign-up policy');
     assert.match(JSON.stringify(ssm.Resource), new RegExp(`:parameter",\\{"Ref":"${param.id}"\\}`));
     const cog = st.find((s) => list(s.Action).includes('cognito-idp:DescribeUserPool'));
     assert.match(JSON.stringify(cog.Resource), /userpool\/eu-west-1_Primary01/);

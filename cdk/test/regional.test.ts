@@ -127,12 +127,17 @@ describe('queues', () => {
     });
     const keyId = alias.props.TargetKeyId['Fn::GetAtt'][0];
     primary.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
-    const queues = primary.findResources('AWS::SQS::Queue');
+    // The three replication queues (FIFO); the event stream's example queues (not FIFO, no
+    // replication data) use SQS-managed encryption.
+    const queues = primary.findResources('AWS::SQS::Queue', { Properties: { FifoQueue: true } });
     assert.equal(Object.keys(queues).length, 3);
     for (const q of Object.values(queues)) {
       assert.deepEqual(q.Properties.KmsMasterKeyId, { 'Fn::GetAtt': [keyId, 'Arn'] });
     }
-    primary.resourceCountIs('AWS::SQS::QueuePolicy', 3);
+    const others = Object.values(primary.findResources('AWS::SQS::Queue')).filter((q: any) => !q.Properties.FifoQueue);
+    assert.equal(others.length, 2);
+    for (const q of others) assert.equal(q.Properties.SqsManagedSseEnabled, true);
+    primary.resourceCountIs('AWS::SQS::QueuePolicy', 5);
     primary.hasResourceProperties('AWS::SQS::QueuePolicy', {
       PolicyDocument: {
         Statement: Match.arrayWith([

@@ -34,6 +34,10 @@ pub struct AppState {
     pub marks: Option<Arc<dyn crate::ports::LocalMarks>>,
     /// Emit one EMF line per request (Lambda); standalone serves `/metrics` instead.
     pub emf: bool,
+    /// Sign-up policy, evaluated before anything reaches Cognito (`policy.rs`).
+    pub policy: Option<Arc<crate::policy::PolicyHandle>>,
+    /// Event stream for downstream systems (`stream.rs`).
+    pub events: Option<Arc<crate::stream::Publisher>>,
 }
 
 impl AppState {
@@ -47,7 +51,7 @@ impl AppState {
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let health = HealthCache::new(control, cfg.health_cache, cfg.control_cache);
-        Ok(Self { cfg, http, secrets, sink, limiter, metrics: Metrics::default(), health, marks: None, emf })
+        Ok(Self { cfg, http, secrets, sink, limiter, metrics: Metrics::default(), health, marks: None, emf, policy: None, events: None })
     }
 }
 
@@ -137,7 +141,14 @@ async fn health(State(st): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics(State(st): State<Arc<AppState>>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], st.metrics.prometheus()).into_response()
+    let mut text = st.metrics.prometheus();
+    if let Some(p) = &st.policy {
+        text.push_str(&p.metrics.prometheus());
+    }
+    if let Some(e) = &st.events {
+        text.push_str(&e.stats.prometheus());
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// The caller's IP: API Gateway's source IP under Lambda; standalone, the address
@@ -340,7 +351,8 @@ async fn serve_cognito(st: Arc<AppState>, req: Request) -> Response {
     let spec = wire::lookup(req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()));
     let action = spec.as_ref().map_or("Refused", |s| s.name);
     let span = tracing::info_span!("request", action, request_id = tracing::field::Empty);
-    let (mut resp, delivery, throttled) = handle(&st, req, spec).instrument(span.clone()).await;
+    let mut notes = Notes::default();
+    let (mut resp, delivery, throttled) = handle(&st, req, spec, &mut notes).instrument(span.clone()).await;
     add_cors(&st.cfg, origin.as_ref(), &mut resp);
     let status = resp.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -352,13 +364,31 @@ async fn serve_cognito(st: Arc<AppState>, req: Request) -> Response {
     let request_id = resp.headers().get("x-amzn-requestid").and_then(|v| v.to_str().ok()).unwrap_or("");
     span.record("request_id", request_id);
     span.in_scope(|| info!(status, latency_ms = format!("{latency_ms:.2}"), error_type, replication = ?delivery, "done"));
+    if let Some(events) = &st.events {
+        let error_type = (!error_type.is_empty()).then(|| error_type.split(':').next().unwrap_or(error_type).to_owned());
+        crate::stream::publish_outcome(&st, events, action, status, error_type, latency_ms, delivery, notes).await;
+    }
     resp
 }
 
-async fn handle(st: &Arc<AppState>, req: Request, spec: Result<&'static ActionSpec, WireError>) -> (Response, Option<Delivery>, bool) {
-    match handle_inner(st, req, spec).await {
+/// What the request path learned that the event stream reports.
+#[derive(Default)]
+pub(crate) struct Notes {
+    pub ip: Option<String>,
+    pub user: Option<String>,
+    pub policy_rule: Option<&'static str>,
+    pub policy_dry_run: bool,
+    /// The proxy answered itself (nothing reached Cognito, or Cognito could not be reached).
+    pub relay_answered: bool,
+}
+
+async fn handle(st: &Arc<AppState>, req: Request, spec: Result<&'static ActionSpec, WireError>, notes: &mut Notes) -> (Response, Option<Delivery>, bool) {
+    match handle_inner(st, req, spec, notes).await {
         Ok(done) => (done.response, done.delivery, done.throttled),
-        Err(e) => (Refusal(e).into_response(), None, false),
+        Err(e) => {
+            notes.relay_answered = true;
+            (Refusal(e).into_response(), None, false)
+        }
     }
 }
 
@@ -379,9 +409,10 @@ async fn limit(st: &AppState, key: String, per_minute: u32) -> Result<(), WireEr
 
 /// Admits the request (everything that can refuse it without changing anything), then forwards
 /// and replicates in a task of its own.
-async fn handle_inner(st: &Arc<AppState>, req: Request, spec: Result<&'static ActionSpec, WireError>) -> Result<Done, WireError> {
+async fn handle_inner(st: &Arc<AppState>, req: Request, spec: Result<&'static ActionSpec, WireError>, notes: &mut Notes) -> Result<Done, WireError> {
     let spec = spec?;
     let ip = caller_ip(&req, st.cfg.trusted_hops);
+    notes.ip = ip.clone();
     let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !(ct.starts_with("application/x-amz-json-1.1") || ct.starts_with("application/json")) {
         return Err(WireError::new(400, "SerializationException", "Content-Type must be application/x-amz-json-1.1"));
@@ -395,9 +426,29 @@ async fn handle_inner(st: &Arc<AppState>, req: Request, spec: Result<&'static Ac
         .map_err(|_| WireError::invalid_parameter(format!("Request body is larger than {} bytes", st.cfg.max_body_bytes)))?;
     let parse = || serde_json::from_slice::<Value>(&bytes).map_err(|_| WireError::new(400, "SerializationException", "Request body is not valid JSON"));
     let mut body = parse()?;
+    notes.user = body.get("Username").and_then(Value::as_str).map(str::to_owned);
+    if let Some(policy) = &st.policy {
+        // Before anything reaches Cognito.
+        use crate::policy::Verdict;
+        match policy.evaluate(spec.name, &body, ip.as_deref(), &*st.limiter).await {
+            Verdict::Pass => {}
+            Verdict::DryRun(rule) => (notes.policy_rule, notes.policy_dry_run) = (Some(rule), true),
+            Verdict::Refuse(rule, e) => {
+                notes.policy_rule = Some(rule);
+                if st.emf {
+                    println!("{}", crate::policy::emf_refusal(rule, false));
+                }
+                return Err(e);
+            }
+        }
+        if let (true, Some(rule)) = (st.emf, notes.policy_rule) {
+            println!("{}", crate::policy::emf_refusal(rule, notes.policy_dry_run));
+        }
+    }
     let secrets: Arc<Loaded> = st.secrets.get().await?;
 
     let prepared = wire::prepare(spec, &mut body, &secrets.clients, ip.as_deref(), &secrets.refresh_keys)?;
+    notes.user = prepared.username.clone().or_else(|| body.get("AccessToken").and_then(Value::as_str).and_then(wire::jwt::access_token_user).map(|(u, _)| u)).or(notes.user.take());
     if let (Some(u), true) = (&prepared.username, st.cfg.rate_per_username_per_min > 0) {
         limit(st, format!("user:{}", u.to_lowercase()), st.cfg.rate_per_username_per_min).await?;
     }

@@ -43,6 +43,10 @@ pub struct Config {
     pub secret_ttl: Duration,
     pub health_cache: Duration,
     pub control_cache: Duration,
+    /// Sign-up policy (`RELAY_POLICY*`, see `policy.rs`); None = every sign-up is forwarded.
+    pub policy: Option<crate::policy::PolicyConfig>,
+    /// Event stream to EventBridge (`RELAY_EVENTS_*`, see `stream.rs`); None = off.
+    pub events: Option<crate::stream::StreamConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -115,6 +119,8 @@ impl Config {
             secret_ttl: ms("RELAY_SECRET_TTL_MS", 300_000)?,
             health_cache: ms("RELAY_HEALTH_CACHE_MS", 5_000)?,
             control_cache: ms("RELAY_CONTROL_CACHE_MS", 5_000)?,
+            policy: crate::policy::PolicyConfig::from_env(env)?,
+            events: crate::stream::StreamConfig::from_env(env, relay_aws::runtime::lambda_mode())?,
         })
     }
 
@@ -168,5 +174,12 @@ mod tests {
         let mut e = base();
         e.insert("RELAY_USERNAME_ATTRIBUTES".into(), "nickname".into());
         assert!(Config::from_env(&e).is_err());
+        let mut e = base();
+        e.insert("RELAY_EVENTS_BUS".into(), "relay".into());
+        e.insert("RELAY_EVENTS_USER".into(), "email".into());
+        assert!(Config::from_env(&e).unwrap_err().contains("RELAY_EVENTS_USER"));
+        let mut e = base();
+        e.insert("RELAY_POLICY_DISPOSABLE_DOMAINS".into(), "file:/x".into());
+        assert!(Config::from_env(&e).unwrap_err().contains("RELAY_POLICY"));
     }
 }

@@ -7,8 +7,10 @@ pub mod app;
 pub mod config;
 pub mod health;
 pub mod metrics;
+pub mod policy;
 pub mod ports;
 pub mod secrets;
+pub mod stream;
 
 use std::sync::Arc;
 
@@ -38,5 +40,18 @@ pub async fn build(cfg: Config, lambda: bool) -> Result<Arc<AppState>, String> {
     let limiter = Arc::new(ports::LocalLimiter::default());
     let mut state = AppState::new(cfg, secrets, sink, Some(control), limiter, lambda)?;
     state.marks = marks;
+    state.policy = match state.cfg.policy.clone() {
+        Some(p) => {
+            let fetch = Arc::new(policy::Fetcher(Some(aws_sdk_ssm::Client::new(&home))));
+            Some(policy::PolicyHandle::load(p, fetch).await.map_err(|e| format!("invalid configuration: RELAY_POLICY: {e}"))?)
+        }
+        None => None,
+    };
+    if let Some(ev) = state.cfg.events.clone() {
+        let endpoint = ev.endpoint.clone().or_else(|| state.cfg.aws_endpoint.clone());
+        let eb = relay_aws::sdk_config(&state.cfg.region, endpoint.as_deref(), 1, ev.call_timeout).await;
+        let bus = Arc::new(stream::EventBridge { client: aws_sdk_eventbridge::Client::new(&eb), bus: ev.bus.clone(), source: ev.source.clone() });
+        state.events = Some(stream::Publisher::start(bus, &ev));
+    }
     Ok(Arc::new(state))
 }

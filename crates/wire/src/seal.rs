@@ -76,6 +76,13 @@ impl Keyring {
         }
     }
 
+    /// A keyed, one-way hash of `value` under the current key's subkey for `purpose`:
+    /// `<key id>:<base64url HMAC-SHA256>`. Stable while the current key stays the same.
+    pub fn keyed_hash(&self, purpose: &str, value: &str) -> String {
+        let sub = derive_key(&self.keys[&self.current], purpose);
+        format!("{}:{}", self.current, URL_SAFE_NO_PAD.encode(derive_key(&sub, value)))
+    }
+
     /// Seals `plaintext`, authenticating `aad` (context the value must be opened with).
     pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> String {
         let key = &self.keys[&self.current];

@@ -51,14 +51,20 @@ struct Args {
     /// Also print one JSON line.
     #[arg(long)]
     json: bool,
+    /// The Cognito action to send: InitiateAuth (USER_PASSWORD_AUTH) or SignUp.
+    #[arg(long, default_value = "InitiateAuth")]
+    action: String,
 }
 
 const BODY: &str = r#"{"AuthFlow":"USER_PASSWORD_AUTH","ClientId":"pub","AuthParameters":{"USERNAME":"u","PASSWORD":"Passw0rd!"}}"#;
 
-fn request_bytes(addr: SocketAddr) -> Vec<u8> {
+const SIGN_UP_BODY: &str = r#"{"ClientId":"pub","Username":"new_user_1","Password":"Passw0rd!","UserAttributes":[{"Name":"email","Value":"new.user@example.com"},{"Name":"name","Value":"Ada"}]}"#;
+
+fn request_bytes(addr: SocketAddr, action: &str) -> Vec<u8> {
+    let body = if action == "SignUp" { SIGN_UP_BODY } else { BODY };
     format!(
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.1\r\nX-Amz-Target: AWSCognitoIdentityProviderService.InitiateAuth\r\nUser-Agent: cognito-relay-loadgen\r\nContent-Length: {}\r\n\r\n{BODY}",
-        BODY.len()
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.1\r\nX-Amz-Target: AWSCognitoIdentityProviderService.{action}\r\nUser-Agent: cognito-relay-loadgen\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
     )
     .into_bytes()
 }
@@ -120,7 +126,7 @@ async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
 }
 
 async fn run_connection(k: usize, args: Args, start: Instant) -> ConnResult {
-    let req = request_bytes(args.addr);
+    let req = request_bytes(args.addr, &args.action);
     let mut buf = Vec::with_capacity(8 * 1024);
     let mut out = ConnResult::default();
     let duration = Duration::from_secs_f64(args.duration);

@@ -1,6 +1,8 @@
 //! `stub-upstream`: a fast stand-in for a regional Cognito endpoint, for load benchmarks only.
 //! `POST /` with `X-Amz-Target: ...InitiateAuth` answers a Cognito-shaped token set (the
-//! access token's payload names user `u`); anything else gets a Cognito-shaped 400.
+//! access token's payload names user `u`), `...SignUp` a new-user answer, and `AWSEvents.PutEvents`
+//! (so the proxy's event stream can publish here) an all-accepted answer; anything else gets a
+//! Cognito-shaped 400.
 //! `GET /stats` counts requests and how many carried a `SECRET_HASH` (the proxy signs them).
 
 use std::net::SocketAddr;
@@ -32,6 +34,7 @@ struct Stub {
     answer: Bytes,
     requests: AtomicU64,
     signed: AtomicU64,
+    events: AtomicU64,
 }
 
 async fn cognito(State(st): State<Arc<Stub>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -42,6 +45,15 @@ async fn cognito(State(st): State<Arc<Stub>>, headers: HeaderMap, body: Bytes) -
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
     let request_id = HeaderValue::from_str(&format!("00000000-0000-4000-8000-{n:012x}")).expect("ascii");
     let json = HeaderValue::from_static("application/x-amz-json-1.1");
+    if target == "AWSEvents.PutEvents" {
+        let n = body.windows(8).filter(|w| w == b"\"Detail\"").count();
+        st.events.fetch_add(n as u64, Ordering::Relaxed);
+        let entries = vec![r#"{"EventId":"e"}"#; n].join(",");
+        return ([("content-type", json), ("x-amzn-requestid", request_id)], format!(r#"{{"FailedEntryCount":0,"Entries":[{entries}]}}"#)).into_response();
+    }
+    if target == "AWSCognitoIdentityProviderService.SignUp" {
+        return ([("content-type", json), ("x-amzn-requestid", request_id)], r#"{"UserConfirmed":false,"UserSub":"5f2b8c1e-0000-4000-8000-000000000001"}"#).into_response();
+    }
     if target != "AWSCognitoIdentityProviderService.InitiateAuth" {
         let body = r#"{"__type":"UnknownOperationException","message":"the stub only answers InitiateAuth"}"#;
         return (StatusCode::BAD_REQUEST, [("content-type", json), ("x-amzn-requestid", request_id), ("x-amzn-errortype", HeaderValue::from_static("UnknownOperationException"))], body).into_response();
@@ -50,14 +62,14 @@ async fn cognito(State(st): State<Arc<Stub>>, headers: HeaderMap, body: Bytes) -
 }
 
 async fn stats(State(st): State<Arc<Stub>>) -> String {
-    serde_json::json!({ "requests": st.requests.load(Ordering::Relaxed), "signed": st.signed.load(Ordering::Relaxed) }).to_string()
+    serde_json::json!({ "requests": st.requests.load(Ordering::Relaxed), "signed": st.signed.load(Ordering::Relaxed), "events": st.events.load(Ordering::Relaxed) }).to_string()
 }
 
 fn main() {
     let args = Args::parse();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(args.threads.max(1)).enable_all().build().expect("runtime");
     rt.block_on(async {
-        let st = Arc::new(Stub { answer: Bytes::from(bench::initiate_auth_answer()), requests: AtomicU64::new(0), signed: AtomicU64::new(0) });
+        let st = Arc::new(Stub { answer: Bytes::from(bench::initiate_auth_answer()), requests: AtomicU64::new(0), signed: AtomicU64::new(0), events: AtomicU64::new(0) });
         let app = Router::new().route("/", post(cognito)).route("/stats", get(stats)).with_state(st);
         let listener = tokio::net::TcpListener::bind(args.listen).await.unwrap_or_else(|e| panic!("cannot listen on {}: {e}", args.listen));
         println!("stub-upstream listening on {}", args.listen);
