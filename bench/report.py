@@ -10,6 +10,8 @@ import subprocess
 
 from _common import OUT, ROOT
 
+MARKER = "<!-- sections below are kept by bench/report.py -->"
+
 SECTIONS = [
     ("proxy", "1. Proxy overhead (stub upstream, direct vs through the release proxy)", "bench/proxy.py"),
     ("cold_init", "2. Lambda cold init (spawn → first `GET /2018-06-01/runtime/invocation/next`)", "bench/cold_init.py"),
@@ -79,8 +81,17 @@ def main() -> None:
         out += [data["table"], ""]
         out += [f"- {n}" for n in data.get("notes", []) + READING.get(name, [])]
         out.append("")
-    with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
+    # Sections written by hand or by other scripts (after the marker) are kept.
+    target = os.path.join(ROOT, "BENCHMARKS.md")
+    kept = ""
+    if os.path.exists(target):
+        old = open(target).read()
+        if MARKER in old:
+            kept = old[old.index(MARKER):]
+    with open(target, "w") as f:
         f.write("\n".join(out))
+        if kept:
+            f.write("\n" + kept)
     print(f"wrote {os.path.join(ROOT, 'BENCHMARKS.md')}")
 
 

@@ -34,10 +34,15 @@ pub struct Config {
     pub fallback_queue_url: Option<String>,
     pub drain_parameter: Option<String>,
     pub listen: SocketAddr,
-    pub trusted_hops: usize,
+    /// Proxies (CIDRs) whose X-Forwarded-For entries are believed, standalone. Empty: none,
+    /// the socket peer is the caller.
+    pub trusted_proxies: crate::net::TrustedProxies,
     pub cors_origins: Origins,
     pub rate_per_ip_per_min: u32,
     pub rate_per_username_per_min: u32,
+    /// Distinct limiter keys counted per one-minute window in this process (memory bound:
+    /// ~27 bytes a key at most, so the default 1,048,576 is ≤ 28 MiB).
+    pub limiter_max_keys: usize,
     pub max_body_bytes: usize,
     pub upstream_timeout: Duration,
     pub secret_ttl: Duration,
@@ -61,6 +66,26 @@ fn num<T: std::str::FromStr>(env: &dyn Env, key: &str, default: T) -> Result<T, 
     }
 }
 
+/// Whether the authority that starts `rest` (`host[:port][/...]`) is a loopback address.
+fn loopback_host(rest: &str) -> bool {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return false;
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn trusted_proxies(env: &dyn Env) -> Result<crate::net::TrustedProxies, String> {
+    if env.get("RELAY_TRUSTED_HOPS").is_some() {
+        return Err("RELAY_TRUSTED_HOPS is replaced by RELAY_TRUSTED_PROXIES: the CIDRs of the proxies in front whose X-Forwarded-For entries are believed (a hop count trusts any peer)".into());
+    }
+    env.get("RELAY_TRUSTED_PROXIES").unwrap_or_default().parse().map_err(|e| format!("RELAY_TRUSTED_PROXIES: {e}"))
+}
+
 fn req(env: &dyn Env, key: &str) -> Result<String, String> {
     env.get(key).ok_or_else(|| format!("{key} is required"))
 }
@@ -77,8 +102,10 @@ impl Config {
             return Err(format!("RELAY_USERNAME_ATTRIBUTES: {bad:?} is not email or phone_number"));
         }
         let cognito_endpoint = env.get("RELAY_COGNITO_ENDPOINT").unwrap_or_else(|| format!("https://cognito-idp.{region}.amazonaws.com/"));
-        if !(cognito_endpoint.starts_with("https://") || cognito_endpoint.starts_with("http://")) {
-            return Err(format!("RELAY_COGNITO_ENDPOINT={cognito_endpoint:?} must be an http(s) URL"));
+        // Client secrets travel in some bodies (RevokeToken, GetTokensFromRefreshToken): plain
+        // HTTP only to this host (an emulator or a local stub), never over a network.
+        if !(cognito_endpoint.starts_with("https://") || cognito_endpoint.strip_prefix("http://").is_some_and(loopback_host)) {
+            return Err(format!("RELAY_COGNITO_ENDPOINT={cognito_endpoint:?} must be an https:// URL (http:// only to a loopback address, for emulators)"));
         }
         let peer = match (env.get("RELAY_PEER_REGION"), env.get("RELAY_PEER_QUEUE_URL")) {
             (Some(region), Some(queue_url)) => Some(Peer { region, queue_url, aws_endpoint: env.get("RELAY_PEER_AWS_ENDPOINT"), user_pool_id: req(env, "RELAY_PEER_USER_POOL_ID")? }),
@@ -106,10 +133,11 @@ impl Config {
             fallback_queue_url: env.get("RELAY_FALLBACK_QUEUE_URL"),
             drain_parameter: env.get("RELAY_DRAIN_PARAMETER"),
             listen,
-            trusted_hops: num(env, "RELAY_TRUSTED_HOPS", 0)?,
+            trusted_proxies: trusted_proxies(env)?,
             cors_origins,
             rate_per_ip_per_min: num(env, "RELAY_RATE_PER_IP", 600)?,
             rate_per_username_per_min: num(env, "RELAY_RATE_PER_USERNAME", 60)?,
+            limiter_max_keys: num(env, "RELAY_LIMITER_MAX_KEYS", crate::limiter::DEFAULT_MAX_KEYS)?,
             max_body_bytes: num(env, "RELAY_MAX_BODY_BYTES", 64 * 1024)?,
             upstream_timeout: ms("RELAY_UPSTREAM_TIMEOUT_MS", 5_000)?,
             secret_ttl: ms("RELAY_SECRET_TTL_MS", 300_000)?,
@@ -168,5 +196,33 @@ mod tests {
         let mut e = base();
         e.insert("RELAY_USERNAME_ATTRIBUTES".into(), "nickname".into());
         assert!(Config::from_env(&e).is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidrs_and_the_hop_count_is_gone() {
+        assert!(Config::from_env(&base()).unwrap().trusted_proxies.is_empty(), "nothing is trusted by default");
+        let mut e = base();
+        e.insert("RELAY_TRUSTED_PROXIES".into(), "10.0.0.0/8, 2001:db8::/32".into());
+        assert!(Config::from_env(&e).unwrap().trusted_proxies.contains("10.1.2.3".parse().unwrap()));
+        e.insert("RELAY_TRUSTED_PROXIES".into(), "10.0.0.0/40".into());
+        assert!(Config::from_env(&e).unwrap_err().contains("RELAY_TRUSTED_PROXIES"));
+        let mut e = base();
+        e.insert("RELAY_TRUSTED_HOPS".into(), "1".into());
+        assert!(Config::from_env(&e).unwrap_err().contains("RELAY_TRUSTED_PROXIES"));
+    }
+
+    #[test]
+    fn the_cognito_endpoint_is_https_except_to_this_host() {
+        let with = |url: &str| {
+            let mut e = base();
+            e.insert("RELAY_COGNITO_ENDPOINT".into(), url.into());
+            Config::from_env(&e)
+        };
+        for ok in ["https://cognito-idp.eu-west-1.amazonaws.com/", "http://127.0.0.1:5101/", "http://localhost:9/", "http://[::1]:80/"] {
+            assert!(with(ok).is_ok(), "{ok}");
+        }
+        for bad in ["http://cognito-idp.eu-west-1.amazonaws.com/", "http://10.0.0.5:8080/", "http://127.0.0.1.evil.example/", "http://127.0.0.1@evil.example/", "ftp://x/"] {
+            assert!(with(bad).unwrap_err().contains("RELAY_COGNITO_ENDPOINT"), "{bad}");
+        }
     }
 }

@@ -6,7 +6,9 @@ pub mod adapters;
 pub mod app;
 pub mod config;
 pub mod health;
+pub mod limiter;
 pub mod metrics;
+pub mod net;
 pub mod ports;
 pub mod secrets;
 
@@ -35,7 +37,7 @@ pub async fn build(cfg: Config, lambda: bool) -> Result<Arc<AppState>, String> {
         pool: relay_aws::cognito::Pool::new(&home, &cfg.user_pool_id, cfg.username_attributes.clone()),
         drain: cfg.drain_parameter.as_deref().map(|p| relay_aws::DrainSwitch::new(&home, p)),
     });
-    let limiter = Arc::new(ports::LocalLimiter::default());
+    let limiter = Arc::new(limiter::LocalLimiter::with_max_keys(cfg.limiter_max_keys));
     let mut state = AppState::new(cfg, secrets, sink, Some(control), limiter, lambda)?;
     state.marks = marks;
     Ok(Arc::new(state))
