@@ -381,8 +381,9 @@ async fn handle_inner(st: &Arc<AppState>, req: Request, spec: Result<&'static Ac
         let key = ip.as_ref().map_or_else(|| UNKNOWN_IP_KEY.to_owned(), |ip| format!("ip:{ip}"));
         limit(st, key, st.cfg.rate_per_ip_per_min).await?;
     }
-    let bytes = axum::body::to_bytes(req.into_body(), st.cfg.max_body_bytes)
+    let bytes = tokio::time::timeout(st.cfg.body_timeout, axum::body::to_bytes(req.into_body(), st.cfg.max_body_bytes))
         .await
+        .map_err(|_| WireError::invalid_parameter(format!("Request body was not received within {} ms", st.cfg.body_timeout.as_millis())))?
         .map_err(|_| WireError::invalid_parameter(format!("Request body is larger than {} bytes", st.cfg.max_body_bytes)))?;
     let parse = || serde_json::from_slice::<Value>(&bytes).map_err(|_| WireError::new(400, "SerializationException", "Request body is not valid JSON"));
     let mut body = parse()?;

@@ -44,6 +44,16 @@ pub struct Config {
     /// ~27 bytes a key at most, so the default 1,048,576 is ≤ 28 MiB).
     pub limiter_max_keys: usize,
     pub max_body_bytes: usize,
+    /// Standalone: a request head (and the next one on a kept-alive connection) must arrive
+    /// within this, or the connection is closed.
+    pub header_timeout: Duration,
+    /// A request body must arrive within this (both modes; under Lambda it is already read).
+    pub body_timeout: Duration,
+    /// Standalone: open connections at most (a reserve for `/health` beyond: `serve`).
+    pub max_connections: usize,
+    /// Standalone: open connections per socket peer at most (0 = no cap; peers in
+    /// `trusted_proxies` are exempt).
+    pub max_connections_per_ip: usize,
     pub upstream_timeout: Duration,
     pub secret_ttl: Duration,
     pub health_cache: Duration,
@@ -84,6 +94,13 @@ fn trusted_proxies(env: &dyn Env) -> Result<crate::net::TrustedProxies, String> 
         return Err("RELAY_TRUSTED_HOPS is replaced by RELAY_TRUSTED_PROXIES: the CIDRs of the proxies in front whose X-Forwarded-For entries are believed (a hop count trusts any peer)".into());
     }
     env.get("RELAY_TRUSTED_PROXIES").unwrap_or_default().parse().map_err(|e| format!("RELAY_TRUSTED_PROXIES: {e}"))
+}
+
+fn positive(d: Duration, key: &str) -> Result<Duration, String> {
+    if d.is_zero() {
+        return Err(format!("{key} must be more than 0"));
+    }
+    Ok(d)
 }
 
 fn req(env: &dyn Env, key: &str) -> Result<String, String> {
@@ -139,6 +156,13 @@ impl Config {
             rate_per_username_per_min: num(env, "RELAY_RATE_PER_USERNAME", 60)?,
             limiter_max_keys: num(env, "RELAY_LIMITER_MAX_KEYS", crate::limiter::DEFAULT_MAX_KEYS)?,
             max_body_bytes: num(env, "RELAY_MAX_BODY_BYTES", 64 * 1024)?,
+            header_timeout: positive(ms("RELAY_HEADER_TIMEOUT_MS", 10_000)?, "RELAY_HEADER_TIMEOUT_MS")?,
+            body_timeout: positive(ms("RELAY_BODY_TIMEOUT_MS", 10_000)?, "RELAY_BODY_TIMEOUT_MS")?,
+            max_connections: match num(env, "RELAY_MAX_CONNECTIONS", 2048)? {
+                0 => return Err("RELAY_MAX_CONNECTIONS must be at least 1".into()),
+                n => n,
+            },
+            max_connections_per_ip: num(env, "RELAY_MAX_CONNECTIONS_PER_IP", 64)?,
             upstream_timeout: ms("RELAY_UPSTREAM_TIMEOUT_MS", 5_000)?,
             secret_ttl: ms("RELAY_SECRET_TTL_MS", 300_000)?,
             health_cache: ms("RELAY_HEALTH_CACHE_MS", 5_000)?,

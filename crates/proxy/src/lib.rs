@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod net;
 pub mod ports;
 pub mod secrets;
+pub mod serve;
 
 use std::sync::Arc;
 
