@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cognito;
+pub mod limits;
 pub mod queue;
 pub mod runtime;
 pub mod state;

@@ -145,7 +145,9 @@ async fn health(State(st): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics(State(st): State<Arc<AppState>>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], st.metrics.prometheus()).into_response()
+    let mut text = st.metrics.prometheus();
+    text.push_str(&format!("# TYPE relay_limiter_store_errors_total counter\nrelay_limiter_store_errors_total {}\n", st.limiter.store_errors()));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// The caller's IP: API Gateway's source IP under Lambda (the truth there: API Gateway sets
@@ -359,6 +361,16 @@ struct Done {
     throttled: bool,
 }
 
+/// A password (or challenge) attempt whose NotAuthorizedException counts as a failed sign-in:
+/// InitiateAuth but for refresh flows, and RespondToAuthChallenge.
+fn is_signin(spec: &ActionSpec, body: &Value) -> bool {
+    match spec.name {
+        "InitiateAuth" => !matches!(body.get("AuthFlow").and_then(Value::as_str), Some("REFRESH_TOKEN_AUTH" | "REFRESH_TOKEN")),
+        "RespondToAuthChallenge" => true,
+        _ => false,
+    }
+}
+
 /// Counts one request for `key` against a per-minute limit (0 = no limit).
 async fn limit(st: &AppState, key: String, per_minute: u32) -> Result<(), WireError> {
     if per_minute > 0 && !st.limiter.allow(&key, per_minute).await {
@@ -390,8 +402,17 @@ async fn handle_inner(st: &Arc<AppState>, req: Request, spec: Result<&'static Ac
     let secrets: Arc<Loaded> = st.secrets.get().await?;
 
     let prepared = wire::prepare(spec, &mut body, &secrets.clients, ip.as_deref(), &secrets.refresh_keys)?;
-    if let (Some(u), true) = (&prepared.username, st.cfg.rate_per_username_per_min > 0) {
-        limit(st, format!("user:{}", u.to_lowercase()), st.cfg.rate_per_username_per_min).await?;
+    if let Some(u) = &prepared.username {
+        let key = format!("user:{}", u.to_lowercase());
+        let signin = is_signin(spec, &body) && st.cfg.failed_signins_per_username > 0;
+        // One round trip for both (concurrent) when the limits are shared.
+        let (rate, locked) = tokio::join!(limit(st, key.clone(), st.cfg.rate_per_username_per_min), async {
+            signin && st.limiter.locked(&key, st.cfg.failed_signins_per_username).await
+        });
+        rate?;
+        if locked {
+            return Err(WireError::too_many_requests("Too many failed sign-in attempts for this user; try again later"));
+        }
     }
     // A token mutation whose user cannot be resolved now is refused before anything changes
     // (it could not be replicated); a token Cognito will refuse anyway is forwarded as is.
@@ -434,6 +455,11 @@ async fn forward(st: Arc<AppState>, r: Admitted) -> Result<Done, WireError> {
             body = parse()?;
             prepared = wire::prepare(spec, &mut body, &secrets.clients, ip.as_deref(), &secrets.refresh_keys)?;
             up = call_upstream(st, spec.name, serde_json::to_vec(&body).unwrap_or_default(), user_agent.as_ref()).await?;
+        }
+    }
+    if up.error_type() == Some("NotAuthorizedException") && !up.rejected_secret() && st.cfg.failed_signins_per_username > 0 && is_signin(spec, &body) {
+        if let Some(u) = &prepared.username {
+            st.limiter.fail(&format!("user:{}", u.to_lowercase())).await;
         }
     }
     let throttled = up.error_type() == Some("TooManyRequestsException");

@@ -43,6 +43,15 @@ pub struct Config {
     /// Distinct limiter keys counted per one-minute window in this process (memory bound:
     /// ~27 bytes a key at most, so the default 1,048,576 is ≤ 28 MiB).
     pub limiter_max_keys: usize,
+    /// DynamoDB table of rate-limit counters shared by every instance of the region. Unset:
+    /// per-process limits only (each Lambda instance would count on its own).
+    pub limits_table: Option<String>,
+    /// Failed sign-ins (NotAuthorizedException) per username per failure window before its
+    /// sign-ins get TooManyRequestsException (0 = off).
+    pub failed_signins_per_username: u32,
+    pub failed_signin_window: Duration,
+    /// What a request gets when the limits table cannot be reached.
+    pub limits_on_store_error: crate::shared_limiter::OnStoreError,
     pub max_body_bytes: usize,
     /// Standalone: a request head (and the next one on a kept-alive connection) must arrive
     /// within this, or the connection is closed.
@@ -155,6 +164,14 @@ impl Config {
             rate_per_ip_per_min: num(env, "RELAY_RATE_PER_IP", 600)?,
             rate_per_username_per_min: num(env, "RELAY_RATE_PER_USERNAME", 60)?,
             limiter_max_keys: num(env, "RELAY_LIMITER_MAX_KEYS", crate::limiter::DEFAULT_MAX_KEYS)?,
+            limits_table: env.get("RELAY_LIMITS_TABLE"),
+            failed_signins_per_username: num(env, "RELAY_FAILED_SIGNINS_PER_USERNAME", 10)?,
+            failed_signin_window: positive(Duration::from_secs(num(env, "RELAY_FAILED_SIGNIN_WINDOW_S", 900)?), "RELAY_FAILED_SIGNIN_WINDOW_S")?,
+            limits_on_store_error: match env.get("RELAY_LIMITS_ON_STORE_ERROR").as_deref().map(str::trim) {
+                None | Some("allow") => crate::shared_limiter::OnStoreError::Allow,
+                Some("refuse") => crate::shared_limiter::OnStoreError::Refuse,
+                Some(v) => return Err(format!("RELAY_LIMITS_ON_STORE_ERROR={v:?} is not allow or refuse")),
+            },
             max_body_bytes: num(env, "RELAY_MAX_BODY_BYTES", 64 * 1024)?,
             header_timeout: positive(ms("RELAY_HEADER_TIMEOUT_MS", 10_000)?, "RELAY_HEADER_TIMEOUT_MS")?,
             body_timeout: positive(ms("RELAY_BODY_TIMEOUT_MS", 10_000)?, "RELAY_BODY_TIMEOUT_MS")?,

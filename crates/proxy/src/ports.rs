@@ -44,6 +44,18 @@ pub trait Control: Send + Sync {
 pub trait RateLimiter: Send + Sync {
     /// Counts one request for `key`; false when it is over `per_minute`.
     fn allow<'a>(&'a self, key: &'a str, per_minute: u32) -> BoxFut<'a, bool>;
+    /// Whether `key` reached `max` failed sign-ins in the current failure window.
+    fn locked<'a>(&'a self, _key: &'a str, _max: u32) -> BoxFut<'a, bool> {
+        Box::pin(async { false })
+    }
+    /// Counts one failed sign-in for `key`.
+    fn fail<'a>(&'a self, _key: &'a str) -> BoxFut<'a, ()> {
+        Box::pin(async {})
+    }
+    /// Requests decided without the shared store because it could not be reached.
+    fn store_errors(&self) -> u64 {
+        0
+    }
 }
 
 pub use crate::limiter::LocalLimiter;
