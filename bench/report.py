@@ -8,9 +8,10 @@ import json
 import os
 import subprocess
 
-KEEP_MARKER = "<!-- sections below are not rewritten by bench/report.py -->"
 
 from _common import OUT, ROOT
+
+MARKER = "<!-- sections below are kept by bench/report.py -->"
 
 SECTIONS = [
     ("proxy", "1. Proxy overhead (stub upstream, direct vs through the release proxy)", "bench/proxy.py"),
@@ -88,15 +89,14 @@ def main() -> None:
         out += [data["table"], ""]
         out += [f"- {n}" for n in data.get("notes", []) + READING.get(name, [])]
         out.append("")
-    # Sections of benchmarks that run on their own (chaos, fuzzing, sustained load) follow this
-    # marker and are kept as they are.
-    path = os.path.join(ROOT, "BENCHMARKS.md")
+    # Sections written by hand or by other scripts (after the marker) are kept.
+    target = os.path.join(ROOT, "BENCHMARKS.md")
     kept = ""
-    if os.path.exists(path):
-        text = open(path).read()
-        if KEEP_MARKER in text:
-            kept = text[text.index(KEEP_MARKER):]
-    with open(path, "w") as f:
+    if os.path.exists(target):
+        old = open(target).read()
+        if MARKER in old:
+            kept = old[old.index(MARKER):]
+    with open(target, "w") as f:
         f.write("\n".join(out))
         if kept:
             f.write("\n" + kept)

@@ -101,6 +101,7 @@ export class RegionalStack extends Stack {
   public readonly deadLetterQueue: sqs.Queue;
   public readonly fallbackQueue: sqs.Queue;
   public readonly stateTable: dynamodb.Table;
+  public readonly limitsTable: dynamodb.Table;
   public readonly operatorRole: iam.Role;
   public readonly eventStream: RelayEventStream;
 
@@ -178,6 +179,22 @@ export class RegionalStack extends Stack {
       // one instead of failing on a name collision (restore the retained table's items, or
       // reconcile, before traffic flows again: README).
       removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    // ---------------------------------------------------------------- limits table
+    // Rate-limit and failed-sign-in counters shared by every proxy instance of the region
+    // (RELAY_LIMITS_TABLE): one item per key and window, incremented with UpdateItem ADD, expiring
+    // through `ttl` a window or two after it ends. On-demand: the load follows sign-in traffic.
+    this.limitsTable = new dynamodb.Table(this, 'LimitsTable', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: 'ttl',
+      // Point-in-time recovery OFF: every item is a counter that is useless a window later (a
+      // minute for rates, 15 minutes for failed sign-ins); a restore could only bring back expired
+      // counts. Losing the table loses at most one window of counting.
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: false },
+      // Nothing to keep: deleted with the stack.
+      removalPolicy: RemovalPolicy.DESTROY,
     });
 
     // ---------------------------------------------------------------- drain switch
@@ -298,6 +315,7 @@ export class RegionalStack extends Stack {
         RELAY_REPLICATION_KEY_SECRET_ID: cfg.replicationKeySecretName,
         RELAY_REFRESH_KEY_SECRET_ID: cfg.refreshKeySecretName,
         RELAY_STATE_TABLE: this.stateTable.tableName,
+        RELAY_LIMITS_TABLE: this.limitsTable.tableName,
         RELAY_PEER_QUEUE_URL: peerQueueUrl,
         RELAY_FALLBACK_QUEUE_URL: this.fallbackQueue.queueUrl,
         RELAY_DRAIN_PARAMETER: DRAIN_PARAMETER_NAME,
@@ -497,6 +515,16 @@ export class RegionalStack extends Stack {
         }),
       );
     }
+
+    // The limits table: the proxy adds to a counter (UpdateItem ADD) and reads one (GetItem);
+    // the replicator never touches it.
+    proxyRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'LimitsTableCounters',
+        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        resources: [this.limitsTable.tableArn],
+      }),
+    );
 
     // ---------------------------------------------------------------- operator role
     // For relayctl against this region: DLQ inspect and redrive (receive from the DLQ, send to the
@@ -819,6 +847,7 @@ export class RegionalStack extends Stack {
     new CfnOutput(this, 'FallbackQueueUrl', { value: this.fallbackQueue.queueUrl });
     new CfnOutput(this, 'DrainParameter', { value: drain.parameterName });
     new CfnOutput(this, 'StateTableName', { value: this.stateTable.tableName });
+    new CfnOutput(this, 'LimitsTableName', { value: this.limitsTable.tableName });
     new CfnOutput(this, 'OperatorRoleArn', {
       value: this.operatorRole.roleArn,
       description: 'relayctl assumes this role (with MFA) for DLQ redrive and the drain switch.',
@@ -842,6 +871,12 @@ export class RegionalStack extends Stack {
       'The fallback queue holds events while the peer inbound queue is unreachable; the replicator ' +
         'forwards it through an event source, and every failed forward attempt raises the receive count, so a DLQ would dead-letter events merely because ' +
         'the peer outage lasted long. Its backlog age is alarmed (FallbackBacklogOld) instead.',
+    );
+    acknowledge(
+      this.limitsTable,
+      'AwsSolutions-DDB3',
+      'The limits table holds only rate-limit counters that expire within minutes (TTL); a ' +
+        'point-in-time restore could bring back nothing but stale counts, so recovery is off on purpose.',
     );
     acknowledge(
       clientsSecret,

@@ -38,3 +38,7 @@ export function lambdaEnv(template: Template, functionName: string): Record<stri
   return only(template, 'AWS::Lambda::Function', { Properties: { FunctionName: functionName } }).props
     .Environment.Variables;
 }
+
+/** Selectors for the two DynamoDB tables of a regional stack. */
+export const STATE_TABLE = { Properties: { DeletionProtectionEnabled: true } };
+export const LIMITS_TABLE = { Properties: { PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: false } } };

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Template } from 'aws-cdk-lib/assertions';
 import { REPLICATOR_COGNITO_ACTIONS } from '../lib/regional-stack';
-import { build, only } from './helpers';
+import { build, LIMITS_TABLE, only, STATE_TABLE } from './helpers';
 
 const built = build();
 const templates: Array<[string, Template]> = [
@@ -150,7 +150,9 @@ describe('IAM: proxy role', () => {
     assert.deepEqual(actions, [
       'cognito-idp:DescribeUserPool',
       'dynamodb:GetItem',
+      'dynamodb:GetItem',
       'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
       'events:PutEvents', // its event bus
       'kms:Decrypt',
       'kms:Decrypt',
@@ -223,10 +225,10 @@ describe('IAM: proxy role', () => {
 describe('IAM: state table grants', () => {
   for (const [name, t] of [['primary', built.primary], ['standby', built.standby]] as const) {
     test(`${name}: proxy and replicator get exactly dynamodb:GetItem and dynamodb:PutItem on their own table`, () => {
-      const table = only(t, 'AWS::DynamoDB::Table');
+      const table = only(t, 'AWS::DynamoDB::Table', STATE_TABLE);
       for (const prefix of ['ProxyRole', 'ReplicatorRole']) {
         const st = rolePolicy(t, prefix);
-        const ddb = st.filter((s) => list(s.Action).some((a) => String(a).startsWith('dynamodb:')));
+        const ddb = st.filter((s) => list(s.Action).some((a) => String(a).startsWith('dynamodb:')) && s.Sid === 'StateTableItems');
         assert.equal(ddb.length, 1, prefix);
         assert.deepEqual([...list(ddb[0].Action)].sort(), ['dynamodb:GetItem', 'dynamodb:PutItem'], prefix);
         assert.deepEqual(ddb[0].Resource, { 'Fn::GetAtt': [table.id, 'Arn'] }, prefix);
@@ -236,7 +238,17 @@ describe('IAM: state table grants', () => {
       const others = all.filter(
         (f) => f.where.startsWith(`${name}/`) && list(f.statement.Action).some((a) => String(a).startsWith('dynamodb:')),
       );
-      assert.equal(others.length, 2);
+      assert.equal(others.length, 3, 'the state table for proxy and replicator, the limits table for the proxy');
+    });
+
+    test(`${name}: only the proxy reaches the limits table, with exactly GetItem and UpdateItem`, () => {
+      const table = only(t, 'AWS::DynamoDB::Table', LIMITS_TABLE);
+      const proxy = rolePolicy(t, 'ProxyRole').filter((s) => s.Sid === 'LimitsTableCounters');
+      assert.equal(proxy.length, 1);
+      assert.deepEqual([...list(proxy[0].Action)].sort(), ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+      assert.deepEqual(proxy[0].Resource, { 'Fn::GetAtt': [table.id, 'Arn'] });
+      const replicator = rolePolicy(t, 'ReplicatorRole').filter((s) => JSON.stringify(s.Resource ?? '').includes(table.id));
+      assert.equal(replicator.length, 0);
     });
   }
 });

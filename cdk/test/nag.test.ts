@@ -76,6 +76,7 @@ describe('cdk-nag AwsSolutions', () => {
       'AwsSolutions-APIG2',
       'AwsSolutions-APIG4',
       'AwsSolutions-COG4',
+      'AwsSolutions-DDB3',
       'AwsSolutions-IAM4',
       'AwsSolutions-IAM5',
       'AwsSolutions-SMG4',

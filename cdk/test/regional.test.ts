@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Match } from 'aws-cdk-lib/assertions';
 import { exampleConfig } from '../lib/config';
-import { build, lambdaEnv, only } from './helpers';
+import { build, lambdaEnv, LIMITS_TABLE, only, STATE_TABLE } from './helpers';
 
 const { primary, standby } = build();
 
@@ -29,7 +29,7 @@ describe('Lambda functions', () => {
     assert.equal(env.RELAY_CLIENTS_SECRET_ID, 'cognito-relay/clients');
     assert.equal(env.RELAY_REPLICATION_KEY_SECRET_ID, 'cognito-relay/replication-key');
     assert.equal(env.RELAY_REFRESH_KEY_SECRET_ID, 'cognito-relay/refresh-key');
-    assert.deepEqual(env.RELAY_STATE_TABLE, { Ref: only(primary, 'AWS::DynamoDB::Table').id });
+    assert.deepEqual(env.RELAY_STATE_TABLE, { Ref: only(primary, 'AWS::DynamoDB::Table', STATE_TABLE).id });
     assert.equal(
       env.RELAY_PEER_QUEUE_URL,
       'https://sqs.eu-central-1.amazonaws.com/111111111111/cognito-relay-inbound.fifo',
@@ -48,7 +48,7 @@ describe('Lambda functions', () => {
     assert.equal(env.RELAY_PEER_REGION, 'eu-west-1');
     assert.equal(env.RELAY_USER_POOL_ID, 'eu-central-1_Standby1');
     assert.equal(env.RELAY_PEER_USER_POOL_ID, 'eu-west-1_Primary01');
-    assert.deepEqual(env.RELAY_STATE_TABLE, { Ref: only(standby, 'AWS::DynamoDB::Table').id });
+    assert.deepEqual(env.RELAY_STATE_TABLE, { Ref: only(standby, 'AWS::DynamoDB::Table', STATE_TABLE).id });
     assert.equal(
       env.RELAY_PEER_QUEUE_URL,
       'https://sqs.eu-west-1.amazonaws.com/111111111111/cognito-relay-inbound.fifo',
@@ -59,7 +59,7 @@ describe('Lambda functions', () => {
     const env = lambdaEnv(standby, 'cognito-relay-replicator');
     const dlq = only(standby, 'AWS::SQS::Queue', { Properties: { QueueName: 'cognito-relay-inbound-dlq.fifo' } });
     const fb = only(standby, 'AWS::SQS::Queue', { Properties: { QueueName: 'cognito-relay-fallback.fifo' } });
-    const table = only(standby, 'AWS::DynamoDB::Table');
+    const table = only(standby, 'AWS::DynamoDB::Table', STATE_TABLE);
     assert.deepEqual(env, {
       RELAY_DLQ_URL: { Ref: dlq.id },
       RELAY_MAX_RECEIVES: '5',
@@ -178,10 +178,25 @@ describe('queues', () => {
   });
 });
 
+describe('limits table', () => {
+  for (const [name, t] of [['primary', primary], ['standby', standby]] as const) {
+    test(`${name}: key pk (S), TTL on ttl, on-demand, PITR off, deleted with the stack, named to the proxy`, () => {
+      const table = only(t, 'AWS::DynamoDB::Table', LIMITS_TABLE);
+      assert.deepEqual(table.props.KeySchema, [{ AttributeName: 'pk', KeyType: 'HASH' }]);
+      assert.deepEqual(table.props.TimeToLiveSpecification, { AttributeName: 'ttl', Enabled: true });
+      assert.equal(table.props.BillingMode, 'PAY_PER_REQUEST');
+      assert.equal(table.props.ProvisionedThroughput, undefined);
+      assert.equal(t.toJSON().Resources[table.id].DeletionPolicy, 'Delete');
+      assert.deepEqual(lambdaEnv(t, 'cognito-relay-proxy').RELAY_LIMITS_TABLE, { Ref: table.id });
+      assert.equal(lambdaEnv(t, 'cognito-relay-replicator').RELAY_LIMITS_TABLE, undefined);
+    });
+  }
+});
+
 describe('state table', () => {
   for (const [name, t] of [['primary', primary], ['standby', standby]] as const) {
     test(`${name}: one table, key pk (S), TTL on ttl, on-demand, PITR on, retained, no fixed name`, () => {
-      const table = only(t, 'AWS::DynamoDB::Table');
+      const table = only(t, 'AWS::DynamoDB::Table', STATE_TABLE);
       assert.deepEqual(table.props.KeySchema, [{ AttributeName: 'pk', KeyType: 'HASH' }]);
       assert.deepEqual(table.props.AttributeDefinitions, [{ AttributeName: 'pk', AttributeType: 'S' }]);
       assert.deepEqual(table.props.TimeToLiveSpecification, { AttributeName: 'ttl', Enabled: true });

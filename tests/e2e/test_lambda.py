@@ -81,16 +81,20 @@ def test_caller_ip_and_hash_on_the_wire(pair, tmp_path):
     env = proxy_env(a, None, 0, RELAY_COGNITO_ENDPOINT=cap.url, AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH="true")
     env.pop("RELAY_LISTEN")
     proc = run_lambda("proxy", env, rt, str(tmp_path / "lambda.log"))
-    standalone = start_proxy(a, None, str(tmp_path / "sa.log"), RELAY_COGNITO_ENDPOINT=cap.url, RELAY_TRUSTED_HOPS="1")
+    standalone = start_proxy(a, None, str(tmp_path / "sa.log"), RELAY_COGNITO_ENDPOINT=cap.url, RELAY_TRUSTED_PROXIES="127.0.0.1/32")
+    untrusting = start_proxy(a, None, str(tmp_path / "sa2.log"), RELAY_COGNITO_ENDPOINT=cap.url)
     try:
-        body = json.dumps({"ClientId": a["public_client_id"], "Username": "ip-user", "SecretHash": "forged", "UserContextData": {"EncodedData": "fingerprint"}})
+        body = json.dumps({"ClientId": a["public_client_id"], "Username": "ip-user", "SecretHash": "forged", "UserContextData": {"EncodedData": "fingerprint", "IpAddress": "6.6.6.6"}})
         kind, resp = rt.invoke(rest_event("POST", "/", {**HEADERS, "x-amz-target": T + "ForgotPassword"}, body, "198.51.100.7"))
         assert resp["statusCode"] == 200
         import urllib.request
         req = urllib.request.Request(standalone.url + "/", data=body.encode(), method="POST", headers={**HEADERS, "X-Amz-Target": T + "ForgotPassword", "X-Forwarded-For": "203.0.113.50, 10.0.0.9"})
         urllib.request.urlopen(req, timeout=10).read()
+        # A proxy that trusts no one ignores the header: the socket peer is the caller.
+        req = urllib.request.Request(untrusting.url + "/", data=body.encode(), method="POST", headers={**HEADERS, "X-Amz-Target": T + "ForgotPassword", "X-Forwarded-For": "203.0.113.50"})
+        urllib.request.urlopen(req, timeout=10).read()
         sent = [r["body"] for r in cap.requests if r["target"] == T + "ForgotPassword"]
-        assert [s["UserContextData"]["IpAddress"] for s in sent] == ["198.51.100.7", "10.0.0.9"]
+        assert [s["UserContextData"]["IpAddress"] for s in sent] == ["198.51.100.7", "10.0.0.9", "127.0.0.1"], "never the client-sent 6.6.6.6"
         import hmac, hashlib
         want = base64.b64encode(hmac.new(a["relay_client_secret"].encode(), ("ip-user" + a["relay_client_id"]).encode(), hashlib.sha256).digest()).decode()
         for s in sent:
@@ -100,6 +104,7 @@ def test_caller_ip_and_hash_on_the_wire(pair, tmp_path):
     finally:
         proc.kill()
         standalone.stop()
+        untrusting.stop()
         rt.close()
         cap.close()
 

@@ -37,6 +37,7 @@ CLIENTS_SECRET_ID = "cognito-relay/clients"
 REPLICATION_KEY_SECRET_ID = "cognito-relay/replication-key"
 REFRESH_KEY_SECRET_ID = "cognito-relay/refresh-key"
 STATE_TABLE = "cognito-relay-state"
+LIMITS_TABLE = "cognito-relay-limits"
 INBOUND_QUEUE = "cognito-relay-inbound.fifo"
 DLQ_QUEUE = "cognito-relay-inbound-dlq.fifo"
 FALLBACK_QUEUE = "cognito-relay-fallback.fifo"
@@ -200,7 +201,7 @@ def provision_pair(
     clients_secret_id, replication_key_secret_id, inbound_queue_url, dlq_url,
     fallback_queue_url, drain_parameter, username_attributes ("" or "email"), plus kind,
     pool_name, origin_sub_attribute, replication_key_b64, refresh_key_secret_id,
-    refresh_key_b64, state_table (DynamoDB, per region) and peer_pool_id.
+    refresh_key_b64, state_table and limits_table (DynamoDB, per region) and peer_pool_id.
     Raises RuntimeError if a pool named "cognito-relay" already exists in a region."""
     if kind not in ("username", "email"):
         raise ValueError(f"kind must be 'username' or 'email', not {kind!r}")
@@ -245,6 +246,12 @@ def provision_pair(
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
+        client("dynamodb", endpoint, region).create_table(
+            TableName=LIMITS_TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
         inbound_url, dlq_url, fallback_url = _create_queues(client("sqs", endpoint, region))
         client("ssm", endpoint, region).put_parameter(
             Name=DRAIN_PARAMETER, Value="false", Type="String"
@@ -265,6 +272,7 @@ def provision_pair(
                 "refresh_key_secret_id": REFRESH_KEY_SECRET_ID,
                 "refresh_key_b64": refresh_key,
                 "state_table": STATE_TABLE,
+                "limits_table": LIMITS_TABLE,
                 "inbound_queue_url": inbound_url,
                 "dlq_url": dlq_url,
                 "fallback_queue_url": fallback_url,

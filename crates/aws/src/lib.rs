@@ -6,6 +6,7 @@
 pub mod cognito;
 pub mod forward;
 pub mod liveness;
+pub mod limits;
 pub mod queue;
 pub mod runtime;
 pub mod state;

@@ -57,7 +57,7 @@ impl AppState {
 
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/", post(cognito).options(preflight))
+        .route("/", post(cognito).options(preflight).fallback(wrong_method))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(fallback)
@@ -93,6 +93,14 @@ async fn fallback(method: Method) -> Response {
     Refusal(e).into_response()
 }
 
+/// `GET /` (and any method but POST and OPTIONS on `/`): a Cognito-shaped refusal that says
+/// what the endpoint takes, never an empty 405.
+async fn wrong_method() -> Response {
+    let mut r = Refusal(WireError::unknown_operation("Cognito requests are POST / with an X-Amz-Target header")).into_response();
+    r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST, OPTIONS"));
+    r
+}
+
 const ALLOW_HEADERS: &str = "content-type,x-amz-target,x-amz-user-agent,amz-sdk-invocation-id,amz-sdk-request,cache-control,x-amz-date,authorization";
 const EXPOSE_HEADERS: &str = "x-amzn-RequestId,x-amzn-ErrorType,x-amzn-ErrorMessage,Date";
 
@@ -109,21 +117,23 @@ fn allowed_origin(cfg: &Config, origin: Option<&HeaderValue>) -> Option<HeaderVa
 }
 
 fn add_cors(cfg: &Config, req_origin: Option<&HeaderValue>, resp: &mut Response) {
+    // In allow-list mode the answer depends on Origin whether or not this origin is allowed:
+    // a cache must not serve a refused origin's answer (no CORS headers) to an allowed one.
+    if cfg.cors_origins != Origins::Any {
+        resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
     if let Some(origin) = allowed_origin(cfg, req_origin) {
         let h = resp.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSE_HEADERS));
-        if cfg.cors_origins != Origins::Any {
-            h.insert(header::VARY, HeaderValue::from_static("Origin"));
-        }
     }
 }
 
 async fn preflight(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let mut r = StatusCode::OK.into_response();
     let origin = headers.get(header::ORIGIN);
+    add_cors(&st.cfg, origin, &mut r);
     if allowed_origin(&st.cfg, origin).is_some() {
-        add_cors(&st.cfg, origin, &mut r);
         let h = r.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST, OPTIONS"));
         h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(ALLOW_HEADERS));
@@ -148,33 +158,30 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
     if let Some(e) = &st.events {
         text.push_str(&e.stats.prometheus());
     }
+    text.push_str(&format!("# TYPE relay_limiter_store_errors_total counter\nrelay_limiter_store_errors_total {}\n", st.limiter.store_errors()));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
-/// The caller's IP: API Gateway's source IP under Lambda; standalone, the address
-/// `trusted_hops` entries from the right of X-Forwarded-For (each trusted proxy appends
-/// one), or the socket peer when no proxy is trusted.
-pub fn caller_ip(req: &Request, trusted_hops: usize) -> Option<String> {
+/// The caller's IP: API Gateway's source IP under Lambda (the truth there: API Gateway sets
+/// it from the connection, whatever the client sends); standalone, the socket peer, or the
+/// X-Forwarded-For hop a trusted proxy (`RELAY_TRUSTED_PROXIES`) reported. `None` when it
+/// cannot be told; the caller is then limited under one shared key.
+pub fn caller_ip(req: &Request, trusted: &crate::net::TrustedProxies) -> Option<String> {
     if let Some(ctx) = req.extensions().get::<lambda_http::request::RequestContext>() {
-        return match ctx {
-            lambda_http::request::RequestContext::ApiGatewayV1(c) => c.identity.source_ip.clone(),
-            lambda_http::request::RequestContext::ApiGatewayV2(c) => c.http.source_ip.clone(),
+        let ip = match ctx {
+            lambda_http::request::RequestContext::ApiGatewayV1(c) => c.identity.source_ip.as_deref(),
+            lambda_http::request::RequestContext::ApiGatewayV2(c) => c.http.source_ip.as_deref(),
             _ => None,
         };
+        return ip.and_then(|ip| ip.parse::<std::net::IpAddr>().ok()).map(|ip| ip.to_canonical().to_string());
     }
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
-    if trusted_hops == 0 {
-        return peer;
-    }
-    let xff: Vec<&str> = req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim).filter(|s| !s.is_empty()).collect();
-    if xff.len() >= trusted_hops {
-        let candidate = xff[xff.len() - trusted_hops];
-        if candidate.parse::<std::net::IpAddr>().is_ok() {
-            return Some(candidate.to_owned());
-        }
-    }
-    peer
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>()?.0.ip();
+    let forwarded = req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+    trusted.caller(peer, forwarded).map(|ip| ip.to_string())
 }
+
+/// The per-IP limiter key of requests whose caller IP is not known: they share one budget.
+pub const UNKNOWN_IP_KEY: &str = "ip:unknown";
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
@@ -399,6 +406,16 @@ struct Done {
     throttled: bool,
 }
 
+/// A password (or challenge) attempt whose NotAuthorizedException counts as a failed sign-in:
+/// InitiateAuth but for refresh flows, and RespondToAuthChallenge.
+fn is_signin(spec: &ActionSpec, body: &Value) -> bool {
+    match spec.name {
+        "InitiateAuth" => !matches!(body.get("AuthFlow").and_then(Value::as_str), Some("REFRESH_TOKEN_AUTH" | "REFRESH_TOKEN")),
+        "RespondToAuthChallenge" => true,
+        _ => false,
+    }
+}
+
 /// Counts one request for `key` against a per-minute limit (0 = no limit).
 async fn limit(st: &AppState, key: String, per_minute: u32) -> Result<(), WireError> {
     if per_minute > 0 && !st.limiter.allow(&key, per_minute).await {
@@ -411,18 +428,20 @@ async fn limit(st: &AppState, key: String, per_minute: u32) -> Result<(), WireEr
 /// and replicates in a task of its own.
 async fn handle_inner(st: &Arc<AppState>, req: Request, spec: Result<&'static ActionSpec, WireError>, notes: &mut Notes) -> Result<Done, WireError> {
     let spec = spec?;
-    let ip = caller_ip(&req, st.cfg.trusted_hops);
+    let ip = caller_ip(&req, &st.cfg.trusted_proxies);
     notes.ip = ip.clone();
     let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !(ct.starts_with("application/x-amz-json-1.1") || ct.starts_with("application/json")) {
         return Err(WireError::new(400, "SerializationException", "Content-Type must be application/x-amz-json-1.1"));
     }
     let user_agent = req.headers().get(header::USER_AGENT).cloned();
-    if let (Some(ip), true) = (&ip, st.cfg.rate_per_ip_per_min > 0) {
-        limit(st, format!("ip:{ip}"), st.cfg.rate_per_ip_per_min).await?;
+    if st.cfg.rate_per_ip_per_min > 0 {
+        let key = ip.as_ref().map_or_else(|| UNKNOWN_IP_KEY.to_owned(), |ip| format!("ip:{ip}"));
+        limit(st, key, st.cfg.rate_per_ip_per_min).await?;
     }
-    let bytes = axum::body::to_bytes(req.into_body(), st.cfg.max_body_bytes)
+    let bytes = tokio::time::timeout(st.cfg.body_timeout, axum::body::to_bytes(req.into_body(), st.cfg.max_body_bytes))
         .await
+        .map_err(|_| WireError::invalid_parameter(format!("Request body was not received within {} ms", st.cfg.body_timeout.as_millis())))?
         .map_err(|_| WireError::invalid_parameter(format!("Request body is larger than {} bytes", st.cfg.max_body_bytes)))?;
     let parse = || serde_json::from_slice::<Value>(&bytes).map_err(|_| WireError::new(400, "SerializationException", "Request body is not valid JSON"));
     let mut body = parse()?;
@@ -449,8 +468,17 @@ async fn handle_inner(st: &Arc<AppState>, req: Request, spec: Result<&'static Ac
 
     let prepared = wire::prepare(spec, &mut body, &secrets.clients, ip.as_deref(), &secrets.refresh_keys)?;
     notes.user = prepared.username.clone().or_else(|| body.get("AccessToken").and_then(Value::as_str).and_then(wire::jwt::access_token_user).map(|(u, _)| u)).or(notes.user.take());
-    if let (Some(u), true) = (&prepared.username, st.cfg.rate_per_username_per_min > 0) {
-        limit(st, format!("user:{}", u.to_lowercase()), st.cfg.rate_per_username_per_min).await?;
+    if let Some(u) = &prepared.username {
+        let key = format!("user:{}", u.to_lowercase());
+        let signin = is_signin(spec, &body) && st.cfg.failed_signins_per_username > 0;
+        // One round trip for both (concurrent) when the limits are shared.
+        let (rate, locked) = tokio::join!(limit(st, key.clone(), st.cfg.rate_per_username_per_min), async {
+            signin && st.limiter.locked(&key, st.cfg.failed_signins_per_username).await
+        });
+        rate?;
+        if locked {
+            return Err(WireError::too_many_requests("Too many failed sign-in attempts for this user; try again later"));
+        }
     }
     // A token mutation whose user cannot be resolved now is refused before anything changes
     // (it could not be replicated); a token Cognito will refuse anyway is forwarded as is.
@@ -490,7 +518,15 @@ async fn forward(st: Arc<AppState>, r: Admitted) -> Result<Done, WireError> {
             up = call_upstream(st, spec.name, serde_json::to_vec(&body).unwrap_or_default(), user_agent.as_ref()).await?;
         }
     }
+    if up.error_type() == Some("NotAuthorizedException") && !up.rejected_secret() && st.cfg.failed_signins_per_username > 0 && is_signin(spec, &body) {
+        if let Some(u) = &prepared.username {
+            st.limiter.fail(&format!("user:{}", u.to_lowercase())).await;
+        }
+    }
     let throttled = up.error_type() == Some("TooManyRequestsException");
+    if throttled {
+        st.metrics.throttled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     tracing::Span::current().record("request_id", up.request_id());
 
     let mut out_body = up.body.clone();

@@ -34,11 +34,35 @@ pub struct Config {
     pub fallback_queue_url: Option<String>,
     pub drain_parameter: Option<String>,
     pub listen: SocketAddr,
-    pub trusted_hops: usize,
+    /// Proxies (CIDRs) whose X-Forwarded-For entries are believed, standalone. Empty: none,
+    /// the socket peer is the caller.
+    pub trusted_proxies: crate::net::TrustedProxies,
     pub cors_origins: Origins,
     pub rate_per_ip_per_min: u32,
     pub rate_per_username_per_min: u32,
+    /// Distinct limiter keys counted per one-minute window in this process (memory bound:
+    /// ~27 bytes a key at most, so the default 1,048,576 is ≤ 28 MiB).
+    pub limiter_max_keys: usize,
+    /// DynamoDB table of rate-limit counters shared by every instance of the region. Unset:
+    /// per-process limits only (each Lambda instance would count on its own).
+    pub limits_table: Option<String>,
+    /// Failed sign-ins (NotAuthorizedException) per username per failure window before its
+    /// sign-ins get TooManyRequestsException (0 = off).
+    pub failed_signins_per_username: u32,
+    pub failed_signin_window: Duration,
+    /// What a request gets when the limits table cannot be reached.
+    pub limits_on_store_error: crate::shared_limiter::OnStoreError,
     pub max_body_bytes: usize,
+    /// Standalone: a request head (and the next one on a kept-alive connection) must arrive
+    /// within this, or the connection is closed.
+    pub header_timeout: Duration,
+    /// A request body must arrive within this (both modes; under Lambda it is already read).
+    pub body_timeout: Duration,
+    /// Standalone: open connections at most (a reserve for `/health` beyond: `serve`).
+    pub max_connections: usize,
+    /// Standalone: open connections per socket peer at most (0 = no cap; peers in
+    /// `trusted_proxies` are exempt).
+    pub max_connections_per_ip: usize,
     pub upstream_timeout: Duration,
     pub secret_ttl: Duration,
     pub health_cache: Duration,
@@ -65,6 +89,33 @@ fn num<T: std::str::FromStr>(env: &dyn Env, key: &str, default: T) -> Result<T, 
     }
 }
 
+/// Whether the authority that starts `rest` (`host[:port][/...]`) is a loopback address.
+fn loopback_host(rest: &str) -> bool {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return false;
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn trusted_proxies(env: &dyn Env) -> Result<crate::net::TrustedProxies, String> {
+    if env.get("RELAY_TRUSTED_HOPS").is_some() {
+        return Err("RELAY_TRUSTED_HOPS is replaced by RELAY_TRUSTED_PROXIES: the CIDRs of the proxies in front whose X-Forwarded-For entries are believed (a hop count trusts any peer)".into());
+    }
+    env.get("RELAY_TRUSTED_PROXIES").unwrap_or_default().parse().map_err(|e| format!("RELAY_TRUSTED_PROXIES: {e}"))
+}
+
+fn positive(d: Duration, key: &str) -> Result<Duration, String> {
+    if d.is_zero() {
+        return Err(format!("{key} must be more than 0"));
+    }
+    Ok(d)
+}
+
 fn req(env: &dyn Env, key: &str) -> Result<String, String> {
     env.get(key).ok_or_else(|| format!("{key} is required"))
 }
@@ -81,8 +132,10 @@ impl Config {
             return Err(format!("RELAY_USERNAME_ATTRIBUTES: {bad:?} is not email or phone_number"));
         }
         let cognito_endpoint = env.get("RELAY_COGNITO_ENDPOINT").unwrap_or_else(|| format!("https://cognito-idp.{region}.amazonaws.com/"));
-        if !(cognito_endpoint.starts_with("https://") || cognito_endpoint.starts_with("http://")) {
-            return Err(format!("RELAY_COGNITO_ENDPOINT={cognito_endpoint:?} must be an http(s) URL"));
+        // Client secrets travel in some bodies (RevokeToken, GetTokensFromRefreshToken): plain
+        // HTTP only to this host (an emulator or a local stub), never over a network.
+        if !(cognito_endpoint.starts_with("https://") || cognito_endpoint.strip_prefix("http://").is_some_and(loopback_host)) {
+            return Err(format!("RELAY_COGNITO_ENDPOINT={cognito_endpoint:?} must be an https:// URL (http:// only to a loopback address, for emulators)"));
         }
         let peer = match (env.get("RELAY_PEER_REGION"), env.get("RELAY_PEER_QUEUE_URL")) {
             (Some(region), Some(queue_url)) => Some(Peer { region, queue_url, aws_endpoint: env.get("RELAY_PEER_AWS_ENDPOINT"), user_pool_id: req(env, "RELAY_PEER_USER_POOL_ID")? }),
@@ -110,11 +163,27 @@ impl Config {
             fallback_queue_url: env.get("RELAY_FALLBACK_QUEUE_URL"),
             drain_parameter: env.get("RELAY_DRAIN_PARAMETER"),
             listen,
-            trusted_hops: num(env, "RELAY_TRUSTED_HOPS", 0)?,
+            trusted_proxies: trusted_proxies(env)?,
             cors_origins,
             rate_per_ip_per_min: num(env, "RELAY_RATE_PER_IP", 600)?,
             rate_per_username_per_min: num(env, "RELAY_RATE_PER_USERNAME", 60)?,
+            limiter_max_keys: num(env, "RELAY_LIMITER_MAX_KEYS", crate::limiter::DEFAULT_MAX_KEYS)?,
+            limits_table: env.get("RELAY_LIMITS_TABLE"),
+            failed_signins_per_username: num(env, "RELAY_FAILED_SIGNINS_PER_USERNAME", 10)?,
+            failed_signin_window: positive(Duration::from_secs(num(env, "RELAY_FAILED_SIGNIN_WINDOW_S", 900)?), "RELAY_FAILED_SIGNIN_WINDOW_S")?,
+            limits_on_store_error: match env.get("RELAY_LIMITS_ON_STORE_ERROR").as_deref().map(str::trim) {
+                None | Some("allow") => crate::shared_limiter::OnStoreError::Allow,
+                Some("refuse") => crate::shared_limiter::OnStoreError::Refuse,
+                Some(v) => return Err(format!("RELAY_LIMITS_ON_STORE_ERROR={v:?} is not allow or refuse")),
+            },
             max_body_bytes: num(env, "RELAY_MAX_BODY_BYTES", 64 * 1024)?,
+            header_timeout: positive(ms("RELAY_HEADER_TIMEOUT_MS", 10_000)?, "RELAY_HEADER_TIMEOUT_MS")?,
+            body_timeout: positive(ms("RELAY_BODY_TIMEOUT_MS", 10_000)?, "RELAY_BODY_TIMEOUT_MS")?,
+            max_connections: match num(env, "RELAY_MAX_CONNECTIONS", 2048)? {
+                0 => return Err("RELAY_MAX_CONNECTIONS must be at least 1".into()),
+                n => n,
+            },
+            max_connections_per_ip: num(env, "RELAY_MAX_CONNECTIONS_PER_IP", 64)?,
             upstream_timeout: ms("RELAY_UPSTREAM_TIMEOUT_MS", 5_000)?,
             secret_ttl: ms("RELAY_SECRET_TTL_MS", 300_000)?,
             health_cache: ms("RELAY_HEALTH_CACHE_MS", 5_000)?,
@@ -181,5 +250,33 @@ mod tests {
         let mut e = base();
         e.insert("RELAY_POLICY_DISPOSABLE_DOMAINS".into(), "file:/x".into());
         assert!(Config::from_env(&e).unwrap_err().contains("RELAY_POLICY"));
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidrs_and_the_hop_count_is_gone() {
+        assert!(Config::from_env(&base()).unwrap().trusted_proxies.is_empty(), "nothing is trusted by default");
+        let mut e = base();
+        e.insert("RELAY_TRUSTED_PROXIES".into(), "10.0.0.0/8, 2001:db8::/32".into());
+        assert!(Config::from_env(&e).unwrap().trusted_proxies.contains("10.1.2.3".parse().unwrap()));
+        e.insert("RELAY_TRUSTED_PROXIES".into(), "10.0.0.0/40".into());
+        assert!(Config::from_env(&e).unwrap_err().contains("RELAY_TRUSTED_PROXIES"));
+        let mut e = base();
+        e.insert("RELAY_TRUSTED_HOPS".into(), "1".into());
+        assert!(Config::from_env(&e).unwrap_err().contains("RELAY_TRUSTED_PROXIES"));
+    }
+
+    #[test]
+    fn the_cognito_endpoint_is_https_except_to_this_host() {
+        let with = |url: &str| {
+            let mut e = base();
+            e.insert("RELAY_COGNITO_ENDPOINT".into(), url.into());
+            Config::from_env(&e)
+        };
+        for ok in ["https://cognito-idp.eu-west-1.amazonaws.com/", "http://127.0.0.1:5101/", "http://localhost:9/", "http://[::1]:80/"] {
+            assert!(with(ok).is_ok(), "{ok}");
+        }
+        for bad in ["http://cognito-idp.eu-west-1.amazonaws.com/", "http://10.0.0.5:8080/", "http://127.0.0.1.evil.example/", "http://127.0.0.1@evil.example/", "ftp://x/"] {
+            assert!(with(bad).unwrap_err().contains("RELAY_COGNITO_ENDPOINT"), "{bad}");
+        }
     }
 }

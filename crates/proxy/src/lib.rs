@@ -6,10 +6,14 @@ pub mod adapters;
 pub mod app;
 pub mod config;
 pub mod health;
+pub mod limiter;
 pub mod metrics;
+pub mod net;
 pub mod policy;
 pub mod ports;
 pub mod secrets;
+pub mod serve;
+pub mod shared_limiter;
 pub mod stream;
 
 use std::sync::Arc;
@@ -37,7 +41,15 @@ pub async fn build(cfg: Config, lambda: bool) -> Result<Arc<AppState>, String> {
         pool: relay_aws::cognito::Pool::new(&home, &cfg.user_pool_id, cfg.username_attributes.clone()),
         drain: cfg.drain_parameter.as_deref().map(|p| relay_aws::DrainSwitch::new(&home, p)),
     });
-    let limiter = Arc::new(ports::LocalLimiter::default());
+    let limiter: Arc<dyn ports::RateLimiter> = match cfg.limits_table.as_deref() {
+        Some(table) => {
+            // Short: a limiter that waits long on DynamoDB delays every sign-in.
+            let ddb = relay_aws::sdk_config(&cfg.region, cfg.aws_endpoint.as_deref(), 2, std::time::Duration::from_millis(500)).await;
+            let store = Arc::new(shared_limiter::DynamoCounters(relay_aws::limits::Counters::new(&ddb, table)));
+            Arc::new(shared_limiter::SharedLimiter::new(store, cfg.limiter_max_keys, cfg.failed_signin_window, cfg.limits_on_store_error).with_emf(lambda))
+        }
+        None => Arc::new(shared_limiter::ProcessLimiter::new(cfg.limiter_max_keys, cfg.failed_signin_window)),
+    };
     let mut state = AppState::new(cfg, secrets, sink, Some(control), limiter, lambda)?;
     state.marks = marks;
     state.policy = match state.cfg.policy.clone() {

@@ -1,7 +1,5 @@
 //! `proxy`: runs as a Lambda when `AWS_LAMBDA_RUNTIME_API` is set, else as a standalone server.
 
-use std::net::SocketAddr;
-
 use proxy::{build, config::Config, init_logging, ProcessEnv};
 use relay_aws::runtime::{lambda_mode, or_exit};
 
@@ -81,8 +79,7 @@ async fn run() {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
         tokio::select! { _ = shutdown => {}, _ = term.recv() => {} }
     };
-    if let Err(e) = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await {
-        eprintln!("proxy: server failed: {e}");
-        std::process::exit(1);
-    }
+    // Header/body timeouts and connection caps: proxy::serve.
+    drop(router);
+    proxy::serve::serve(listener, state, shutdown).await;
 }

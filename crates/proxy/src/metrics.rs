@@ -19,13 +19,17 @@ pub struct Metrics {
     pub throttled: AtomicU64,
     /// Forwarded writes whose high-water mark could not be recorded in this region.
     pub unmarked: AtomicU64,
+    /// Standalone: connections open now (gauge).
+    pub connections_open: AtomicU64,
+    /// Standalone: connections past a cap (closed at once, or served `/health` only).
+    pub connections_refused: AtomicU64,
     actions: Vec<ActionCounters>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         let actions = (0..=wire::CATALOG.len()).map(|_| ActionCounters { by_class: Default::default(), latency_us: AtomicU64::new(0) }).collect();
-        Self { replicated: AtomicU64::new(0), fallback: AtomicU64::new(0), lost: AtomicU64::new(0), throttled: AtomicU64::new(0), unmarked: AtomicU64::new(0), actions }
+        Self { replicated: AtomicU64::new(0), fallback: AtomicU64::new(0), lost: AtomicU64::new(0), throttled: AtomicU64::new(0), unmarked: AtomicU64::new(0), connections_open: AtomicU64::new(0), connections_refused: AtomicU64::new(0), actions }
     }
 }
 
@@ -67,10 +71,11 @@ impl Metrics {
                 let _ = writeln!(s, "relay_proxy_latency_ms_sum{{action=\"{}\"}} {:.3}", name(i), v as f64 / 1000.0);
             }
         }
-        for (name, v) in [("relay_replication_enqueued_total", &self.replicated), ("relay_replication_fallback_total", &self.fallback), ("relay_replication_lost_total", &self.lost), ("relay_cognito_throttled_total", &self.throttled), ("relay_replication_unmarked_total", &self.unmarked)] {
+        for (name, v) in [("relay_replication_enqueued_total", &self.replicated), ("relay_replication_fallback_total", &self.fallback), ("relay_replication_lost_total", &self.lost), ("relay_cognito_throttled_total", &self.throttled), ("relay_replication_unmarked_total", &self.unmarked), ("relay_connections_refused_total", &self.connections_refused)] {
             let _ = writeln!(s, "# TYPE {name} counter\n{name} {}", v.load(Relaxed));
         }
         s.push_str(&relay_aws::liveness::global().prometheus());
+        let _ = writeln!(s, "# TYPE relay_connections_open gauge\nrelay_connections_open {}", self.connections_open.load(Relaxed));
         s
     }
 }

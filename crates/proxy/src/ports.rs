@@ -1,11 +1,8 @@
 //! The proxy's ports: what it needs from the outside world, as small object-safe traits so
 //! tests (and later, shared stores) can stand in.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
-use std::time::Instant;
 
 use replication::{Change, Header, OrderKey};
 
@@ -47,51 +44,18 @@ pub trait Control: Send + Sync {
 pub trait RateLimiter: Send + Sync {
     /// Counts one request for `key`; false when it is over `per_minute`.
     fn allow<'a>(&'a self, key: &'a str, per_minute: u32) -> BoxFut<'a, bool>;
-}
-
-/// Per-process fixed one-minute windows.
-#[derive(Default)]
-pub struct LocalLimiter {
-    windows: Mutex<HashMap<String, (u64, u32)>>,
-    start: std::sync::OnceLock<Instant>,
-}
-
-impl LocalLimiter {
-    pub fn check(&self, key: &str, per_minute: u32) -> bool {
-        if per_minute == 0 {
-            return true;
-        }
-        let minute = self.start.get_or_init(Instant::now).elapsed().as_secs() / 60;
-        let mut w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if w.len() > 100_000 {
-            w.retain(|_, (m, _)| *m == minute);
-        }
-        let entry = w.entry(key.to_owned()).or_insert((minute, 0));
-        if entry.0 != minute {
-            *entry = (minute, 0);
-        }
-        entry.1 += 1;
-        entry.1 <= per_minute
+    /// Whether `key` reached `max` failed sign-ins in the current failure window.
+    fn locked<'a>(&'a self, _key: &'a str, _max: u32) -> BoxFut<'a, bool> {
+        Box::pin(async { false })
+    }
+    /// Counts one failed sign-in for `key`.
+    fn fail<'a>(&'a self, _key: &'a str) -> BoxFut<'a, ()> {
+        Box::pin(async {})
+    }
+    /// Requests decided without the shared store because it could not be reached.
+    fn store_errors(&self) -> u64 {
+        0
     }
 }
 
-impl RateLimiter for LocalLimiter {
-    fn allow<'a>(&'a self, key: &'a str, per_minute: u32) -> BoxFut<'a, bool> {
-        let ok = self.check(key, per_minute);
-        Box::pin(async move { ok })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn limits_per_key() {
-        let l = LocalLimiter::default();
-        assert!((0..3).all(|_| l.check("ip:1", 3)));
-        assert!(!l.check("ip:1", 3));
-        assert!(l.check("ip:2", 3));
-        assert!((0..10).all(|_| l.check("ip:3", 0)), "0 means unlimited");
-    }
-}
+pub use crate::limiter::LocalLimiter;

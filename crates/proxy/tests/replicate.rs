@@ -198,3 +198,16 @@ async fn an_attribute_change_carries_the_origins_verified_flags() {
     let flags: Vec<(String, String)> = attributes.into_iter().filter(|a| a.name.ends_with("_verified")).map(|a| (a.name, a.value)).collect();
     assert_eq!(flags, vec![("email_verified".to_owned(), "false".to_owned())]);
 }
+
+#[tokio::test]
+async fn cognito_throttling_is_counted_in_the_metrics() {
+    let s = stub(&[("ForgotPassword", (400, "TooManyRequestsException", r#"{"__type":"TooManyRequestsException","message":"Rate exceeded"}"#))]);
+    let (st, _) = state(s, &[]).await;
+    for _ in 0..2 {
+        let (_, headers, _) = call(st.clone(), cognito("ForgotPassword", r#"{"ClientId":"pub","Username":"bob"}"#)).await;
+        assert_eq!(headers["x-amzn-errortype"], "TooManyRequestsException", "Cognito's answer is passed on");
+    }
+    let resp = proxy::app(st).oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
+    let text = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(text.lines().any(|l| l == "relay_cognito_throttled_total 2"), "{text}");
+}

@@ -181,3 +181,71 @@ async fn without_its_secrets_the_proxy_answers_cognito_shaped_503s_and_health_sa
     assert!(body["reason"].as_str().unwrap().starts_with("waiting for secrets (Secrets Manager) since "), "{body}");
     assert!(body["waiting"].as_array().unwrap().iter().any(|w| w["dependency"] == "secrets (Secrets Manager)" && w["error"].as_str().unwrap().contains("connection failure")), "{body}");
 }
+
+#[tokio::test]
+async fn refused_origins_still_vary_on_origin() {
+    let st = state(&[("RELAY_CORS_ORIGINS", "https://app.example.com")], healthy());
+    let post = |origin: &str| {
+        let mut r = cognito("ForgotPassword", "{oops");
+        r.headers_mut().insert("origin", origin.parse().unwrap());
+        r
+    };
+    let pre = |origin: &str| Request::options("/").header("origin", origin).header("access-control-request-method", "POST").body(Body::empty()).unwrap();
+    for req in [post("https://evil.example.net"), pre("https://evil.example.net"), post("https://app.example.com")] {
+        let (_, headers, _) = call(st.clone(), req).await;
+        assert_eq!(headers["vary"], "Origin", "a shared cache must key this answer on Origin");
+    }
+    // Any origin: the answer does not depend on Origin.
+    let (_, headers, _) = call(state(&[], healthy()), post("https://evil.example.net")).await;
+    assert!(headers.get("vary").is_none());
+}
+
+#[tokio::test]
+async fn get_on_the_endpoint_is_a_cognito_shaped_refusal() {
+    for method in ["GET", "PUT", "DELETE"] {
+        let req = Request::builder().method(method).uri("/").body(Body::empty()).unwrap();
+        let (status, headers, body) = call(state(&[], healthy()), req).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{method}");
+        assert_eq!(headers["x-amzn-errortype"], "UnknownOperationException");
+        assert_eq!(body["__type"], "UnknownOperationException");
+        assert!(body["message"].as_str().unwrap().contains("POST"));
+        assert_eq!(headers["allow"], "POST, OPTIONS");
+    }
+}
+
+fn from_peer(peer: &str, xff: Option<&str>) -> Request<Body> {
+    let mut r = cognito("ForgotPassword", r#"{"ClientId":"pub","Username":"someone"}"#);
+    r.extensions_mut().insert(axum::extract::ConnectInfo(peer.parse::<std::net::SocketAddr>().unwrap()));
+    if let Some(x) = xff {
+        r.headers_mut().insert("x-forwarded-for", x.parse().unwrap());
+    }
+    r
+}
+
+async fn kinds(st: &Arc<AppState>, reqs: Vec<Request<Body>>) -> Vec<String> {
+    let mut out = vec![];
+    for r in reqs {
+        let (_, headers, _) = call(st.clone(), r).await;
+        out.push(headers["x-amzn-errortype"].to_str().unwrap().to_owned());
+    }
+    out
+}
+
+#[tokio::test]
+async fn rotating_x_forwarded_for_does_not_escape_the_per_ip_limit() {
+    let st = state(&[("RELAY_RATE_PER_IP", "2"), ("RELAY_RATE_PER_USERNAME", "0")], healthy());
+    let reqs = (0..3).map(|i| from_peer("198.51.100.9:5000", Some(&format!("203.0.113.{i}")))).collect();
+    assert_eq!(kinds(&st, reqs).await[2], "TooManyRequestsException", "an untrusted peer's header is ignored");
+    // Behind a trusted load balancer each forwarded caller has its own budget.
+    let st = state(&[("RELAY_RATE_PER_IP", "2"), ("RELAY_RATE_PER_USERNAME", "0"), ("RELAY_TRUSTED_PROXIES", "10.0.0.0/8")], healthy());
+    let reqs = (0..3).map(|i| from_peer("10.0.0.5:5000", Some(&format!("203.0.113.{i}")))).collect();
+    assert!(kinds(&st, reqs).await.iter().all(|k| k != "TooManyRequestsException"));
+}
+
+#[tokio::test]
+async fn requests_with_no_known_ip_share_one_limit() {
+    let st = state(&[("RELAY_RATE_PER_IP", "2"), ("RELAY_RATE_PER_USERNAME", "0")], healthy());
+    // No socket address and no API Gateway context: the caller cannot be told.
+    let reqs = (0..3).map(|_| cognito("ForgotPassword", r#"{"ClientId":"pub","Username":"x"}"#)).collect();
+    assert_eq!(kinds(&st, reqs).await[2], "TooManyRequestsException");
+}

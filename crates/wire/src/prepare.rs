@@ -108,6 +108,9 @@ pub fn seal_refresh_token(keys: &Keyring, username: &str, token: &str) -> String
     format!("{SEALED_REFRESH_PREFIX}{}", keys.seal(&plain, b"refresh-token"))
 }
 
+/// Cognito's maximum username length (characters).
+pub const MAX_USERNAME_CHARS: usize = 128;
+
 /// Rewrites `body` in place for the regional pool.
 pub fn prepare(
     spec: &ActionSpec,
@@ -190,10 +193,31 @@ pub fn prepare(
         }
     }
 
+    // Cognito's own bound: nothing longer is a user, so it is refused before it can become a
+    // limiter key or reach Cognito.
+    if out.username.as_deref().is_some_and(|u| u.chars().count() > MAX_USERNAME_CHARS) {
+        return Err(WireError::invalid_parameter(format!(
+            "1 validation error detected: Value at 'username' failed to satisfy constraint: Member must have length less than or equal to {MAX_USERNAME_CHARS}"
+        )));
+    }
+
     if spec.user_context {
-        if let Some(ip) = caller_ip {
-            let ctx = top.entry("UserContextData").or_insert_with(|| Value::Object(Map::new()));
-            obj(ctx, "UserContextData")?.insert("IpAddress".into(), Value::String(ip.to_owned()));
+        // The IP Cognito's threat protection sees is the relay's to state: a client-sent one
+        // is always replaced, or removed when the caller's IP is not known.
+        match caller_ip {
+            Some(ip) => {
+                let ctx = top.entry("UserContextData").or_insert_with(|| Value::Object(Map::new()));
+                obj(ctx, "UserContextData")?.insert("IpAddress".into(), Value::String(ip.to_owned()));
+            }
+            None => {
+                if let Some(ctx) = top.get_mut("UserContextData") {
+                    let ctx = obj(ctx, "UserContextData")?;
+                    ctx.remove("IpAddress");
+                    if ctx.is_empty() {
+                        top.remove("UserContextData");
+                    }
+                }
+            }
         }
     }
     Ok(out)
@@ -317,6 +341,24 @@ mod tests {
     fn caller_ip_is_added_and_encoded_data_kept() {
         let (b, _) = run("InitiateAuth", json!({"ClientId":"public","AuthFlow":"USER_PASSWORD_AUTH","AuthParameters":{"USERNAME":"a"},"UserContextData":{"EncodedData":"fp"}}), Some("203.0.113.9")).unwrap();
         assert_eq!(b["UserContextData"], json!({"EncodedData":"fp","IpAddress":"203.0.113.9"}));
+        let forged = json!({"ClientId":"public","AuthFlow":"USER_PASSWORD_AUTH","AuthParameters":{"USERNAME":"a"},"UserContextData":{"EncodedData":"fp","IpAddress":"6.6.6.6"}});
+        let (b, _) = run("InitiateAuth", forged.clone(), Some("203.0.113.9")).unwrap();
+        assert_eq!(b["UserContextData"], json!({"EncodedData":"fp","IpAddress":"203.0.113.9"}), "a client-sent IP is replaced");
+        let (b, _) = run("InitiateAuth", forged, None).unwrap();
+        assert_eq!(b["UserContextData"], json!({"EncodedData":"fp"}), "and removed when the caller is not known");
+        let long = "é".repeat(MAX_USERNAME_CHARS + 1);
+        for (action, body) in [
+            ("SignUp", json!({"ClientId":"public","Username":long,"Password":"pw"})),
+            ("InitiateAuth", json!({"ClientId":"public","AuthFlow":"USER_PASSWORD_AUTH","AuthParameters":{"USERNAME":long}})),
+            ("RespondToAuthChallenge", json!({"ClientId":"public","ChallengeName":"X","ChallengeResponses":{"USERNAME":long}})),
+        ] {
+            let e = run(action, body, None).unwrap_err();
+            assert_eq!(e.kind, "InvalidParameterException", "{action}");
+            assert!(e.message.contains("128"));
+        }
+        assert!(run("SignUp", json!({"ClientId":"public","Username":"é".repeat(MAX_USERNAME_CHARS),"Password":"pw"}), None).is_ok(), "128 characters is a username");
+        let (b, _) = run("ForgotPassword", json!({"ClientId":"public","Username":"a","UserContextData":{"IpAddress":"6.6.6.6"}}), None).unwrap();
+        assert!(b.get("UserContextData").is_none());
         let (b, _) = run("GetUser", json!({"AccessToken":"t"}), Some("203.0.113.9")).unwrap();
         assert!(b.get("UserContextData").is_none(), "GetUser does not accept UserContextData");
     }

@@ -1,0 +1,145 @@
+//! The standalone server against slow clients: real sockets on 127.0.0.1, no timing asserted
+//! (each wait is bounded only so that a regression fails instead of hanging).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use proxy::config::Config;
+use proxy::ports::{BoxFut, Control, LocalLimiter, SecretSource};
+use proxy::secrets::SecretCache;
+use proxy::AppState;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+struct Secrets;
+impl SecretSource for Secrets {
+    fn fetch<'a>(&'a self, id: &'a str) -> BoxFut<'a, Result<String, String>> {
+        let v = match id {
+            "clients" => r#"{"clients":[{"public_client_id":"pub","client_id":"reg","client_secret":"s"}]}"#.to_owned(),
+            _ => r#"{"current":"k1","keys":{"k1":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="}}"#.to_owned(),
+        };
+        Box::pin(async move { Ok(v) })
+    }
+}
+
+struct Healthy;
+impl Control for Healthy {
+    fn drained(&self) -> BoxFut<'_, Result<bool, String>> {
+        Box::pin(async { Ok(false) })
+    }
+    fn pool_ok(&self) -> BoxFut<'_, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// A running server with `extra` configuration; its address.
+async fn server(extra: &[(&str, &str)]) -> (std::net::SocketAddr, Arc<AppState>) {
+    let mut env: HashMap<String, String> = [
+        ("RELAY_REGION", "eu-west-1"),
+        ("RELAY_USER_POOL_ID", "eu-west-1_x"),
+        ("RELAY_CLIENTS_SECRET_ID", "clients"),
+        ("RELAY_REPLICATION_KEY_SECRET_ID", "key"),
+        ("RELAY_COGNITO_ENDPOINT", "http://127.0.0.1:9/"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    for (k, v) in extra {
+        env.insert((*k).to_owned(), (*v).to_owned());
+    }
+    let cfg = Config::from_env(&env).unwrap();
+    let secrets = SecretCache::new(Arc::new(Secrets), "clients".into(), "key".into(), Duration::from_secs(60));
+    let st = Arc::new(AppState::new(cfg, secrets, None, Some(Arc::new(Healthy)), Arc::new(LocalLimiter::default()), false).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(proxy::serve::serve(listener, st.clone(), std::future::pending()));
+    (addr, st)
+}
+
+/// Opens a connection that sends half a request head and stalls.
+async fn slow(addr: std::net::SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"POST / HTTP/1.1\r\nHost: relay\r\nX-Amz-Target: AWSCognitoIdentityProviderService.SignUp\r\n").await.unwrap();
+    s
+}
+
+/// Whether the server closed `s` (read end of stream, or reset) within a bound that only
+/// guards against hanging.
+async fn closed(s: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// One request on a fresh connection; the raw response.
+async fn request(addr: std::net::SocketAddr, raw: &str) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(raw.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+const HEALTH: &str = "GET /health HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n";
+const SIGN_UP: &str = "POST / HTTP/1.1\r\nHost: relay\r\nConnection: close\r\nContent-Type: application/x-amz-json-1.1\r\nX-Amz-Target: AWSCognitoIdentityProviderService.SignUp\r\nContent-Length: 2\r\n\r\n{}";
+
+#[tokio::test]
+async fn slow_connections_are_closed_and_health_is_served_while_the_cap_is_reached() {
+    let (addr, st) = server(&[("RELAY_MAX_CONNECTIONS", "8"), ("RELAY_MAX_CONNECTIONS_PER_IP", "0"), ("RELAY_HEADER_TIMEOUT_MS", "1000")]).await;
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        held.push(slow(addr).await);
+    }
+    // The cap is reached: /health is still served, a Cognito request is refused in Cognito's shape.
+    let health = request(addr, HEALTH).await;
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(health.contains(r#""healthy":true"#));
+    let refused = request(addr, SIGN_UP).await;
+    assert!(refused.starts_with("HTTP/1.1 400"), "{refused}");
+    assert!(refused.to_ascii_lowercase().contains("x-amzn-errortype: toomanyrequestsexception"), "{refused}");
+    let metrics = request(addr, "GET /metrics HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n").await;
+    assert!(!metrics.contains("relay_connections_refused_total 0"), "past-cap connections are counted");
+    // The slow ones are closed by the header-read timeout...
+    for s in &mut held {
+        assert!(closed(s).await, "a half-sent request head is not held forever");
+    }
+    // ...which frees the slots.
+    let mut deadline = 0;
+    while st.metrics.connections_open.load(std::sync::atomic::Ordering::Relaxed) > 0 && deadline < 300 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        deadline += 1;
+    }
+    let answered = request(addr, SIGN_UP).await;
+    assert!(!answered.contains("TooManyRequestsException"), "{answered}");
+}
+
+#[tokio::test]
+async fn one_peer_cannot_take_every_connection() {
+    let (addr, _) = server(&[("RELAY_MAX_CONNECTIONS", "100"), ("RELAY_MAX_CONNECTIONS_PER_IP", "3"), ("RELAY_HEADER_TIMEOUT_MS", "60000")]).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(slow(addr).await);
+    }
+    let refused = request(addr, SIGN_UP).await;
+    assert!(refused.contains("TooManyRequestsException"), "{refused}");
+    assert!(request(addr, HEALTH).await.starts_with("HTTP/1.1 200"));
+}
+
+#[tokio::test]
+async fn a_body_that_never_finishes_is_answered_and_closed() {
+    let (addr, _) = server(&[("RELAY_BODY_TIMEOUT_MS", "500")]).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"POST / HTTP/1.1\r\nHost: relay\r\nContent-Type: application/x-amz-json-1.1\r\nX-Amz-Target: AWSCognitoIdentityProviderService.SignUp\r\nContent-Length: 100\r\n\r\n{\"ClientId\"").await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut out)).await;
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+    assert!(out.contains("InvalidParameterException") && out.contains("not received"), "{out}");
+}
