@@ -7,6 +7,7 @@ SignUp requests at a fixed rate through four release proxies of the same build, 
 alternating (the machine is shared; alternating spreads other load over all of them):
 
 - off:      no policy, no event stream;
+- policy only: the policy below, no event stream;
 - on:       a policy with every rule kind (5,000-domain disposable list, patterns, required
             attributes, per-IP and per-domain counters set high enough never to refuse) and
             the event stream publishing to the stub (it answers PutEvents), user hashed;
@@ -113,8 +114,10 @@ def main() -> None:
         })
         on = {"RELAY_POLICY": json.dumps(POLICY), "RELAY_POLICY_DISPOSABLE_DOMAINS": f"file:{disposable}",
               "RELAY_EVENTS_BUS": "bench", "RELAY_EVENTS_ENDPOINT": f"http://127.0.0.1:{stub_port}"}
+        policy_only = {k: v for k, v in on.items() if k.startswith("RELAY_POLICY")}
         configs = {
             "off": {},
+            "policy only": policy_only,
             "on": on,
             "on+flush": {**on, "RELAY_EVENTS_FLUSH_MS": "200"},
             "dead bus": {**on, "RELAY_EVENTS_ENDPOINT": dead},
@@ -150,7 +153,7 @@ def main() -> None:
         med = {k: {m: statistics.median(x[m] for x in v) for m in ("rate", "p50_ms", "p90_ms", "p99_ms", "max_ms")} | {"errors": sum(x["errors"] + x["non_2xx"] for x in v), "p99_runs": [x["p99_ms"] for x in v]} for k, v in runs.items()}
         with urllib.request.urlopen(f"http://127.0.0.1:{stub_port}/stats", timeout=5) as resp:
             stub_stats = json.loads(resp.read())
-        counters = {name: {"published": metric(port, "relay_events_published_total"), "dropped": metric(port, "relay_events_dropped_total")} for name, port in ports.items() if name != "off"}
+        counters = {name: {"published": metric(port, "relay_events_published_total"), "dropped": metric(port, "relay_events_dropped_total")} for name, port in ports.items() if "RELAY_EVENTS_BUS" in configs[name]}
 
         rows = []
         for name in configs:
