@@ -10,26 +10,15 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use base64::Engine as _;
 use http_body_util::BodyExt;
-use proxy::config::Config;
-use proxy::ports::{BoxFut, Delivery, EventSink, LocalLimiter, SecretSource};
-use proxy::secrets::SecretCache;
+use proxy::ports::{BoxFut, Delivery, EventSink, LocalLimiter};
 use proxy::AppState;
 use replication::{Change, Envelope, Header};
 use tower::ServiceExt;
+
+mod common;
 use wire::seal::Keyring;
 
-const KEY_B64: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
-
-struct Secrets;
-impl SecretSource for Secrets {
-    fn fetch<'a>(&'a self, id: &'a str) -> BoxFut<'a, Result<String, String>> {
-        let v = match id {
-            "clients" => r#"{"clients":[{"public_client_id":"pub","client_id":"reg","client_secret":"s"}]}"#.to_owned(),
-            _ => format!(r#"{{"current":"k1","keys":{{"k1":"{KEY_B64}"}}}}"#),
-        };
-        Box::pin(async move { Ok(v) })
-    }
-}
+use common::KEY_B64;
 
 /// Captures what the proxy delivers.
 #[derive(Default)]
@@ -76,25 +65,17 @@ async fn serve(stub: Stub) -> String {
 
 async fn state(stub: Stub, extra: &[(&str, &str)]) -> (Arc<AppState>, Arc<Capture>) {
     let endpoint = serve(stub).await;
-    let mut env: HashMap<String, String> = [
-        ("RELAY_REGION", "eu-west-1"),
+    let endpoint: &str = &endpoint;
+    let replication: &[(&str, &str)] = &[
         ("RELAY_USER_POOL_ID", "eu-west-1_a"),
-        ("RELAY_CLIENTS_SECRET_ID", "clients"),
-        ("RELAY_REPLICATION_KEY_SECRET_ID", "key"),
         ("RELAY_PEER_REGION", "eu-central-1"),
         ("RELAY_PEER_QUEUE_URL", "https://sqs/peer.fifo"),
         ("RELAY_PEER_USER_POOL_ID", "eu-central-1_b"),
         ("RELAY_RATE_PER_IP", "0"),
-        ("RELAY_COGNITO_ENDPOINT", endpoint.as_str()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    for (k, v) in extra {
-        env.insert((*k).to_owned(), (*v).to_owned());
-    }
-    let cfg = Config::from_env(&env).unwrap();
-    let secrets = SecretCache::new(Arc::new(Secrets), "clients".into(), "key".into(), Duration::from_secs(60));
+        ("RELAY_COGNITO_ENDPOINT", endpoint),
+    ];
+    let cfg = common::config(&[replication, extra]);
+    let secrets = common::secrets();
     let sink = Arc::new(Capture::default());
     let st = AppState::new(cfg, secrets, Some(sink.clone() as Arc<dyn EventSink>), None, Arc::new(LocalLimiter::default()), false).unwrap();
     (Arc::new(st), sink)

@@ -14,16 +14,7 @@ use proxy::secrets::SecretCache;
 use proxy::AppState;
 use tower::ServiceExt;
 
-struct Secrets;
-impl SecretSource for Secrets {
-    fn fetch<'a>(&'a self, id: &'a str) -> BoxFut<'a, Result<String, String>> {
-        let v = match id {
-            "clients" => r#"{"clients":[{"public_client_id":"pub","client_id":"reg","client_secret":"s"}]}"#.to_owned(),
-            _ => r#"{"current":"k1","keys":{"k1":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="}}"#.to_owned(),
-        };
-        Box::pin(async move { Ok(v) })
-    }
-}
+mod common;
 
 struct Switch {
     drained: bool,
@@ -41,23 +32,7 @@ impl Control for Switch {
 }
 
 fn state(extra: &[(&str, &str)], control: Switch) -> Arc<AppState> {
-    let mut env: HashMap<String, String> = [
-        ("RELAY_REGION", "eu-west-1"),
-        ("RELAY_USER_POOL_ID", "eu-west-1_x"),
-        ("RELAY_CLIENTS_SECRET_ID", "clients"),
-        ("RELAY_REPLICATION_KEY_SECRET_ID", "key"),
-        // Nothing listens here: a request that got as far as forwarding gets a 503.
-        ("RELAY_COGNITO_ENDPOINT", "http://127.0.0.1:9/"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    for (k, v) in extra {
-        env.insert((*k).to_owned(), (*v).to_owned());
-    }
-    let cfg = Config::from_env(&env).unwrap();
-    let secrets = SecretCache::new(Arc::new(Secrets), "clients".into(), "key".into(), Duration::from_secs(60));
-    Arc::new(AppState::new(cfg, secrets, None, Some(Arc::new(control)), Arc::new(LocalLimiter::default()), false).unwrap())
+    Arc::new(AppState::new(common::config(&[extra]), common::secrets(), None, Some(Arc::new(control)), Arc::new(LocalLimiter::default()), false).unwrap())
 }
 
 fn healthy() -> Switch {

@@ -1,27 +1,15 @@
 //! The standalone server against slow clients: real sockets on 127.0.0.1, no timing asserted
 //! (each wait is bounded only so that a regression fails instead of hanging).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use proxy::config::Config;
-use proxy::ports::{BoxFut, Control, LocalLimiter, SecretSource};
-use proxy::secrets::SecretCache;
+use proxy::ports::{BoxFut, Control, LocalLimiter};
 use proxy::AppState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-struct Secrets;
-impl SecretSource for Secrets {
-    fn fetch<'a>(&'a self, id: &'a str) -> BoxFut<'a, Result<String, String>> {
-        let v = match id {
-            "clients" => r#"{"clients":[{"public_client_id":"pub","client_id":"reg","client_secret":"s"}]}"#.to_owned(),
-            _ => r#"{"current":"k1","keys":{"k1":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="}}"#.to_owned(),
-        };
-        Box::pin(async move { Ok(v) })
-    }
-}
+mod common;
 
 struct Healthy;
 impl Control for Healthy {
@@ -35,21 +23,8 @@ impl Control for Healthy {
 
 /// A running server with `extra` configuration; its address.
 async fn server(extra: &[(&str, &str)]) -> (std::net::SocketAddr, Arc<AppState>) {
-    let mut env: HashMap<String, String> = [
-        ("RELAY_REGION", "eu-west-1"),
-        ("RELAY_USER_POOL_ID", "eu-west-1_x"),
-        ("RELAY_CLIENTS_SECRET_ID", "clients"),
-        ("RELAY_REPLICATION_KEY_SECRET_ID", "key"),
-        ("RELAY_COGNITO_ENDPOINT", "http://127.0.0.1:9/"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    for (k, v) in extra {
-        env.insert((*k).to_owned(), (*v).to_owned());
-    }
-    let cfg = Config::from_env(&env).unwrap();
-    let secrets = SecretCache::new(Arc::new(Secrets), "clients".into(), "key".into(), Duration::from_secs(60));
+    let cfg = common::config(&[extra]);
+    let secrets = common::secrets();
     let st = Arc::new(AppState::new(cfg, secrets, None, Some(Arc::new(Healthy)), Arc::new(LocalLimiter::default()), false).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
