@@ -1,7 +1,8 @@
 //! `stub-upstream`: a fast stand-in for a regional Cognito endpoint, for load benchmarks only.
 //! `POST /` with `X-Amz-Target: ...InitiateAuth` answers a Cognito-shaped token set (the
 //! access token's payload names user `u`), `...SignUp` a new-user answer, and `AWSEvents.PutEvents`
-//! (so the proxy's event stream can publish here) an all-accepted answer; anything else gets a
+//! (so the proxy's event stream can publish here) an all-accepted answer, `AmazonSQS.SendMessage`
+//! (the peer replication queue, for sustained-load runs) a sent answer; anything else gets a
 //! Cognito-shaped 400.
 //! `GET /stats` counts requests and how many carried a `SECRET_HASH` (the proxy signs them).
 
@@ -35,6 +36,8 @@ struct Stub {
     requests: AtomicU64,
     signed: AtomicU64,
     events: AtomicU64,
+    /// Replication events sent to the stub's SQS SendMessage.
+    queued: AtomicU64,
 }
 
 async fn cognito(State(st): State<Arc<Stub>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -51,6 +54,12 @@ async fn cognito(State(st): State<Arc<Stub>>, headers: HeaderMap, body: Bytes) -
         let entries = vec![r#"{"EventId":"e"}"#; n].join(",");
         return ([("content-type", json), ("x-amzn-requestid", request_id)], format!(r#"{{"FailedEntryCount":0,"Entries":[{entries}]}}"#)).into_response();
     }
+    if target == "AmazonSQS.SendMessage" {
+        // The peer's replication queue, for load runs with replication on.
+        st.queued.fetch_add(1, Ordering::Relaxed);
+        let sqs = HeaderValue::from_static("application/x-amz-json-1.0");
+        return ([("content-type", sqs), ("x-amzn-requestid", request_id)], format!(r#"{{"MessageId":"00000000-0000-4000-8000-{n:012x}","SequenceNumber":"{n}"}}"#)).into_response();
+    }
     if target == "AWSCognitoIdentityProviderService.SignUp" {
         return ([("content-type", json), ("x-amzn-requestid", request_id)], r#"{"UserConfirmed":false,"UserSub":"5f2b8c1e-0000-4000-8000-000000000001"}"#).into_response();
     }
@@ -62,14 +71,14 @@ async fn cognito(State(st): State<Arc<Stub>>, headers: HeaderMap, body: Bytes) -
 }
 
 async fn stats(State(st): State<Arc<Stub>>) -> String {
-    serde_json::json!({ "requests": st.requests.load(Ordering::Relaxed), "signed": st.signed.load(Ordering::Relaxed), "events": st.events.load(Ordering::Relaxed) }).to_string()
+    serde_json::json!({ "requests": st.requests.load(Ordering::Relaxed), "signed": st.signed.load(Ordering::Relaxed), "events": st.events.load(Ordering::Relaxed), "queued": st.queued.load(Ordering::Relaxed) }).to_string()
 }
 
 fn main() {
     let args = Args::parse();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(args.threads.max(1)).enable_all().build().expect("runtime");
     rt.block_on(async {
-        let st = Arc::new(Stub { answer: Bytes::from(bench::initiate_auth_answer()), requests: AtomicU64::new(0), signed: AtomicU64::new(0), events: AtomicU64::new(0) });
+        let st = Arc::new(Stub { answer: Bytes::from(bench::initiate_auth_answer()), requests: AtomicU64::new(0), signed: AtomicU64::new(0), events: AtomicU64::new(0), queued: AtomicU64::new(0) });
         let app = Router::new().route("/", post(cognito)).route("/stats", get(stats)).with_state(st);
         let listener = tokio::net::TcpListener::bind(args.listen).await.unwrap_or_else(|e| panic!("cannot listen on {}: {e}", args.listen));
         println!("stub-upstream listening on {}", args.listen);
