@@ -3,7 +3,10 @@
 
 use aws_config::SdkConfig;
 use aws_sdk_cognitoidentityprovider::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_cognitoidentityprovider::types::{AttributeType, DeliveryMediumType, EmailMfaSettingsType, MfaOptionType, MessageActionType, SmsMfaSettingsType, UserType};
+use aws_sdk_cognitoidentityprovider::types::{
+    AttributeType, DeliveryMediumType, EmailMfaSettingsType, MessageActionType, MfaOptionType,
+    SmsMfaSettingsType, UserType,
+};
 use aws_sdk_cognitoidentityprovider::Client;
 use replication::{ApplyError, Attr, Step, UserDirectory, UserState};
 use serde_json::Value;
@@ -33,17 +36,33 @@ fn code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<&str> {
 }
 
 fn attrs_in(list: &[AttributeType]) -> Vec<Attr> {
-    list.iter().map(|a| Attr { name: a.name().to_owned(), value: a.value().unwrap_or_default().to_owned() }).collect()
+    list.iter()
+        .map(|a| Attr {
+            name: a.name().to_owned(),
+            value: a.value().unwrap_or_default().to_owned(),
+        })
+        .collect()
 }
 
 fn attrs_out(list: &[Attr]) -> Vec<AttributeType> {
-    list.iter().filter_map(|a| AttributeType::builder().name(&a.name).value(&a.value).build().ok()).collect()
+    list.iter()
+        .filter_map(|a| {
+            AttributeType::builder()
+                .name(&a.name)
+                .value(&a.value)
+                .build()
+                .ok()
+        })
+        .collect()
 }
 
 pub fn user_state(u: &UserType) -> UserState {
     UserState {
         username: u.username().unwrap_or_default().to_owned(),
-        status: u.user_status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+        status: u
+            .user_status()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
         enabled: u.enabled(),
         attributes: attrs_in(u.attributes()),
     }
@@ -51,7 +70,11 @@ pub fn user_state(u: &UserType) -> UserState {
 
 impl Pool {
     pub fn new(cfg: &SdkConfig, pool_id: &str, alias_attributes: Vec<String>) -> Self {
-        Self { client: Client::new(cfg), pool_id: pool_id.to_owned(), alias_attributes }
+        Self {
+            client: Client::new(cfg),
+            pool_id: pool_id.to_owned(),
+            alias_attributes,
+        }
     }
 
     pub fn id(&self) -> &str {
@@ -60,20 +83,47 @@ impl Pool {
 
     /// The cheap call behind `/health`.
     pub async fn ping(&self) -> Result<(), String> {
-        self.client.describe_user_pool().user_pool_id(&self.pool_id).send().await.map_err(|e| crate::describe(&e))?;
+        self.client
+            .describe_user_pool()
+            .user_pool_id(&self.pool_id)
+            .send()
+            .await
+            .map_err(|e| crate::describe(&e))?;
         Ok(())
     }
 
     /// One page of users (for reconcile and backfill).
-    pub async fn list_page(&self, token: Option<String>) -> Result<(Vec<UserState>, Option<String>), String> {
-        let out = self.client.list_users().user_pool_id(&self.pool_id).limit(60).set_pagination_token(token).send().await.map_err(|e| crate::describe(&e))?;
-        Ok((out.users().iter().map(user_state).collect(), out.pagination_token().map(str::to_owned)))
+    pub async fn list_page(
+        &self,
+        token: Option<String>,
+    ) -> Result<(Vec<UserState>, Option<String>), String> {
+        let out = self
+            .client
+            .list_users()
+            .user_pool_id(&self.pool_id)
+            .limit(60)
+            .set_pagination_token(token)
+            .send()
+            .await
+            .map_err(|e| crate::describe(&e))?;
+        Ok((
+            out.users().iter().map(user_state).collect(),
+            out.pagination_token().map(str::to_owned),
+        ))
     }
 
     async fn find_by_alias(&self, key: &str) -> Result<Option<UserState>, ApplyError> {
         for attr in &self.alias_attributes {
             let filter = format!("{attr} = \"{}\"", key.replace('"', ""));
-            let out = self.client.list_users().user_pool_id(&self.pool_id).filter(filter).limit(2).send().await.map_err(|e| classify("ListUsers", e))?;
+            let out = self
+                .client
+                .list_users()
+                .user_pool_id(&self.pool_id)
+                .filter(filter)
+                .limit(2)
+                .send()
+                .await
+                .map_err(|e| classify("ListUsers", e))?;
             if let Some(u) = out.users().first() {
                 return Ok(Some(user_state(u)));
             }
@@ -84,10 +134,20 @@ impl Pool {
 
 impl UserDirectory for Pool {
     async fn get_user(&self, key: &str) -> Result<Option<UserState>, ApplyError> {
-        match self.client.admin_get_user().user_pool_id(&self.pool_id).username(key).send().await {
+        match self
+            .client
+            .admin_get_user()
+            .user_pool_id(&self.pool_id)
+            .username(key)
+            .send()
+            .await
+        {
             Ok(u) => Ok(Some(UserState {
                 username: u.username().to_owned(),
-                status: u.user_status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                status: u
+                    .user_status()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
                 enabled: u.enabled(),
                 attributes: attrs_in(u.user_attributes()),
             })),
@@ -106,9 +166,16 @@ impl UserDirectory for Pool {
         let mut attributes = attributes.to_vec();
         // In pools that sign in by e-mail or phone, the key is that attribute's value.
         for attr in &self.alias_attributes {
-            let looks_right = if attr == "email" { key.contains('@') } else { key.starts_with('+') };
+            let looks_right = if attr == "email" {
+                key.contains('@')
+            } else {
+                key.starts_with('+')
+            };
             if looks_right && !attributes.iter().any(|a| &a.name == attr) {
-                attributes.push(Attr { name: attr.clone(), value: key.to_owned() });
+                attributes.push(Attr {
+                    name: attr.clone(),
+                    value: key.to_owned(),
+                });
             }
         }
         let res = self
@@ -121,9 +188,21 @@ impl UserDirectory for Pool {
             .send()
             .await;
         match res {
-            Ok(out) => Ok(out.user().map(user_state).unwrap_or(UserState { username: key.to_owned(), status: "FORCE_CHANGE_PASSWORD".into(), enabled: true, attributes })),
-            Err(e) if matches!(code(&e), Some("UsernameExistsException" | "AliasExistsException")) => {
-                self.get_user(key).await?.ok_or_else(|| ApplyError::Retryable("user exists but cannot be read yet".into()))
+            Ok(out) => Ok(out.user().map(user_state).unwrap_or(UserState {
+                username: key.to_owned(),
+                status: "FORCE_CHANGE_PASSWORD".into(),
+                enabled: true,
+                attributes,
+            })),
+            Err(e)
+                if matches!(
+                    code(&e),
+                    Some("UsernameExistsException" | "AliasExistsException")
+                ) =>
+            {
+                self.get_user(key).await?.ok_or_else(|| {
+                    ApplyError::Retryable("user exists but cannot be read yet".into())
+                })
             }
             Err(e) => Err(classify("AdminCreateUser", e)),
         }
@@ -136,26 +215,81 @@ impl UserDirectory for Pool {
             ($op:literal, $fut:expr) => {
                 match $fut.await {
                     Ok(_) => Ok(()),
-                    Err(e) if code(&e) == Some("UserNotFoundException") && matches!(step, Step::Delete | Step::GlobalSignOut) => Ok(()),
+                    Err(e)
+                        if code(&e) == Some("UserNotFoundException")
+                            && matches!(step, Step::Delete | Step::GlobalSignOut) =>
+                    {
+                        Ok(())
+                    }
                     Err(e) => Err(classify($op, e)),
                 }
             };
         }
         match step {
-            Step::Create { .. } => Err(ApplyError::Permanent("Create is run through create_user".into())),
-            Step::SetPassword(pw) => go!("AdminSetUserPassword", c.admin_set_user_password().user_pool_id(p).username(username).password(&pw.0).permanent(true).send()),
-            Step::SetEnabled(true) => go!("AdminEnableUser", c.admin_enable_user().user_pool_id(p).username(username).send()),
-            Step::SetEnabled(false) => go!("AdminDisableUser", c.admin_disable_user().user_pool_id(p).username(username).send()),
-            Step::UpdateAttributes(a) => go!("AdminUpdateUserAttributes", c.admin_update_user_attributes().user_pool_id(p).username(username).set_user_attributes(Some(attrs_out(a))).send()),
-            Step::DeleteAttributes(n) => go!("AdminDeleteUserAttributes", c.admin_delete_user_attributes().user_pool_id(p).username(username).set_user_attribute_names(Some(n.clone())).send()),
+            Step::Create { .. } => Err(ApplyError::Permanent(
+                "Create is run through create_user".into(),
+            )),
+            Step::SetPassword(pw) => go!(
+                "AdminSetUserPassword",
+                c.admin_set_user_password()
+                    .user_pool_id(p)
+                    .username(username)
+                    .password(&pw.0)
+                    .permanent(true)
+                    .send()
+            ),
+            Step::SetEnabled(true) => go!(
+                "AdminEnableUser",
+                c.admin_enable_user()
+                    .user_pool_id(p)
+                    .username(username)
+                    .send()
+            ),
+            Step::SetEnabled(false) => go!(
+                "AdminDisableUser",
+                c.admin_disable_user()
+                    .user_pool_id(p)
+                    .username(username)
+                    .send()
+            ),
+            Step::UpdateAttributes(a) => go!(
+                "AdminUpdateUserAttributes",
+                c.admin_update_user_attributes()
+                    .user_pool_id(p)
+                    .username(username)
+                    .set_user_attributes(Some(attrs_out(a)))
+                    .send()
+            ),
+            Step::DeleteAttributes(n) => go!(
+                "AdminDeleteUserAttributes",
+                c.admin_delete_user_attributes()
+                    .user_pool_id(p)
+                    .username(username)
+                    .set_user_attribute_names(Some(n.clone()))
+                    .send()
+            ),
             Step::SetMfa(s) => {
-                let flag = |k: &str, f: &str| s.get(k).and_then(|v| v.get(f)).and_then(Value::as_bool);
-                let mut req = c.admin_set_user_mfa_preference().user_pool_id(p).username(username);
+                let flag =
+                    |k: &str, f: &str| s.get(k).and_then(|v| v.get(f)).and_then(Value::as_bool);
+                let mut req = c
+                    .admin_set_user_mfa_preference()
+                    .user_pool_id(p)
+                    .username(username);
                 if s.get("SMSMfaSettings").is_some() {
-                    req = req.sms_mfa_settings(SmsMfaSettingsType::builder().set_enabled(flag("SMSMfaSettings", "Enabled")).set_preferred_mfa(flag("SMSMfaSettings", "PreferredMfa")).build());
+                    req = req.sms_mfa_settings(
+                        SmsMfaSettingsType::builder()
+                            .set_enabled(flag("SMSMfaSettings", "Enabled"))
+                            .set_preferred_mfa(flag("SMSMfaSettings", "PreferredMfa"))
+                            .build(),
+                    );
                 }
                 if s.get("EmailMfaSettings").is_some() {
-                    req = req.email_mfa_settings(EmailMfaSettingsType::builder().set_enabled(flag("EmailMfaSettings", "Enabled")).set_preferred_mfa(flag("EmailMfaSettings", "PreferredMfa")).build());
+                    req = req.email_mfa_settings(
+                        EmailMfaSettingsType::builder()
+                            .set_enabled(flag("EmailMfaSettings", "Enabled"))
+                            .set_preferred_mfa(flag("EmailMfaSettings", "PreferredMfa"))
+                            .build(),
+                    );
                 }
                 go!("AdminSetUserMFAPreference", req.send())
             }
@@ -166,17 +300,44 @@ impl UserDirectory for Pool {
                         a.iter()
                             .map(|o| {
                                 MfaOptionType::builder()
-                                    .set_delivery_medium(o.get("DeliveryMedium").and_then(Value::as_str).map(DeliveryMediumType::from))
-                                    .set_attribute_name(o.get("AttributeName").and_then(Value::as_str).map(str::to_owned))
+                                    .set_delivery_medium(
+                                        o.get("DeliveryMedium")
+                                            .and_then(Value::as_str)
+                                            .map(DeliveryMediumType::from),
+                                    )
+                                    .set_attribute_name(
+                                        o.get("AttributeName")
+                                            .and_then(Value::as_str)
+                                            .map(str::to_owned),
+                                    )
                                     .build()
                             })
                             .collect()
                     })
                     .unwrap_or_default();
-                go!("AdminSetUserSettings", c.admin_set_user_settings().user_pool_id(p).username(username).set_mfa_options(Some(list)).send())
+                go!(
+                    "AdminSetUserSettings",
+                    c.admin_set_user_settings()
+                        .user_pool_id(p)
+                        .username(username)
+                        .set_mfa_options(Some(list))
+                        .send()
+                )
             }
-            Step::Delete => go!("AdminDeleteUser", c.admin_delete_user().user_pool_id(p).username(username).send()),
-            Step::GlobalSignOut => go!("AdminUserGlobalSignOut", c.admin_user_global_sign_out().user_pool_id(p).username(username).send()),
+            Step::Delete => go!(
+                "AdminDeleteUser",
+                c.admin_delete_user()
+                    .user_pool_id(p)
+                    .username(username)
+                    .send()
+            ),
+            Step::GlobalSignOut => go!(
+                "AdminUserGlobalSignOut",
+                c.admin_user_global_sign_out()
+                    .user_pool_id(p)
+                    .username(username)
+                    .send()
+            ),
         }
     }
 }

@@ -67,9 +67,17 @@ impl Fate {
 pub trait Ports: Sync {
     /// Sends an event to the peer's inbound queue (FIFO group from the user key, dedup id the
     /// event id, so a resend is not applied twice).
-    fn send(&self, event: &Event, body: &str) -> impl Future<Output = Result<(), ForwardError>> + Send;
+    fn send(
+        &self,
+        event: &Event,
+        body: &str,
+    ) -> impl Future<Output = Result<(), ForwardError>> + Send;
     /// Sets aside a message that is not an event. `Ok(false)`: there is nowhere to put it.
-    fn set_aside(&self, record: &Record, reason: &str) -> impl Future<Output = Result<bool, ForwardError>> + Send;
+    fn set_aside(
+        &self,
+        record: &Record,
+        reason: &str,
+    ) -> impl Future<Output = Result<bool, ForwardError>> + Send;
 }
 
 /// Forwards one batch, each group in order, groups concurrently. Returns one fate per record,
@@ -79,10 +87,12 @@ pub async fn forward_batch<P: Ports>(ports: &P, records: &[Record]) -> Vec<Fate>
     let mut groups: Vec<Vec<usize>> = Vec::new();
     let mut index: HashMap<&str, usize> = HashMap::new();
     for (i, r) in records.iter().enumerate() {
-        let g = *index.entry(r.group_id.as_deref().unwrap_or("")).or_insert_with(|| {
-            groups.push(Vec::new());
-            groups.len() - 1
-        });
+        let g = *index
+            .entry(r.group_id.as_deref().unwrap_or(""))
+            .or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
         groups[g].push(i);
     }
     let per_group = groups.iter().map(|members| async move {
@@ -123,16 +133,28 @@ pub async fn forward_batch<P: Ports>(ports: &P, records: &[Record]) -> Vec<Fate>
         fates
     });
     let mut out: Vec<Option<Fate>> = vec![None; records.len()];
-    for (i, fate) in futures_util::future::join_all(per_group).await.into_iter().flatten() {
+    for (i, fate) in futures_util::future::join_all(per_group)
+        .await
+        .into_iter()
+        .flatten()
+    {
         out[i] = Some(fate);
     }
-    out.into_iter().map(|f| f.expect("every record has a fate")).collect()
+    out.into_iter()
+        .map(|f| f.expect("every record has a fate"))
+        .collect()
 }
 
 /// Records in `liveness` what a batch says about the peer queue: waiting after a failed send,
 /// reachable again after a forwarded one.
 pub fn note_peer(liveness: &Liveness, fates: &[Fate]) {
-    match fates.iter().find_map(|f| if let Fate::Failed(e) = f { Some(e) } else { None }) {
+    match fates.iter().find_map(|f| {
+        if let Fate::Failed(e) = f {
+            Some(e)
+        } else {
+            None
+        }
+    }) {
         Some(e) => liveness.waiting(dep::PEER_QUEUE, e),
         None if fates.contains(&Fate::Forwarded) => {
             liveness.ready(dep::PEER_QUEUE);
@@ -150,12 +172,19 @@ pub struct SqsPorts<'a> {
 
 impl Ports for SqsPorts<'_> {
     async fn send(&self, event: &Event, body: &str) -> Result<(), ForwardError> {
-        self.peer.send_event(self.peer_url, event, body).await.map_err(ForwardError::Peer)
+        self.peer
+            .send_event(self.peer_url, event, body)
+            .await
+            .map_err(ForwardError::Peer)
     }
     async fn set_aside(&self, record: &Record, reason: &str) -> Result<bool, ForwardError> {
-        let Some((q, url)) = self.dlq else { return Ok(false) };
+        let Some((q, url)) = self.dlq else {
+            return Ok(false);
+        };
         let group = record.group_id.as_deref().unwrap_or("poison");
-        q.send(url, &record.body, group, &record.message_id, Some(reason)).await.map_err(ForwardError::DeadLetter)?;
+        q.send(url, &record.body, group, &record.message_id, Some(reason))
+            .await
+            .map_err(ForwardError::DeadLetter)?;
         Ok(true)
     }
 }
@@ -187,21 +216,45 @@ impl Forwarder {
     /// A pass ends at the first batch with a failure (the peer is probably unreachable).
     pub async fn pass(&self, liveness: &Liveness) -> Result<Pass, ForwardError> {
         let mut pass = Pass::default();
-        let ports = SqsPorts { peer: &self.peer, peer_url: &self.peer_url, dlq: self.dlq_url.as_deref().map(|u| (&self.local, u)) };
+        let ports = SqsPorts {
+            peer: &self.peer,
+            peer_url: &self.peer_url,
+            dlq: self.dlq_url.as_deref().map(|u| (&self.local, u)),
+        };
         loop {
-            let received = self.local.receive(&self.fallback_url, 10, 0, Some(self.visibility.as_secs().max(1) as i32)).await.map_err(ForwardError::Fallback);
+            let received = self
+                .local
+                .receive(
+                    &self.fallback_url,
+                    10,
+                    0,
+                    Some(self.visibility.as_secs().max(1) as i32),
+                )
+                .await
+                .map_err(ForwardError::Fallback);
             liveness.observe(dep::FALLBACK_QUEUE, &received);
             let batch = received?;
             if batch.is_empty() {
                 return Ok(pass);
             }
-            let records: Vec<Record> = batch.iter().map(|m| Record { message_id: m.message_id.clone(), body: m.body.clone(), group_id: m.group_id.clone() }).collect();
+            let records: Vec<Record> = batch
+                .iter()
+                .map(|m| Record {
+                    message_id: m.message_id.clone(),
+                    body: m.body.clone(),
+                    group_id: m.group_id.clone(),
+                })
+                .collect();
             let fates = forward_batch(&ports, &records).await;
             note_peer(liveness, &fates);
             let mut failed = false;
             for (m, fate) in batch.iter().zip(&fates) {
                 if fate.done() {
-                    if let Err(e) = self.local.delete(&self.fallback_url, &m.receipt_handle).await {
+                    if let Err(e) = self
+                        .local
+                        .delete(&self.fallback_url, &m.receipt_handle)
+                        .await
+                    {
                         // Sent but still queued: it is sent again later and the peer drops the
                         // duplicate (same dedup id) within SQS's five-minute window.
                         tracing::warn!(message_id = %m.message_id, error = %e, "forwarded but not deleted from the fallback queue");
@@ -209,7 +262,11 @@ impl Forwarder {
                     pass.forwarded += usize::from(matches!(fate, Fate::Forwarded));
                 } else if fate.retry() {
                     failed |= matches!(fate, Fate::Failed(_));
-                    if let Err(e) = self.local.release(&self.fallback_url, &m.receipt_handle).await {
+                    if let Err(e) = self
+                        .local
+                        .release(&self.fallback_url, &m.receipt_handle)
+                        .await
+                    {
                         tracing::warn!(message_id = %m.message_id, error = %e, "cannot release a message to retry; it returns after its visibility timeout");
                     }
                     pass.retried += 1;
@@ -225,19 +282,30 @@ impl Forwarder {
     /// (jittered, at most `idle`) while the fallback or the peer queue cannot be reached.
     pub async fn run(self, idle: Duration, liveness: &Liveness) {
         use backon::BackoffBuilder;
-        let builder = backon::ExponentialBuilder::default().with_min_delay(Duration::from_millis(500)).with_max_delay(idle).with_jitter().without_max_times();
+        let builder = backon::ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(500))
+            .with_max_delay(idle)
+            .with_jitter()
+            .without_max_times();
         let mut backoff = builder.build();
         loop {
             let wait = match self.pass(liveness).await {
                 Ok(p) if p.retried == 0 => {
                     if p.forwarded > 0 {
-                        tracing::info!(moved = p.forwarded, "forwarded fallback events to the peer queue");
+                        tracing::info!(
+                            moved = p.forwarded,
+                            "forwarded fallback events to the peer queue"
+                        );
                     }
                     backoff = builder.build();
                     idle
                 }
                 Ok(p) => {
-                    tracing::warn!(moved = p.forwarded, retried = p.retried, "fallback forwarding paused: the peer queue did not take every event");
+                    tracing::warn!(
+                        moved = p.forwarded,
+                        retried = p.retried,
+                        "fallback forwarding paused: the peer queue did not take every event"
+                    );
                     backoff.next().unwrap_or(idle)
                 }
                 Err(e) => {
@@ -286,20 +354,47 @@ mod tests {
     fn rec(user: &str, n: u32) -> Record {
         let id = format!("{user}{n}");
         // The envelope's routing fields are all the forwarder reads (the seal is the replicator's).
-        let body = format!(r#"{{"v":2,"id":"{id}","origin_region":"a","origin_pool":"a_1","target_pool":"b_1","action":"X","group":"g-{user}","origin_time_ms":{n},"sealed":"v1.k1.x"}}"#);
-        Record { message_id: format!("m-{id}"), body, group_id: Some(format!("g-{user}")) }
+        let body = format!(
+            r#"{{"v":2,"id":"{id}","origin_region":"a","origin_pool":"a_1","target_pool":"b_1","action":"X","group":"g-{user}","origin_time_ms":{n},"sealed":"v1.k1.x"}}"#
+        );
+        Record {
+            message_id: format!("m-{id}"),
+            body,
+            group_id: Some(format!("g-{user}")),
+        }
     }
 
     #[tokio::test]
     async fn a_failed_send_stops_its_group_only_and_keeps_every_group_in_order() {
         // u1, u2, u3 interleaved; u2's second event fails.
-        let batch = vec![rec("u1", 1), rec("u2", 1), rec("u3", 1), rec("u1", 2), rec("u2", 2), rec("u3", 2), rec("u2", 3), rec("u1", 3), rec("u3", 3)];
-        let peer = Peer { fail: vec!["u22"], got: Mutex::new(vec![]), dlq: None };
+        let batch = vec![
+            rec("u1", 1),
+            rec("u2", 1),
+            rec("u3", 1),
+            rec("u1", 2),
+            rec("u2", 2),
+            rec("u3", 2),
+            rec("u2", 3),
+            rec("u1", 3),
+            rec("u3", 3),
+        ];
+        let peer = Peer {
+            fail: vec!["u22"],
+            got: Mutex::new(vec![]),
+            dlq: None,
+        };
         let fates = forward_batch(&peer, &batch).await;
-        let by_id: Vec<(String, Fate)> = batch.iter().map(|r| r.message_id.clone()).zip(fates).collect();
+        let by_id: Vec<(String, Fate)> = batch
+            .iter()
+            .map(|r| r.message_id.clone())
+            .zip(fates)
+            .collect();
         for (id, fate) in &by_id {
             match id.as_str() {
-                "m-u22" => assert!(matches!(fate, Fate::Failed(e) if e.contains("peer inbound queue")), "{id}: {fate:?}"),
+                "m-u22" => assert!(
+                    matches!(fate, Fate::Failed(e) if e.contains("peer inbound queue")),
+                    "{id}: {fate:?}"
+                ),
                 "m-u23" => assert_eq!(fate, &Fate::HeldBack),
                 _ => assert_eq!(fate, &Fate::Forwarded, "{id}"),
             }
@@ -307,21 +402,48 @@ mod tests {
         let got = peer.got.into_inner().unwrap();
         for user in ["u1", "u3"] {
             let order: Vec<&String> = got.iter().filter(|id| id.starts_with(user)).collect();
-            assert_eq!(order, [format!("{user}1"), format!("{user}2"), format!("{user}3")].iter().collect::<Vec<_>>());
+            assert_eq!(
+                order,
+                [format!("{user}1"), format!("{user}2"), format!("{user}3")]
+                    .iter()
+                    .collect::<Vec<_>>()
+            );
         }
-        assert_eq!(got.iter().filter(|id| id.starts_with("u2")).collect::<Vec<_>>(), vec!["u21"], "nothing of u2 after its failure");
+        assert_eq!(
+            got.iter()
+                .filter(|id| id.starts_with("u2"))
+                .collect::<Vec<_>>(),
+            vec!["u21"],
+            "nothing of u2 after its failure"
+        );
     }
 
     #[tokio::test]
     async fn unreadable_messages_are_set_aside_or_left_but_never_count_as_forwarded() {
-        let garbage = Record { message_id: "m-bad".into(), body: "not json".into(), group_id: Some("g-u1".into()) };
+        let garbage = Record {
+            message_id: "m-bad".into(),
+            body: "not json".into(),
+            group_id: Some("g-u1".into()),
+        };
         let batch = vec![rec("u1", 1), garbage, rec("u1", 2)];
-        let peer = Peer { fail: vec![], got: Mutex::new(vec![]), dlq: None };
+        let peer = Peer {
+            fail: vec![],
+            got: Mutex::new(vec![]),
+            dlq: None,
+        };
         let fates = forward_batch(&peer, &batch).await;
         assert!(matches!(&fates[1], Fate::LeftInPlace(r) if r.contains("unreadable")));
         assert!(!fates[1].done() && !fates[1].retry());
-        assert_eq!((&fates[0], &fates[2]), (&Fate::Forwarded, &Fate::Forwarded), "an unreadable message does not hold back its group");
-        let peer = Peer { fail: vec![], got: Mutex::new(vec![]), dlq: Some(Mutex::new(vec![])) };
+        assert_eq!(
+            (&fates[0], &fates[2]),
+            (&Fate::Forwarded, &Fate::Forwarded),
+            "an unreadable message does not hold back its group"
+        );
+        let peer = Peer {
+            fail: vec![],
+            got: Mutex::new(vec![]),
+            dlq: Some(Mutex::new(vec![])),
+        };
         let fates = forward_batch(&peer, &batch).await;
         assert!(matches!(&fates[1], Fate::SetAside(_)) && fates[1].done());
         assert_eq!(peer.dlq.unwrap().into_inner().unwrap(), vec!["m-bad"]);

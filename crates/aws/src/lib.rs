@@ -5,8 +5,8 @@
 
 pub mod cognito;
 pub mod forward;
-pub mod liveness;
 pub mod limits;
+pub mod liveness;
 pub mod queue;
 pub mod runtime;
 pub mod state;
@@ -22,16 +22,28 @@ pub use aws_sdk_sqs as sqs_sdk;
 
 /// Shared SDK configuration for one region. `endpoint` overrides every service's endpoint
 /// (the local stack's emulator); `None` uses AWS.
-pub async fn sdk_config(region: &str, endpoint: Option<&str>, max_attempts: u32, operation_timeout: Duration) -> SdkConfig {
+pub async fn sdk_config(
+    region: &str,
+    endpoint: Option<&str>,
+    max_attempts: u32,
+    operation_timeout: Duration,
+) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(region.to_owned()))
         .retry_config(RetryConfig::standard().with_max_attempts(max_attempts))
-        .timeout_config(TimeoutConfig::builder().connect_timeout(Duration::from_secs(2)).operation_timeout(operation_timeout).build());
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_timeout(operation_timeout)
+                .build(),
+        );
     if let Some(ep) = endpoint {
         loader = loader.endpoint_url(ep);
         // An emulator takes any credentials; use the environment's if set, else dummies.
         if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-            loader = loader.credentials_provider(aws_credential_types::Credentials::from_keys("emulator", "emulator", None));
+            loader = loader.credentials_provider(aws_credential_types::Credentials::from_keys(
+                "emulator", "emulator", None,
+            ));
         }
     }
     loader.load().await
@@ -45,7 +57,11 @@ where
 {
     use aws_sdk_sqs::error::SdkError;
     match e {
-        SdkError::ServiceError(se) => format!("{}: {}", se.err().code().unwrap_or("ServiceError"), se.err().message().unwrap_or("")),
+        SdkError::ServiceError(se) => format!(
+            "{}: {}",
+            se.err().code().unwrap_or("ServiceError"),
+            se.err().message().unwrap_or("")
+        ),
         SdkError::TimeoutError(_) => "timeout".into(),
         SdkError::DispatchFailure(d) => {
             if d.is_timeout() {
@@ -73,8 +89,16 @@ where
     match e {
         SdkError::ServiceError(se) => {
             let code = se.err().code().unwrap_or_default();
-            matches!(code, "TooManyRequestsException" | "ThrottlingException" | "Throttling" | "InternalErrorException" | "InternalFailure" | "ServiceUnavailable" | "RequestThrottled")
-                || code.is_empty()
+            matches!(
+                code,
+                "TooManyRequestsException"
+                    | "ThrottlingException"
+                    | "Throttling"
+                    | "InternalErrorException"
+                    | "InternalFailure"
+                    | "ServiceUnavailable"
+                    | "RequestThrottled"
+            ) || code.is_empty()
         }
         SdkError::ConstructionFailure(_) => false,
         _ => true,
@@ -89,11 +113,21 @@ pub struct Secrets {
 
 impl Secrets {
     pub fn new(cfg: &SdkConfig) -> Self {
-        Self { client: aws_sdk_secretsmanager::Client::new(cfg) }
+        Self {
+            client: aws_sdk_secretsmanager::Client::new(cfg),
+        }
     }
     pub async fn get(&self, id: &str) -> Result<String, String> {
-        let out = self.client.get_secret_value().secret_id(id).send().await.map_err(|e| format!("GetSecretValue {id}: {}", describe(&e)))?;
-        out.secret_string().map(str::to_owned).ok_or_else(|| format!("secret {id} has no string value"))
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(id)
+            .send()
+            .await
+            .map_err(|e| format!("GetSecretValue {id}: {}", describe(&e)))?;
+        out.secret_string()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("secret {id} has no string value"))
     }
 }
 
@@ -106,14 +140,26 @@ pub struct DrainSwitch {
 
 impl DrainSwitch {
     pub fn new(cfg: &SdkConfig, name: &str) -> Self {
-        Self { client: aws_sdk_ssm::Client::new(cfg), name: name.to_owned() }
+        Self {
+            client: aws_sdk_ssm::Client::new(cfg),
+            name: name.to_owned(),
+        }
     }
     pub fn name(&self) -> &str {
         &self.name
     }
     pub async fn get(&self) -> Result<bool, String> {
-        let out = self.client.get_parameter().name(&self.name).send().await.map_err(|e| format!("GetParameter {}: {}", self.name, describe(&e)))?;
-        Ok(out.parameter().and_then(|p| p.value()).is_some_and(|v| v.trim().eq_ignore_ascii_case("true")))
+        let out = self
+            .client
+            .get_parameter()
+            .name(&self.name)
+            .send()
+            .await
+            .map_err(|e| format!("GetParameter {}: {}", self.name, describe(&e)))?;
+        Ok(out
+            .parameter()
+            .and_then(|p| p.value())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")))
     }
     pub async fn set(&self, drained: bool) -> Result<(), String> {
         self.client

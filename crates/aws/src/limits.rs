@@ -18,7 +18,10 @@ pub struct Counters {
     name: String,
 }
 
-fn unavailable<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(what: &str, e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> CounterError {
+fn unavailable<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
+    what: &str,
+    e: &aws_sdk_dynamodb::error::SdkError<E, R>,
+) -> CounterError {
     use aws_sdk_dynamodb::error::SdkError;
     let why = match e {
         SdkError::ServiceError(se) => se.err().code().unwrap_or("ServiceError").to_owned(),
@@ -31,7 +34,10 @@ fn unavailable<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(what: &str, 
 
 impl Counters {
     pub fn new(cfg: &SdkConfig, name: &str) -> Self {
-        Self { client: aws_sdk_dynamodb::Client::new(cfg), name: name.to_owned() }
+        Self {
+            client: aws_sdk_dynamodb::Client::new(cfg),
+            name: name.to_owned(),
+        }
     }
 
     /// Adds `n` to counter `pk` (which expires at `expires_at`, Unix seconds) and returns the
@@ -50,13 +56,31 @@ impl Counters {
             .send()
             .await
             .map_err(|e| unavailable("UpdateItem", &e))?;
-        Ok(out.attributes().and_then(|a| a.get("c")).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(u64::from(n)))
+        Ok(out
+            .attributes()
+            .and_then(|a| a.get("c"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(u64::from(n)))
     }
 
     /// The counter `pk` (0 when absent): one `GetItem` (eventually consistent; a counter read
     /// a moment late is one more attempt, not a hole).
     pub async fn get(&self, pk: &str) -> Result<u64, CounterError> {
-        let out = self.client.get_item().table_name(&self.name).key("pk", AttributeValue::S(pk.to_owned())).projection_expression("c").send().await.map_err(|e| unavailable("GetItem", &e))?;
-        Ok(out.item().and_then(|i| i.get("c")).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0))
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .projection_expression("c")
+            .send()
+            .await
+            .map_err(|e| unavailable("GetItem", &e))?;
+        Ok(out
+            .item()
+            .and_then(|i| i.get("c"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0))
     }
 }

@@ -38,7 +38,14 @@ pub struct Waiting {
 impl Waiting {
     /// `waiting for <dependency> since <time> (<attempts> attempts; last: <error>)`.
     pub fn line(&self) -> String {
-        format!("waiting for {} since {} ({} attempt{}; last: {})", self.dependency, self.since, self.attempts, if self.attempts == 1 { "" } else { "s" }, self.error)
+        format!(
+            "waiting for {} since {} ({} attempt{}; last: {})",
+            self.dependency,
+            self.since,
+            self.attempts,
+            if self.attempts == 1 { "" } else { "s" },
+            self.error
+        )
     }
 }
 
@@ -49,13 +56,18 @@ pub struct Liveness {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// RFC 3339 UTC with seconds, e.g. `2026-11-26T21:03:04Z`.
 pub fn rfc3339(ms: u64) -> String {
     use aws_smithy_types::date_time::{DateTime, Format};
-    DateTime::from_secs((ms / 1000) as i64).fmt(Format::DateTime).unwrap_or_else(|_| format!("{ms} ms"))
+    DateTime::from_secs((ms / 1000) as i64)
+        .fmt(Format::DateTime)
+        .unwrap_or_else(|_| format!("{ms} ms"))
 }
 
 impl Liveness {
@@ -67,7 +79,13 @@ impl Liveness {
 
     fn waiting_at(&self, dependency: &str, error: &str, at_ms: u64) {
         let mut w = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = w.entry(dependency.to_owned()).or_insert_with(|| Waiting { dependency: dependency.to_owned(), since_ms: at_ms, since: rfc3339(at_ms), error: String::new(), attempts: 0 });
+        let entry = w.entry(dependency.to_owned()).or_insert_with(|| Waiting {
+            dependency: dependency.to_owned(),
+            since_ms: at_ms,
+            since: rfc3339(at_ms),
+            error: String::new(),
+            attempts: 0,
+        });
         entry.attempts += 1;
         entry.error = error.to_owned();
         // The first failure and then every power of two: alive in the logs, without a line per retry.
@@ -78,7 +96,11 @@ impl Liveness {
 
     /// Records that `dependency` answered. Returns how long the wait lasted, if there was one.
     pub fn ready(&self, dependency: &str) -> Option<Duration> {
-        let gone = self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(dependency)?;
+        let gone = self
+            .waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(dependency)?;
         let waited = Duration::from_millis(now_ms().saturating_sub(gone.since_ms));
         tracing::info!(dependency, since = %gone.since, attempts = gone.attempts, waited_s = waited.as_secs_f64(), "{dependency} reachable again");
         Some(waited)
@@ -95,12 +117,21 @@ impl Liveness {
     }
 
     pub fn get(&self, dependency: &str) -> Option<Waiting> {
-        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).get(dependency).cloned()
+        self.waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(dependency)
+            .cloned()
     }
 
     /// Everything the process waits for, by dependency name.
     pub fn snapshot(&self) -> Vec<Waiting> {
-        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+        self.waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Prometheus text: one `relay_waiting_since_seconds` gauge per dependency waited for (Unix
@@ -108,10 +139,16 @@ impl Liveness {
     pub fn prometheus(&self) -> String {
         let all = self.snapshot();
         let mut s = String::from("# TYPE relay_waiting_dependencies gauge\n");
-        s.push_str(&format!("relay_waiting_dependencies {}\n# TYPE relay_waiting_since_seconds gauge\n", all.len()));
+        s.push_str(&format!(
+            "relay_waiting_dependencies {}\n# TYPE relay_waiting_since_seconds gauge\n",
+            all.len()
+        ));
         for w in &all {
             let dep = w.dependency.replace('\\', "\\\\").replace('"', "\\\"");
-            s.push_str(&format!("relay_waiting_since_seconds{{dependency=\"{dep}\"}} {:.3}\n", w.since_ms as f64 / 1000.0));
+            s.push_str(&format!(
+                "relay_waiting_since_seconds{{dependency=\"{dep}\"}} {:.3}\n",
+                w.since_ms as f64 / 1000.0
+            ));
         }
         s
     }
@@ -124,7 +161,10 @@ pub fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
         .filter_map(|l| {
             let rest = l.strip_prefix("relay_waiting_since_seconds{dependency=\"")?;
             let (dep, value) = rest.rsplit_once("\"} ")?;
-            Some((dep.replace("\\\"", "\"").replace("\\\\", "\\"), value.trim().parse().ok()?))
+            Some((
+                dep.replace("\\\"", "\"").replace("\\\\", "\\"),
+                value.trim().parse().ok()?,
+            ))
         })
         .collect()
 }
@@ -145,7 +185,10 @@ mod tests {
         l.waiting_at(dep::SECRETS, "connection failure (I/O)", 1_795_000_000_000);
         l.waiting_at(dep::SECRETS, "timeout", 1_795_000_005_000);
         let w = l.get(dep::SECRETS).unwrap();
-        assert_eq!((w.since_ms, w.attempts, w.error.as_str()), (1_795_000_000_000, 2, "timeout"));
+        assert_eq!(
+            (w.since_ms, w.attempts, w.error.as_str()),
+            (1_795_000_000_000, 2, "timeout")
+        );
         assert_eq!(w.since, "2026-11-18T11:06:40Z");
         assert_eq!(w.line(), "waiting for secrets (Secrets Manager) since 2026-11-18T11:06:40Z (2 attempts; last: timeout)");
         assert!(l.ready(dep::SECRETS).is_some());
@@ -162,6 +205,12 @@ mod tests {
         let text = l.prometheus();
         assert!(text.contains("relay_waiting_dependencies 2\n"), "{text}");
         let parsed = parse_prometheus(&format!("other_metric 1\n{text}"));
-        assert_eq!(parsed, vec![(dep::INBOUND_QUEUE.to_owned(), 1_795_000_001.0), (dep::REPLICATION_KEY.to_owned(), 1_795_000_000.5)]);
+        assert_eq!(
+            parsed,
+            vec![
+                (dep::INBOUND_QUEUE.to_owned(), 1_795_000_001.0),
+                (dep::REPLICATION_KEY.to_owned(), 1_795_000_000.5)
+            ]
+        );
     }
 }

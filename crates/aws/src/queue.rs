@@ -30,26 +30,58 @@ pub struct Depth {
 
 impl Queues {
     pub fn new(cfg: &SdkConfig) -> Self {
-        Self { client: aws_sdk_sqs::Client::new(cfg) }
+        Self {
+            client: aws_sdk_sqs::Client::new(cfg),
+        }
     }
 
-    pub async fn send(&self, url: &str, body: &str, group_id: &str, dedup_id: &str, reason: Option<&str>) -> Result<(), String> {
-        let mut req = self.client.send_message().queue_url(url).message_body(body).message_group_id(group_id).message_deduplication_id(dedup_id);
+    pub async fn send(
+        &self,
+        url: &str,
+        body: &str,
+        group_id: &str,
+        dedup_id: &str,
+        reason: Option<&str>,
+    ) -> Result<(), String> {
+        let mut req = self
+            .client
+            .send_message()
+            .queue_url(url)
+            .message_body(body)
+            .message_group_id(group_id)
+            .message_deduplication_id(dedup_id);
         if let Some(r) = reason {
-            let attr = MessageAttributeValue::builder().data_type("String").string_value(r).build().map_err(|e| e.to_string())?;
+            let attr = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(r)
+                .build()
+                .map_err(|e| e.to_string())?;
             req = req.message_attributes("reason", attr);
         }
-        req.send().await.map_err(|e| format!("SendMessage: {}", describe(&e)))?;
+        req.send()
+            .await
+            .map_err(|e| format!("SendMessage: {}", describe(&e)))?;
         Ok(())
     }
 
     /// Sends a replication event (its sealed `body`): the FIFO group is the hashed user key and
     /// the dedup id is the event id, so a resend of the same event is not applied twice.
-    pub async fn send_event(&self, url: &str, header: &replication::Header, body: &str) -> Result<(), String> {
+    pub async fn send_event(
+        &self,
+        url: &str,
+        header: &replication::Header,
+        body: &str,
+    ) -> Result<(), String> {
         self.send(url, body, &header.group, &header.id, None).await
     }
 
-    pub async fn receive(&self, url: &str, max: i32, wait_secs: i32, visibility: Option<i32>) -> Result<Vec<Received>, String> {
+    pub async fn receive(
+        &self,
+        url: &str,
+        max: i32,
+        wait_secs: i32,
+        visibility: Option<i32>,
+    ) -> Result<Vec<Received>, String> {
         let mut req = self
             .client
             .receive_message()
@@ -61,7 +93,10 @@ impl Queues {
         if let Some(v) = visibility {
             req = req.visibility_timeout(v);
         }
-        let out = req.send().await.map_err(|e| format!("ReceiveMessage: {}", describe(&e)))?;
+        let out = req
+            .send()
+            .await
+            .map_err(|e| format!("ReceiveMessage: {}", describe(&e)))?;
         Ok(out
             .messages()
             .iter()
@@ -72,23 +107,43 @@ impl Queues {
                     message_id: m.message_id().unwrap_or_default().to_owned(),
                     receipt_handle: m.receipt_handle().unwrap_or_default().to_owned(),
                     body: m.body().unwrap_or_default().to_owned(),
-                    receive_count: get(MessageSystemAttributeName::ApproximateReceiveCount).and_then(|v| v.parse().ok()).unwrap_or(1),
+                    receive_count: get(MessageSystemAttributeName::ApproximateReceiveCount)
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(1),
                     group_id: get(MessageSystemAttributeName::MessageGroupId),
-                    sent_ms: get(MessageSystemAttributeName::SentTimestamp).and_then(|v| v.parse().ok()),
-                    reason: m.message_attributes().and_then(|a| a.get("reason")).and_then(|v| v.string_value()).map(str::to_owned),
+                    sent_ms: get(MessageSystemAttributeName::SentTimestamp)
+                        .and_then(|v| v.parse().ok()),
+                    reason: m
+                        .message_attributes()
+                        .and_then(|a| a.get("reason"))
+                        .and_then(|v| v.string_value())
+                        .map(str::to_owned),
                 }
             })
             .collect())
     }
 
     pub async fn delete(&self, url: &str, receipt_handle: &str) -> Result<(), String> {
-        self.client.delete_message().queue_url(url).receipt_handle(receipt_handle).send().await.map_err(|e| format!("DeleteMessage: {}", describe(&e)))?;
+        self.client
+            .delete_message()
+            .queue_url(url)
+            .receipt_handle(receipt_handle)
+            .send()
+            .await
+            .map_err(|e| format!("DeleteMessage: {}", describe(&e)))?;
         Ok(())
     }
 
     /// Makes a received message visible again at once (for another try, in its group's order).
     pub async fn release(&self, url: &str, receipt_handle: &str) -> Result<(), String> {
-        self.client.change_message_visibility().queue_url(url).receipt_handle(receipt_handle).visibility_timeout(0).send().await.map_err(|e| format!("ChangeMessageVisibility: {}", describe(&e)))?;
+        self.client
+            .change_message_visibility()
+            .queue_url(url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .map_err(|e| format!("ChangeMessageVisibility: {}", describe(&e)))?;
         Ok(())
     }
 
@@ -103,7 +158,15 @@ impl Queues {
             .await
             .map_err(|e| format!("GetQueueAttributes: {}", describe(&e)))?;
         let attrs = out.attributes();
-        let get = |k: QueueAttributeName| attrs.and_then(|a| a.get(&k)).and_then(|v| v.parse().ok()).unwrap_or(0);
-        Ok(Depth { visible: get(QueueAttributeName::ApproximateNumberOfMessages), in_flight: get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible) })
+        let get = |k: QueueAttributeName| {
+            attrs
+                .and_then(|a| a.get(&k))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok(Depth {
+            visible: get(QueueAttributeName::ApproximateNumberOfMessages),
+            in_flight: get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        })
     }
 }

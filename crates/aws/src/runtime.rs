@@ -18,14 +18,23 @@ impl Env for ProcessEnv {
 
 impl Env for HashMap<String, String> {
     fn get(&self, key: &str) -> Option<String> {
-        HashMap::get(self, key).cloned().filter(|v| !v.trim().is_empty())
+        HashMap::get(self, key)
+            .cloned()
+            .filter(|v| !v.trim().is_empty())
     }
 }
 
 /// JSON logs to stderr, one line per event, `RUST_LOG` filter (default `info`).
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().json().with_current_span(true).with_span_list(false).with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Whether this process runs under the Lambda runtime (`AWS_LAMBDA_RUNTIME_API` is set).

@@ -20,14 +20,24 @@ pub struct Table {
 
 impl Table {
     pub fn new(cfg: &SdkConfig, name: &str) -> Self {
-        Self { client: aws_sdk_dynamodb::Client::new(cfg), name: name.to_owned() }
+        Self {
+            client: aws_sdk_dynamodb::Client::new(cfg),
+            name: name.to_owned(),
+        }
     }
 }
 
-fn unavailable<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(what: &str, e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> StoreError {
+fn unavailable<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
+    what: &str,
+    e: &aws_sdk_dynamodb::error::SdkError<E, R>,
+) -> StoreError {
     use aws_sdk_dynamodb::error::SdkError;
     let why = match e {
-        SdkError::ServiceError(se) => format!("{}: {}", se.err().code().unwrap_or("ServiceError"), se.err().message().unwrap_or("")),
+        SdkError::ServiceError(se) => format!(
+            "{}: {}",
+            se.err().code().unwrap_or("ServiceError"),
+            se.err().message().unwrap_or("")
+        ),
         SdkError::TimeoutError(_) => "timeout".into(),
         SdkError::DispatchFailure(_) => "connection failure".into(),
         _ => "request failed".into(),
@@ -37,23 +47,43 @@ fn unavailable<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(what: &str, 
 
 impl StateStore for Table {
     async fn load(&self, key: &str) -> Result<Versioned, StoreError> {
-        let out = self.client.get_item().table_name(&self.name).key("pk", AttributeValue::S(key.to_owned())).consistent_read(true).send().await.map_err(|e| unavailable("GetItem", &e))?;
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("GetItem", &e))?;
         let Some(item) = out.item() else {
             return Ok(Versioned::default());
         };
-        let version = item.get("ver").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0);
+        let version = item
+            .get("ver")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
         let record: UserRecord = item
             .get("rec")
             .and_then(|v| v.as_s().ok())
-            .map(|s| serde_json::from_str(s).map_err(|_| StoreError::Unavailable(format!("state record {key} is not readable"))))
+            .map(|s| {
+                serde_json::from_str(s).map_err(|_| {
+                    StoreError::Unavailable(format!("state record {key} is not readable"))
+                })
+            })
             .transpose()?
             .unwrap_or_default();
         Ok(Versioned { record, version })
     }
 
     async fn save(&self, key: &str, record: &UserRecord, expected: u64) -> Result<(), StoreError> {
-        let ttl = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + RECORD_TTL;
-        let rec = serde_json::to_string(record).map_err(|_| StoreError::Unavailable("record does not serialize".into()))?;
+        let ttl = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            + RECORD_TTL;
+        let rec = serde_json::to_string(record)
+            .map_err(|_| StoreError::Unavailable("record does not serialize".into()))?;
         let mut put = self
             .client
             .put_item()
@@ -65,11 +95,17 @@ impl StateStore for Table {
         put = if expected == 0 {
             put.condition_expression("attribute_not_exists(pk)")
         } else {
-            put.condition_expression("ver = :v").expression_attribute_values(":v", AttributeValue::N(expected.to_string()))
+            put.condition_expression("ver = :v")
+                .expression_attribute_values(":v", AttributeValue::N(expected.to_string()))
         };
         match put.send().await {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Err(StoreError::Conflict),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::Conflict)
+            }
             Err(e) => Err(unavailable("PutItem", &e)),
         }
     }

@@ -53,7 +53,12 @@ mod tests {
     #[test]
     fn the_stub_token_names_its_user() {
         let answer: serde_json::Value = serde_json::from_str(&initiate_auth_answer()).unwrap();
-        let token = answer["AuthenticationResult"]["AccessToken"].as_str().unwrap();
-        assert_eq!(wire::jwt::access_token_user(token), Some(("u".into(), "s".into())));
+        let token = answer["AuthenticationResult"]["AccessToken"]
+            .as_str()
+            .unwrap();
+        assert_eq!(
+            wire::jwt::access_token_user(token),
+            Some(("u".into(), "s".into()))
+        );
     }
 }

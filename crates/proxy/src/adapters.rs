@@ -38,7 +38,13 @@ const DRAIN_CHECK: Duration = Duration::from_secs(1);
 
 impl SqsSink {
     pub fn new(peer: Queues, peer_url: String, fallback: Option<(Queues, String)>) -> Self {
-        Self { peer, peer_url, fallback, sticky: AtomicBool::new(false), checked: Mutex::new(None) }
+        Self {
+            peer,
+            peer_url,
+            fallback,
+            sticky: AtomicBool::new(false),
+            checked: Mutex::new(None),
+        }
     }
 
     /// Whether new events must still go to the fallback queue.
@@ -76,7 +82,9 @@ impl EventSink for SqsSink {
             if !sticky {
                 match self.peer.send_event(&self.peer_url, event, body).await {
                     Ok(()) => return Delivery::Peer,
-                    Err(e) => warn!(event_id = %event.id, error = %e, "peer queue unreachable; trying the fallback queue"),
+                    Err(e) => {
+                        warn!(event_id = %event.id, error = %e, "peer queue unreachable; trying the fallback queue")
+                    }
                 }
             }
             if let Some((q, url)) = &self.fallback {
@@ -104,9 +112,18 @@ impl EventSink for SqsSink {
 pub struct StateMarks(pub relay_aws::state::Table);
 
 impl crate::ports::LocalMarks for StateMarks {
-    fn advance<'a>(&'a self, user_key: &'a str, change: &'a replication::Change, order: &'a replication::OrderKey) -> BoxFut<'a, Result<(), String>> {
+    fn advance<'a>(
+        &'a self,
+        user_key: &'a str,
+        change: &'a replication::Change,
+        order: &'a replication::OrderKey,
+    ) -> BoxFut<'a, Result<(), String>> {
         Box::pin(async move {
-            replication::state::update(&self.0, &replication::state::record_key(user_key), |r| r.advance(change, order)).await.map_err(|e| e.to_string())
+            replication::state::update(&self.0, &replication::state::record_key(user_key), |r| {
+                r.advance(change, order)
+            })
+            .await
+            .map_err(|e| e.to_string())
         })
     }
 }

@@ -41,7 +41,14 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(cfg: Config, secrets: SecretCache, sink: Option<Arc<dyn EventSink>>, control: Option<Arc<dyn Control>>, limiter: Arc<dyn RateLimiter>, emf: bool) -> Result<Self, String> {
+    pub fn new(
+        cfg: Config,
+        secrets: SecretCache,
+        sink: Option<Arc<dyn EventSink>>,
+        control: Option<Arc<dyn Control>>,
+        limiter: Arc<dyn RateLimiter>,
+        emf: bool,
+    ) -> Result<Self, String> {
         let http = reqwest::Client::builder()
             .timeout(cfg.upstream_timeout)
             .connect_timeout(std::time::Duration::from_secs(2))
@@ -51,7 +58,19 @@ impl AppState {
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let health = HealthCache::new(control, cfg.health_cache, cfg.control_cache);
-        Ok(Self { cfg, http, secrets, sink, limiter, metrics: Metrics::default(), health, marks: None, emf, policy: None, events: None })
+        Ok(Self {
+            cfg,
+            http,
+            secrets,
+            sink,
+            limiter,
+            metrics: Metrics::default(),
+            health,
+            marks: None,
+            emf,
+            policy: None,
+            events: None,
+        })
     }
 }
 
@@ -78,7 +97,10 @@ impl IntoResponse for Refusal {
         let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::BAD_REQUEST);
         let mut r = (status, self.0.body()).into_response();
         let h = r.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-amz-json-1.1"),
+        );
         h.insert("x-amzn-errortype", HeaderValue::from_static(self.0.kind));
         r
     }
@@ -96,8 +118,12 @@ async fn fallback(method: Method) -> Response {
 /// `GET /` (and any method but POST and OPTIONS on `/`): a Cognito-shaped refusal that says
 /// what the endpoint takes, never an empty 405.
 async fn wrong_method() -> Response {
-    let mut r = Refusal(WireError::unknown_operation("Cognito requests are POST / with an X-Amz-Target header")).into_response();
-    r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST, OPTIONS"));
+    let mut r = Refusal(WireError::unknown_operation(
+        "Cognito requests are POST / with an X-Amz-Target header",
+    ))
+    .into_response();
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST, OPTIONS"));
     r
 }
 
@@ -120,12 +146,16 @@ fn add_cors(cfg: &Config, req_origin: Option<&HeaderValue>, resp: &mut Response)
     // In allow-list mode the answer depends on Origin whether or not this origin is allowed:
     // a cache must not serve a refused origin's answer (no CORS headers) to an allowed one.
     if cfg.cors_origins != Origins::Any {
-        resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
+        resp.headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("Origin"));
     }
     if let Some(origin) = allowed_origin(cfg, req_origin) {
         let h = resp.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSE_HEADERS));
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(EXPOSE_HEADERS),
+        );
     }
 }
 
@@ -135,9 +165,18 @@ async fn preflight(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Respo
     add_cors(&st.cfg, origin, &mut r);
     if allowed_origin(&st.cfg, origin).is_some() {
         let h = r.headers_mut();
-        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST, OPTIONS"));
-        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(ALLOW_HEADERS));
-        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("POST, OPTIONS"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(ALLOW_HEADERS),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("86400"),
+        );
     }
     r
 }
@@ -145,9 +184,24 @@ async fn preflight(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Respo
 async fn health(State(st): State<Arc<AppState>>) -> Response {
     // Secrets are part of serving: this also loads them (at most once per second while they
     // cannot be read), so a Lambda instance started during an outage recovers on its checks.
-    let report = st.health.report(async { st.secrets.loaded() || st.secrets.get().await.is_ok() }).await;
-    let status = if report.healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], serde_json::to_string(&report).unwrap_or_default()).into_response()
+    let report = st
+        .health
+        .report(async { st.secrets.loaded() || st.secrets.get().await.is_ok() })
+        .await;
+    let status = if report.healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        serde_json::to_string(&report).unwrap_or_default(),
+    )
+        .into_response()
 }
 
 async fn metrics(State(st): State<Arc<AppState>>) -> Response {
@@ -158,7 +212,10 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
     if let Some(e) = &st.events {
         text.push_str(&e.stats.prometheus());
     }
-    text.push_str(&format!("# TYPE relay_limiter_store_errors_total counter\nrelay_limiter_store_errors_total {}\n", st.limiter.store_errors()));
+    text.push_str(&format!(
+        "# TYPE relay_limiter_store_errors_total counter\nrelay_limiter_store_errors_total {}\n",
+        st.limiter.store_errors()
+    ));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
@@ -167,16 +224,27 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
 /// X-Forwarded-For hop a trusted proxy (`RELAY_TRUSTED_PROXIES`) reported. `None` when it
 /// cannot be told; the caller is then limited under one shared key.
 pub fn caller_ip(req: &Request, trusted: &crate::net::TrustedProxies) -> Option<String> {
-    if let Some(ctx) = req.extensions().get::<lambda_http::request::RequestContext>() {
+    if let Some(ctx) = req
+        .extensions()
+        .get::<lambda_http::request::RequestContext>()
+    {
         let ip = match ctx {
-            lambda_http::request::RequestContext::ApiGatewayV1(c) => c.identity.source_ip.as_deref(),
+            lambda_http::request::RequestContext::ApiGatewayV1(c) => {
+                c.identity.source_ip.as_deref()
+            }
             lambda_http::request::RequestContext::ApiGatewayV2(c) => c.http.source_ip.as_deref(),
             _ => None,
         };
-        return ip.and_then(|ip| ip.parse::<std::net::IpAddr>().ok()).map(|ip| ip.to_canonical().to_string());
+        return ip
+            .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
+            .map(|ip| ip.to_canonical().to_string());
     }
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>()?.0.ip();
-    let forwarded = req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
     trusted.caller(peer, forwarded).map(|ip| ip.to_string())
 }
 
@@ -184,7 +252,10 @@ pub fn caller_ip(req: &Request, trusted: &crate::net::TrustedProxies) -> Option<
 pub const UNKNOWN_IP_KEY: &str = "ip:unknown";
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// What the upstream answered.
@@ -196,19 +267,34 @@ struct Upstream {
 
 impl Upstream {
     fn error_type(&self) -> Option<&str> {
-        self.headers.get("x-amzn-errortype").and_then(|v| v.to_str().ok()).map(|v| v.split(':').next().unwrap_or(v))
+        self.headers
+            .get("x-amzn-errortype")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(':').next().unwrap_or(v))
     }
     fn request_id(&self) -> &str {
-        self.headers.get("x-amzn-requestid").and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get("x-amzn-requestid")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
     fn rejected_secret(&self) -> bool {
         self.status == StatusCode::BAD_REQUEST
             && self.error_type() == Some("NotAuthorizedException")
-            && std::str::from_utf8(&self.body).is_ok_and(|b| b.contains("SECRET_HASH") || b.contains("secret hash") || b.contains("client secret"))
+            && std::str::from_utf8(&self.body).is_ok_and(|b| {
+                b.contains("SECRET_HASH")
+                    || b.contains("secret hash")
+                    || b.contains("client secret")
+            })
     }
 }
 
-async fn call_upstream(st: &AppState, action: &str, body: Vec<u8>, user_agent: Option<&HeaderValue>) -> Result<Upstream, WireError> {
+async fn call_upstream(
+    st: &AppState,
+    action: &str,
+    body: Vec<u8>,
+    user_agent: Option<&HeaderValue>,
+) -> Result<Upstream, WireError> {
     let mut req = st
         .http
         .post(&st.cfg.cognito_endpoint)
@@ -219,14 +305,26 @@ async fn call_upstream(st: &AppState, action: &str, body: Vec<u8>, user_agent: O
         req = req.header(header::USER_AGENT, ua.clone());
     }
     let resp = req.send().await.map_err(|e| {
-        let why = if e.is_timeout() { "timed out" } else if e.is_connect() { "is unreachable" } else { "failed" };
+        let why = if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "is unreachable"
+        } else {
+            "failed"
+        };
         warn!(action, "upstream {why}");
         WireError::unavailable(format!("The regional Cognito endpoint {why}; retry"))
     })?;
     let status = resp.status();
     let headers = resp.headers().clone();
-    let body = resp.bytes().await.map_err(|_| WireError::unavailable("The regional Cognito endpoint closed the connection; retry"))?;
-    Ok(Upstream { status, headers, body })
+    let body = resp.bytes().await.map_err(|_| {
+        WireError::unavailable("The regional Cognito endpoint closed the connection; retry")
+    })?;
+    Ok(Upstream {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// Reads the user's sign-in alias (e-mail / phone) with the user's own access token.
@@ -234,24 +332,47 @@ async fn call_upstream(st: &AppState, action: &str, body: Vec<u8>, user_agent: O
 /// `Err`: Cognito could not be asked (unreachable, throttled): the caller cannot tell who the
 /// user is right now.
 async fn alias_of(st: &AppState, access_token: &str) -> Result<Option<String>, WireError> {
-    let body = serde_json::to_vec(&serde_json::json!({ "AccessToken": access_token })).unwrap_or_default();
+    let body =
+        serde_json::to_vec(&serde_json::json!({ "AccessToken": access_token })).unwrap_or_default();
     let up = call_upstream(st, "GetUser", body, None).await?;
     if !up.status.is_success() {
         return match up.error_type() {
-            Some("NotAuthorizedException" | "UserNotFoundException" | "PasswordResetRequiredException" | "UserNotConfirmedException") => Ok(None),
-            _ => Err(WireError::unavailable("The relay cannot resolve the user right now; retry")),
+            Some(
+                "NotAuthorizedException"
+                | "UserNotFoundException"
+                | "PasswordResetRequiredException"
+                | "UserNotConfirmedException",
+            ) => Ok(None),
+            _ => Err(WireError::unavailable(
+                "The relay cannot resolve the user right now; retry",
+            )),
         };
     }
     let v: Value = serde_json::from_slice(&up.body).unwrap_or_default();
-    let attrs = v.get("UserAttributes").and_then(Value::as_array).cloned().unwrap_or_default();
-    let alias = st.cfg.username_attributes.iter().find_map(|want| attrs.iter().find(|a| a.get("Name").and_then(Value::as_str) == Some(want)).and_then(|a| a.get("Value")?.as_str()).map(str::to_owned));
-    alias.map(Some).ok_or_else(|| WireError::unavailable("The relay cannot resolve the user's sign-in attribute; retry"))
+    let attrs = v
+        .get("UserAttributes")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let alias = st.cfg.username_attributes.iter().find_map(|want| {
+        attrs
+            .iter()
+            .find(|a| a.get("Name").and_then(Value::as_str) == Some(want))
+            .and_then(|a| a.get("Value")?.as_str())
+            .map(str::to_owned)
+    });
+    alias.map(Some).ok_or_else(|| {
+        WireError::unavailable("The relay cannot resolve the user's sign-in attribute; retry")
+    })
 }
 
 /// Who a token-authorized mutation is about, resolved *before* forwarding (DeleteUser leaves
 /// nothing to ask afterwards; an e-mail change must be keyed on the old address). `Ok(None)`
 /// when the token is not one Cognito would accept (nothing will change).
-async fn identity_from_token(st: &AppState, access_token: Option<&str>) -> Result<Option<replication::UserIdentity>, WireError> {
+async fn identity_from_token(
+    st: &AppState,
+    access_token: Option<&str>,
+) -> Result<Option<replication::UserIdentity>, WireError> {
     let Some((username, sub)) = access_token.and_then(wire::jwt::access_token_user) else {
         return Ok(None);
     };
@@ -263,26 +384,43 @@ async fn identity_from_token(st: &AppState, access_token: Option<&str>) -> Resul
     } else {
         username.clone()
     };
-    Ok(Some(replication::UserIdentity { user_key, origin_username: Some(username), origin_sub: Some(sub).filter(|s| !s.is_empty()) }))
+    Ok(Some(replication::UserIdentity {
+        user_key,
+        origin_username: Some(username),
+        origin_sub: Some(sub).filter(|s| !s.is_empty()),
+    }))
 }
 
 /// Who a request-authorized mutation is about, from the request and Cognito's answer.
-async fn identity_after(st: &AppState, spec: &ActionSpec, req: &Value, resp: &Value) -> Option<replication::UserIdentity> {
+async fn identity_after(
+    st: &AppState,
+    spec: &ActionSpec,
+    req: &Value,
+    resp: &Value,
+) -> Option<replication::UserIdentity> {
     match spec.secret {
         SecretPlacement::TopLevel => Some(replication::UserIdentity {
             user_key: req.get("Username")?.as_str()?.to_owned(),
             origin_username: None,
-            origin_sub: resp.get("UserSub").and_then(Value::as_str).map(str::to_owned),
+            origin_sub: resp
+                .get("UserSub")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         }),
         _ => {
-            let token = resp.get("AuthenticationResult")?.get("AccessToken")?.as_str()?;
+            let token = resp
+                .get("AuthenticationResult")?
+                .get("AccessToken")?
+                .as_str()?;
             identity_from_token(st, Some(token)).await.ok().flatten()
         }
     }
 }
 
 fn lost(st: &AppState, id: &str, action: &str, why: &str) -> Delivery {
-    st.metrics.lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    st.metrics
+        .lost
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     tracing::error!(event_id = %id, action, why, "replication event lost; reconcile will repair it");
     Delivery::Lost
 }
@@ -291,14 +429,32 @@ fn lost(st: &AppState, id: &str, action: &str, why: &str) -> Delivery {
 /// is built first, and the user resolved only when there is one (a PASSWORD_VERIFIER answer
 /// changes nothing and must not cost an extra GetUser). Every mutation that changed something
 /// ends as exactly one of peer, fallback or lost (counted and logged with the event id).
-async fn replicate(st: &AppState, spec: &ActionSpec, mutation: Mutation, pre_identity: Option<replication::UserIdentity>, req: &Value, resp: &Value, keys: &wire::seal::Keyring) -> Option<Delivery> {
+async fn replicate(
+    st: &AppState,
+    spec: &ActionSpec,
+    mutation: Mutation,
+    pre_identity: Option<replication::UserIdentity>,
+    req: &Value,
+    resp: &Value,
+    keys: &wire::seal::Keyring,
+) -> Option<Delivery> {
     let sink = st.sink.as_deref()?;
-    let target_pool = st.cfg.peer.as_ref().map(|p| p.user_pool_id.clone()).unwrap_or_default();
+    let target_pool = st
+        .cfg
+        .peer
+        .as_ref()
+        .map(|p| p.user_pool_id.clone())
+        .unwrap_or_default();
     let id = uuid::Uuid::new_v4().to_string();
     let Some(change) = build_change(mutation, req, resp, keys, &id) else {
         // Only a challenge answer other than NEW_PASSWORD_REQUIRED changes nothing.
         if mutation != Mutation::ChallengeNewPassword {
-            return Some(lost(st, &id, spec.name, "the request lacks the field the change is read from"));
+            return Some(lost(
+                st,
+                &id,
+                spec.name,
+                "the request lacks the field the change is read from",
+            ));
         }
         return None;
     };
@@ -327,8 +483,13 @@ async fn replicate(st: &AppState, spec: &ActionSpec, mutation: Mutation, pre_ide
     let body = event.seal(keys);
     let mark = async {
         if let Some(marks) = &st.marks {
-            if let Err(e) = marks.advance(&event.user_key, &event.change, &event.order()).await {
-                st.metrics.unmarked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if let Err(e) = marks
+                .advance(&event.user_key, &event.change, &event.order())
+                .await
+            {
+                st.metrics
+                    .unmarked
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 warn!(event_id = %event.id, error = %e, "cannot record this write's high-water mark here");
             }
         }
@@ -348,32 +509,61 @@ async fn replicate(st: &AppState, spec: &ActionSpec, mutation: Mutation, pre_ide
 async fn cognito(State(st): State<Arc<AppState>>, req: Request) -> Response {
     match tokio::spawn(serve_cognito(st, req)).await {
         Ok(r) => r,
-        Err(_) => Refusal(WireError::internal("The relay failed while handling the request")).into_response(),
+        Err(_) => Refusal(WireError::internal(
+            "The relay failed while handling the request",
+        ))
+        .into_response(),
     }
 }
 
 async fn serve_cognito(st: Arc<AppState>, req: Request) -> Response {
     let started = Instant::now();
     let origin = req.headers().get(header::ORIGIN).cloned();
-    let spec = wire::lookup(req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()));
+    let spec = wire::lookup(
+        req.headers()
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok()),
+    );
     let action = spec.as_ref().map_or("Refused", |s| s.name);
     let span = tracing::info_span!("request", action, request_id = tracing::field::Empty);
     let mut notes = Notes::default();
-    let (mut resp, delivery, throttled) = handle(&st, req, spec, &mut notes).instrument(span.clone()).await;
+    let (mut resp, delivery, throttled) = handle(&st, req, spec, &mut notes)
+        .instrument(span.clone())
+        .await;
     add_cors(&st.cfg, origin.as_ref(), &mut resp);
     let status = resp.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1e3;
     st.metrics.record(action, status, latency_ms);
     if st.emf {
-        println!("{}", emf_request(action, status, latency_ms, delivery, throttled));
+        println!(
+            "{}",
+            emf_request(action, status, latency_ms, delivery, throttled)
+        );
     }
-    let error_type = resp.headers().get("x-amzn-errortype").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let request_id = resp.headers().get("x-amzn-requestid").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let error_type = resp
+        .headers()
+        .get("x-amzn-errortype")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let request_id = resp
+        .headers()
+        .get("x-amzn-requestid")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     span.record("request_id", request_id);
     span.in_scope(|| info!(status, latency_ms = format!("{latency_ms:.2}"), error_type, replication = ?delivery, "done"));
     if let Some(events) = &st.events {
-        let error_type = (!error_type.is_empty()).then(|| error_type.split(':').next().unwrap_or(error_type).to_owned());
-        crate::stream::publish_outcome(&st, events, action, status, error_type, latency_ms, delivery, notes).await;
+        let error_type = (!error_type.is_empty()).then(|| {
+            error_type
+                .split(':')
+                .next()
+                .unwrap_or(error_type)
+                .to_owned()
+        });
+        crate::stream::publish_outcome(
+            &st, events, action, status, error_type, latency_ms, delivery, notes,
+        )
+        .await;
     }
     resp
 }
@@ -389,7 +579,12 @@ pub(crate) struct Notes {
     pub relay_answered: bool,
 }
 
-async fn handle(st: &Arc<AppState>, req: Request, spec: Result<&'static ActionSpec, WireError>, notes: &mut Notes) -> (Response, Option<Delivery>, bool) {
+async fn handle(
+    st: &Arc<AppState>,
+    req: Request,
+    spec: Result<&'static ActionSpec, WireError>,
+    notes: &mut Notes,
+) -> (Response, Option<Delivery>, bool) {
     match handle_inner(st, req, spec, notes).await {
         Ok(done) => (done.response, done.delivery, done.throttled),
         Err(e) => {
@@ -410,7 +605,10 @@ struct Done {
 /// InitiateAuth but for refresh flows, and RespondToAuthChallenge.
 fn is_signin(spec: &ActionSpec, body: &Value) -> bool {
     match spec.name {
-        "InitiateAuth" => !matches!(body.get("AuthFlow").and_then(Value::as_str), Some("REFRESH_TOKEN_AUTH" | "REFRESH_TOKEN")),
+        "InitiateAuth" => !matches!(
+            body.get("AuthFlow").and_then(Value::as_str),
+            Some("REFRESH_TOKEN_AUTH" | "REFRESH_TOKEN")
+        ),
         "RespondToAuthChallenge" => true,
         _ => false,
     }
@@ -426,30 +624,72 @@ async fn limit(st: &AppState, key: String, per_minute: u32) -> Result<(), WireEr
 
 /// Admits the request (everything that can refuse it without changing anything), then forwards
 /// and replicates in a task of its own.
-async fn handle_inner(st: &Arc<AppState>, req: Request, spec: Result<&'static ActionSpec, WireError>, notes: &mut Notes) -> Result<Done, WireError> {
+async fn handle_inner(
+    st: &Arc<AppState>,
+    req: Request,
+    spec: Result<&'static ActionSpec, WireError>,
+    notes: &mut Notes,
+) -> Result<Done, WireError> {
     let spec = spec?;
     let ip = caller_ip(&req, &st.cfg.trusted_proxies);
     notes.ip = ip.clone();
-    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if !(ct.starts_with("application/x-amz-json-1.1") || ct.starts_with("application/json")) {
-        return Err(WireError::new(400, "SerializationException", "Content-Type must be application/x-amz-json-1.1"));
+        return Err(WireError::new(
+            400,
+            "SerializationException",
+            "Content-Type must be application/x-amz-json-1.1",
+        ));
     }
     let user_agent = req.headers().get(header::USER_AGENT).cloned();
     if st.cfg.rate_per_ip_per_min > 0 {
-        let key = ip.as_ref().map_or_else(|| UNKNOWN_IP_KEY.to_owned(), |ip| format!("ip:{ip}"));
+        let key = ip
+            .as_ref()
+            .map_or_else(|| UNKNOWN_IP_KEY.to_owned(), |ip| format!("ip:{ip}"));
         limit(st, key, st.cfg.rate_per_ip_per_min).await?;
     }
-    let bytes = tokio::time::timeout(st.cfg.body_timeout, axum::body::to_bytes(req.into_body(), st.cfg.max_body_bytes))
-        .await
-        .map_err(|_| WireError::invalid_parameter(format!("Request body was not received within {} ms", st.cfg.body_timeout.as_millis())))?
-        .map_err(|_| WireError::invalid_parameter(format!("Request body is larger than {} bytes", st.cfg.max_body_bytes)))?;
-    let parse = || serde_json::from_slice::<Value>(&bytes).map_err(|_| WireError::new(400, "SerializationException", "Request body is not valid JSON"));
+    let bytes = tokio::time::timeout(
+        st.cfg.body_timeout,
+        axum::body::to_bytes(req.into_body(), st.cfg.max_body_bytes),
+    )
+    .await
+    .map_err(|_| {
+        WireError::invalid_parameter(format!(
+            "Request body was not received within {} ms",
+            st.cfg.body_timeout.as_millis()
+        ))
+    })?
+    .map_err(|_| {
+        WireError::invalid_parameter(format!(
+            "Request body is larger than {} bytes",
+            st.cfg.max_body_bytes
+        ))
+    })?;
+    let parse = || {
+        serde_json::from_slice::<Value>(&bytes).map_err(|_| {
+            WireError::new(
+                400,
+                "SerializationException",
+                "Request body is not valid JSON",
+            )
+        })
+    };
     let mut body = parse()?;
-    notes.user = body.get("Username").and_then(Value::as_str).map(str::to_owned);
+    notes.user = body
+        .get("Username")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     if let Some(policy) = &st.policy {
         // Before anything reaches Cognito.
         use crate::policy::Verdict;
-        match policy.evaluate(spec.name, &body, ip.as_deref(), &*st.limiter).await {
+        match policy
+            .evaluate(spec.name, &body, ip.as_deref(), &*st.limiter)
+            .await
+        {
             Verdict::Pass => {}
             Verdict::DryRun(rule) => (notes.policy_rule, notes.policy_dry_run) = (Some(rule), true),
             Verdict::Refuse(rule, e) => {
@@ -466,27 +706,66 @@ async fn handle_inner(st: &Arc<AppState>, req: Request, spec: Result<&'static Ac
     }
     let secrets: Arc<Loaded> = st.secrets.get().await?;
 
-    let prepared = wire::prepare(spec, &mut body, &secrets.clients, ip.as_deref(), &secrets.refresh_keys)?;
-    notes.user = prepared.username.clone().or_else(|| body.get("AccessToken").and_then(Value::as_str).and_then(wire::jwt::access_token_user).map(|(u, _)| u)).or(notes.user.take());
+    let prepared = wire::prepare(
+        spec,
+        &mut body,
+        &secrets.clients,
+        ip.as_deref(),
+        &secrets.refresh_keys,
+    )?;
+    notes.user = prepared
+        .username
+        .clone()
+        .or_else(|| {
+            body.get("AccessToken")
+                .and_then(Value::as_str)
+                .and_then(wire::jwt::access_token_user)
+                .map(|(u, _)| u)
+        })
+        .or(notes.user.take());
     if let Some(u) = &prepared.username {
         let key = format!("user:{}", u.to_lowercase());
         let signin = is_signin(spec, &body) && st.cfg.failed_signins_per_username > 0;
         // One round trip for both (concurrent) when the limits are shared.
-        let (rate, locked) = tokio::join!(limit(st, key.clone(), st.cfg.rate_per_username_per_min), async {
-            signin && st.limiter.locked(&key, st.cfg.failed_signins_per_username).await
-        });
+        let (rate, locked) = tokio::join!(
+            limit(st, key.clone(), st.cfg.rate_per_username_per_min),
+            async {
+                signin
+                    && st
+                        .limiter
+                        .locked(&key, st.cfg.failed_signins_per_username)
+                        .await
+            }
+        );
         rate?;
         if locked {
-            return Err(WireError::too_many_requests("Too many failed sign-in attempts for this user; try again later"));
+            return Err(WireError::too_many_requests(
+                "Too many failed sign-in attempts for this user; try again later",
+            ));
         }
     }
     // A token mutation whose user cannot be resolved now is refused before anything changes
     // (it could not be replicated); a token Cognito will refuse anyway is forwarded as is.
     let pre_identity = match (spec.mutation, spec.secret, &st.sink) {
-        (Some(_), SecretPlacement::None, Some(_)) => identity_from_token(st, body.get("AccessToken").and_then(Value::as_str)).await?,
+        (Some(_), SecretPlacement::None, Some(_)) => {
+            identity_from_token(st, body.get("AccessToken").and_then(Value::as_str)).await?
+        }
         _ => None,
     };
-    forward(st.clone(), Admitted { spec, bytes, body, secrets, prepared, pre_identity, ip, user_agent }).await
+    forward(
+        st.clone(),
+        Admitted {
+            spec,
+            bytes,
+            body,
+            secrets,
+            prepared,
+            pre_identity,
+            ip,
+            user_agent,
+        },
+    )
+    .await
 }
 
 /// A request that passed admission.
@@ -505,27 +784,68 @@ struct Admitted {
 /// successful mutation, and builds the response.
 async fn forward(st: Arc<AppState>, r: Admitted) -> Result<Done, WireError> {
     let st = &*st;
-    let Admitted { spec, bytes, mut body, mut secrets, mut prepared, pre_identity, ip, user_agent } = r;
-    let parse = || serde_json::from_slice::<Value>(&bytes).map_err(|_| WireError::new(400, "SerializationException", "Request body is not valid JSON"));
+    let Admitted {
+        spec,
+        bytes,
+        mut body,
+        mut secrets,
+        mut prepared,
+        pre_identity,
+        ip,
+        user_agent,
+    } = r;
+    let parse = || {
+        serde_json::from_slice::<Value>(&bytes).map_err(|_| {
+            WireError::new(
+                400,
+                "SerializationException",
+                "Request body is not valid JSON",
+            )
+        })
+    };
 
-    let mut up = call_upstream(st, spec.name, serde_json::to_vec(&body).unwrap_or_default(), user_agent.as_ref()).await?;
+    let mut up = call_upstream(
+        st,
+        spec.name,
+        serde_json::to_vec(&body).unwrap_or_default(),
+        user_agent.as_ref(),
+    )
+    .await?;
     if spec.secret != SecretPlacement::None && up.rejected_secret() {
         // The app client secret may have rotated: reload once and try again.
         if let Some(fresh) = st.secrets.refresh_after_rejection(&secrets).await {
             secrets = fresh;
             body = parse()?;
-            prepared = wire::prepare(spec, &mut body, &secrets.clients, ip.as_deref(), &secrets.refresh_keys)?;
-            up = call_upstream(st, spec.name, serde_json::to_vec(&body).unwrap_or_default(), user_agent.as_ref()).await?;
+            prepared = wire::prepare(
+                spec,
+                &mut body,
+                &secrets.clients,
+                ip.as_deref(),
+                &secrets.refresh_keys,
+            )?;
+            up = call_upstream(
+                st,
+                spec.name,
+                serde_json::to_vec(&body).unwrap_or_default(),
+                user_agent.as_ref(),
+            )
+            .await?;
         }
     }
-    if up.error_type() == Some("NotAuthorizedException") && !up.rejected_secret() && st.cfg.failed_signins_per_username > 0 && is_signin(spec, &body) {
+    if up.error_type() == Some("NotAuthorizedException")
+        && !up.rejected_secret()
+        && st.cfg.failed_signins_per_username > 0
+        && is_signin(spec, &body)
+    {
         if let Some(u) = &prepared.username {
             st.limiter.fail(&format!("user:{}", u.to_lowercase())).await;
         }
     }
     let throttled = up.error_type() == Some("TooManyRequestsException");
     if throttled {
-        st.metrics.throttled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        st.metrics
+            .throttled
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     tracing::Span::current().record("request_id", up.request_id());
 
@@ -536,11 +856,29 @@ async fn forward(st: Arc<AppState>, r: Admitted) -> Result<Done, WireError> {
         // AWS documents empty bodies for actions without output: a success whose body is
         // empty (or not JSON) replicates as if it were `{}`.
         let parsed = serde_json::from_slice::<Value>(&up.body).ok();
-        let mut resp_json = parsed.clone().unwrap_or_else(|| Value::Object(Default::default()));
+        let mut resp_json = parsed
+            .clone()
+            .unwrap_or_else(|| Value::Object(Default::default()));
         if let Some(mutation) = replicating {
-            delivery = replicate(st, spec, mutation, pre_identity, &body, &resp_json, &secrets.keys).await;
+            delivery = replicate(
+                st,
+                spec,
+                mutation,
+                pre_identity,
+                &body,
+                &resp_json,
+                &secrets.keys,
+            )
+            .await;
         }
-        if parsed.is_some() && wire::seal_response_tokens(spec, &mut resp_json, &secrets.refresh_keys, prepared.username.as_deref()) {
+        if parsed.is_some()
+            && wire::seal_response_tokens(
+                spec,
+                &mut resp_json,
+                &secrets.refresh_keys,
+                prepared.username.as_deref(),
+            )
+        {
             out_body = Bytes::from(serde_json::to_vec(&resp_json).unwrap_or_default());
         }
     }
@@ -548,11 +886,21 @@ async fn forward(st: Arc<AppState>, r: Admitted) -> Result<Done, WireError> {
     let mut resp = Response::new(Body::from(out_body));
     *resp.status_mut() = up.status;
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, up.headers.get(header::CONTENT_TYPE).cloned().unwrap_or(HeaderValue::from_static("application/x-amz-json-1.1")));
+    h.insert(
+        header::CONTENT_TYPE,
+        up.headers
+            .get(header::CONTENT_TYPE)
+            .cloned()
+            .unwrap_or(HeaderValue::from_static("application/x-amz-json-1.1")),
+    );
     for (k, v) in up.headers.iter() {
         if k.as_str().starts_with("x-amzn-") || k == header::DATE {
             h.insert(k.clone(), v.clone());
         }
     }
-    Ok(Done { response: resp, delivery, throttled })
+    Ok(Done {
+        response: resp,
+        delivery,
+        throttled,
+    })
 }

@@ -85,7 +85,10 @@ pub struct Peer {
 fn num<T: std::str::FromStr>(env: &dyn Env, key: &str, default: T) -> Result<T, String> {
     match env.get(key) {
         None => Ok(default),
-        Some(v) => v.trim().parse().map_err(|_| format!("{key}={v:?} is not a valid number")),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| format!("{key}={v:?} is not a valid number")),
     }
 }
 
@@ -99,14 +102,20 @@ fn loopback_host(rest: &str) -> bool {
         Some(v6) => v6.split(']').next().unwrap_or(""),
         None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
     };
-    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn trusted_proxies(env: &dyn Env) -> Result<crate::net::TrustedProxies, String> {
     if env.get("RELAY_TRUSTED_HOPS").is_some() {
         return Err("RELAY_TRUSTED_HOPS is replaced by RELAY_TRUSTED_PROXIES: the CIDRs of the proxies in front whose X-Forwarded-For entries are believed (a hop count trusts any peer)".into());
     }
-    env.get("RELAY_TRUSTED_PROXIES").unwrap_or_default().parse().map_err(|e| format!("RELAY_TRUSTED_PROXIES: {e}"))
+    env.get("RELAY_TRUSTED_PROXIES")
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e| format!("RELAY_TRUSTED_PROXIES: {e}"))
 }
 
 fn positive(d: Duration, key: &str) -> Result<Duration, String> {
@@ -127,14 +136,31 @@ impl Config {
         if !user_pool_id.starts_with(&format!("{region}_")) {
             return Err(format!("RELAY_USER_POOL_ID={user_pool_id:?} does not belong to RELAY_REGION={region:?} (expected {region}_...)"));
         }
-        let username_attributes: Vec<String> = env.get("RELAY_USERNAME_ATTRIBUTES").unwrap_or_default().split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
-        if let Some(bad) = username_attributes.iter().find(|a| *a != "email" && *a != "phone_number") {
-            return Err(format!("RELAY_USERNAME_ATTRIBUTES: {bad:?} is not email or phone_number"));
+        let username_attributes: Vec<String> = env
+            .get("RELAY_USERNAME_ATTRIBUTES")
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if let Some(bad) = username_attributes
+            .iter()
+            .find(|a| *a != "email" && *a != "phone_number")
+        {
+            return Err(format!(
+                "RELAY_USERNAME_ATTRIBUTES: {bad:?} is not email or phone_number"
+            ));
         }
-        let cognito_endpoint = env.get("RELAY_COGNITO_ENDPOINT").unwrap_or_else(|| format!("https://cognito-idp.{region}.amazonaws.com/"));
+        let cognito_endpoint = env
+            .get("RELAY_COGNITO_ENDPOINT")
+            .unwrap_or_else(|| format!("https://cognito-idp.{region}.amazonaws.com/"));
         // Client secrets travel in some bodies (RevokeToken, GetTokensFromRefreshToken): plain
         // HTTP only to this host (an emulator or a local stub), never over a network.
-        if !(cognito_endpoint.starts_with("https://") || cognito_endpoint.strip_prefix("http://").is_some_and(loopback_host)) {
+        if !(cognito_endpoint.starts_with("https://")
+            || cognito_endpoint
+                .strip_prefix("http://")
+                .is_some_and(loopback_host))
+        {
             return Err(format!("RELAY_COGNITO_ENDPOINT={cognito_endpoint:?} must be an https:// URL (http:// only to a loopback address, for emulators)"));
         }
         let peer = match (env.get("RELAY_PEER_REGION"), env.get("RELAY_PEER_QUEUE_URL")) {
@@ -144,10 +170,19 @@ impl Config {
         };
         let cors_origins = match env.get("RELAY_CORS_ORIGINS").as_deref().map(str::trim) {
             None | Some("*") => Origins::Any,
-            Some(list) => Origins::List(list.split(',').map(|s| s.trim().trim_end_matches('/').to_owned()).filter(|s| !s.is_empty()).collect()),
+            Some(list) => Origins::List(
+                list.split(',')
+                    .map(|s| s.trim().trim_end_matches('/').to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+            ),
         };
-        let listen = env.get("RELAY_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into());
-        let listen = listen.parse().map_err(|_| format!("RELAY_LISTEN={listen:?} is not an address:port"))?;
+        let listen = env
+            .get("RELAY_LISTEN")
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen = listen
+            .parse()
+            .map_err(|_| format!("RELAY_LISTEN={listen:?} is not an address:port"))?;
         let ms = |key, d| num(env, key, d).map(Duration::from_millis);
         Ok(Self {
             region,
@@ -167,18 +202,39 @@ impl Config {
             cors_origins,
             rate_per_ip_per_min: num(env, "RELAY_RATE_PER_IP", 600)?,
             rate_per_username_per_min: num(env, "RELAY_RATE_PER_USERNAME", 60)?,
-            limiter_max_keys: num(env, "RELAY_LIMITER_MAX_KEYS", crate::limiter::DEFAULT_MAX_KEYS)?,
+            limiter_max_keys: num(
+                env,
+                "RELAY_LIMITER_MAX_KEYS",
+                crate::limiter::DEFAULT_MAX_KEYS,
+            )?,
             limits_table: env.get("RELAY_LIMITS_TABLE"),
             failed_signins_per_username: num(env, "RELAY_FAILED_SIGNINS_PER_USERNAME", 10)?,
-            failed_signin_window: positive(Duration::from_secs(num(env, "RELAY_FAILED_SIGNIN_WINDOW_S", 900)?), "RELAY_FAILED_SIGNIN_WINDOW_S")?,
-            limits_on_store_error: match env.get("RELAY_LIMITS_ON_STORE_ERROR").as_deref().map(str::trim) {
+            failed_signin_window: positive(
+                Duration::from_secs(num(env, "RELAY_FAILED_SIGNIN_WINDOW_S", 900)?),
+                "RELAY_FAILED_SIGNIN_WINDOW_S",
+            )?,
+            limits_on_store_error: match env
+                .get("RELAY_LIMITS_ON_STORE_ERROR")
+                .as_deref()
+                .map(str::trim)
+            {
                 None | Some("allow") => crate::shared_limiter::OnStoreError::Allow,
                 Some("refuse") => crate::shared_limiter::OnStoreError::Refuse,
-                Some(v) => return Err(format!("RELAY_LIMITS_ON_STORE_ERROR={v:?} is not allow or refuse")),
+                Some(v) => {
+                    return Err(format!(
+                        "RELAY_LIMITS_ON_STORE_ERROR={v:?} is not allow or refuse"
+                    ))
+                }
             },
             max_body_bytes: num(env, "RELAY_MAX_BODY_BYTES", 64 * 1024)?,
-            header_timeout: positive(ms("RELAY_HEADER_TIMEOUT_MS", 10_000)?, "RELAY_HEADER_TIMEOUT_MS")?,
-            body_timeout: positive(ms("RELAY_BODY_TIMEOUT_MS", 10_000)?, "RELAY_BODY_TIMEOUT_MS")?,
+            header_timeout: positive(
+                ms("RELAY_HEADER_TIMEOUT_MS", 10_000)?,
+                "RELAY_HEADER_TIMEOUT_MS",
+            )?,
+            body_timeout: positive(
+                ms("RELAY_BODY_TIMEOUT_MS", 10_000)?,
+                "RELAY_BODY_TIMEOUT_MS",
+            )?,
             max_connections: match num(env, "RELAY_MAX_CONNECTIONS", 2048)? {
                 0 => return Err("RELAY_MAX_CONNECTIONS must be at least 1".into()),
                 n => n,
@@ -208,7 +264,10 @@ mod tests {
             ("RELAY_REGION", "eu-west-1"),
             ("RELAY_USER_POOL_ID", "eu-west-1_abc"),
             ("RELAY_CLIENTS_SECRET_ID", "cognito-relay/clients"),
-            ("RELAY_REPLICATION_KEY_SECRET_ID", "cognito-relay/replication-key"),
+            (
+                "RELAY_REPLICATION_KEY_SECRET_ID",
+                "cognito-relay/replication-key",
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -218,7 +277,10 @@ mod tests {
     #[test]
     fn minimal_config_has_sane_defaults() {
         let c = Config::from_env(&base()).unwrap();
-        assert_eq!(c.cognito_endpoint, "https://cognito-idp.eu-west-1.amazonaws.com/");
+        assert_eq!(
+            c.cognito_endpoint,
+            "https://cognito-idp.eu-west-1.amazonaws.com/"
+        );
         assert_eq!(c.cors_origins, Origins::Any);
         assert!(c.peer.is_none());
         assert!(!c.alias_pool());
@@ -231,22 +293,35 @@ mod tests {
         assert!(Config::from_env(&e).unwrap_err().contains("RELAY_REGION"));
         let mut e = base();
         e.insert("RELAY_USER_POOL_ID".into(), "us-east-1_x".into());
-        assert!(Config::from_env(&e).unwrap_err().contains("does not belong"));
+        assert!(Config::from_env(&e)
+            .unwrap_err()
+            .contains("does not belong"));
         let mut e = base();
         e.insert("RELAY_RATE_PER_IP".into(), "lots".into());
-        assert!(Config::from_env(&e).unwrap_err().contains("RELAY_RATE_PER_IP"));
+        assert!(Config::from_env(&e)
+            .unwrap_err()
+            .contains("RELAY_RATE_PER_IP"));
         let mut e = base();
         e.insert("RELAY_PEER_REGION".into(), "us-east-1".into());
-        assert!(Config::from_env(&e).unwrap_err().contains("RELAY_PEER_QUEUE_URL"));
+        assert!(Config::from_env(&e)
+            .unwrap_err()
+            .contains("RELAY_PEER_QUEUE_URL"));
         e.insert("RELAY_PEER_QUEUE_URL".into(), "https://sqs/q.fifo".into());
-        assert!(Config::from_env(&e).unwrap_err().contains("RELAY_PEER_USER_POOL_ID"), "events must name their target pool");
+        assert!(
+            Config::from_env(&e)
+                .unwrap_err()
+                .contains("RELAY_PEER_USER_POOL_ID"),
+            "events must name their target pool"
+        );
         let mut e = base();
         e.insert("RELAY_USERNAME_ATTRIBUTES".into(), "nickname".into());
         assert!(Config::from_env(&e).is_err());
         let mut e = base();
         e.insert("RELAY_EVENTS_BUS".into(), "relay".into());
         e.insert("RELAY_EVENTS_USER".into(), "email".into());
-        assert!(Config::from_env(&e).unwrap_err().contains("RELAY_EVENTS_USER"));
+        assert!(Config::from_env(&e)
+            .unwrap_err()
+            .contains("RELAY_EVENTS_USER"));
         let mut e = base();
         e.insert("RELAY_POLICY_DISPOSABLE_DOMAINS".into(), "file:/x".into());
         assert!(Config::from_env(&e).unwrap_err().contains("RELAY_POLICY"));
@@ -254,15 +329,31 @@ mod tests {
 
     #[test]
     fn trusted_proxies_are_cidrs_and_the_hop_count_is_gone() {
-        assert!(Config::from_env(&base()).unwrap().trusted_proxies.is_empty(), "nothing is trusted by default");
+        assert!(
+            Config::from_env(&base())
+                .unwrap()
+                .trusted_proxies
+                .is_empty(),
+            "nothing is trusted by default"
+        );
         let mut e = base();
-        e.insert("RELAY_TRUSTED_PROXIES".into(), "10.0.0.0/8, 2001:db8::/32".into());
-        assert!(Config::from_env(&e).unwrap().trusted_proxies.contains("10.1.2.3".parse().unwrap()));
+        e.insert(
+            "RELAY_TRUSTED_PROXIES".into(),
+            "10.0.0.0/8, 2001:db8::/32".into(),
+        );
+        assert!(Config::from_env(&e)
+            .unwrap()
+            .trusted_proxies
+            .contains("10.1.2.3".parse().unwrap()));
         e.insert("RELAY_TRUSTED_PROXIES".into(), "10.0.0.0/40".into());
-        assert!(Config::from_env(&e).unwrap_err().contains("RELAY_TRUSTED_PROXIES"));
+        assert!(Config::from_env(&e)
+            .unwrap_err()
+            .contains("RELAY_TRUSTED_PROXIES"));
         let mut e = base();
         e.insert("RELAY_TRUSTED_HOPS".into(), "1".into());
-        assert!(Config::from_env(&e).unwrap_err().contains("RELAY_TRUSTED_PROXIES"));
+        assert!(Config::from_env(&e)
+            .unwrap_err()
+            .contains("RELAY_TRUSTED_PROXIES"));
     }
 
     #[test]
@@ -272,11 +363,25 @@ mod tests {
             e.insert("RELAY_COGNITO_ENDPOINT".into(), url.into());
             Config::from_env(&e)
         };
-        for ok in ["https://cognito-idp.eu-west-1.amazonaws.com/", "http://127.0.0.1:5101/", "http://localhost:9/", "http://[::1]:80/"] {
+        for ok in [
+            "https://cognito-idp.eu-west-1.amazonaws.com/",
+            "http://127.0.0.1:5101/",
+            "http://localhost:9/",
+            "http://[::1]:80/",
+        ] {
             assert!(with(ok).is_ok(), "{ok}");
         }
-        for bad in ["http://cognito-idp.eu-west-1.amazonaws.com/", "http://10.0.0.5:8080/", "http://127.0.0.1.evil.example/", "http://127.0.0.1@evil.example/", "ftp://x/"] {
-            assert!(with(bad).unwrap_err().contains("RELAY_COGNITO_ENDPOINT"), "{bad}");
+        for bad in [
+            "http://cognito-idp.eu-west-1.amazonaws.com/",
+            "http://10.0.0.5:8080/",
+            "http://127.0.0.1.evil.example/",
+            "http://127.0.0.1@evil.example/",
+            "ftp://x/",
+        ] {
+            assert!(
+                with(bad).unwrap_err().contains("RELAY_COGNITO_ENDPOINT"),
+                "{bad}"
+            );
         }
     }
 }

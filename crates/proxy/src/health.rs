@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use relay_aws::liveness::{self, dep, Waiting};
+use serde::Serialize;
 use tokio::sync::Mutex;
 
 use crate::ports::Control;
@@ -38,7 +38,13 @@ pub struct HealthCache {
 
 impl HealthCache {
     pub fn new(control: Option<Arc<dyn Control>>, pool_ttl: Duration, drain_ttl: Duration) -> Self {
-        Self { control, pool_ttl, drain_ttl, pool: Mutex::new(None), drain: Mutex::new(None) }
+        Self {
+            control,
+            pool_ttl,
+            drain_ttl,
+            pool: Mutex::new(None),
+            drain: Mutex::new(None),
+        }
     }
 
     /// The drain switch, cached; `None` when there is no switch or it cannot be read (within
@@ -47,7 +53,9 @@ impl HealthCache {
         let control = self.control.as_ref()?;
         let mut d = self.drain.lock().await;
         if !matches!(d.as_ref(), Some((at, _)) if at.elapsed() < self.drain_ttl) {
-            let r = tokio::time::timeout(CHECK_TIMEOUT, control.drained()).await.unwrap_or_else(|_| Err("timeout".into()));
+            let r = tokio::time::timeout(CHECK_TIMEOUT, control.drained())
+                .await
+                .unwrap_or_else(|_| Err("timeout".into()));
             liveness::global().observe(dep::DRAIN_SWITCH, &r);
             *d = Some((Instant::now(), r));
         }
@@ -57,7 +65,9 @@ impl HealthCache {
     async fn pool(&self, control: &dyn Control) -> Result<(), String> {
         let mut p = self.pool.lock().await;
         if !matches!(p.as_ref(), Some((at, _)) if at.elapsed() < self.pool_ttl) {
-            let r = tokio::time::timeout(CHECK_TIMEOUT, control.pool_ok()).await.unwrap_or_else(|_| Err("timeout".into()));
+            let r = tokio::time::timeout(CHECK_TIMEOUT, control.pool_ok())
+                .await
+                .unwrap_or_else(|_| Err("timeout".into()));
             liveness::global().observe(dep::HOME_POOL, &r);
             *p = Some((Instant::now(), r));
         }
@@ -68,7 +78,11 @@ impl HealthCache {
     /// at most CHECK_TIMEOUT, alongside the pool and drain checks, so the answer comes within
     /// about CHECK_TIMEOUT even during an outage.
     pub async fn report(&self, secrets: impl std::future::Future<Output = bool>) -> HealthReport {
-        let secrets = async { tokio::time::timeout(CHECK_TIMEOUT, secrets).await.unwrap_or(false) };
+        let secrets = async {
+            tokio::time::timeout(CHECK_TIMEOUT, secrets)
+                .await
+                .unwrap_or(false)
+        };
         let checks = async {
             match self.control.as_deref() {
                 Some(control) => {
@@ -81,7 +95,11 @@ impl HealthCache {
         let (secrets_loaded, checks) = tokio::join!(secrets, checks);
         let mut reasons = vec![];
         if !secrets_loaded {
-            reasons.push(liveness::global().get(dep::SECRETS).map_or_else(|| format!("waiting for {}", dep::SECRETS), |w| w.line()));
+            reasons.push(
+                liveness::global()
+                    .get(dep::SECRETS)
+                    .map_or_else(|| format!("waiting for {}", dep::SECRETS), |w| w.line()),
+            );
         }
         let (pool_state, drained) = match &checks {
             None => ("unchecked", None),

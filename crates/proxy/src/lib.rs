@@ -25,44 +25,110 @@ pub use relay_aws::runtime::init_logging;
 
 /// Builds the state with the AWS adapters. Validates configuration first; no port is bound.
 pub async fn build(cfg: Config, lambda: bool) -> Result<Arc<AppState>, String> {
-    let home = relay_aws::sdk_config(&cfg.region, cfg.aws_endpoint.as_deref(), 3, std::time::Duration::from_secs(3)).await;
-    let source: Arc<dyn ports::SecretSource> = Arc::new(adapters::SecretsManager(relay_aws::Secrets::new(&home)));
-    let secrets = secrets::SecretCache::new(source, cfg.clients_secret_id.clone(), cfg.replication_key_secret_id.clone(), cfg.secret_ttl).with_refresh_secret(cfg.refresh_key_secret_id.clone());
-    let marks: Option<Arc<dyn ports::LocalMarks>> = cfg.state_table.as_deref().map(|t| Arc::new(adapters::StateMarks(relay_aws::state::Table::new(&home, t))) as Arc<dyn ports::LocalMarks>);
+    let home = relay_aws::sdk_config(
+        &cfg.region,
+        cfg.aws_endpoint.as_deref(),
+        3,
+        std::time::Duration::from_secs(3),
+    )
+    .await;
+    let source: Arc<dyn ports::SecretSource> =
+        Arc::new(adapters::SecretsManager(relay_aws::Secrets::new(&home)));
+    let secrets = secrets::SecretCache::new(
+        source,
+        cfg.clients_secret_id.clone(),
+        cfg.replication_key_secret_id.clone(),
+        cfg.secret_ttl,
+    )
+    .with_refresh_secret(cfg.refresh_key_secret_id.clone());
+    let marks: Option<Arc<dyn ports::LocalMarks>> = cfg.state_table.as_deref().map(|t| {
+        Arc::new(adapters::StateMarks(relay_aws::state::Table::new(&home, t)))
+            as Arc<dyn ports::LocalMarks>
+    });
     let sink: Option<Arc<dyn ports::EventSink>> = match &cfg.peer {
         Some(peer) => {
             // Bounded: 2 attempts within 2 s each before falling back to the local queue.
-            let peer_cfg = relay_aws::sdk_config(&peer.region, peer.aws_endpoint.as_deref(), 2, std::time::Duration::from_secs(2)).await;
-            Some(Arc::new(adapters::SqsSink::new(relay_aws::queue::Queues::new(&peer_cfg), peer.queue_url.clone(), cfg.fallback_queue_url.clone().map(|u| (relay_aws::queue::Queues::new(&home), u)))))
+            let peer_cfg = relay_aws::sdk_config(
+                &peer.region,
+                peer.aws_endpoint.as_deref(),
+                2,
+                std::time::Duration::from_secs(2),
+            )
+            .await;
+            Some(Arc::new(adapters::SqsSink::new(
+                relay_aws::queue::Queues::new(&peer_cfg),
+                peer.queue_url.clone(),
+                cfg.fallback_queue_url
+                    .clone()
+                    .map(|u| (relay_aws::queue::Queues::new(&home), u)),
+            )))
         }
         None => None,
     };
     let control: Arc<dyn ports::Control> = Arc::new(adapters::AwsControl {
-        pool: relay_aws::cognito::Pool::new(&home, &cfg.user_pool_id, cfg.username_attributes.clone()),
-        drain: cfg.drain_parameter.as_deref().map(|p| relay_aws::DrainSwitch::new(&home, p)),
+        pool: relay_aws::cognito::Pool::new(
+            &home,
+            &cfg.user_pool_id,
+            cfg.username_attributes.clone(),
+        ),
+        drain: cfg
+            .drain_parameter
+            .as_deref()
+            .map(|p| relay_aws::DrainSwitch::new(&home, p)),
     });
     let limiter: Arc<dyn ports::RateLimiter> = match cfg.limits_table.as_deref() {
         Some(table) => {
             // Short: a limiter that waits long on DynamoDB delays every sign-in.
-            let ddb = relay_aws::sdk_config(&cfg.region, cfg.aws_endpoint.as_deref(), 2, std::time::Duration::from_millis(500)).await;
-            let store = Arc::new(shared_limiter::DynamoCounters(relay_aws::limits::Counters::new(&ddb, table)));
-            Arc::new(shared_limiter::SharedLimiter::new(store, cfg.limiter_max_keys, cfg.failed_signin_window, cfg.limits_on_store_error).with_emf(lambda))
+            let ddb = relay_aws::sdk_config(
+                &cfg.region,
+                cfg.aws_endpoint.as_deref(),
+                2,
+                std::time::Duration::from_millis(500),
+            )
+            .await;
+            let store = Arc::new(shared_limiter::DynamoCounters(
+                relay_aws::limits::Counters::new(&ddb, table),
+            ));
+            Arc::new(
+                shared_limiter::SharedLimiter::new(
+                    store,
+                    cfg.limiter_max_keys,
+                    cfg.failed_signin_window,
+                    cfg.limits_on_store_error,
+                )
+                .with_emf(lambda),
+            )
         }
-        None => Arc::new(shared_limiter::ProcessLimiter::new(cfg.limiter_max_keys, cfg.failed_signin_window)),
+        None => Arc::new(shared_limiter::ProcessLimiter::new(
+            cfg.limiter_max_keys,
+            cfg.failed_signin_window,
+        )),
     };
     let mut state = AppState::new(cfg, secrets, sink, Some(control), limiter, lambda)?;
     state.marks = marks;
     state.policy = match state.cfg.policy.clone() {
         Some(p) => {
             let fetch = Arc::new(policy::Fetcher(Some(aws_sdk_ssm::Client::new(&home))));
-            Some(policy::PolicyHandle::load(p, fetch).await.map_err(|e| format!("invalid configuration: RELAY_POLICY: {e}"))?)
+            Some(
+                policy::PolicyHandle::load(p, fetch)
+                    .await
+                    .map_err(|e| format!("invalid configuration: RELAY_POLICY: {e}"))?,
+            )
         }
         None => None,
     };
     if let Some(ev) = state.cfg.events.clone() {
-        let endpoint = ev.endpoint.clone().or_else(|| state.cfg.aws_endpoint.clone());
-        let eb = relay_aws::sdk_config(&state.cfg.region, endpoint.as_deref(), 1, ev.call_timeout).await;
-        let bus = Arc::new(stream::EventBridge { client: aws_sdk_eventbridge::Client::new(&eb), bus: ev.bus.clone(), source: ev.source.clone() });
+        let endpoint = ev
+            .endpoint
+            .clone()
+            .or_else(|| state.cfg.aws_endpoint.clone());
+        let eb =
+            relay_aws::sdk_config(&state.cfg.region, endpoint.as_deref(), 1, ev.call_timeout).await;
+        let bus = Arc::new(stream::EventBridge {
+            client: aws_sdk_eventbridge::Client::new(&eb),
+            bus: ev.bus.clone(),
+            source: ev.source.clone(),
+        });
         state.events = Some(stream::Publisher::start(bus, &ev));
     }
     Ok(Arc::new(state))

@@ -87,7 +87,13 @@ impl LocalLimiter {
 
     /// Fixed windows of `window` (at least a second) instead of a minute.
     pub fn with_window(max_keys: usize, window: Duration) -> Self {
-        Self { shards: (0..SHARDS).map(|_| Mutex::default()).collect(), hasher: RandomState::new(), start: Instant::now(), per_shard: max_keys.div_ceil(SHARDS).max(1), window: window.max(Duration::from_secs(1)) }
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            hasher: RandomState::new(),
+            start: Instant::now(),
+            per_shard: max_keys.div_ceil(SHARDS).max(1),
+            window: window.max(Duration::from_secs(1)),
+        }
     }
 
     /// `key`'s count in the current window, without counting.
@@ -105,12 +111,18 @@ impl LocalLimiter {
         let h = self.hasher.hash_one(key);
         // Shard on bits hashbrown does not use for a table this size (it takes the low bits
         // for the bucket and the top 7 for the tag).
-        (((h >> 32) as usize) % SHARDS, Key([(h >> 32) as u32, h as u32]))
+        (
+            ((h >> 32) as usize) % SHARDS,
+            Key([(h >> 32) as u32, h as u32]),
+        )
     }
 
     /// Keys counted in the current windows (all shards), for tests and benchmarks.
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).counts.len()).sum()
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).counts.len())
+            .sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -203,6 +215,9 @@ mod tests {
             }
         }
         assert!(l.len() <= SHARDS * 4, "{} keys", l.len());
-        assert!(refused >= 10_000 - SHARDS * 4 - SHARDS * 5, "a flood of fresh keys is limited as one caller per shard ({refused} refused)");
+        assert!(
+            refused >= 10_000 - SHARDS * 4 - SHARDS * 5,
+            "a flood of fresh keys is limited as one caller per shard ({refused} refused)"
+        );
     }
 }

@@ -13,31 +13,58 @@ fn main() {
     // thread under Lambda (one request at a time per instance), one worker per core standalone.
     // Read before the runtime exists; the rest of the config is validated in `run`.
     let workers = match std::env::var("RELAY_WORKER_THREADS") {
-        Ok(v) => Some(or_exit("proxy", 2, v.trim().parse::<usize>().map_err(|_| format!("invalid configuration: RELAY_WORKER_THREADS={v:?} is not a number")))),
+        Ok(v) => Some(or_exit(
+            "proxy",
+            2,
+            v.trim().parse::<usize>().map_err(|_| {
+                format!("invalid configuration: RELAY_WORKER_THREADS={v:?} is not a number")
+            }),
+        )),
         Err(_) if lambda_mode() => Some(0),
         Err(_) => None,
     };
     let runtime = match workers {
-        Some(0) => tokio::runtime::Builder::new_current_thread().enable_all().build(),
-        Some(n) => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build(),
-        None => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+        Some(0) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Some(n) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+        None => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
     };
-    or_exit("proxy", 2, runtime.map_err(|e| format!("cannot start the runtime: {e}"))).block_on(run());
+    or_exit(
+        "proxy",
+        2,
+        runtime.map_err(|e| format!("cannot start the runtime: {e}")),
+    )
+    .block_on(run());
 }
 
 async fn run() {
     init_logging();
-    let cfg = or_exit("proxy", 2, Config::from_env(&ProcessEnv).map_err(|e| format!("invalid configuration: {e}")));
+    let cfg = or_exit(
+        "proxy",
+        2,
+        Config::from_env(&ProcessEnv).map_err(|e| format!("invalid configuration: {e}")),
+    );
     let lambda = lambda_mode();
     let state = or_exit("proxy", 2, build(cfg.clone(), lambda).await);
     let router = proxy::app(state.clone());
     if lambda {
         // Cognito's JSON content type is not one lambda_http knows as text; without this it
         // would base64 the body, and API Gateway would pass the base64 on to the app.
-        let router = router.layer(axum::middleware::map_response(|mut r: axum::response::Response| async move {
-            r.headers_mut().insert("x-lambda-http-content-encoding", axum::http::HeaderValue::from_static("text"));
-            r
-        }));
+        let router = router.layer(axum::middleware::map_response(
+            |mut r: axum::response::Response| async move {
+                r.headers_mut().insert(
+                    "x-lambda-http-content-encoding",
+                    axum::http::HeaderValue::from_static("text"),
+                );
+                r
+            },
+        ));
         if let Err(e) = lambda_http::run(router).await {
             eprintln!("proxy: lambda runtime failed: {e}");
             std::process::exit(1);
@@ -51,8 +78,20 @@ async fn run() {
         tokio::spawn(async move { state.secrets.warm().await });
     }
     if let (Some(peer), Some(fallback)) = (cfg.peer.clone(), cfg.fallback_queue_url.clone()) {
-        let home = relay_aws::sdk_config(&cfg.region, cfg.aws_endpoint.as_deref(), 3, std::time::Duration::from_secs(3)).await;
-        let peer_cfg = relay_aws::sdk_config(&peer.region, peer.aws_endpoint.as_deref(), 2, std::time::Duration::from_secs(2)).await;
+        let home = relay_aws::sdk_config(
+            &cfg.region,
+            cfg.aws_endpoint.as_deref(),
+            3,
+            std::time::Duration::from_secs(3),
+        )
+        .await;
+        let peer_cfg = relay_aws::sdk_config(
+            &peer.region,
+            peer.aws_endpoint.as_deref(),
+            2,
+            std::time::Duration::from_secs(2),
+        )
+        .await;
         let forwarder = relay_aws::forward::Forwarder {
             local: relay_aws::queue::Queues::new(&home),
             fallback_url: fallback,
@@ -61,7 +100,10 @@ async fn run() {
             dlq_url: None,
             visibility: std::time::Duration::from_secs(30),
         };
-        tokio::spawn(forwarder.run(std::time::Duration::from_secs(5), relay_aws::liveness::global()));
+        tokio::spawn(forwarder.run(
+            std::time::Duration::from_secs(5),
+            relay_aws::liveness::global(),
+        ));
     }
     let listener = match tokio::net::TcpListener::bind(cfg.listen).await {
         Ok(l) => l,
@@ -76,7 +118,8 @@ async fn run() {
     };
     #[cfg(unix)]
     let shutdown = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("signal handler");
         tokio::select! { _ = shutdown => {}, _ = term.recv() => {} }
     };
     // Header/body timeouts and connection caps: proxy::serve.

@@ -29,7 +29,13 @@ impl FromStr for Cidr {
     fn from_str(s: &str) -> Result<Self, CidrError> {
         let s = s.trim();
         let (addr, prefix) = match s.split_once('/') {
-            Some((a, p)) => (a, Some(p.parse::<u8>().map_err(|_| CidrError::Invalid(s.to_owned()))?)),
+            Some((a, p)) => (
+                a,
+                Some(
+                    p.parse::<u8>()
+                        .map_err(|_| CidrError::Invalid(s.to_owned()))?,
+                ),
+            ),
             None => (s, None),
         };
         let net: IpAddr = addr.parse().map_err(|_| CidrError::Invalid(s.to_owned()))?;
@@ -46,8 +52,13 @@ impl FromStr for Cidr {
 impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.net, ip.to_canonical()) {
-            (IpAddr::V4(n), IpAddr::V4(a)) => masked(u32::from(n).into(), self.prefix, 32) == masked(u32::from(a).into(), self.prefix, 32),
-            (IpAddr::V6(n), IpAddr::V6(a)) => masked(u128::from(n), self.prefix, 128) == masked(u128::from(a), self.prefix, 128),
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                masked(u32::from(n).into(), self.prefix, 32)
+                    == masked(u32::from(a).into(), self.prefix, 32)
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                masked(u128::from(n), self.prefix, 128) == masked(u128::from(a), self.prefix, 128)
+            }
             _ => false,
         }
     }
@@ -69,7 +80,12 @@ pub struct TrustedProxies(Vec<Cidr>);
 impl FromStr for TrustedProxies {
     type Err = CidrError;
     fn from_str(list: &str) -> Result<Self, CidrError> {
-        list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::parse).collect::<Result<Vec<_>, _>>().map(Self)
+        list.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self)
     }
 }
 
@@ -85,12 +101,20 @@ impl TrustedProxies {
     /// The caller behind `peer`: walk `forwarded_for` (all X-Forwarded-For values, in order)
     /// from the right while the current hop is trusted. `None` when a trusted proxy passed an
     /// entry that is not an address (the caller cannot be told).
-    pub fn caller<'a>(&self, peer: IpAddr, forwarded_for: impl Iterator<Item = &'a str>) -> Option<IpAddr> {
+    pub fn caller<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded_for: impl Iterator<Item = &'a str>,
+    ) -> Option<IpAddr> {
         let mut current = peer.to_canonical();
         if !self.contains(current) {
             return Some(current);
         }
-        let hops: Vec<&str> = forwarded_for.flat_map(|v| v.split(',')).map(str::trim).filter(|s| !s.is_empty()).collect();
+        let hops: Vec<&str> = forwarded_for
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
         for hop in hops.iter().rev().take(MAX_FORWARDED_HOPS) {
             current = hop.parse::<IpAddr>().ok()?.to_canonical();
             if !self.contains(current) {
@@ -115,16 +139,34 @@ mod tests {
     fn cidrs_parse_and_match() {
         let c: Cidr = "10.0.0.0/8".parse().unwrap();
         assert!(c.contains(ip("10.200.1.1")) && !c.contains(ip("11.0.0.1")));
-        assert!(c.contains(ip("::ffff:10.1.2.3")), "IPv4-mapped addresses are their IPv4 address");
+        assert!(
+            c.contains(ip("::ffff:10.1.2.3")),
+            "IPv4-mapped addresses are their IPv4 address"
+        );
         let c: Cidr = "2001:db8::/32".parse().unwrap();
-        assert!(c.contains(ip("2001:db8:1::5")) && !c.contains(ip("2001:db9::1")) && !c.contains(ip("10.0.0.1")));
-        assert!("203.0.113.7".parse::<Cidr>().unwrap().contains(ip("203.0.113.7")));
-        assert!("0.0.0.0/0".parse::<Cidr>().unwrap().contains(ip("198.51.100.1")));
-        assert_eq!("10.0.0.0/33".parse::<Cidr>(), Err(CidrError::Prefix("10.0.0.0/33".into())));
+        assert!(
+            c.contains(ip("2001:db8:1::5"))
+                && !c.contains(ip("2001:db9::1"))
+                && !c.contains(ip("10.0.0.1"))
+        );
+        assert!("203.0.113.7"
+            .parse::<Cidr>()
+            .unwrap()
+            .contains(ip("203.0.113.7")));
+        assert!("0.0.0.0/0"
+            .parse::<Cidr>()
+            .unwrap()
+            .contains(ip("198.51.100.1")));
+        assert_eq!(
+            "10.0.0.0/33".parse::<Cidr>(),
+            Err(CidrError::Prefix("10.0.0.0/33".into()))
+        );
         for bad in ["", "10.0.0/8", "x", "10.0.0.0/", "10.0.0.0/-1"] {
             assert!(bad.parse::<Cidr>().is_err(), "{bad:?}");
         }
-        assert!("10.0.0.0/8, ,192.168.0.0/16".parse::<TrustedProxies>().is_ok());
+        assert!("10.0.0.0/8, ,192.168.0.0/16"
+            .parse::<TrustedProxies>()
+            .is_ok());
         assert!("10.0.0.0/8,nope".parse::<TrustedProxies>().is_err());
     }
 
@@ -133,14 +175,32 @@ mod tests {
         let none = TrustedProxies::default();
         let lb: TrustedProxies = "10.0.0.0/8".parse().unwrap();
         // Straight from the internet: the header is the client's own words.
-        assert_eq!(none.caller(ip("198.51.100.9"), ["1.2.3.4"].into_iter()), Some(ip("198.51.100.9")));
-        assert_eq!(lb.caller(ip("198.51.100.9"), ["1.2.3.4"].into_iter()), Some(ip("198.51.100.9")));
+        assert_eq!(
+            none.caller(ip("198.51.100.9"), ["1.2.3.4"].into_iter()),
+            Some(ip("198.51.100.9"))
+        );
+        assert_eq!(
+            lb.caller(ip("198.51.100.9"), ["1.2.3.4"].into_iter()),
+            Some(ip("198.51.100.9"))
+        );
         // Through the load balancer: the hop it appended, not what the client prepended.
-        assert_eq!(lb.caller(ip("10.0.0.5"), ["1.2.3.4, 203.0.113.50"].into_iter()), Some(ip("203.0.113.50")));
+        assert_eq!(
+            lb.caller(ip("10.0.0.5"), ["1.2.3.4, 203.0.113.50"].into_iter()),
+            Some(ip("203.0.113.50"))
+        );
         // Two trusted hops, two header lines.
-        assert_eq!(lb.caller(ip("10.0.0.5"), ["6.6.6.6, 203.0.113.50", "10.0.0.7"].into_iter()), Some(ip("203.0.113.50")));
+        assert_eq!(
+            lb.caller(
+                ip("10.0.0.5"),
+                ["6.6.6.6, 203.0.113.50", "10.0.0.7"].into_iter()
+            ),
+            Some(ip("203.0.113.50"))
+        );
         // A trusted peer without the header: an internal caller.
-        assert_eq!(lb.caller(ip("10.0.0.5"), std::iter::empty()), Some(ip("10.0.0.5")));
+        assert_eq!(
+            lb.caller(ip("10.0.0.5"), std::iter::empty()),
+            Some(ip("10.0.0.5"))
+        );
         // A trusted proxy passed garbage: unknown, never the garbage.
         assert_eq!(lb.caller(ip("10.0.0.5"), ["evil"].into_iter()), None);
         // Too many trusted hops to walk: unknown.

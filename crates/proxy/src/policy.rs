@@ -28,7 +28,10 @@ pub enum PolicyError {
 }
 
 fn rule_err(rule: impl Into<String>, why: impl Into<String>) -> PolicyError {
-    PolicyError::Rule { rule: rule.into(), why: why.into() }
+    PolicyError::Rule {
+        rule: rule.into(),
+        why: why.into(),
+    }
 }
 
 /// The policy document. Every field is optional; an empty document refuses nothing.
@@ -78,7 +81,9 @@ pub const RULES: [&str; 8] = [
 
 fn default_message(rule: &str) -> &'static str {
     match rule {
-        "blocked_email_domain" | "disposable_email_domain" | "allowed_email_domains" => "This e-mail domain cannot be used to sign up.",
+        "blocked_email_domain" | "disposable_email_domain" | "allowed_email_domains" => {
+            "This e-mail domain cannot be used to sign up."
+        }
         "username_pattern" => "This username is not allowed.",
         "attribute_pattern" => "An attribute value is not allowed.",
         "required_attribute" => "A required attribute is missing.",
@@ -102,7 +107,11 @@ pub struct Policy {
 }
 
 fn domain_entry(rule: &str, d: &str) -> Result<String, PolicyError> {
-    let d = d.trim().trim_start_matches('@').trim_end_matches('.').to_ascii_lowercase();
+    let d = d
+        .trim()
+        .trim_start_matches('@')
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
     if d.is_empty() || d.contains(['@', ' ', '/', ',']) {
         return Err(rule_err(rule, format!("{d:?} is not a domain")));
     }
@@ -110,16 +119,20 @@ fn domain_entry(rule: &str, d: &str) -> Result<String, PolicyError> {
 }
 
 fn anchored(rule: &str, pattern: &str) -> Result<regex_lite::Regex, PolicyError> {
-    regex_lite::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| rule_err(rule, format!("bad regular expression: {e}")))
+    regex_lite::Regex::new(&format!("^(?:{pattern})$"))
+        .map_err(|e| rule_err(rule, format!("bad regular expression: {e}")))
 }
 
 impl Policy {
     /// Validates and compiles a document (JSON text) plus an optional disposable-domain list
     /// (one domain per line, `#` comments).
     pub fn compile(doc: &str, disposable: Option<&str>) -> Result<Self, PolicyError> {
-        let value: Value = serde_json::from_str(doc).map_err(|e| PolicyError::Document(e.to_string()))?;
+        let value: Value =
+            serde_json::from_str(doc).map_err(|e| PolicyError::Document(e.to_string()))?;
         let Some(fields) = value.as_object() else {
-            return Err(PolicyError::Document("the policy must be a JSON object".into()));
+            return Err(PolicyError::Document(
+                "the policy must be a JSON object".into(),
+            ));
         };
         // Field by field first, so that an error names the rule it is about.
         for (name, v) in fields {
@@ -127,9 +140,18 @@ impl Policy {
                 return Err(rule_err(name.clone(), e.to_string()));
             }
         }
-        let doc: PolicyDoc = serde_json::from_value(value).map_err(|e| PolicyError::Document(e.to_string()))?;
-        let blocked = doc.blocked_email_domains.iter().map(|d| domain_entry("blocked_email_domains", d)).collect::<Result<_, _>>()?;
-        let allowed = doc.allowed_email_domains.iter().map(|d| domain_entry("allowed_email_domains", d)).collect::<Result<_, _>>()?;
+        let doc: PolicyDoc =
+            serde_json::from_value(value).map_err(|e| PolicyError::Document(e.to_string()))?;
+        let blocked = doc
+            .blocked_email_domains
+            .iter()
+            .map(|d| domain_entry("blocked_email_domains", d))
+            .collect::<Result<_, _>>()?;
+        let allowed = doc
+            .allowed_email_domains
+            .iter()
+            .map(|d| domain_entry("allowed_email_domains", d))
+            .collect::<Result<_, _>>()?;
         let disposable = match disposable {
             None => HashSet::new(),
             Some(text) => text
@@ -139,13 +161,32 @@ impl Policy {
                 .map(|d| domain_entry("disposable_email_domain", d))
                 .collect::<Result<_, _>>()?,
         };
-        let username = doc.username_pattern.as_deref().map(|p| anchored("username_pattern", p)).transpose()?;
-        let attributes = doc.attribute_patterns.iter().map(|(name, p)| Ok((name.clone(), anchored(&format!("attribute_patterns.{name}"), p)?))).collect::<Result<_, PolicyError>>()?;
+        let username = doc
+            .username_pattern
+            .as_deref()
+            .map(|p| anchored("username_pattern", p))
+            .transpose()?;
+        let attributes = doc
+            .attribute_patterns
+            .iter()
+            .map(|(name, p)| {
+                Ok((
+                    name.clone(),
+                    anchored(&format!("attribute_patterns.{name}"), p)?,
+                ))
+            })
+            .collect::<Result<_, PolicyError>>()?;
         if let Some(bad) = doc.required_attributes.iter().find(|a| a.trim().is_empty()) {
-            return Err(rule_err("required_attributes", format!("{bad:?} is not an attribute name")));
+            return Err(rule_err(
+                "required_attributes",
+                format!("{bad:?} is not an attribute name"),
+            ));
         }
         if let Some(unknown) = doc.messages.keys().find(|k| !RULES.contains(&k.as_str())) {
-            return Err(rule_err(format!("messages.{unknown}"), format!("not a rule kind (one of {})", RULES.join(", "))));
+            return Err(rule_err(
+                format!("messages.{unknown}"),
+                format!("not a rule kind (one of {})", RULES.join(", ")),
+            ));
         }
         Ok(Self {
             dry_run: doc.dry_run,
@@ -162,7 +203,10 @@ impl Policy {
     }
 
     fn message(&self, rule: &str) -> String {
-        self.messages.get(rule).cloned().unwrap_or_else(|| default_message(rule).to_owned())
+        self.messages
+            .get(rule)
+            .cloned()
+            .unwrap_or_else(|| default_message(rule).to_owned())
     }
 }
 
@@ -178,7 +222,11 @@ pub struct Violation {
 impl Violation {
     /// The error Cognito answers when a PreSignUp trigger rejects a sign-up.
     pub fn to_wire(&self) -> WireError {
-        WireError::new(400, "UserLambdaValidationException", format!("PreSignUp failed with error {}", self.message))
+        WireError::new(
+            400,
+            "UserLambdaValidationException",
+            format!("PreSignUp failed with error {}", self.message),
+        )
     }
 }
 
@@ -186,7 +234,16 @@ impl Violation {
 fn attributes(body: &Value) -> Vec<(&str, &str)> {
     body.get("UserAttributes")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|x| Some((x.get("Name")?.as_str()?, x.get("Value")?.as_str().unwrap_or("")))).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| {
+                    Some((
+                        x.get("Name")?.as_str()?,
+                        x.get("Value")?.as_str().unwrap_or(""),
+                    ))
+                })
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -222,7 +279,13 @@ pub enum Subject {
 pub fn subject(action: &str, body: &Value) -> Option<Subject> {
     match action {
         "SignUp" => Some(Subject::SignUp),
-        "UpdateUserAttributes" if attributes(body).iter().any(|(n, _)| *n == "email" || *n == "phone_number") => Some(Subject::SignInAttributeChange),
+        "UpdateUserAttributes"
+            if attributes(body)
+                .iter()
+                .any(|(n, _)| *n == "email" || *n == "phone_number") =>
+        {
+            Some(Subject::SignInAttributeChange)
+        }
         _ => None,
     }
 }
@@ -232,9 +295,17 @@ impl Policy {
     pub fn check(&self, subject: Subject, body: &Value) -> Result<Option<String>, Violation> {
         let attrs = attributes(body);
         let username = body.get("Username").and_then(Value::as_str).unwrap_or("");
-        let email = attrs.iter().find(|(n, _)| *n == "email").map(|(_, v)| *v).or_else(|| (subject == Subject::SignUp && username.contains('@')).then_some(username));
+        let email = attrs
+            .iter()
+            .find(|(n, _)| *n == "email")
+            .map(|(_, v)| *v)
+            .or_else(|| (subject == Subject::SignUp && username.contains('@')).then_some(username));
         let domain = email.and_then(email_domain);
-        let refuse = |rule: &'static str| Violation { rule, message: self.message(rule), domain: domain.clone() };
+        let refuse = |rule: &'static str| Violation {
+            rule,
+            message: self.message(rule),
+            domain: domain.clone(),
+        };
         if let Some(d) = &domain {
             if listed(&self.blocked, d) {
                 return Err(refuse("blocked_email_domain"));
@@ -254,12 +325,20 @@ impl Policy {
                     return Err(refuse("username_pattern"));
                 }
             }
-            if self.required.iter().any(|r| !attrs.iter().any(|(n, v)| *n == r.as_str() && !v.trim().is_empty()) && !(r == "email" && email.is_some())) {
+            if self.required.iter().any(|r| {
+                !attrs
+                    .iter()
+                    .any(|(n, v)| *n == r.as_str() && !v.trim().is_empty())
+                    && !(r == "email" && email.is_some())
+            }) {
                 return Err(refuse("required_attribute"));
             }
         }
         for (name, re) in &self.attributes {
-            if attrs.iter().any(|(n, v)| *n == name.as_str() && !re.is_match(v)) {
+            if attrs
+                .iter()
+                .any(|(n, v)| *n == name.as_str() && !re.is_match(v))
+            {
                 return Err(refuse("attribute_pattern"));
             }
         }
@@ -267,15 +346,28 @@ impl Policy {
     }
 
     /// The counted rules (sign-ups only), on the shared `RateLimiter` port.
-    pub async fn count(&self, limiter: &dyn RateLimiter, ip: Option<&str>, domain: Option<&str>) -> Result<(), Violation> {
+    pub async fn count(
+        &self,
+        limiter: &dyn RateLimiter,
+        ip: Option<&str>,
+        domain: Option<&str>,
+    ) -> Result<(), Violation> {
         if let (Some(ip), n @ 1..) = (ip, self.per_ip) {
             if !limiter.allow(&format!("signup-ip:{ip}"), n).await {
-                return Err(Violation { rule: "signups_per_ip", message: self.message("signups_per_ip"), domain: domain.map(str::to_owned) });
+                return Err(Violation {
+                    rule: "signups_per_ip",
+                    message: self.message("signups_per_ip"),
+                    domain: domain.map(str::to_owned),
+                });
             }
         }
         if let (Some(d), n @ 1..) = (domain, self.per_domain) {
             if !limiter.allow(&format!("signup-domain:{d}"), n).await {
-                return Err(Violation { rule: "signups_per_email_domain", message: self.message("signups_per_email_domain"), domain: Some(d.to_owned()) });
+                return Err(Violation {
+                    rule: "signups_per_email_domain",
+                    message: self.message("signups_per_email_domain"),
+                    domain: Some(d.to_owned()),
+                });
             }
         }
         Ok(())
@@ -315,23 +407,45 @@ impl Source {
 
 /// Reads a source's current text.
 pub trait Fetch: Send + Sync {
-    fn fetch<'a>(&'a self, source: &'a Source) -> crate::ports::BoxFut<'a, Result<String, PolicyError>>;
+    fn fetch<'a>(
+        &'a self,
+        source: &'a Source,
+    ) -> crate::ports::BoxFut<'a, Result<String, PolicyError>>;
 }
 
 /// Files from disk, parameters from SSM (when a client is given).
 pub struct Fetcher(pub Option<aws_sdk_ssm::Client>);
 
 impl Fetch for Fetcher {
-    fn fetch<'a>(&'a self, source: &'a Source) -> crate::ports::BoxFut<'a, Result<String, PolicyError>> {
+    fn fetch<'a>(
+        &'a self,
+        source: &'a Source,
+    ) -> crate::ports::BoxFut<'a, Result<String, PolicyError>> {
         Box::pin(async move {
-            let fail = |why: String| PolicyError::Source { source_name: source.name(), why };
+            let fail = |why: String| PolicyError::Source {
+                source_name: source.name(),
+                why,
+            };
             match source {
                 Source::Inline(t) => Ok(t.clone()),
-                Source::File(p) => tokio::fs::read_to_string(p).await.map_err(|e| fail(e.to_string())),
+                Source::File(p) => tokio::fs::read_to_string(p)
+                    .await
+                    .map_err(|e| fail(e.to_string())),
                 Source::Ssm(name) => {
-                    let client = self.0.as_ref().ok_or_else(|| fail("no SSM client".into()))?;
-                    let out = client.get_parameter().name(name).with_decryption(true).send().await.map_err(|e| fail(relay_aws::describe(&e)))?;
-                    out.parameter.and_then(|p| p.value).ok_or_else(|| fail("the parameter has no value".into()))
+                    let client = self
+                        .0
+                        .as_ref()
+                        .ok_or_else(|| fail("no SSM client".into()))?;
+                    let out = client
+                        .get_parameter()
+                        .name(name)
+                        .with_decryption(true)
+                        .send()
+                        .await
+                        .map_err(|e| fail(relay_aws::describe(&e)))?;
+                    out.parameter
+                        .and_then(|p| p.value)
+                        .ok_or_else(|| fail("the parameter has no value".into()))
                 }
             }
         })
@@ -358,9 +472,19 @@ impl PolicyConfig {
         };
         let reload = match env.get("RELAY_POLICY_RELOAD_MS") {
             None => Duration::from_secs(30),
-            Some(v) => Duration::from_millis(v.trim().parse().map_err(|_| format!("RELAY_POLICY_RELOAD_MS={v:?} is not a valid number"))?),
+            Some(v) => Duration::from_millis(
+                v.trim()
+                    .parse()
+                    .map_err(|_| format!("RELAY_POLICY_RELOAD_MS={v:?} is not a valid number"))?,
+            ),
         };
-        Ok(Some(Self { document: Source::parse(doc.trim()), disposable: env.get("RELAY_POLICY_DISPOSABLE_DOMAINS").map(|v| Source::parse(v.trim())), reload }))
+        Ok(Some(Self {
+            document: Source::parse(doc.trim()),
+            disposable: env
+                .get("RELAY_POLICY_DISPOSABLE_DOMAINS")
+                .map(|v| Source::parse(v.trim())),
+            reload,
+        }))
     }
 }
 
@@ -373,13 +497,22 @@ pub struct PolicyMetrics {
 
 impl PolicyMetrics {
     fn count(&self, rule: &'static str, dry_run: bool) {
-        *self.counts.lock().unwrap_or_else(|p| p.into_inner()).entry((rule, dry_run)).or_default() += 1;
+        *self
+            .counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((rule, dry_run))
+            .or_default() += 1;
     }
     pub fn prometheus(&self) -> String {
         use std::fmt::Write as _;
         let mut s = String::from("# TYPE relay_policy_refusals_total counter\n");
         for ((rule, dry), n) in self.counts.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            let _ = writeln!(s, "relay_policy_refusals_total{{rule=\"{rule}\",mode=\"{}\"}} {n}", if *dry { "dry_run" } else { "enforce" });
+            let _ = writeln!(
+                s,
+                "relay_policy_refusals_total{{rule=\"{rule}\",mode=\"{}\"}} {n}",
+                if *dry { "dry_run" } else { "enforce" }
+            );
         }
         let _ = writeln!(s, "# TYPE relay_policy_reload_failures_total counter\nrelay_policy_reload_failures_total {}", self.reload_failures.load(Relaxed));
         s
@@ -410,11 +543,21 @@ impl PolicyHandle {
     /// Loads and validates the policy; an error names the rule or source (startup exits 2).
     pub async fn load(cfg: PolicyConfig, fetch: Arc<dyn Fetch>) -> Result<Arc<Self>, PolicyError> {
         let policy = load(&cfg, &*fetch).await?;
-        Ok(Arc::new(Self { cfg, fetch, current: RwLock::new(Arc::new(policy)), checked: Mutex::new(Instant::now()), reloading: AtomicBool::new(false), metrics: PolicyMetrics::default() }))
+        Ok(Arc::new(Self {
+            cfg,
+            fetch,
+            current: RwLock::new(Arc::new(policy)),
+            checked: Mutex::new(Instant::now()),
+            reloading: AtomicBool::new(false),
+            metrics: PolicyMetrics::default(),
+        }))
     }
 
     pub fn current(&self) -> Arc<Policy> {
-        self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Re-reads the sources now; a document that does not validate leaves the policy in force.
@@ -433,7 +576,8 @@ impl PolicyHandle {
     }
 
     fn reload_if_due(self: &Arc<Self>) {
-        let reloadable = self.cfg.document.reloadable() || self.cfg.disposable.as_ref().is_some_and(Source::reloadable);
+        let reloadable = self.cfg.document.reloadable()
+            || self.cfg.disposable.as_ref().is_some_and(Source::reloadable);
         if !reloadable {
             return;
         }
@@ -452,7 +596,13 @@ impl PolicyHandle {
     }
 
     /// Evaluates the policy for a request (any action; only subjects are looked at).
-    pub async fn evaluate(self: &Arc<Self>, action: &str, body: &Value, ip: Option<&str>, limiter: &dyn RateLimiter) -> Verdict {
+    pub async fn evaluate(
+        self: &Arc<Self>,
+        action: &str,
+        body: &Value,
+        ip: Option<&str>,
+        limiter: &dyn RateLimiter,
+    ) -> Verdict {
         self.reload_if_due();
         let Some(subject) = subject(action, body) else {
             return Verdict::Pass;
@@ -460,7 +610,9 @@ impl PolicyHandle {
         let policy = self.current();
         let verdict = match policy.check(subject, body) {
             Err(v) => Err(v),
-            Ok(domain) if subject == Subject::SignUp => policy.count(limiter, ip, domain.as_deref()).await,
+            Ok(domain) if subject == Subject::SignUp => {
+                policy.count(limiter, ip, domain.as_deref()).await
+            }
             Ok(_) => Ok(()),
         };
         let Err(v) = verdict else {
@@ -468,7 +620,17 @@ impl PolicyHandle {
         };
         self.metrics.count(v.rule, policy.dry_run);
         // The domain only: the address itself is personal data.
-        tracing::info!(rule = v.rule, email_domain = v.domain.as_deref().unwrap_or(""), dry_run = policy.dry_run, "sign-up policy {}", if policy.dry_run { "would refuse" } else { "refused" });
+        tracing::info!(
+            rule = v.rule,
+            email_domain = v.domain.as_deref().unwrap_or(""),
+            dry_run = policy.dry_run,
+            "sign-up policy {}",
+            if policy.dry_run {
+                "would refuse"
+            } else {
+                "refused"
+            }
+        );
         if policy.dry_run {
             Verdict::DryRun(v.rule)
         } else {
@@ -510,26 +672,54 @@ mod tests {
     #[test]
     fn an_empty_document_refuses_nothing() {
         let p = Policy::compile("{}", None).unwrap();
-        assert_eq!(p.check(Subject::SignUp, &signup("a@mailinator.com", None)), Ok(Some("mailinator.com".into())));
+        assert_eq!(
+            p.check(Subject::SignUp, &signup("a@mailinator.com", None)),
+            Ok(Some("mailinator.com".into()))
+        );
     }
 
     #[test]
     fn domains_blocked_disposable_and_allowed() {
-        let p = Policy::compile(r#"{"blocked_email_domains":["Evil.example"]}"#, Some("# list\nmailinator.com\n\nyopmail.com # comment\n")).unwrap();
+        let p = Policy::compile(
+            r#"{"blocked_email_domains":["Evil.example"]}"#,
+            Some("# list\nmailinator.com\n\nyopmail.com # comment\n"),
+        )
+        .unwrap();
         let rule = |b: &Value| p.check(Subject::SignUp, b).err().map(|v| v.rule);
-        assert_eq!(rule(&signup("u1", Some("x@evil.example"))), Some("blocked_email_domain"));
-        assert_eq!(rule(&signup("u1", Some("x@mx.EVIL.example"))), Some("blocked_email_domain"), "subdomains too");
-        assert_eq!(rule(&signup("x@mailinator.com", None)), Some("disposable_email_domain"), "an e-mail username counts");
+        assert_eq!(
+            rule(&signup("u1", Some("x@evil.example"))),
+            Some("blocked_email_domain")
+        );
+        assert_eq!(
+            rule(&signup("u1", Some("x@mx.EVIL.example"))),
+            Some("blocked_email_domain"),
+            "subdomains too"
+        );
+        assert_eq!(
+            rule(&signup("x@mailinator.com", None)),
+            Some("disposable_email_domain"),
+            "an e-mail username counts"
+        );
         assert_eq!(rule(&signup("u1", Some("x@notevil.example"))), None);
-        let v = p.check(Subject::SignUp, &signup("u1", Some("x@yopmail.com"))).unwrap_err();
+        let v = p
+            .check(Subject::SignUp, &signup("u1", Some("x@yopmail.com")))
+            .unwrap_err();
         assert_eq!(v.to_wire().kind, "UserLambdaValidationException");
-        assert_eq!(v.to_wire().message, "PreSignUp failed with error This e-mail domain cannot be used to sign up.");
+        assert_eq!(
+            v.to_wire().message,
+            "PreSignUp failed with error This e-mail domain cannot be used to sign up."
+        );
         assert_eq!(v.domain.as_deref(), Some("yopmail.com"));
 
         let p = Policy::compile(r#"{"allowed_email_domains":["corp.example"],"messages":{"allowed_email_domains":"Use your work address."}}"#, None).unwrap();
-        assert!(p.check(Subject::SignUp, &signup("u", Some("a@corp.example"))).is_ok());
+        assert!(p
+            .check(Subject::SignUp, &signup("u", Some("a@corp.example")))
+            .is_ok());
         let v = p.check(Subject::SignInAttributeChange, &json!({"AccessToken":"t","UserAttributes":[{"Name":"email","Value":"a@gmail.com"}]})).unwrap_err();
-        assert_eq!(v.to_wire().message, "PreSignUp failed with error Use your work address.");
+        assert_eq!(
+            v.to_wire().message,
+            "PreSignUp failed with error Use your work address."
+        );
     }
 
     #[test]
@@ -537,18 +727,37 @@ mod tests {
         let p = Policy::compile(r#"{"username_pattern":"[a-z0-9_]{3,20}","attribute_patterns":{"phone_number":"\\+44[0-9]{10}"},"required_attributes":["name","email"]}"#, None).unwrap();
         let rule = |b: &Value| p.check(Subject::SignUp, b).err().map(|v| v.rule);
         assert_eq!(rule(&signup("ok_name", Some("a@b.example"))), None);
-        assert_eq!(rule(&signup("No Spaces", Some("a@b.example"))), Some("username_pattern"), "anchored: the whole username must match");
+        assert_eq!(
+            rule(&signup("No Spaces", Some("a@b.example"))),
+            Some("username_pattern"),
+            "anchored: the whole username must match"
+        );
         assert_eq!(rule(&signup("ok_name", None)), Some("required_attribute"));
         let mut b = signup("ok_name", Some("a@b.example"));
-        b["UserAttributes"].as_array_mut().unwrap().push(json!({"Name":"phone_number","Value":"+15550100"}));
+        b["UserAttributes"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"Name":"phone_number","Value":"+15550100"}));
         assert_eq!(rule(&b), Some("attribute_pattern"));
     }
 
     #[test]
     fn only_sign_ups_and_sign_in_attribute_changes_are_subjects() {
         assert_eq!(subject("SignUp", &json!({})), Some(Subject::SignUp));
-        assert_eq!(subject("UpdateUserAttributes", &json!({"UserAttributes":[{"Name":"name","Value":"x"}]})), None);
-        assert_eq!(subject("UpdateUserAttributes", &json!({"UserAttributes":[{"Name":"phone_number","Value":"x"}]})), Some(Subject::SignInAttributeChange));
+        assert_eq!(
+            subject(
+                "UpdateUserAttributes",
+                &json!({"UserAttributes":[{"Name":"name","Value":"x"}]})
+            ),
+            None
+        );
+        assert_eq!(
+            subject(
+                "UpdateUserAttributes",
+                &json!({"UserAttributes":[{"Name":"phone_number","Value":"x"}]})
+            ),
+            Some(Subject::SignInAttributeChange)
+        );
         assert_eq!(subject("InitiateAuth", &json!({})), None);
     }
 
@@ -558,15 +767,24 @@ mod tests {
         assert!(err(r#"{"username_pattern":"(["}"#).contains("username_pattern"));
         assert!(err(r#"{"attribute_patterns":{"email":"*"}}"#).contains("attribute_patterns.email"));
         assert!(err(r#"{"blocked_email_domains":["a b"]}"#).contains("blocked_email_domains"));
-        assert!(err(r#"{"blocked_domains":[]}"#).contains("blocked_domains"), "unknown fields are named");
+        assert!(
+            err(r#"{"blocked_domains":[]}"#).contains("blocked_domains"),
+            "unknown fields are named"
+        );
         assert!(err(r#"{"messages":{"nope":"x"}}"#).contains("messages.nope"));
         assert!(err(r#"{"signups_per_ip_per_minute":-1}"#).contains("signups_per_ip_per_minute"));
-        assert!(Policy::compile("{}", Some("ok.example\nnot a domain\n")).unwrap_err().to_string().contains("disposable_email_domain"));
+        assert!(Policy::compile("{}", Some("ok.example\nnot a domain\n"))
+            .unwrap_err()
+            .to_string()
+            .contains("disposable_email_domain"));
     }
 
     struct Files(Mutex<String>);
     impl Fetch for Files {
-        fn fetch<'a>(&'a self, _: &'a Source) -> crate::ports::BoxFut<'a, Result<String, PolicyError>> {
+        fn fetch<'a>(
+            &'a self,
+            _: &'a Source,
+        ) -> crate::ports::BoxFut<'a, Result<String, PolicyError>> {
             let t = self.0.lock().unwrap().clone();
             Box::pin(async move { Ok(t) })
         }
@@ -574,25 +792,54 @@ mod tests {
 
     #[tokio::test]
     async fn counted_rules_dry_run_and_reload() {
-        let files = Arc::new(Files(Mutex::new(r#"{"signups_per_email_domain_per_minute":2,"dry_run":true}"#.into())));
-        let cfg = PolicyConfig { document: Source::File("p.json".into()), disposable: None, reload: Duration::from_secs(3600) };
+        let files = Arc::new(Files(Mutex::new(
+            r#"{"signups_per_email_domain_per_minute":2,"dry_run":true}"#.into(),
+        )));
+        let cfg = PolicyConfig {
+            document: Source::File("p.json".into()),
+            disposable: None,
+            reload: Duration::from_secs(3600),
+        };
         let h = PolicyHandle::load(cfg, files.clone()).await.unwrap();
         let limiter = LocalLimiter::default();
         let b = signup("u", Some("a@same.example"));
         for _ in 0..2 {
-            assert_eq!(h.evaluate("SignUp", &b, Some("10.0.0.1"), &limiter).await, Verdict::Pass);
+            assert_eq!(
+                h.evaluate("SignUp", &b, Some("10.0.0.1"), &limiter).await,
+                Verdict::Pass
+            );
         }
-        assert_eq!(h.evaluate("SignUp", &b, Some("10.0.0.1"), &limiter).await, Verdict::DryRun("signups_per_email_domain"), "dry run only counts");
-        assert!(h.metrics.prometheus().contains(r#"relay_policy_refusals_total{rule="signups_per_email_domain",mode="dry_run"} 1"#));
+        assert_eq!(
+            h.evaluate("SignUp", &b, Some("10.0.0.1"), &limiter).await,
+            Verdict::DryRun("signups_per_email_domain"),
+            "dry run only counts"
+        );
+        assert!(h.metrics.prometheus().contains(
+            r#"relay_policy_refusals_total{rule="signups_per_email_domain",mode="dry_run"} 1"#
+        ));
 
         *files.0.lock().unwrap() = r#"{"blocked_email_domains":["same.example"]}"#.into();
         h.reload().await.unwrap();
-        let Verdict::Refuse(rule, e) = h.evaluate("SignUp", &b, None, &limiter).await else { panic!("not refused") };
-        assert_eq!((rule, e.kind), ("blocked_email_domain", "UserLambdaValidationException"));
+        let Verdict::Refuse(rule, e) = h.evaluate("SignUp", &b, None, &limiter).await else {
+            panic!("not refused")
+        };
+        assert_eq!(
+            (rule, e.kind),
+            ("blocked_email_domain", "UserLambdaValidationException")
+        );
 
         *files.0.lock().unwrap() = r#"{"username_pattern":"("}"#.into();
         assert!(h.reload().await.is_err());
-        assert!(matches!(h.evaluate("SignUp", &b, None, &limiter).await, Verdict::Refuse(..)), "a bad reload keeps the rules in force");
-        assert!(h.metrics.prometheus().contains("relay_policy_reload_failures_total 1"));
+        assert!(
+            matches!(
+                h.evaluate("SignUp", &b, None, &limiter).await,
+                Verdict::Refuse(..)
+            ),
+            "a bad reload keeps the rules in force"
+        );
+        assert!(h
+            .metrics
+            .prometheus()
+            .contains("relay_policy_reload_failures_total 1"));
     }
 }

@@ -30,7 +30,12 @@ pub trait EventSink: Send + Sync {
 /// This region's replication high-water marks (see `replication::state`).
 pub trait LocalMarks: Send + Sync {
     /// Records that `change` of `user_key` happened here at `order`.
-    fn advance<'a>(&'a self, user_key: &'a str, change: &'a Change, order: &'a OrderKey) -> BoxFut<'a, Result<(), String>>;
+    fn advance<'a>(
+        &'a self,
+        user_key: &'a str,
+        change: &'a Change,
+        order: &'a OrderKey,
+    ) -> BoxFut<'a, Result<(), String>>;
 }
 
 /// The region's switches and home pool, for `/health`.

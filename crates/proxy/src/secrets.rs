@@ -44,8 +44,22 @@ const RETRY_GATE: Duration = Duration::from_secs(1);
 const WARM_MAX: Duration = Duration::from_secs(2);
 
 impl SecretCache {
-    pub fn new(source: Arc<dyn SecretSource>, clients_id: String, key_id: String, ttl: Duration) -> Self {
-        Self { source, clients_id, key_id, refresh_id: None, ttl, current: std::sync::RwLock::new(None), reload: Mutex::new(()), failed_at: std::sync::Mutex::new(None) }
+    pub fn new(
+        source: Arc<dyn SecretSource>,
+        clients_id: String,
+        key_id: String,
+        ttl: Duration,
+    ) -> Self {
+        Self {
+            source,
+            clients_id,
+            key_id,
+            refresh_id: None,
+            ttl,
+            current: std::sync::RwLock::new(None),
+            reload: Mutex::new(()),
+            failed_at: std::sync::Mutex::new(None),
+        }
     }
 
     /// Reads the refresh-token keyring from its own secret.
@@ -56,16 +70,26 @@ impl SecretCache {
 
     async fn load(&self) -> Result<Arc<Loaded>, String> {
         let clients = ClientMapping::from_json(&self.source.fetch(&self.clients_id).await?)?;
-        let keys = Keyring::from_json(&self.source.fetch(&self.key_id).await?).map_err(|e| format!("{}: {e}", self.key_id))?;
+        let keys = Keyring::from_json(&self.source.fetch(&self.key_id).await?)
+            .map_err(|e| format!("{}: {e}", self.key_id))?;
         let refresh_keys = match &self.refresh_id {
-            Some(id) => Keyring::from_json(&self.source.fetch(id).await?).map_err(|e| format!("{id}: {e}"))?.derive("refresh-token"),
+            Some(id) => Keyring::from_json(&self.source.fetch(id).await?)
+                .map_err(|e| format!("{id}: {e}"))?
+                .derive("refresh-token"),
             None => keys.derive("refresh-token"),
         };
-        Ok(Arc::new(Loaded { clients, keys, refresh_keys }))
+        Ok(Arc::new(Loaded {
+            clients,
+            keys,
+            refresh_keys,
+        }))
     }
 
     fn cached(&self) -> Option<(Instant, Arc<Loaded>)> {
-        self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Loads from the source and, on success, makes it the cached copy. Call with `reload` held.
@@ -74,7 +98,8 @@ impl SecretCache {
         liveness::global().observe(dep::SECRETS, &loaded);
         match loaded {
             Ok(loaded) => {
-                *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), loaded.clone()));
+                *self.current.write().unwrap_or_else(|p| p.into_inner()) =
+                    Some((Instant::now(), loaded.clone()));
                 *self.failed_at.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 Ok(loaded)
             }
@@ -88,7 +113,10 @@ impl SecretCache {
 
     /// Whether a load failed less than RETRY_GATE ago.
     fn recently_failed(&self) -> bool {
-        self.failed_at.lock().unwrap_or_else(|p| p.into_inner()).is_some_and(|at| at.elapsed() < RETRY_GATE)
+        self.failed_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|at| at.elapsed() < RETRY_GATE)
     }
 
     fn unavailable() -> WireError {
@@ -104,8 +132,14 @@ impl SecretCache {
     /// server, so a proxy started during an outage needs no request to recover).
     pub async fn warm(&self) {
         use backon::Retryable;
-        let policy = backon::ExponentialBuilder::default().with_min_delay(Duration::from_millis(200)).with_max_delay(WARM_MAX).with_jitter().without_max_times();
-        let _ = (|| async { self.get().await.map(|_| ()) }).retry(policy).await;
+        let policy = backon::ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_delay(WARM_MAX)
+            .with_jitter()
+            .without_max_times();
+        let _ = (|| async { self.get().await.map(|_| ()) })
+            .retry(policy)
+            .await;
     }
 
     /// The cached secrets, loading them when absent or older than the TTL. When a refresh
@@ -128,7 +162,10 @@ impl SecretCache {
         }
         match self.reload("expired or absent").await {
             Ok(loaded) => Ok(loaded),
-            Err(()) => self.cached().map(|(_, stale)| stale).ok_or_else(Self::unavailable),
+            Err(()) => self
+                .cached()
+                .map(|(_, stale)| stale)
+                .ok_or_else(Self::unavailable),
         }
     }
 

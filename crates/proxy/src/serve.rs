@@ -67,7 +67,10 @@ impl Drop for Slot {
                 c.per_ip.remove(&self.ip);
             }
         }
-        self.state.metrics.connections_open.store((c.open + c.reserve) as u64, Relaxed);
+        self.state
+            .metrics
+            .connections_open
+            .store((c.open + c.reserve) as u64, Relaxed);
     }
 }
 
@@ -77,7 +80,9 @@ fn admit(st: &Arc<AppState>, conns: &Arc<Mutex<Conns>>, ip: IpAddr) -> Option<Sl
     let cfg = &st.cfg;
     let mut c = conns.lock().unwrap_or_else(|p| p.into_inner());
     let from_ip = c.per_ip.get(&ip).copied().unwrap_or(0);
-    let ip_capped = cfg.max_connections_per_ip > 0 && from_ip >= cfg.max_connections_per_ip && !cfg.trusted_proxies.contains(ip);
+    let ip_capped = cfg.max_connections_per_ip > 0
+        && from_ip >= cfg.max_connections_per_ip
+        && !cfg.trusted_proxies.contains(ip);
     let reserve = c.open >= cfg.max_connections || ip_capped;
     if reserve {
         if c.reserve >= HEALTH_RESERVE {
@@ -88,13 +93,24 @@ fn admit(st: &Arc<AppState>, conns: &Arc<Mutex<Conns>>, ip: IpAddr) -> Option<Sl
         c.open += 1;
     }
     *c.per_ip.entry(ip).or_insert(0) += 1;
-    st.metrics.connections_open.store((c.open + c.reserve) as u64, Relaxed);
-    Some(Slot { conns: conns.clone(), state: st.clone(), ip, reserve })
+    st.metrics
+        .connections_open
+        .store((c.open + c.reserve) as u64, Relaxed);
+    Some(Slot {
+        conns: conns.clone(),
+        state: st.clone(),
+        ip,
+        reserve,
+    })
 }
 
 /// Serves `state`'s router on `listener` until `shutdown` completes, then lets open
 /// connections finish (at most 10 s).
-pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()>) {
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()>,
+) {
     let router = crate::app(state.clone());
     let conns = Arc::new(Mutex::new(Conns::default()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -133,13 +149,22 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl F
                 let router = router.clone();
                 async move {
                     if limited && !(req.method() == Method::GET && req.uri().path() == "/health") {
-                        return Ok::<_, Infallible>(Refusal(wire::WireError::too_many_requests("Too many connections; retry")).into_response());
+                        return Ok::<_, Infallible>(
+                            Refusal(wire::WireError::too_many_requests(
+                                "Too many connections; retry",
+                            ))
+                            .into_response(),
+                        );
                     }
                     router.oneshot(req).await
                 }
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
-            builder.timer(TokioTimer::new()).header_read_timeout(header_timeout).max_buf_size(MAX_HEAD_BYTES).keep_alive(!limited);
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .max_buf_size(MAX_HEAD_BYTES)
+                .keep_alive(!limited);
             let conn = builder.serve_connection(TokioIo::new(stream), svc);
             tokio::pin!(conn);
             tokio::select! {

@@ -32,7 +32,12 @@ pub enum StoreError {
 /// Region-wide counters (DynamoDB in production, a map in tests).
 pub trait CounterStore: Send + Sync {
     /// Adds `n` to counter `pk` (expiring at `expires_at`, Unix seconds); the new total.
-    fn add<'a>(&'a self, pk: &'a str, n: u32, expires_at: u64) -> BoxFut<'a, Result<u64, StoreError>>;
+    fn add<'a>(
+        &'a self,
+        pk: &'a str,
+        n: u32,
+        expires_at: u64,
+    ) -> BoxFut<'a, Result<u64, StoreError>>;
     /// Counter `pk`, 0 when absent.
     fn get<'a>(&'a self, pk: &'a str) -> BoxFut<'a, Result<u64, StoreError>>;
 }
@@ -54,7 +59,10 @@ pub struct ProcessLimiter {
 
 impl ProcessLimiter {
     pub fn new(max_keys: usize, failure_window: Duration) -> Self {
-        Self { rate: LocalLimiter::with_max_keys(max_keys), failures: LocalLimiter::with_window(max_keys, failure_window) }
+        Self {
+            rate: LocalLimiter::with_max_keys(max_keys),
+            failures: LocalLimiter::with_window(max_keys, failure_window),
+        }
     }
 }
 
@@ -86,7 +94,10 @@ pub struct SharedLimiter {
 }
 
 fn unix_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// The stored key: a hash (no usernames at rest, bounded size) and the window it counts.
@@ -97,9 +108,22 @@ fn pk(kind: &str, key: &str, window: u64) -> String {
 }
 
 impl SharedLimiter {
-    pub fn new(store: Arc<dyn CounterStore>, max_keys: usize, failure_window: Duration, on_error: OnStoreError) -> Self {
+    pub fn new(
+        store: Arc<dyn CounterStore>,
+        max_keys: usize,
+        failure_window: Duration,
+        on_error: OnStoreError,
+    ) -> Self {
         let failure_window = failure_window.max(Duration::from_secs(1));
-        Self { store, local: ProcessLimiter::new(max_keys, failure_window), blocked: LocalLimiter::with_max_keys(max_keys), failure_window, on_error, store_errors: Arc::new(AtomicU64::new(0)), emf: false }
+        Self {
+            store,
+            local: ProcessLimiter::new(max_keys, failure_window),
+            blocked: LocalLimiter::with_max_keys(max_keys),
+            failure_window,
+            on_error,
+            store_errors: Arc::new(AtomicU64::new(0)),
+            emf: false,
+        }
     }
 
     pub fn with_emf(mut self, emf: bool) -> Self {
@@ -110,8 +134,14 @@ impl SharedLimiter {
     fn unreachable(&self, e: &StoreError) -> bool {
         self.store_errors.fetch_add(1, Relaxed);
         if self.emf {
-            let ts = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
-            println!("{}", serde_json::json!({"LimiterStoreErrors": 1, "_aws": {"Timestamp": ts, "CloudWatchMetrics": [{"Namespace": "CognitoRelay", "Dimensions": [[]], "Metrics": [{"Name": "LimiterStoreErrors", "Unit": "Count"}]}]}}));
+            let ts = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0);
+            println!(
+                "{}",
+                serde_json::json!({"LimiterStoreErrors": 1, "_aws": {"Timestamp": ts, "CloudWatchMetrics": [{"Namespace": "CognitoRelay", "Dimensions": [[]], "Metrics": [{"Name": "LimiterStoreErrors", "Unit": "Count"}]}]}})
+            );
         }
         tracing::warn!(error = %e, policy = ?self.on_error, "rate-limit counters unreachable");
         self.on_error == OnStoreError::Allow
@@ -128,7 +158,11 @@ impl SharedLimiter {
             return false;
         }
         let window = unix_secs() / MINUTE.as_secs();
-        match self.store.add(&pk("rate", key, window), 1, (window + 2) * MINUTE.as_secs()).await {
+        match self
+            .store
+            .add(&pk("rate", key, window), 1, (window + 2) * MINUTE.as_secs())
+            .await
+        {
             Ok(n) if n > u64::from(per_minute) => {
                 self.blocked.check(key, u32::MAX);
                 false
@@ -156,7 +190,11 @@ impl SharedLimiter {
         self.local.failures.check(key, u32::MAX);
         let w = self.failure_window.as_secs();
         let window = unix_secs() / w;
-        if let Err(e) = self.store.add(&pk("fail", key, window), 1, (window + 2) * w).await {
+        if let Err(e) = self
+            .store
+            .add(&pk("fail", key, window), 1, (window + 2) * w)
+            .await
+        {
             self.unreachable(&e);
         }
     }
@@ -186,7 +224,12 @@ pub struct MemoryCounters {
 }
 
 impl CounterStore for MemoryCounters {
-    fn add<'a>(&'a self, pk: &'a str, n: u32, _expires_at: u64) -> BoxFut<'a, Result<u64, StoreError>> {
+    fn add<'a>(
+        &'a self,
+        pk: &'a str,
+        n: u32,
+        _expires_at: u64,
+    ) -> BoxFut<'a, Result<u64, StoreError>> {
         let r = if self.down.load(Relaxed) {
             Err(StoreError::Unavailable("down".into()))
         } else {
@@ -198,7 +241,17 @@ impl CounterStore for MemoryCounters {
         Box::pin(async move { r })
     }
     fn get<'a>(&'a self, pk: &'a str) -> BoxFut<'a, Result<u64, StoreError>> {
-        let r = if self.down.load(Relaxed) { Err(StoreError::Unavailable("down".into())) } else { Ok(self.map.lock().unwrap_or_else(|p| p.into_inner()).get(pk).copied().unwrap_or(0)) };
+        let r = if self.down.load(Relaxed) {
+            Err(StoreError::Unavailable("down".into()))
+        } else {
+            Ok(self
+                .map
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(pk)
+                .copied()
+                .unwrap_or(0))
+        };
         Box::pin(async move { r })
     }
 }
@@ -217,8 +270,13 @@ mod tests {
     #[tokio::test]
     async fn a_limit_holds_across_instances() {
         let (_, a, b) = pair(OnStoreError::Allow);
-        assert!(a.allow("user:x", 3).await && b.allow("user:x", 3).await && a.allow("user:x", 3).await);
-        assert!(!b.allow("user:x", 3).await, "the fourth request, on another instance, is over");
+        assert!(
+            a.allow("user:x", 3).await && b.allow("user:x", 3).await && a.allow("user:x", 3).await
+        );
+        assert!(
+            !b.allow("user:x", 3).await,
+            "the fourth request, on another instance, is over"
+        );
         assert!(b.allow("user:y", 3).await, "other keys are not");
     }
 
@@ -240,7 +298,13 @@ mod tests {
         store.down.store(true, Relaxed);
         assert!(open.allow("user:x", 3).await && !open.locked("user:x", 1).await);
         assert_eq!(open.store_errors(), 2);
-        assert!((0..5).filter(|_| open.local.rate.check("user:z", 3)).count() == 3, "per-process limits still apply");
+        assert!(
+            (0..5)
+                .filter(|_| open.local.rate.check("user:z", 3))
+                .count()
+                == 3,
+            "per-process limits still apply"
+        );
         let (store, closed, _) = pair(OnStoreError::Refuse);
         store.down.store(true, Relaxed);
         assert!(!closed.allow("user:x", 3).await && closed.locked("user:x", 1).await);
@@ -259,10 +323,25 @@ mod tests {
 pub struct DynamoCounters(pub relay_aws::limits::Counters);
 
 impl CounterStore for DynamoCounters {
-    fn add<'a>(&'a self, pk: &'a str, n: u32, expires_at: u64) -> BoxFut<'a, Result<u64, StoreError>> {
-        Box::pin(async move { self.0.add(pk, n, expires_at).await.map_err(|e| StoreError::Unavailable(e.to_string())) })
+    fn add<'a>(
+        &'a self,
+        pk: &'a str,
+        n: u32,
+        expires_at: u64,
+    ) -> BoxFut<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            self.0
+                .add(pk, n, expires_at)
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))
+        })
     }
     fn get<'a>(&'a self, pk: &'a str) -> BoxFut<'a, Result<u64, StoreError>> {
-        Box::pin(async move { self.0.get(pk).await.map_err(|e| StoreError::Unavailable(e.to_string())) })
+        Box::pin(async move {
+            self.0
+                .get(pk)
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))
+        })
     }
 }

@@ -47,25 +47,38 @@ pub struct StreamConfig {
 impl StreamConfig {
     /// `RELAY_EVENTS_BUS` (name or ARN; unset = no stream) and its companions, all optional.
     pub fn from_env(env: &dyn crate::config::Env, lambda: bool) -> Result<Option<Self>, String> {
-        let Some(bus) = env.get("RELAY_EVENTS_BUS").map(|b| b.trim().to_owned()).filter(|b| !b.is_empty()) else {
+        let Some(bus) = env
+            .get("RELAY_EVENTS_BUS")
+            .map(|b| b.trim().to_owned())
+            .filter(|b| !b.is_empty())
+        else {
             return Ok(None);
         };
         let num = |key: &str, default: u64| -> Result<u64, String> {
             match env.get(key) {
                 None => Ok(default),
-                Some(v) => v.trim().parse().map_err(|_| format!("{key}={v:?} is not a valid number")),
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{key}={v:?} is not a valid number")),
             }
         };
         let user = match env.get("RELAY_EVENTS_USER").as_deref().map(str::trim) {
             None | Some("hash") => UserField::Hash,
             Some("plain") => UserField::Plain,
             Some("none") => UserField::Omit,
-            Some(other) => return Err(format!("RELAY_EVENTS_USER={other:?} is not one of hash, plain, none")),
+            Some(other) => {
+                return Err(format!(
+                    "RELAY_EVENTS_USER={other:?} is not one of hash, plain, none"
+                ))
+            }
         };
         let buffer = num("RELAY_EVENTS_BUFFER", 10_000)? as usize;
         let concurrency = num("RELAY_EVENTS_CONCURRENCY", 4)? as usize;
         if buffer == 0 || concurrency == 0 {
-            return Err("RELAY_EVENTS_BUFFER and RELAY_EVENTS_CONCURRENCY must be at least 1".into());
+            return Err(
+                "RELAY_EVENTS_BUFFER and RELAY_EVENTS_CONCURRENCY must be at least 1".into(),
+            );
         }
         let call_timeout = Duration::from_millis(num("RELAY_EVENTS_TIMEOUT_MS", 2_000)?);
         if call_timeout.is_zero() {
@@ -73,13 +86,18 @@ impl StreamConfig {
         }
         Ok(Some(Self {
             bus,
-            source: env.get("RELAY_EVENTS_SOURCE").unwrap_or_else(|| "cognito-relay.proxy".into()),
+            source: env
+                .get("RELAY_EVENTS_SOURCE")
+                .unwrap_or_else(|| "cognito-relay.proxy".into()),
             endpoint: env.get("RELAY_EVENTS_ENDPOINT"),
             user,
             buffer,
             concurrency,
             call_timeout,
-            flush_wait: Duration::from_millis(num("RELAY_EVENTS_FLUSH_MS", if lambda { 200 } else { 0 })?),
+            flush_wait: Duration::from_millis(num(
+                "RELAY_EVENTS_FLUSH_MS",
+                if lambda { 200 } else { 0 },
+            )?),
         }))
     }
 }
@@ -112,7 +130,10 @@ pub struct RequestEvent {
 }
 
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Why publishing a batch failed (for logs; never carries an event).
@@ -141,15 +162,30 @@ impl Bus for EventBridge {
         Box::pin(async move {
             let entries = details
                 .into_iter()
-                .map(|d| aws_sdk_eventbridge::types::PutEventsRequestEntry::builder().event_bus_name(&self.bus).source(&self.source).detail_type("Cognito request").detail(d).build())
+                .map(|d| {
+                    aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                        .event_bus_name(&self.bus)
+                        .source(&self.source)
+                        .detail_type("Cognito request")
+                        .detail(d)
+                        .build()
+                })
                 .collect::<Vec<_>>();
-            let out = self.client.put_events().set_entries(Some(entries)).send().await.map_err(|e| BusError::Call(describe(&e)))?;
+            let out = self
+                .client
+                .put_events()
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| BusError::Call(describe(&e)))?;
             Ok(out.failed_entry_count.max(0) as usize)
         })
     }
 }
 
-fn describe<E: aws_sdk_eventbridge::error::ProvideErrorMetadata, R>(e: &aws_sdk_eventbridge::error::SdkError<E, R>) -> String {
+fn describe<E: aws_sdk_eventbridge::error::ProvideErrorMetadata, R>(
+    e: &aws_sdk_eventbridge::error::SdkError<E, R>,
+) -> String {
     use aws_sdk_eventbridge::error::SdkError;
     match e {
         SdkError::ServiceError(se) => se.err().code().unwrap_or("ServiceError").to_owned(),
@@ -186,8 +222,17 @@ impl StreamStats {
     fn warn(&self, what: &str, n: usize) {
         let now = now_ms() / 1000;
         let last = self.last_warn_s.load(Relaxed);
-        if now >= last + 10 && self.last_warn_s.compare_exchange(last, now, Relaxed, Relaxed).is_ok() {
-            tracing::warn!(dropped = n, dropped_total = self.dropped(), "event stream: {what}; events dropped");
+        if now >= last + 10
+            && self
+                .last_warn_s
+                .compare_exchange(last, now, Relaxed, Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                dropped = n,
+                dropped_total = self.dropped(),
+                "event stream: {what}; events dropped"
+            );
         }
     }
 }
@@ -216,14 +261,21 @@ impl Publisher {
                         Err(_) => break,
                     }
                 }
-                let Ok(permit) = slots.clone().acquire_owned().await else { break };
+                let Ok(permit) = slots.clone().acquire_owned().await else {
+                    break;
+                };
                 let (bus, stats) = (bus.clone(), w_stats.clone());
                 tokio::spawn(async move {
                     let n = batch.len();
                     let (batch, acks): (Vec<String>, Vec<_>) = batch.into_iter().unzip();
-                    match tokio::time::timeout(timeout, bus.put(batch)).await.unwrap_or(Err(BusError::Timeout)) {
+                    match tokio::time::timeout(timeout, bus.put(batch))
+                        .await
+                        .unwrap_or(Err(BusError::Timeout))
+                    {
                         Ok(failed) => {
-                            stats.published.fetch_add((n - failed.min(n)) as u64, Relaxed);
+                            stats
+                                .published
+                                .fetch_add((n - failed.min(n)) as u64, Relaxed);
                             if failed > 0 {
                                 stats.dropped_failed.fetch_add(failed as u64, Relaxed);
                                 stats.warn("the bus refused entries", failed);
@@ -241,14 +293,24 @@ impl Publisher {
                 });
             }
         });
-        Arc::new(Self { tx, stats, flush_wait: cfg.flush_wait, user: cfg.user })
+        Arc::new(Self {
+            tx,
+            stats,
+            flush_wait: cfg.flush_wait,
+            user: cfg.user,
+        })
     }
 
     /// Queues an event; a full buffer drops it (counted). Never waits. With a flush wait
     /// configured, returns what `flush` waits on.
     pub fn publish(&self, event: &RequestEvent) -> Option<oneshot::Receiver<()>> {
         let detail = serde_json::to_string(event).ok()?;
-        let (ack, done) = if self.flush_wait.is_zero() { (None, None) } else { let (a, d) = oneshot::channel(); (Some(a), Some(d)) };
+        let (ack, done) = if self.flush_wait.is_zero() {
+            (None, None)
+        } else {
+            let (a, d) = oneshot::channel();
+            (Some(a), Some(d))
+        };
         if self.tx.try_send((detail, ack)).is_err() {
             self.stats.dropped_full.fetch_add(1, Relaxed);
             self.stats.warn("buffer full", 1);
@@ -277,7 +339,16 @@ impl Publisher {
 /// Builds the event of a finished request and queues it; under Lambda, waits (bounded) for it
 /// to be published before the response is returned.
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn publish_outcome(st: &crate::AppState, events: &Publisher, action: &str, status: u16, error_type: Option<String>, latency_ms: f64, delivery: Option<crate::ports::Delivery>, notes: crate::app::Notes) {
+pub(crate) async fn publish_outcome(
+    st: &crate::AppState,
+    events: &Publisher,
+    action: &str,
+    status: u16,
+    error_type: Option<String>,
+    latency_ms: f64,
+    delivery: Option<crate::ports::Delivery>,
+    notes: crate::app::Notes,
+) {
     use crate::ports::Delivery;
     let (user, user_hashed) = match (events.user, notes.user) {
         (UserField::Plain, Some(u)) => (Some(u), false),
@@ -350,11 +421,37 @@ mod tests {
     }
 
     fn cfg(buffer: usize, flush_ms: u64) -> StreamConfig {
-        StreamConfig { bus: "b".into(), source: "s".into(), endpoint: None, user: UserField::Hash, buffer, concurrency: 2, call_timeout: Duration::from_millis(500), flush_wait: Duration::from_millis(flush_ms) }
+        StreamConfig {
+            bus: "b".into(),
+            source: "s".into(),
+            endpoint: None,
+            user: UserField::Hash,
+            buffer,
+            concurrency: 2,
+            call_timeout: Duration::from_millis(500),
+            flush_wait: Duration::from_millis(flush_ms),
+        }
     }
 
     fn event(i: u16) -> RequestEvent {
-        RequestEvent { v: 1, id: format!("e{i}"), time_ms: 1, region: "eu-west-1".into(), pool: "p".into(), action: "SignUp".into(), status: 200, outcome: "success", error_type: None, latency_ms: 1.0, replication: Some("peer"), caller_ip: None, user: None, user_hashed: false, policy_rule: None, policy_dry_run: false }
+        RequestEvent {
+            v: 1,
+            id: format!("e{i}"),
+            time_ms: 1,
+            region: "eu-west-1".into(),
+            pool: "p".into(),
+            action: "SignUp".into(),
+            status: 200,
+            outcome: "success",
+            error_type: None,
+            latency_ms: 1.0,
+            replication: Some("peer"),
+            caller_ip: None,
+            user: None,
+            user_hashed: false,
+            policy_rule: None,
+            policy_dry_run: false,
+        }
     }
 
     #[tokio::test]
@@ -377,7 +474,10 @@ mod tests {
         for i in 0..200 {
             p.publish(&event(i));
         }
-        assert!(p.stats.dropped_full.load(Relaxed) > 0, "publish never waits for a slow bus");
+        assert!(
+            p.stats.dropped_full.load(Relaxed) > 0,
+            "publish never waits for a slow bus"
+        );
 
         let p = Publisher::start(Arc::new(Down), &cfg(100, 1_000));
         let done = p.publish(&event(1));
@@ -385,6 +485,9 @@ mod tests {
         assert_eq!(p.stats.dropped_failed.load(Relaxed), 1);
         assert!(p.emf_drops().unwrap().contains(r#""EventsDropped":1"#));
         assert_eq!(p.emf_drops(), None, "each drop is reported once");
-        assert!(p.stats.prometheus().contains(r#"relay_events_dropped_total{reason="publish_failed"} 1"#));
+        assert!(p
+            .stats
+            .prometheus()
+            .contains(r#"relay_events_dropped_total{reason="publish_failed"} 1"#));
     }
 }

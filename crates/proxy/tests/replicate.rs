@@ -25,7 +25,10 @@ use common::KEY_B64;
 struct Capture(Mutex<Vec<(Header, String)>>);
 impl EventSink for Capture {
     fn deliver<'a>(&'a self, header: &'a Header, body: &'a str) -> BoxFut<'a, Delivery> {
-        self.0.lock().unwrap().push((header.clone(), body.to_owned()));
+        self.0
+            .lock()
+            .unwrap()
+            .push((header.clone(), body.to_owned()));
         Box::pin(async { Delivery::Peer })
     }
 }
@@ -44,14 +47,25 @@ async fn serve(stub: Stub) -> String {
         axum::routing::post(move |headers: HeaderMap| {
             let stub = stub.clone();
             async move {
-                let action = headers["x-amz-target"].to_str().unwrap().rsplit('.').next().unwrap().to_owned();
+                let action = headers["x-amz-target"]
+                    .to_str()
+                    .unwrap()
+                    .rsplit('.')
+                    .next()
+                    .unwrap()
+                    .to_owned();
                 stub.calls.lock().unwrap().push(action.clone());
                 tokio::time::sleep(stub.delay).await;
-                let (status, kind, body) = stub.answers.get(action.as_str()).copied().unwrap_or((200, "", "{}"));
+                let (status, kind, body) = stub
+                    .answers
+                    .get(action.as_str())
+                    .copied()
+                    .unwrap_or((200, "", "{}"));
                 let mut r = axum::response::Response::new(Body::from(body));
                 *r.status_mut() = StatusCode::from_u16(status).unwrap();
                 if !kind.is_empty() {
-                    r.headers_mut().insert("x-amzn-errortype", kind.parse().unwrap());
+                    r.headers_mut()
+                        .insert("x-amzn-errortype", kind.parse().unwrap());
                 }
                 r
             }
@@ -77,14 +91,25 @@ async fn state(stub: Stub, extra: &[(&str, &str)]) -> (Arc<AppState>, Arc<Captur
     let cfg = common::config(&[replication, extra]);
     let secrets = common::secrets();
     let sink = Arc::new(Capture::default());
-    let st = AppState::new(cfg, secrets, Some(sink.clone() as Arc<dyn EventSink>), None, Arc::new(LocalLimiter::default()), false).unwrap();
+    let st = AppState::new(
+        cfg,
+        secrets,
+        Some(sink.clone() as Arc<dyn EventSink>),
+        None,
+        Arc::new(LocalLimiter::default()),
+        false,
+    )
+    .unwrap();
     (Arc::new(st), sink)
 }
 
 fn cognito(target: &str, body: &str) -> Request<Body> {
     Request::post("/")
         .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-target", format!("AWSCognitoIdentityProviderService.{target}"))
+        .header(
+            "x-amz-target",
+            format!("AWSCognitoIdentityProviderService.{target}"),
+        )
         .body(Body::from(body.to_owned()))
         .unwrap()
 }
@@ -93,37 +118,66 @@ async fn call(st: Arc<AppState>, req: Request<Body>) -> (StatusCode, HeaderMap, 
     let resp = proxy::app(st).oneshot(req).await.unwrap();
     let (parts, body) = resp.into_parts();
     let bytes = body.collect().await.unwrap().to_bytes();
-    (parts.status, parts.headers, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    (
+        parts.status,
+        parts.headers,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 fn keys() -> Keyring {
-    Keyring::from_json(&format!(r#"{{"current":"k1","keys":{{"k1":"{KEY_B64}"}}}}"#)).unwrap()
+    Keyring::from_json(&format!(
+        r#"{{"current":"k1","keys":{{"k1":"{KEY_B64}"}}}}"#
+    ))
+    .unwrap()
 }
 
 fn access_token(username: &str) -> String {
-    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(r#"{{"sub":"sub-1","username":"{username}"}}"#));
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!(r#"{{"sub":"sub-1","username":"{username}"}}"#));
     format!("h.{payload}.sig")
 }
 
 fn stub(answers: &[(&'static str, (u16, &'static str, &'static str))]) -> Stub {
-    Stub { answers: Arc::new(answers.iter().copied().collect()), ..Default::default() }
+    Stub {
+        answers: Arc::new(answers.iter().copied().collect()),
+        ..Default::default()
+    }
 }
 
 #[tokio::test]
 async fn an_empty_success_body_still_replicates_sealed_for_the_peer() {
     let (st, sink) = state(stub(&[("ChangePassword", (200, "", ""))]), &[]).await;
-    let body = format!(r#"{{"AccessToken":"{}","PreviousPassword":"Old-Passw0rd!","ProposedPassword":"New-Passw0rd!"}}"#, access_token("alice"));
+    let body = format!(
+        r#"{{"AccessToken":"{}","PreviousPassword":"Old-Passw0rd!","ProposedPassword":"New-Passw0rd!"}}"#,
+        access_token("alice")
+    );
     let (status, _, _) = call(st.clone(), cognito("ChangePassword", &body)).await;
     assert_eq!(status, StatusCode::OK);
     let got = sink.0.lock().unwrap().clone();
     assert_eq!(got.len(), 1, "exactly one event");
     let (header, sealed) = &got[0];
-    assert_eq!((header.action.as_str(), header.origin_pool.as_str(), header.target_pool.as_str()), ("ChangePassword", "eu-west-1_a", "eu-central-1_b"));
-    assert!(!sealed.contains("New-Passw0rd") && !sealed.contains("alice"), "nothing readable on the queue");
+    assert_eq!(
+        (
+            header.action.as_str(),
+            header.origin_pool.as_str(),
+            header.target_pool.as_str()
+        ),
+        ("ChangePassword", "eu-west-1_a", "eu-central-1_b")
+    );
+    assert!(
+        !sealed.contains("New-Passw0rd") && !sealed.contains("alice"),
+        "nothing readable on the queue"
+    );
     let event = Envelope::open(sealed, &keys()).unwrap();
     assert_eq!(event.user_key, "alice");
-    let Change::SetPassword { sealed_password } = event.change else { panic!("{:?}", event.change) };
-    assert_eq!(keys().open(&sealed_password, event.id.as_bytes()).unwrap(), b"New-Passw0rd!");
+    let Change::SetPassword { sealed_password } = event.change else {
+        panic!("{:?}", event.change)
+    };
+    assert_eq!(
+        keys().open(&sealed_password, event.id.as_bytes()).unwrap(),
+        b"New-Passw0rd!"
+    );
 }
 
 #[tokio::test]
@@ -133,20 +187,47 @@ async fn a_passwordless_sign_up_replicates() {
     assert_eq!(status, StatusCode::OK);
     let got = sink.0.lock().unwrap().clone();
     let event = Envelope::open(&got[0].1, &keys()).unwrap();
-    let Change::CreateUser { sealed_password, confirm_verifies, .. } = event.change else { panic!() };
-    assert_eq!((sealed_password, confirm_verifies.as_deref()), (None, Some("email")));
+    let Change::CreateUser {
+        sealed_password,
+        confirm_verifies,
+        ..
+    } = event.change
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (sealed_password, confirm_verifies.as_deref()),
+        (None, Some("email"))
+    );
 }
 
 #[tokio::test]
 async fn a_token_mutation_whose_user_cannot_be_resolved_is_refused_before_forwarding() {
-    let s = stub(&[("GetUser", (400, "TooManyRequestsException", r#"{"__type":"TooManyRequestsException","message":"Rate exceeded"}"#))]);
+    let s = stub(&[(
+        "GetUser",
+        (
+            400,
+            "TooManyRequestsException",
+            r#"{"__type":"TooManyRequestsException","message":"Rate exceeded"}"#,
+        ),
+    )]);
     let calls = s.calls.clone();
     let (st, sink) = state(s, &[("RELAY_USERNAME_ATTRIBUTES", "email")]).await;
-    let body = format!(r#"{{"AccessToken":"{}","UserAttributes":[{{"Name":"name","Value":"X"}}]}}"#, access_token("uuid-1"));
+    let body = format!(
+        r#"{{"AccessToken":"{}","UserAttributes":[{{"Name":"name","Value":"X"}}]}}"#,
+        access_token("uuid-1")
+    );
     let (status, headers, json) = call(st, cognito("UpdateUserAttributes", &body)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(headers["x-amzn-errortype"], json["__type"].as_str().unwrap());
-    assert_eq!(calls.lock().unwrap().as_slice(), ["GetUser"], "the mutation never reached Cognito");
+    assert_eq!(
+        headers["x-amzn-errortype"],
+        json["__type"].as_str().unwrap()
+    );
+    assert_eq!(
+        calls.lock().unwrap().as_slice(),
+        ["GetUser"],
+        "the mutation never reached Cognito"
+    );
     assert!(sink.0.lock().unwrap().is_empty());
 }
 
@@ -155,9 +236,16 @@ async fn a_client_that_goes_away_mid_request_does_not_lose_the_event() {
     let mut s = stub(&[]);
     s.delay = Duration::from_millis(400);
     let (st, sink) = state(s, &[]).await;
-    let body = format!(r#"{{"AccessToken":"{}","PreviousPassword":"a","ProposedPassword":"Newer-Passw0rd!"}}"#, access_token("carol"));
+    let body = format!(
+        r#"{{"AccessToken":"{}","PreviousPassword":"a","ProposedPassword":"Newer-Passw0rd!"}}"#,
+        access_token("carol")
+    );
     // The client gives up (its request future is dropped) while Cognito is still working.
-    let gave_up = tokio::time::timeout(Duration::from_millis(100), call(st.clone(), cognito("ChangePassword", &body))).await;
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(100),
+        call(st.clone(), cognito("ChangePassword", &body)),
+    )
+    .await;
     assert!(gave_up.is_err());
     let mut waited = 0;
     while sink.0.lock().unwrap().is_empty() && waited < 50 {
@@ -165,30 +253,74 @@ async fn a_client_that_goes_away_mid_request_does_not_lose_the_event() {
         waited += 1;
     }
     let got = sink.0.lock().unwrap().clone();
-    assert_eq!(got.len(), 1, "the mutation Cognito made was still replicated");
+    assert_eq!(
+        got.len(),
+        1,
+        "the mutation Cognito made was still replicated"
+    );
     assert_eq!(got[0].0.action, "ChangePassword");
 }
 
 #[tokio::test]
 async fn an_attribute_change_carries_the_origins_verified_flags() {
     let (st, sink) = state(stub(&[("UpdateUserAttributes", (200, "", r#"{"CodeDeliveryDetailsList":[{"AttributeName":"email","DeliveryMedium":"EMAIL","Destination":"n***@x.io"}]}"#))]), &[]).await;
-    let body = format!(r#"{{"AccessToken":"{}","UserAttributes":[{{"Name":"email","Value":"new@x.io"}},{{"Name":"phone_number","Value":"+15550100"}}]}}"#, access_token("dave"));
+    let body = format!(
+        r#"{{"AccessToken":"{}","UserAttributes":[{{"Name":"email","Value":"new@x.io"}},{{"Name":"phone_number","Value":"+15550100"}}]}}"#,
+        access_token("dave")
+    );
     call(st, cognito("UpdateUserAttributes", &body)).await;
     let event = Envelope::open(&sink.0.lock().unwrap()[0].1, &keys()).unwrap();
-    let Change::UpdateAttributes { attributes } = event.change else { panic!() };
-    let flags: Vec<(String, String)> = attributes.into_iter().filter(|a| a.name.ends_with("_verified")).map(|a| (a.name, a.value)).collect();
-    assert_eq!(flags, vec![("email_verified".to_owned(), "false".to_owned())]);
+    let Change::UpdateAttributes { attributes } = event.change else {
+        panic!()
+    };
+    let flags: Vec<(String, String)> = attributes
+        .into_iter()
+        .filter(|a| a.name.ends_with("_verified"))
+        .map(|a| (a.name, a.value))
+        .collect();
+    assert_eq!(
+        flags,
+        vec![("email_verified".to_owned(), "false".to_owned())]
+    );
 }
 
 #[tokio::test]
 async fn cognito_throttling_is_counted_in_the_metrics() {
-    let s = stub(&[("ForgotPassword", (400, "TooManyRequestsException", r#"{"__type":"TooManyRequestsException","message":"Rate exceeded"}"#))]);
+    let s = stub(&[(
+        "ForgotPassword",
+        (
+            400,
+            "TooManyRequestsException",
+            r#"{"__type":"TooManyRequestsException","message":"Rate exceeded"}"#,
+        ),
+    )]);
     let (st, _) = state(s, &[]).await;
     for _ in 0..2 {
-        let (_, headers, _) = call(st.clone(), cognito("ForgotPassword", r#"{"ClientId":"pub","Username":"bob"}"#)).await;
-        assert_eq!(headers["x-amzn-errortype"], "TooManyRequestsException", "Cognito's answer is passed on");
+        let (_, headers, _) = call(
+            st.clone(),
+            cognito("ForgotPassword", r#"{"ClientId":"pub","Username":"bob"}"#),
+        )
+        .await;
+        assert_eq!(
+            headers["x-amzn-errortype"], "TooManyRequestsException",
+            "Cognito's answer is passed on"
+        );
     }
-    let resp = proxy::app(st).oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
-    let text = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
-    assert!(text.lines().any(|l| l == "relay_cognito_throttled_total 2"), "{text}");
+    let resp = proxy::app(st)
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let text = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(
+        text.lines().any(|l| l == "relay_cognito_throttled_total 2"),
+        "{text}"
+    );
 }

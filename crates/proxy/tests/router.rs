@@ -27,29 +27,58 @@ impl Control for Switch {
     }
     fn pool_ok(&self) -> BoxFut<'_, Result<(), String>> {
         let ok = self.pool_ok;
-        Box::pin(async move { if ok { Ok(()) } else { Err("connection failure".into()) } })
+        Box::pin(async move {
+            if ok {
+                Ok(())
+            } else {
+                Err("connection failure".into())
+            }
+        })
     }
 }
 
 fn state(extra: &[(&str, &str)], control: Switch) -> Arc<AppState> {
-    Arc::new(AppState::new(common::config(&[extra]), common::secrets(), None, Some(Arc::new(control)), Arc::new(LocalLimiter::default()), false).unwrap())
+    Arc::new(
+        AppState::new(
+            common::config(&[extra]),
+            common::secrets(),
+            None,
+            Some(Arc::new(control)),
+            Arc::new(LocalLimiter::default()),
+            false,
+        )
+        .unwrap(),
+    )
 }
 
 fn healthy() -> Switch {
-    Switch { drained: false, pool_ok: true }
+    Switch {
+        drained: false,
+        pool_ok: true,
+    }
 }
 
-async fn call(st: Arc<AppState>, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+async fn call(
+    st: Arc<AppState>,
+    req: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
     let resp = proxy::app(st).oneshot(req).await.unwrap();
     let (parts, body) = resp.into_parts();
     let bytes = body.collect().await.unwrap().to_bytes();
-    (parts.status, parts.headers, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    (
+        parts.status,
+        parts.headers,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 fn cognito(target: &str, body: &str) -> Request<Body> {
     Request::post("/")
         .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-target", format!("AWSCognitoIdentityProviderService.{target}"))
+        .header(
+            "x-amz-target",
+            format!("AWSCognitoIdentityProviderService.{target}"),
+        )
         .body(Body::from(body.to_owned()))
         .unwrap()
 }
@@ -60,8 +89,16 @@ async fn refusals_are_cognito_shaped() {
         ("AdminCreateUser", "{}", "NotAuthorizedException"),
         ("ListUserPools", "{}", "UnknownOperationException"),
         ("SignUp", "{oops", "SerializationException"),
-        ("SignUp", r#"{"ClientId":"nope","Username":"a"}"#, "ResourceNotFoundException"),
-        ("InitiateAuth", r#"{"ClientId":"pub","AuthFlow":"REFRESH_TOKEN_AUTH","AuthParameters":{"REFRESH_TOKEN":"crr1.v1.k1.AAAA"}}"#, "NotAuthorizedException"),
+        (
+            "SignUp",
+            r#"{"ClientId":"nope","Username":"a"}"#,
+            "ResourceNotFoundException",
+        ),
+        (
+            "InitiateAuth",
+            r#"{"ClientId":"pub","AuthFlow":"REFRESH_TOKEN_AUTH","AuthParameters":{"REFRESH_TOKEN":"crr1.v1.k1.AAAA"}}"#,
+            "NotAuthorizedException",
+        ),
     ] {
         let (status, headers, body) = call(state(&[], healthy()), cognito(target, body)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{target}");
@@ -73,19 +110,39 @@ async fn refusals_are_cognito_shaped() {
 
 #[tokio::test]
 async fn oversized_bodies_and_wrong_content_types_are_refused() {
-    let big = format!(r#"{{"ClientId":"pub","Username":"{}"}}"#, "a".repeat(70_000));
+    let big = format!(
+        r#"{{"ClientId":"pub","Username":"{}"}}"#,
+        "a".repeat(70_000)
+    );
     let (status, headers, _) = call(state(&[], healthy()), cognito("SignUp", &big)).await;
-    assert_eq!((status, headers["x-amzn-errortype"].to_str().unwrap()), (StatusCode::BAD_REQUEST, "InvalidParameterException"));
-    let req = Request::post("/").header("content-type", "text/plain").header("x-amz-target", "AWSCognitoIdentityProviderService.SignUp").body(Body::from("{}")).unwrap();
+    assert_eq!(
+        (status, headers["x-amzn-errortype"].to_str().unwrap()),
+        (StatusCode::BAD_REQUEST, "InvalidParameterException")
+    );
+    let req = Request::post("/")
+        .header("content-type", "text/plain")
+        .header("x-amz-target", "AWSCognitoIdentityProviderService.SignUp")
+        .body(Body::from("{}"))
+        .unwrap();
     let (status, headers, _) = call(state(&[], healthy()), req).await;
-    assert_eq!((status, headers["x-amzn-errortype"].to_str().unwrap()), (StatusCode::BAD_REQUEST, "SerializationException"));
+    assert_eq!(
+        (status, headers["x-amzn-errortype"].to_str().unwrap()),
+        (StatusCode::BAD_REQUEST, "SerializationException")
+    );
 }
 
 #[tokio::test]
 async fn an_unreachable_pool_gets_a_cognito_shaped_5xx() {
-    let (status, headers, body) = call(state(&[], healthy()), cognito("ForgotPassword", r#"{"ClientId":"pub","Username":"a"}"#)).await;
+    let (status, headers, body) = call(
+        state(&[], healthy()),
+        cognito("ForgotPassword", r#"{"ClientId":"pub","Username":"a"}"#),
+    )
+    .await;
     assert!(status.is_server_error());
-    assert_eq!(headers["x-amzn-errortype"], body["__type"].as_str().unwrap());
+    assert_eq!(
+        headers["x-amzn-errortype"],
+        body["__type"].as_str().unwrap()
+    );
 }
 
 #[tokio::test]
@@ -93,7 +150,11 @@ async fn per_username_limit_answers_too_many_requests() {
     let st = state(&[("RELAY_RATE_PER_USERNAME", "2")], healthy());
     let mut kinds = vec![];
     for _ in 0..3 {
-        let (_, headers, _) = call(st.clone(), cognito("ForgotPassword", r#"{"ClientId":"pub","Username":"Same"}"#)).await;
+        let (_, headers, _) = call(
+            st.clone(),
+            cognito("ForgotPassword", r#"{"ClientId":"pub","Username":"Same"}"#),
+        )
+        .await;
         kinds.push(headers["x-amzn-errortype"].to_str().unwrap().to_owned());
     }
     assert_ne!(kinds[0], "TooManyRequestsException");
@@ -102,12 +163,27 @@ async fn per_username_limit_answers_too_many_requests() {
 
 #[tokio::test]
 async fn cors_follows_the_configured_origins() {
-    let st = state(&[("RELAY_CORS_ORIGINS", "https://app.example.com")], healthy());
-    let pre = |origin: &str| Request::options("/").header("origin", origin).header("access-control-request-method", "POST").body(Body::empty()).unwrap();
+    let st = state(
+        &[("RELAY_CORS_ORIGINS", "https://app.example.com")],
+        healthy(),
+    );
+    let pre = |origin: &str| {
+        Request::options("/")
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .body(Body::empty())
+            .unwrap()
+    };
     let (status, headers, _) = call(st.clone(), pre("https://app.example.com")).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(headers["access-control-allow-origin"], "https://app.example.com");
-    assert!(headers["access-control-allow-headers"].to_str().unwrap().contains("x-amz-target"));
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert!(headers["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .contains("x-amz-target"));
     let (_, headers, _) = call(st, pre("https://evil.example.net")).await;
     assert!(headers.get("access-control-allow-origin").is_none());
 }
@@ -116,12 +192,38 @@ async fn cors_follows_the_configured_origins() {
 async fn health_reports_drain_and_pool_with_a_reason() {
     let get = || Request::get("/health").body(Body::empty()).unwrap();
     let (status, _, body) = call(state(&[], healthy()), get()).await;
-    assert_eq!((status, body["healthy"].as_bool()), (StatusCode::OK, Some(true)));
-    let (status, _, body) = call(state(&[], Switch { drained: true, pool_ok: true }), get()).await;
+    assert_eq!(
+        (status, body["healthy"].as_bool()),
+        (StatusCode::OK, Some(true))
+    );
+    let (status, _, body) = call(
+        state(
+            &[],
+            Switch {
+                drained: true,
+                pool_ok: true,
+            },
+        ),
+        get(),
+    )
+    .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(body["reason"].as_str().unwrap().contains("drained"));
-    let (status, _, body) = call(state(&[], Switch { drained: false, pool_ok: false }), get()).await;
-    assert_eq!((status, body["pool"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("unreachable")));
+    let (status, _, body) = call(
+        state(
+            &[],
+            Switch {
+                drained: false,
+                pool_ok: false,
+            },
+        ),
+        get(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["pool"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("unreachable"))
+    );
 }
 
 /// Secrets Manager unreachable: counts the attempts.
@@ -137,38 +239,101 @@ impl SecretSource for Unreachable {
 async fn without_its_secrets_the_proxy_answers_cognito_shaped_503s_and_health_says_why() {
     let source = Arc::new(Unreachable(Default::default()));
     let mut env: HashMap<String, String> = HashMap::new();
-    for (k, v) in [("RELAY_REGION", "eu-west-1"), ("RELAY_USER_POOL_ID", "eu-west-1_x"), ("RELAY_CLIENTS_SECRET_ID", "clients"), ("RELAY_REPLICATION_KEY_SECRET_ID", "key"), ("RELAY_COGNITO_ENDPOINT", "http://127.0.0.1:9/")] {
+    for (k, v) in [
+        ("RELAY_REGION", "eu-west-1"),
+        ("RELAY_USER_POOL_ID", "eu-west-1_x"),
+        ("RELAY_CLIENTS_SECRET_ID", "clients"),
+        ("RELAY_REPLICATION_KEY_SECRET_ID", "key"),
+        ("RELAY_COGNITO_ENDPOINT", "http://127.0.0.1:9/"),
+    ] {
         env.insert(k.into(), v.into());
     }
-    let secrets = SecretCache::new(source.clone(), "clients".into(), "key".into(), Duration::from_secs(60));
-    let st = Arc::new(AppState::new(Config::from_env(&env).unwrap(), secrets, None, Some(Arc::new(healthy())), Arc::new(LocalLimiter::default()), false).unwrap());
-    let (status, headers, body) = call(st.clone(), cognito("ForgotPassword", r#"{"ClientId":"pub","Username":"a"}"#)).await;
+    let secrets = SecretCache::new(
+        source.clone(),
+        "clients".into(),
+        "key".into(),
+        Duration::from_secs(60),
+    );
+    let st = Arc::new(
+        AppState::new(
+            Config::from_env(&env).unwrap(),
+            secrets,
+            None,
+            Some(Arc::new(healthy())),
+            Arc::new(LocalLimiter::default()),
+            false,
+        )
+        .unwrap(),
+    );
+    let (status, headers, body) = call(
+        st.clone(),
+        cognito("ForgotPassword", r#"{"ClientId":"pub","Username":"a"}"#),
+    )
+    .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(headers["x-amzn-errortype"], "ServiceUnavailableException");
     assert_eq!(body["__type"], "ServiceUnavailableException");
     // Right after a failure, requests do not wait for Secrets Manager again.
     let attempts = source.0.load(std::sync::atomic::Ordering::SeqCst);
-    let (status, _, _) = call(st.clone(), cognito("ForgotPassword", r#"{"ClientId":"pub","Username":"a"}"#)).await;
+    let (status, _, _) = call(
+        st.clone(),
+        cognito("ForgotPassword", r#"{"ClientId":"pub","Username":"a"}"#),
+    )
+    .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(source.0.load(std::sync::atomic::Ordering::SeqCst), attempts, "no new attempt within the retry gate");
+    assert_eq!(
+        source.0.load(std::sync::atomic::Ordering::SeqCst),
+        attempts,
+        "no new attempt within the retry gate"
+    );
     let (status, _, body) = call(st, Request::get("/health").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(body["reason"].as_str().unwrap().starts_with("waiting for secrets (Secrets Manager) since "), "{body}");
-    assert!(body["waiting"].as_array().unwrap().iter().any(|w| w["dependency"] == "secrets (Secrets Manager)" && w["error"].as_str().unwrap().contains("connection failure")), "{body}");
+    assert!(
+        body["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("waiting for secrets (Secrets Manager) since "),
+        "{body}"
+    );
+    assert!(
+        body["waiting"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["dependency"] == "secrets (Secrets Manager)"
+                && w["error"].as_str().unwrap().contains("connection failure")),
+        "{body}"
+    );
 }
 
 #[tokio::test]
 async fn refused_origins_still_vary_on_origin() {
-    let st = state(&[("RELAY_CORS_ORIGINS", "https://app.example.com")], healthy());
+    let st = state(
+        &[("RELAY_CORS_ORIGINS", "https://app.example.com")],
+        healthy(),
+    );
     let post = |origin: &str| {
         let mut r = cognito("ForgotPassword", "{oops");
         r.headers_mut().insert("origin", origin.parse().unwrap());
         r
     };
-    let pre = |origin: &str| Request::options("/").header("origin", origin).header("access-control-request-method", "POST").body(Body::empty()).unwrap();
-    for req in [post("https://evil.example.net"), pre("https://evil.example.net"), post("https://app.example.com")] {
+    let pre = |origin: &str| {
+        Request::options("/")
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .body(Body::empty())
+            .unwrap()
+    };
+    for req in [
+        post("https://evil.example.net"),
+        pre("https://evil.example.net"),
+        post("https://app.example.com"),
+    ] {
         let (_, headers, _) = call(st.clone(), req).await;
-        assert_eq!(headers["vary"], "Origin", "a shared cache must key this answer on Origin");
+        assert_eq!(
+            headers["vary"], "Origin",
+            "a shared cache must key this answer on Origin"
+        );
     }
     // Any origin: the answer does not depend on Origin.
     let (_, headers, _) = call(state(&[], healthy()), post("https://evil.example.net")).await;
@@ -178,7 +343,11 @@ async fn refused_origins_still_vary_on_origin() {
 #[tokio::test]
 async fn get_on_the_endpoint_is_a_cognito_shaped_refusal() {
     for method in ["GET", "PUT", "DELETE"] {
-        let req = Request::builder().method(method).uri("/").body(Body::empty()).unwrap();
+        let req = Request::builder()
+            .method(method)
+            .uri("/")
+            .body(Body::empty())
+            .unwrap();
         let (status, headers, body) = call(state(&[], healthy()), req).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{method}");
         assert_eq!(headers["x-amzn-errortype"], "UnknownOperationException");
@@ -189,10 +358,16 @@ async fn get_on_the_endpoint_is_a_cognito_shaped_refusal() {
 }
 
 fn from_peer(peer: &str, xff: Option<&str>) -> Request<Body> {
-    let mut r = cognito("ForgotPassword", r#"{"ClientId":"pub","Username":"someone"}"#);
-    r.extensions_mut().insert(axum::extract::ConnectInfo(peer.parse::<std::net::SocketAddr>().unwrap()));
+    let mut r = cognito(
+        "ForgotPassword",
+        r#"{"ClientId":"pub","Username":"someone"}"#,
+    );
+    r.extensions_mut().insert(axum::extract::ConnectInfo(
+        peer.parse::<std::net::SocketAddr>().unwrap(),
+    ));
     if let Some(x) = xff {
-        r.headers_mut().insert("x-forwarded-for", x.parse().unwrap());
+        r.headers_mut()
+            .insert("x-forwarded-for", x.parse().unwrap());
     }
     r
 }
@@ -208,19 +383,45 @@ async fn kinds(st: &Arc<AppState>, reqs: Vec<Request<Body>>) -> Vec<String> {
 
 #[tokio::test]
 async fn rotating_x_forwarded_for_does_not_escape_the_per_ip_limit() {
-    let st = state(&[("RELAY_RATE_PER_IP", "2"), ("RELAY_RATE_PER_USERNAME", "0")], healthy());
-    let reqs = (0..3).map(|i| from_peer("198.51.100.9:5000", Some(&format!("203.0.113.{i}")))).collect();
-    assert_eq!(kinds(&st, reqs).await[2], "TooManyRequestsException", "an untrusted peer's header is ignored");
+    let st = state(
+        &[("RELAY_RATE_PER_IP", "2"), ("RELAY_RATE_PER_USERNAME", "0")],
+        healthy(),
+    );
+    let reqs = (0..3)
+        .map(|i| from_peer("198.51.100.9:5000", Some(&format!("203.0.113.{i}"))))
+        .collect();
+    assert_eq!(
+        kinds(&st, reqs).await[2],
+        "TooManyRequestsException",
+        "an untrusted peer's header is ignored"
+    );
     // Behind a trusted load balancer each forwarded caller has its own budget.
-    let st = state(&[("RELAY_RATE_PER_IP", "2"), ("RELAY_RATE_PER_USERNAME", "0"), ("RELAY_TRUSTED_PROXIES", "10.0.0.0/8")], healthy());
-    let reqs = (0..3).map(|i| from_peer("10.0.0.5:5000", Some(&format!("203.0.113.{i}")))).collect();
-    assert!(kinds(&st, reqs).await.iter().all(|k| k != "TooManyRequestsException"));
+    let st = state(
+        &[
+            ("RELAY_RATE_PER_IP", "2"),
+            ("RELAY_RATE_PER_USERNAME", "0"),
+            ("RELAY_TRUSTED_PROXIES", "10.0.0.0/8"),
+        ],
+        healthy(),
+    );
+    let reqs = (0..3)
+        .map(|i| from_peer("10.0.0.5:5000", Some(&format!("203.0.113.{i}"))))
+        .collect();
+    assert!(kinds(&st, reqs)
+        .await
+        .iter()
+        .all(|k| k != "TooManyRequestsException"));
 }
 
 #[tokio::test]
 async fn requests_with_no_known_ip_share_one_limit() {
-    let st = state(&[("RELAY_RATE_PER_IP", "2"), ("RELAY_RATE_PER_USERNAME", "0")], healthy());
+    let st = state(
+        &[("RELAY_RATE_PER_IP", "2"), ("RELAY_RATE_PER_USERNAME", "0")],
+        healthy(),
+    );
     // No socket address and no API Gateway context: the caller cannot be told.
-    let reqs = (0..3).map(|_| cognito("ForgotPassword", r#"{"ClientId":"pub","Username":"x"}"#)).collect();
+    let reqs = (0..3)
+        .map(|_| cognito("ForgotPassword", r#"{"ClientId":"pub","Username":"x"}"#))
+        .collect();
     assert_eq!(kinds(&st, reqs).await[2], "TooManyRequestsException");
 }

@@ -25,10 +25,24 @@ impl Control for Healthy {
 async fn server(extra: &[(&str, &str)]) -> (std::net::SocketAddr, Arc<AppState>) {
     let cfg = common::config(&[extra]);
     let secrets = common::secrets();
-    let st = Arc::new(AppState::new(cfg, secrets, None, Some(Arc::new(Healthy)), Arc::new(LocalLimiter::default()), false).unwrap());
+    let st = Arc::new(
+        AppState::new(
+            cfg,
+            secrets,
+            None,
+            Some(Arc::new(Healthy)),
+            Arc::new(LocalLimiter::default()),
+            false,
+        )
+        .unwrap(),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(proxy::serve::serve(listener, st.clone(), std::future::pending()));
+    tokio::spawn(proxy::serve::serve(
+        listener,
+        st.clone(),
+        std::future::pending(),
+    ));
     (addr, st)
 }
 
@@ -67,7 +81,12 @@ const SIGN_UP: &str = "POST / HTTP/1.1\r\nHost: relay\r\nConnection: close\r\nCo
 
 #[tokio::test]
 async fn slow_connections_are_closed_and_health_is_served_while_the_cap_is_reached() {
-    let (addr, st) = server(&[("RELAY_MAX_CONNECTIONS", "8"), ("RELAY_MAX_CONNECTIONS_PER_IP", "0"), ("RELAY_HEADER_TIMEOUT_MS", "1000")]).await;
+    let (addr, st) = server(&[
+        ("RELAY_MAX_CONNECTIONS", "8"),
+        ("RELAY_MAX_CONNECTIONS_PER_IP", "0"),
+        ("RELAY_HEADER_TIMEOUT_MS", "1000"),
+    ])
+    .await;
     let mut held = Vec::new();
     for _ in 0..8 {
         held.push(slow(addr).await);
@@ -78,16 +97,37 @@ async fn slow_connections_are_closed_and_health_is_served_while_the_cap_is_reach
     assert!(health.contains(r#""healthy":true"#));
     let refused = request(addr, SIGN_UP).await;
     assert!(refused.starts_with("HTTP/1.1 400"), "{refused}");
-    assert!(refused.to_ascii_lowercase().contains("x-amzn-errortype: toomanyrequestsexception"), "{refused}");
-    let metrics = request(addr, "GET /metrics HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n").await;
-    assert!(!metrics.contains("relay_connections_refused_total 0"), "past-cap connections are counted");
+    assert!(
+        refused
+            .to_ascii_lowercase()
+            .contains("x-amzn-errortype: toomanyrequestsexception"),
+        "{refused}"
+    );
+    let metrics = request(
+        addr,
+        "GET /metrics HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        !metrics.contains("relay_connections_refused_total 0"),
+        "past-cap connections are counted"
+    );
     // The slow ones are closed by the header-read timeout...
     for s in &mut held {
-        assert!(closed(s).await, "a half-sent request head is not held forever");
+        assert!(
+            closed(s).await,
+            "a half-sent request head is not held forever"
+        );
     }
     // ...which frees the slots.
     let mut deadline = 0;
-    while st.metrics.connections_open.load(std::sync::atomic::Ordering::Relaxed) > 0 && deadline < 300 {
+    while st
+        .metrics
+        .connections_open
+        .load(std::sync::atomic::Ordering::Relaxed)
+        > 0
+        && deadline < 300
+    {
         tokio::time::sleep(Duration::from_millis(100)).await;
         deadline += 1;
     }
@@ -97,7 +137,12 @@ async fn slow_connections_are_closed_and_health_is_served_while_the_cap_is_reach
 
 #[tokio::test]
 async fn one_peer_cannot_take_every_connection() {
-    let (addr, _) = server(&[("RELAY_MAX_CONNECTIONS", "100"), ("RELAY_MAX_CONNECTIONS_PER_IP", "3"), ("RELAY_HEADER_TIMEOUT_MS", "60000")]).await;
+    let (addr, _) = server(&[
+        ("RELAY_MAX_CONNECTIONS", "100"),
+        ("RELAY_MAX_CONNECTIONS_PER_IP", "3"),
+        ("RELAY_HEADER_TIMEOUT_MS", "60000"),
+    ])
+    .await;
     let mut held = Vec::new();
     for _ in 0..3 {
         held.push(slow(addr).await);
@@ -116,5 +161,8 @@ async fn a_body_that_never_finishes_is_answered_and_closed() {
     let _ = tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut out)).await;
     let out = String::from_utf8_lossy(&out);
     assert!(out.starts_with("HTTP/1.1 400"), "{out}");
-    assert!(out.contains("InvalidParameterException") && out.contains("not received"), "{out}");
+    assert!(
+        out.contains("InvalidParameterException") && out.contains("not received"),
+        "{out}"
+    );
 }

@@ -26,10 +26,20 @@ pub struct Region {
 
 impl Region {
     pub fn aliases(&self) -> Vec<String> {
-        self.username_attributes.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
+        self.username_attributes
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
     }
     pub async fn sdk(&self) -> aws_config::SdkConfig {
-        relay_aws::sdk_config(&self.name, self.aws_endpoint.as_deref(), 3, std::time::Duration::from_secs(10)).await
+        relay_aws::sdk_config(
+            &self.name,
+            self.aws_endpoint.as_deref(),
+            3,
+            std::time::Duration::from_secs(10),
+        )
+        .await
     }
     pub async fn pool(&self) -> relay_aws::cognito::Pool {
         relay_aws::cognito::Pool::new(&self.sdk().await, &self.user_pool_id, self.aliases())
@@ -43,16 +53,28 @@ pub struct Deployment {
 
 impl Deployment {
     pub fn load(path: &std::path::Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e} (pass --config)", path.display()))?;
-        let d: Deployment = serde_json::from_str(&text).map_err(|e| format!("{} is not a valid deployment file: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e} (pass --config)", path.display()))?;
+        let d: Deployment = serde_json::from_str(&text)
+            .map_err(|e| format!("{} is not a valid deployment file: {e}", path.display()))?;
         if d.regions.is_empty() {
             return Err(format!("{} lists no regions", path.display()));
         }
         Ok(d)
     }
     pub fn region(&self, name: &str) -> Result<&Region, String> {
-        self.regions.iter().find(|r| r.name == name || r.role == name).ok_or_else(|| {
-            format!("unknown region {name:?}; known: {}", self.regions.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", "))
-        })
+        self.regions
+            .iter()
+            .find(|r| r.name == name || r.role == name)
+            .ok_or_else(|| {
+                format!(
+                    "unknown region {name:?}; known: {}",
+                    self.regions
+                        .iter()
+                        .map(|r| r.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
     }
 }

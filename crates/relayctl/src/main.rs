@@ -17,7 +17,11 @@ mod sync;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "relayctl", version, about = "Operate cognito-relay: status, drain, DLQ, reconcile, backfill")]
+#[command(
+    name = "relayctl",
+    version,
+    about = "Operate cognito-relay: status, drain, DLQ, reconcile, backfill"
+)]
 struct Cli {
     /// Deployment description (JSON); see README "relayctl".
     #[arg(long, env = "RELAYCTL_CONFIG", default_value = ".local/relay.json")]
@@ -97,10 +101,21 @@ async fn main() {
         Cmd::Status => ops::status(&cfg, cli.json).await,
         Cmd::Drain { region } => ops::set_drain(&cfg, &region, true, cli.json).await,
         Cmd::Undrain { region } => ops::set_drain(&cfg, &region, false, cli.json).await,
-        Cmd::Dlq { cmd: DlqCmd::List { region, max } } => ops::dlq_list(&cfg, &region, max, cli.json).await,
-        Cmd::Dlq { cmd: DlqCmd::Redrive { region, max } } => ops::dlq_redrive(&cfg, &region, max, cli.json).await,
-        Cmd::Reconcile { from, to, apply } => sync::reconcile(&cfg, &from, &to, apply, cli.json).await,
-        Cmd::Backfill { from, to, state, rate } => sync::backfill(&cfg, &from, &to, &state, rate, cli.json).await,
+        Cmd::Dlq {
+            cmd: DlqCmd::List { region, max },
+        } => ops::dlq_list(&cfg, &region, max, cli.json).await,
+        Cmd::Dlq {
+            cmd: DlqCmd::Redrive { region, max },
+        } => ops::dlq_redrive(&cfg, &region, max, cli.json).await,
+        Cmd::Reconcile { from, to, apply } => {
+            sync::reconcile(&cfg, &from, &to, apply, cli.json).await
+        }
+        Cmd::Backfill {
+            from,
+            to,
+            state,
+            rate,
+        } => sync::backfill(&cfg, &from, &to, &state, rate, cli.json).await,
     };
     match res {
         Ok(code) => std::process::exit(code),

@@ -41,23 +41,50 @@ struct ProcessWaiting {
 }
 
 impl ProcessWaiting {
-    fn new(process: &'static str, dependency: String, since_ms: u64, error: Option<String>) -> Self {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-        Self { process, dependency, since: relay_aws::liveness::rfc3339(since_ms), for_s: now.saturating_sub(since_ms) / 1000, error }
+    fn new(
+        process: &'static str,
+        dependency: String,
+        since_ms: u64,
+        error: Option<String>,
+    ) -> Self {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        Self {
+            process,
+            dependency,
+            since: relay_aws::liveness::rfc3339(since_ms),
+            for_s: now.saturating_sub(since_ms) / 1000,
+            error,
+        }
     }
     fn line(&self) -> String {
-        let last = self.error.as_deref().map(|e| format!("; last error: {e}")).unwrap_or_default();
-        format!("{}: waiting for {} since {} ({} s{last})", self.process, self.dependency, self.since, self.for_s)
+        let last = self
+            .error
+            .as_deref()
+            .map(|e| format!("; last error: {e}"))
+            .unwrap_or_default();
+        format!(
+            "{}: waiting for {} since {} ({} s{last})",
+            self.process, self.dependency, self.since, self.for_s
+        )
     }
 }
 
 fn http() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(3)).build().expect("http client")
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .expect("http client")
 }
 
 /// A counter or gauge from a Prometheus text page (first matching line).
 fn scrape(text: &str, metric: &str) -> Option<f64> {
-    text.lines().find(|l| l.starts_with(metric)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
+    text.lines()
+        .find(|l| l.starts_with(metric))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
 }
 
 async fn region_status(r: &Region) -> RegionStatus {
@@ -80,13 +107,39 @@ async fn region_status(r: &Region) -> RegionStatus {
     match client.get(&r.health_url).send().await {
         Ok(resp) => {
             let code = resp.status().as_u16();
-            let body: serde_json::Value = resp.text().await.ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
-            s.health = if code == 200 { "ok".into() } else { format!("UNHEALTHY ({code})") };
-            s.health_reason = body.get("reason").and_then(|v| v.as_str()).map(str::to_owned);
-            for w in body.get("waiting").and_then(|v| v.as_array()).into_iter().flatten() {
-                let dep = w.get("dependency").and_then(|v| v.as_str()).unwrap_or("?").to_owned();
+            let body: serde_json::Value = resp
+                .text()
+                .await
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or_default();
+            s.health = if code == 200 {
+                "ok".into()
+            } else {
+                format!("UNHEALTHY ({code})")
+            };
+            s.health_reason = body
+                .get("reason")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned);
+            for w in body
+                .get("waiting")
+                .and_then(|v| v.as_array())
+                .into_iter()
+                .flatten()
+            {
+                let dep = w
+                    .get("dependency")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("?")
+                    .to_owned();
                 let since = w.get("since_ms").and_then(|v| v.as_u64()).unwrap_or(0);
-                s.waiting.push(ProcessWaiting::new("proxy", dep, since, w.get("error").and_then(|v| v.as_str()).map(str::to_owned)));
+                s.waiting.push(ProcessWaiting::new(
+                    "proxy",
+                    dep,
+                    since,
+                    w.get("error").and_then(|v| v.as_str()).map(str::to_owned),
+                ));
             }
         }
         Err(_) => s.health = "UNREACHABLE".into(),
@@ -104,12 +157,19 @@ async fn region_status(r: &Region) -> RegionStatus {
                 if let Ok(text) = resp.text().await {
                     s.lag_p99_ms = scrape(&text, "relay_replication_lag_ms{quantile=\"0.99\"}");
                     for (dep, since) in relay_aws::liveness::parse_prometheus(&text) {
-                        s.waiting.push(ProcessWaiting::new("replicator", dep, (since * 1000.0) as u64, None));
+                        s.waiting.push(ProcessWaiting::new(
+                            "replicator",
+                            dep,
+                            (since * 1000.0) as u64,
+                            None,
+                        ));
                     }
                 }
             }
             // A waiting replicator still answers /metrics: no answer means it is not running.
-            Err(_) => s.errors.push("replicator: /metrics does not answer (not running?)".into()),
+            Err(_) => s
+                .errors
+                .push("replicator: /metrics does not answer (not running?)".into()),
         }
     }
     let sdk = r.sdk().await;
@@ -148,11 +208,30 @@ pub async fn status(cfg: &Deployment, as_json: bool) -> Result<i32, String> {
     for r in &cfg.regions {
         all.push(region_status(r).await);
     }
-    let attention = all.iter().any(|s| s.health != "ok" || s.dlq.unwrap_or(0) > 0 || s.lost.unwrap_or(0) > 0 || s.fallback.unwrap_or(0) > 0 || !s.errors.is_empty() || !s.waiting.is_empty());
+    let attention = all.iter().any(|s| {
+        s.health != "ok"
+            || s.dlq.unwrap_or(0) > 0
+            || s.lost.unwrap_or(0) > 0
+            || s.fallback.unwrap_or(0) > 0
+            || !s.errors.is_empty()
+            || !s.waiting.is_empty()
+    });
     if as_json {
         out!("{}", json!({ "regions": all, "attention": attention }));
     } else {
-        out!("{:<16} {:<8} {:<18} {:<6} {:>8} {:>9} {:>5} {:>9} {:>5} {:>12}", "REGION", "ROLE", "HEALTH", "DRAIN", "BACKLOG", "IN-FLIGHT", "DLQ", "FALLBACK", "LOST", "LAG p99 ms");
+        out!(
+            "{:<16} {:<8} {:<18} {:<6} {:>8} {:>9} {:>5} {:>9} {:>5} {:>12}",
+            "REGION",
+            "ROLE",
+            "HEALTH",
+            "DRAIN",
+            "BACKLOG",
+            "IN-FLIGHT",
+            "DLQ",
+            "FALLBACK",
+            "LOST",
+            "LAG p99 ms"
+        );
         for s in &all {
             let drain = match s.drained {
                 Some(true) => "ON",
@@ -161,7 +240,16 @@ pub async fn status(cfg: &Deployment, as_json: bool) -> Result<i32, String> {
             };
             out!(
                 "{:<16} {:<8} {:<18} {:<6} {:>8} {:>9} {:>5} {:>9} {:>5} {:>12}",
-                s.region, s.role, s.health, drain, opt(&s.backlog), opt(&s.in_flight), opt(&s.dlq), opt(&s.fallback), opt(&s.lost), opt(&s.lag_p99_ms)
+                s.region,
+                s.role,
+                s.health,
+                drain,
+                opt(&s.backlog),
+                opt(&s.in_flight),
+                opt(&s.dlq),
+                opt(&s.fallback),
+                opt(&s.lost),
+                opt(&s.lag_p99_ms)
             );
         }
         for s in &all {
@@ -175,12 +263,24 @@ pub async fn status(cfg: &Deployment, as_json: bool) -> Result<i32, String> {
                 out!("{}: error: {e}", s.region);
             }
         }
-        out!("{}", if attention { "ATTENTION: see above" } else { "all good" });
+        out!(
+            "{}",
+            if attention {
+                "ATTENTION: see above"
+            } else {
+                "all good"
+            }
+        );
     }
     Ok(if attention { 3 } else { 0 })
 }
 
-pub async fn set_drain(cfg: &Deployment, region: &str, drained: bool, as_json: bool) -> Result<i32, String> {
+pub async fn set_drain(
+    cfg: &Deployment,
+    region: &str,
+    drained: bool,
+    as_json: bool,
+) -> Result<i32, String> {
     let r = cfg.region(region)?;
     let sw = DrainSwitch::new(&r.sdk().await, &r.drain_parameter);
     sw.set(drained).await?;
@@ -198,7 +298,12 @@ pub async fn set_drain(cfg: &Deployment, region: &str, drained: bool, as_json: b
     Ok(0)
 }
 
-pub async fn dlq_list(cfg: &Deployment, region: &str, max: usize, as_json: bool) -> Result<i32, String> {
+pub async fn dlq_list(
+    cfg: &Deployment,
+    region: &str,
+    max: usize,
+    as_json: bool,
+) -> Result<i32, String> {
     let r = cfg.region(region)?;
     let q = Queues::new(&r.sdk().await);
     let mut rows = vec![];
@@ -222,13 +327,24 @@ pub async fn dlq_list(cfg: &Deployment, region: &str, max: usize, as_json: bool)
     } else {
         out!("{} DLQ: {} event(s)", r.name, rows.len());
         for row in &rows {
-            out!("  {}  {:<24} {:<18} {}", row["event_id"].as_str().unwrap_or("-"), row["action"].as_str().unwrap_or("-"), row["op"].as_str().unwrap_or("-"), row["reason"].as_str().unwrap_or("(no reason recorded)"));
+            out!(
+                "  {}  {:<24} {:<18} {}",
+                row["event_id"].as_str().unwrap_or("-"),
+                row["action"].as_str().unwrap_or("-"),
+                row["op"].as_str().unwrap_or("-"),
+                row["reason"].as_str().unwrap_or("(no reason recorded)")
+            );
         }
     }
     Ok(0)
 }
 
-pub async fn dlq_redrive(cfg: &Deployment, region: &str, max: usize, as_json: bool) -> Result<i32, String> {
+pub async fn dlq_redrive(
+    cfg: &Deployment,
+    region: &str,
+    max: usize,
+    as_json: bool,
+) -> Result<i32, String> {
     let r = cfg.region(region)?;
     let q = Queues::new(&r.sdk().await);
     let (mut moved, mut skipped) = (0usize, 0usize);
@@ -243,7 +359,14 @@ pub async fn dlq_redrive(cfg: &Deployment, region: &str, max: usize, as_json: bo
                     // The body is resent unchanged (same event id and order key, still sealed),
                     // with a new dedup id: SQS would drop a resend with the original id inside
                     // its 5-minute window. A stale event redriven is skipped by the replicator.
-                    q.send(&r.inbound_queue_url, &m.body, &h.group, &format!("{}-redrive-{}", h.id, m.message_id), None).await?;
+                    q.send(
+                        &r.inbound_queue_url,
+                        &m.body,
+                        &h.group,
+                        &format!("{}-redrive-{}", h.id, m.message_id),
+                        None,
+                    )
+                    .await?;
                     q.delete(&r.dlq_url, &m.receipt_handle).await?;
                     moved += 1;
                 }
@@ -252,7 +375,10 @@ pub async fn dlq_redrive(cfg: &Deployment, region: &str, max: usize, as_json: bo
         }
     }
     if as_json {
-        out!("{}", json!({"region": r.name, "redriven": moved, "left_unreadable": skipped}));
+        out!(
+            "{}",
+            json!({"region": r.name, "redriven": moved, "left_unreadable": skipped})
+        );
     } else {
         out!("{}: redrove {moved} event(s) to the inbound queue; {skipped} unreadable left in the DLQ", r.name);
     }

@@ -16,7 +16,10 @@ use crate::config::Deployment;
 const POOL_LOCAL: &[&str] = &["sub", "custom:origin_sub", "identities"];
 
 fn key_of(u: &UserState, aliases: &[String]) -> String {
-    aliases.iter().find_map(|a| u.attr(a).map(str::to_lowercase)).unwrap_or_else(|| u.username.clone())
+    aliases
+        .iter()
+        .find_map(|a| u.attr(a).map(str::to_lowercase))
+        .unwrap_or_else(|| u.username.clone())
 }
 
 /// Whether the user can sign in: an unconfirmed sign-up at the origin is replicated as a
@@ -27,23 +30,38 @@ fn can_sign_in(u: &UserState) -> bool {
 
 /// The attributes that mean the same in every pool (what is compared and copied).
 fn copyable(u: &UserState) -> impl Iterator<Item = &Attr> {
-    u.attributes.iter().filter(|a| !POOL_LOCAL.contains(&a.name.as_str()))
+    u.attributes
+        .iter()
+        .filter(|a| !POOL_LOCAL.contains(&a.name.as_str()))
 }
 
 /// The compared attributes. A `*_verified` flag that is absent means "false" in Cognito, so
 /// `false` is dropped: both forms compare equal, and a `true` on one side only is a difference.
 fn attrs(u: &UserState) -> BTreeMap<String, String> {
-    copyable(u).filter(|a| !(a.name.ends_with("_verified") && a.value == "false")).map(|a| (a.name.clone(), a.value.clone())).collect()
+    copyable(u)
+        .filter(|a| !(a.name.ends_with("_verified") && a.value == "false"))
+        .map(|a| (a.name.clone(), a.value.clone()))
+        .collect()
 }
 
 fn bar(as_json: bool, msg: &str) -> ProgressBar {
-    let pb = if as_json { ProgressBar::hidden() } else { ProgressBar::new_spinner() };
-    pb.set_style(ProgressStyle::with_template("{spinner} {msg} {pos} users [{elapsed}]").expect("template"));
+    let pb = if as_json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new_spinner()
+    };
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {pos} users [{elapsed}]").expect("template"),
+    );
     pb.set_message(msg.to_owned());
     pb
 }
 
-async fn snapshot(pool: &Pool, aliases: &[String], pb: &ProgressBar) -> Result<BTreeMap<String, UserState>, String> {
+async fn snapshot(
+    pool: &Pool,
+    aliases: &[String],
+    pb: &ProgressBar,
+) -> Result<BTreeMap<String, UserState>, String> {
     let mut out = BTreeMap::new();
     let mut token = None;
     loop {
@@ -66,7 +84,13 @@ struct Diff {
     detail: String,
 }
 
-pub async fn reconcile(cfg: &Deployment, from: &str, to: &str, apply: bool, as_json: bool) -> Result<i32, String> {
+pub async fn reconcile(
+    cfg: &Deployment,
+    from: &str,
+    to: &str,
+    apply: bool,
+    as_json: bool,
+) -> Result<i32, String> {
     let (src, dst) = (cfg.region(from)?, cfg.region(to)?);
     let (sp, dp) = (src.pool().await, dst.pool().await);
     let pb = bar(as_json, &format!("reading {} and {}", src.name, dst.name));
@@ -76,21 +100,56 @@ pub async fn reconcile(cfg: &Deployment, from: &str, to: &str, apply: bool, as_j
     let mut diffs = vec![];
     for (k, u) in &a {
         match b.get(k) {
-            None => diffs.push(Diff { key: k.clone(), kind: "missing", detail: format!("not in {}", dst.name) }),
+            None => diffs.push(Diff {
+                key: k.clone(),
+                kind: "missing",
+                detail: format!("not in {}", dst.name),
+            }),
             Some(v) => {
                 if can_sign_in(u) != can_sign_in(v) {
-                    diffs.push(Diff { key: k.clone(), kind: "sign_in", detail: format!("can sign in: {} {} vs {} {}", src.name, can_sign_in(u), dst.name, can_sign_in(v)) });
+                    diffs.push(Diff {
+                        key: k.clone(),
+                        kind: "sign_in",
+                        detail: format!(
+                            "can sign in: {} {} vs {} {}",
+                            src.name,
+                            can_sign_in(u),
+                            dst.name,
+                            can_sign_in(v)
+                        ),
+                    });
                 }
                 let (x, y) = (attrs(u), attrs(v));
-                let differing: Vec<&String> = x.keys().chain(y.keys()).filter(|n| x.get(*n) != y.get(*n)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+                let differing: Vec<&String> = x
+                    .keys()
+                    .chain(y.keys())
+                    .filter(|n| x.get(*n) != y.get(*n))
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
                 if !differing.is_empty() {
-                    diffs.push(Diff { key: k.clone(), kind: "attributes", detail: format!("differ: {}", differing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")) });
+                    diffs.push(Diff {
+                        key: k.clone(),
+                        kind: "attributes",
+                        detail: format!(
+                            "differ: {}",
+                            differing
+                                .iter()
+                                .map(|s| s.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    });
                 }
             }
         }
     }
     for k in b.keys().filter(|k| !a.contains_key(*k)) {
-        diffs.push(Diff { key: k.clone(), kind: "extra", detail: format!("only in {} (not deleted automatically)", dst.name) });
+        diffs.push(Diff {
+            key: k.clone(),
+            kind: "extra",
+            detail: format!("only in {} (not deleted automatically)", dst.name),
+        });
     }
     let mut repaired = 0;
     if apply {
@@ -103,24 +162,53 @@ pub async fn reconcile(cfg: &Deployment, from: &str, to: &str, apply: bool, as_j
                     pacer.acquire(Category::UserCreation).await;
                     let attrs: Vec<Attr> = copyable(u).cloned().collect();
                     match dp.create_user(&d.key, &attrs).await {
-                        Ok(created) => dp.run(&created.username, &Step::SetEnabled(can_sign_in(u))).await,
+                        Ok(created) => {
+                            dp.run(&created.username, &Step::SetEnabled(can_sign_in(u)))
+                                .await
+                        }
                         Err(e) => Err(e),
                     }
                 }
                 "sign_in" => {
                     pacer.acquire(Category::UserUpdate).await;
-                    dp.run(&b[&d.key].username, &Step::SetEnabled(can_sign_in(u))).await
+                    dp.run(&b[&d.key].username, &Step::SetEnabled(can_sign_in(u)))
+                        .await
                 }
                 "attributes" => {
                     pacer.acquire(Category::UserUpdate).await;
                     let (x, y) = (attrs(u), attrs(&b[&d.key]));
-                    let mut set: Vec<Attr> = x.iter().filter(|(n, v)| y.get(*n) != Some(v)).map(|(n, v)| Attr { name: n.clone(), value: v.clone() }).collect();
+                    let mut set: Vec<Attr> = x
+                        .iter()
+                        .filter(|(n, v)| y.get(*n) != Some(v))
+                        .map(|(n, v)| Attr {
+                            name: n.clone(),
+                            value: v.clone(),
+                        })
+                        .collect();
                     // Verified on the standby only: unverify it (a flag cannot be deleted).
-                    set.extend(y.keys().filter(|n| !x.contains_key(*n) && n.ends_with("_verified")).map(|n| Attr { name: n.clone(), value: "false".into() }));
-                    let gone: Vec<String> = y.keys().filter(|n| !x.contains_key(*n) && !n.ends_with("_verified")).cloned().collect();
-                    let mut r = if set.is_empty() { Ok(()) } else { dp.run(&b[&d.key].username, &Step::UpdateAttributes(set)).await };
+                    set.extend(
+                        y.keys()
+                            .filter(|n| !x.contains_key(*n) && n.ends_with("_verified"))
+                            .map(|n| Attr {
+                                name: n.clone(),
+                                value: "false".into(),
+                            }),
+                    );
+                    let gone: Vec<String> = y
+                        .keys()
+                        .filter(|n| !x.contains_key(*n) && !n.ends_with("_verified"))
+                        .cloned()
+                        .collect();
+                    let mut r = if set.is_empty() {
+                        Ok(())
+                    } else {
+                        dp.run(&b[&d.key].username, &Step::UpdateAttributes(set))
+                            .await
+                    };
                     if r.is_ok() && !gone.is_empty() {
-                        r = dp.run(&b[&d.key].username, &Step::DeleteAttributes(gone)).await;
+                        r = dp
+                            .run(&b[&d.key].username, &Step::DeleteAttributes(gone))
+                            .await;
                     }
                     r
                 }
@@ -135,21 +223,40 @@ pub async fn reconcile(cfg: &Deployment, from: &str, to: &str, apply: bool, as_j
         }
         pb.finish_and_clear();
     }
-    let counts = diffs.iter().fold(BTreeMap::<&str, usize>::new(), |mut m, d| {
-        *m.entry(d.kind).or_default() += 1;
-        m
-    });
+    let counts = diffs
+        .iter()
+        .fold(BTreeMap::<&str, usize>::new(), |mut m, d| {
+            *m.entry(d.kind).or_default() += 1;
+            m
+        });
     if as_json {
-        out!("{}", json!({"from": src.name, "to": dst.name, "users_from": a.len(), "users_to": b.len(), "differences": diffs, "counts": counts, "applied": apply, "repaired": repaired}));
+        out!(
+            "{}",
+            json!({"from": src.name, "to": dst.name, "users_from": a.len(), "users_to": b.len(), "differences": diffs, "counts": counts, "applied": apply, "repaired": repaired})
+        );
     } else {
         for d in &diffs {
             out!("  {:<10} {:<40} {}", d.kind, d.key, d.detail);
         }
-        out!("{} users in {}, {} in {}: {}", a.len(), src.name, b.len(), dst.name, if diffs.is_empty() { "pools are equal".to_owned() } else { format!("{} difference(s) {:?}", diffs.len(), counts) });
+        out!(
+            "{} users in {}, {} in {}: {}",
+            a.len(),
+            src.name,
+            b.len(),
+            dst.name,
+            if diffs.is_empty() {
+                "pools are equal".to_owned()
+            } else {
+                format!("{} difference(s) {:?}", diffs.len(), counts)
+            }
+        );
         if apply {
             out!("repaired {repaired} in {} (users created here have no password: they must reset it)", dst.name);
         } else if !diffs.is_empty() {
-            out!("dry run: nothing changed; add --apply to repair {}", dst.name);
+            out!(
+                "dry run: nothing changed; add --apply to repair {}",
+                dst.name
+            );
         }
     }
     Ok(if diffs.is_empty() || apply { 0 } else { 3 })
@@ -166,21 +273,46 @@ struct BackfillState {
     finished: bool,
 }
 
-pub async fn backfill(cfg: &Deployment, from: &str, to: &str, state_path: &std::path::Path, rate: f64, as_json: bool) -> Result<i32, String> {
+pub async fn backfill(
+    cfg: &Deployment,
+    from: &str,
+    to: &str,
+    state_path: &std::path::Path,
+    rate: f64,
+    as_json: bool,
+) -> Result<i32, String> {
     let (src, dst) = (cfg.region(from)?, cfg.region(to)?);
     let (sp, dp) = (src.pool().await, dst.pool().await);
     let mut st: BackfillState = match std::fs::read_to_string(state_path) {
-        Ok(t) => serde_json::from_str(&t).map_err(|e| format!("{} is not a backfill state file: {e}", state_path.display()))?,
-        Err(_) => BackfillState { from_pool: src.user_pool_id.clone(), to_pool: dst.user_pool_id.clone(), ..Default::default() },
+        Ok(t) => serde_json::from_str(&t)
+            .map_err(|e| format!("{} is not a backfill state file: {e}", state_path.display()))?,
+        Err(_) => BackfillState {
+            from_pool: src.user_pool_id.clone(),
+            to_pool: dst.user_pool_id.clone(),
+            ..Default::default()
+        },
     };
     if st.from_pool != src.user_pool_id || st.to_pool != dst.user_pool_id {
-        return Err(format!("{} belongs to another backfill ({} → {}); remove it to start over", state_path.display(), st.from_pool, st.to_pool));
+        return Err(format!(
+            "{} belongs to another backfill ({} → {}); remove it to start over",
+            state_path.display(),
+            st.from_pool,
+            st.to_pool
+        ));
     }
     if st.finished {
         // A finished backfill runs again from the start (creating only what is still missing).
-        st = BackfillState { from_pool: st.from_pool, to_pool: st.to_pool, ..Default::default() };
+        st = BackfillState {
+            from_pool: st.from_pool,
+            to_pool: st.to_pool,
+            ..Default::default()
+        };
     }
-    let pacer = Pacer::new(&HashMap::from([(Category::UserCreation, rate), (Category::UserRead, 100.0), (Category::UserUpdate, 20.0)]));
+    let pacer = Pacer::new(&HashMap::from([
+        (Category::UserCreation, rate),
+        (Category::UserRead, 100.0),
+        (Category::UserUpdate, 20.0),
+    ]));
     let pb = bar(as_json, &format!("backfilling {} → {}", src.name, dst.name));
     pb.set_position(st.seen);
     loop {
@@ -188,13 +320,23 @@ pub async fn backfill(cfg: &Deployment, from: &str, to: &str, state_path: &std::
         for u in &users {
             let key = key_of(u, &src.aliases());
             pacer.acquire(Category::UserRead).await;
-            if dp.get_user(&key).await.map_err(|e| e.to_string())?.is_none() {
+            if dp
+                .get_user(&key)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_none()
+            {
                 pacer.acquire(Category::UserCreation).await;
                 let attrs: Vec<Attr> = copyable(u).cloned().collect();
-                let created = dp.create_user(&key, &attrs).await.map_err(|e| e.to_string())?;
+                let created = dp
+                    .create_user(&key, &attrs)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 if !can_sign_in(u) {
                     pacer.acquire(Category::UserUpdate).await;
-                    dp.run(&created.username, &Step::SetEnabled(false)).await.map_err(|e| e.to_string())?;
+                    dp.run(&created.username, &Step::SetEnabled(false))
+                        .await
+                        .map_err(|e| e.to_string())?;
                 }
                 st.created += 1;
             }
@@ -204,16 +346,29 @@ pub async fn backfill(cfg: &Deployment, from: &str, to: &str, state_path: &std::
         st.pages_done += 1;
         st.next_token = next;
         st.finished = st.next_token.is_none();
-        std::fs::write(state_path, serde_json::to_string_pretty(&st).unwrap_or_default()).map_err(|e| format!("cannot save progress to {}: {e}", state_path.display()))?;
+        std::fs::write(
+            state_path,
+            serde_json::to_string_pretty(&st).unwrap_or_default(),
+        )
+        .map_err(|e| format!("cannot save progress to {}: {e}", state_path.display()))?;
         if st.finished {
             break;
         }
     }
     pb.finish_and_clear();
     if as_json {
-        out!("{}", json!({"from": src.name, "to": dst.name, "seen": st.seen, "created": st.created}));
+        out!(
+            "{}",
+            json!({"from": src.name, "to": dst.name, "seen": st.seen, "created": st.created})
+        );
     } else {
-        out!("backfill {} → {}: {} users seen, {} created.", src.name, dst.name, st.seen, st.created);
+        out!(
+            "backfill {} → {}: {} users seen, {} created.",
+            src.name,
+            dst.name,
+            st.seen,
+            st.created
+        );
         out!("Users created by backfill have NO password on {}: after a failover they must reset it (an operator runs AdminResetUserPassword, or they use 'forgot password' once their e-mail is verified).", dst.name);
     }
     Ok(0)
@@ -224,14 +379,35 @@ mod tests {
     use super::*;
 
     fn user(list: &[(&str, &str)]) -> UserState {
-        UserState { username: "u".into(), status: "CONFIRMED".into(), enabled: true, attributes: list.iter().map(|(n, v)| Attr { name: (*n).into(), value: (*v).into() }).collect() }
+        UserState {
+            username: "u".into(),
+            status: "CONFIRMED".into(),
+            enabled: true,
+            attributes: list
+                .iter()
+                .map(|(n, v)| Attr {
+                    name: (*n).into(),
+                    value: (*v).into(),
+                })
+                .collect(),
+        }
     }
 
     #[test]
     fn verified_flags_are_compared_absent_meaning_false() {
         let origin = user(&[("email", "a@x.io")]);
-        assert_eq!(attrs(&origin), attrs(&user(&[("email", "a@x.io"), ("email_verified", "false")])));
-        assert_ne!(attrs(&origin), attrs(&user(&[("email", "a@x.io"), ("email_verified", "true")])), "verified only on the standby is a difference");
-        assert_ne!(attrs(&user(&[("phone_number_verified", "true")])), attrs(&user(&[])));
+        assert_eq!(
+            attrs(&origin),
+            attrs(&user(&[("email", "a@x.io"), ("email_verified", "false")]))
+        );
+        assert_ne!(
+            attrs(&origin),
+            attrs(&user(&[("email", "a@x.io"), ("email_verified", "true")])),
+            "verified only on the standby is a difference"
+        );
+        assert_ne!(
+            attrs(&user(&[("phone_number_verified", "true")])),
+            attrs(&user(&[]))
+        );
     }
 }

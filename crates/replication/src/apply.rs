@@ -11,8 +11,8 @@ use serde_json::Value;
 use wire::seal::Keyring;
 
 use crate::event::{Attr, Change, Event};
-use crate::state::{record_key, update, StateStore, StoreError};
 use crate::pacing::{Category, Pacer};
+use crate::state::{record_key, update, StateStore, StoreError};
 
 /// Prefix of the error for a password sealed under a key the replicator does not have yet.
 pub const UNKNOWN_KEY: &str = "sealed with a key this replicator does not have";
@@ -51,7 +51,10 @@ pub struct UserState {
 
 impl UserState {
     pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attributes.iter().find(|a| a.name == name).map(|a| a.value.as_str())
+        self.attributes
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.value.as_str())
     }
 }
 
@@ -92,12 +95,23 @@ impl Step {
 /// The target pool, as the replicator needs it (an adapter over Cognito's Admin APIs).
 pub trait UserDirectory: Sync {
     /// Finds a user by key (username, or the sign-in e-mail / phone in alias pools).
-    fn get_user(&self, key: &str) -> impl Future<Output = Result<Option<UserState>, ApplyError>> + Send;
+    fn get_user(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<UserState>, ApplyError>> + Send;
     /// Creates the user with no message sent; an existing user is returned as is.
-    fn create_user(&self, key: &str, attributes: &[Attr]) -> impl Future<Output = Result<UserState, ApplyError>> + Send;
+    fn create_user(
+        &self,
+        key: &str,
+        attributes: &[Attr],
+    ) -> impl Future<Output = Result<UserState, ApplyError>> + Send;
     /// Runs one step (other than `Create`) on `username`. A user already gone is success for
     /// `Delete` and `GlobalSignOut`.
-    fn run(&self, username: &str, step: &Step) -> impl Future<Output = Result<(), ApplyError>> + Send;
+    fn run(
+        &self,
+        username: &str,
+        step: &Step,
+    ) -> impl Future<Output = Result<(), ApplyError>> + Send;
 }
 
 #[derive(Debug, Clone, Default)]
@@ -112,7 +126,12 @@ pub struct ApplyConfig {
 
 impl ApplyConfig {
     pub fn standard() -> Self {
-        Self { origin_sub_attribute: None, max_retries: 5, min_backoff: Duration::from_millis(50), max_backoff: Duration::from_secs(2) }
+        Self {
+            origin_sub_attribute: None,
+            max_retries: 5,
+            min_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(2),
+        }
     }
 }
 
@@ -131,7 +150,11 @@ pub enum Outcome {
 /// (e.g. through the proxy's fallback queue), so it is retried by redelivery and dead-lettered
 /// with this reason only when the event's own attempts run out.
 fn missing(event: &Event) -> ApplyError {
-    ApplyError::Retryable(format!("user of event {} ({}) does not exist on the target", event.id, event.change.name()))
+    ApplyError::Retryable(format!(
+        "user of event {} ({}) does not exist on the target",
+        event.id,
+        event.change.name()
+    ))
 }
 
 /// What the target's state store knows of the user's sign-up.
@@ -147,15 +170,36 @@ pub enum ConfirmVerifies<'a> {
 
 /// Decides the Admin calls for `change` (the fresh part of `event`) given the target's
 /// current state of the user.
-pub fn plan(event: &Event, change: &Change, state: Option<&UserState>, password: Option<Password>, verifies: ConfirmVerifies<'_>, cfg: &ApplyConfig) -> Result<(Vec<Step>, Outcome), ApplyError> {
+pub fn plan(
+    event: &Event,
+    change: &Change,
+    state: Option<&UserState>,
+    password: Option<Password>,
+    verifies: ConfirmVerifies<'_>,
+    cfg: &ApplyConfig,
+) -> Result<(Vec<Step>, Outcome), ApplyError> {
     use Step as S;
-    let pw = || password.clone().ok_or_else(|| ApplyError::Permanent(format!("event {} carries no password", event.id)));
+    let pw = || {
+        password
+            .clone()
+            .ok_or_else(|| ApplyError::Permanent(format!("event {} carries no password", event.id)))
+    };
     let applied = |steps: Vec<Step>| Ok((steps, Outcome::Applied));
     match (change, state) {
-        (Change::CreateUser { attributes, sealed_password, .. }, None) => {
+        (
+            Change::CreateUser {
+                attributes,
+                sealed_password,
+                ..
+            },
+            None,
+        ) => {
             let mut attributes = attributes.clone();
             if let (Some(attr), Some(sub)) = (&cfg.origin_sub_attribute, &event.origin_sub) {
-                attributes.push(Attr { name: attr.clone(), value: sub.clone() });
+                attributes.push(Attr {
+                    name: attr.clone(),
+                    value: sub.clone(),
+                });
             }
             // Disabled before it has a password, and until the origin confirms the sign-up:
             // there is no moment when the user can sign in here before that. A passwordless
@@ -167,7 +211,12 @@ pub fn plan(event: &Event, change: &Change, state: Option<&UserState>, password:
             applied(steps)
         }
         // Created by an earlier, interrupted delivery: finish it.
-        (Change::CreateUser { sealed_password, .. }, Some(u)) if u.status == "FORCE_CHANGE_PASSWORD" => {
+        (
+            Change::CreateUser {
+                sealed_password, ..
+            },
+            Some(u),
+        ) if u.status == "FORCE_CHANGE_PASSWORD" => {
             let mut steps = vec![S::SetEnabled(false)];
             if sealed_password.is_some() {
                 steps.push(S::SetPassword(pw()?));
@@ -180,8 +229,16 @@ pub fn plan(event: &Event, change: &Change, state: Option<&UserState>, password:
         (Change::Confirm, Some(u)) => {
             // Verify exactly what the origin verified: the attribute its code went to.
             let (verify, outcome) = match verifies {
-                ConfirmVerifies::Attribute(a) if u.attr(a).is_some() && u.attr(&format!("{a}_verified")) != Some("true") => {
-                    (vec![Attr { name: format!("{a}_verified"), value: "true".into() }], Outcome::Applied)
+                ConfirmVerifies::Attribute(a)
+                    if u.attr(a).is_some() && u.attr(&format!("{a}_verified")) != Some("true") =>
+                {
+                    (
+                        vec![Attr {
+                            name: format!("{a}_verified"),
+                            value: "true".into(),
+                        }],
+                        Outcome::Applied,
+                    )
                 }
                 ConfirmVerifies::Unknown => (vec![], Outcome::Partial("verified-flags-unknown")),
                 _ => (vec![], Outcome::Applied),
@@ -193,23 +250,48 @@ pub fn plan(event: &Event, change: &Change, state: Option<&UserState>, password:
             if !u.enabled {
                 steps.push(S::SetEnabled(true));
             }
-            let outcome = if steps.is_empty() && outcome == Outcome::Applied { Outcome::AlreadyApplied } else { outcome };
+            let outcome = if steps.is_empty() && outcome == Outcome::Applied {
+                Outcome::AlreadyApplied
+            } else {
+                outcome
+            };
             Ok((steps, outcome))
         }
         (Change::SetPassword { .. }, Some(_)) => applied(vec![S::SetPassword(pw()?)]),
         // The origin's own `*_verified` consequences travel in `attributes`: nothing invented.
-        (Change::UpdateAttributes { attributes }, Some(_)) => applied(vec![S::UpdateAttributes(attributes.clone())]),
-        (Change::DeleteAttributes { names }, Some(_)) => applied(vec![S::DeleteAttributes(names.clone())]),
-        (Change::VerifyAttribute { name }, Some(_)) => applied(vec![S::UpdateAttributes(vec![Attr { name: format!("{name}_verified"), value: "true".into() }])]),
+        (Change::UpdateAttributes { attributes }, Some(_)) => {
+            applied(vec![S::UpdateAttributes(attributes.clone())])
+        }
+        (Change::DeleteAttributes { names }, Some(_)) => {
+            applied(vec![S::DeleteAttributes(names.clone())])
+        }
+        (Change::VerifyAttribute { name }, Some(_)) => {
+            applied(vec![S::UpdateAttributes(vec![Attr {
+                name: format!("{name}_verified"),
+                value: "true".into(),
+            }])])
+        }
         (Change::MfaPreference { settings }, Some(_)) => {
             // A TOTP secret cannot be copied (no Admin API sets one): TOTP preference is left out.
             let mut s = settings.clone();
-            let had_totp = s.as_object_mut().and_then(|m| m.remove("SoftwareTokenMfaSettings")).is_some();
+            let had_totp = s
+                .as_object_mut()
+                .and_then(|m| m.remove("SoftwareTokenMfaSettings"))
+                .is_some();
             let empty = s.as_object().is_none_or(|m| m.is_empty());
             let steps = if empty { vec![] } else { vec![S::SetMfa(s)] };
-            Ok((steps, if had_totp { Outcome::Partial("totp") } else { Outcome::Applied }))
+            Ok((
+                steps,
+                if had_totp {
+                    Outcome::Partial("totp")
+                } else {
+                    Outcome::Applied
+                },
+            ))
         }
-        (Change::Settings { mfa_options }, Some(_)) => applied(vec![S::SetSettings(mfa_options.clone())]),
+        (Change::Settings { mfa_options }, Some(_)) => {
+            applied(vec![S::SetSettings(mfa_options.clone())])
+        }
         (Change::Delete, Some(_)) => applied(vec![S::Delete]),
         (Change::GlobalSignOut, Some(_)) => applied(vec![S::GlobalSignOut]),
     }
@@ -217,7 +299,13 @@ pub fn plan(event: &Event, change: &Change, state: Option<&UserState>, password:
 
 fn sealed_password(change: &Change) -> Option<&str> {
     match change {
-        Change::CreateUser { sealed_password: Some(sealed), .. } | Change::SetPassword { sealed_password: sealed } => Some(sealed),
+        Change::CreateUser {
+            sealed_password: Some(sealed),
+            ..
+        }
+        | Change::SetPassword {
+            sealed_password: sealed,
+        } => Some(sealed),
         _ => None,
     }
 }
@@ -226,18 +314,30 @@ fn sealed_password(change: &Change) -> Option<&str> {
 /// e-mail change was applied, the user is found under the new value.
 fn alternate_key(event: &Event) -> Option<&str> {
     match &event.change {
-        Change::UpdateAttributes { attributes } => attributes.iter().find(|a| (a.name == "email" || a.name == "phone_number") && a.value != event.user_key).map(|a| a.value.as_str()),
+        Change::UpdateAttributes { attributes } => attributes
+            .iter()
+            .find(|a| (a.name == "email" || a.name == "phone_number") && a.value != event.user_key)
+            .map(|a| a.value.as_str()),
         _ => None,
     }
 }
 
-async fn with_retry<T, F, Fut>(cfg: &ApplyConfig, pacer: &Pacer, category: Category, f: F) -> Result<T, ApplyError>
+async fn with_retry<T, F, Fut>(
+    cfg: &ApplyConfig,
+    pacer: &Pacer,
+    category: Category,
+    f: F,
+) -> Result<T, ApplyError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ApplyError>>,
 {
     let mut f = f;
-    let policy = ExponentialBuilder::default().with_min_delay(cfg.min_backoff).with_max_delay(cfg.max_backoff).with_max_times(cfg.max_retries).with_jitter();
+    let policy = ExponentialBuilder::default()
+        .with_min_delay(cfg.min_backoff)
+        .with_max_delay(cfg.max_backoff)
+        .with_max_times(cfg.max_retries)
+        .with_jitter();
     (|| {
         let fut = f();
         async move {
@@ -257,7 +357,14 @@ fn store_error(e: StoreError) -> ApplyError {
 
 /// Applies one (verified) event to the target pool: only the part newer than the user's
 /// high-water marks, which advance once it is applied.
-pub async fn apply<D: UserDirectory, S: StateStore>(event: &Event, dir: &D, store: &S, keys: &Keyring, pacer: &Pacer, cfg: &ApplyConfig) -> Result<Outcome, ApplyError> {
+pub async fn apply<D: UserDirectory, S: StateStore>(
+    event: &Event,
+    dir: &D,
+    store: &S,
+    keys: &Keyring,
+    pacer: &Pacer,
+    cfg: &ApplyConfig,
+) -> Result<Outcome, ApplyError> {
     let key = record_key(&event.user_key);
     let record = store.load(&key).await.map_err(store_error)?.record;
     let Some(change) = record.fresh(event) else {
@@ -265,21 +372,33 @@ pub async fn apply<D: UserDirectory, S: StateStore>(event: &Event, dir: &D, stor
     };
     let password = match sealed_password(&change) {
         Some(sealed) => {
-            let plain = keys.open(sealed, event.id.as_bytes()).map_err(|e| match e {
-                // A key rotated in at the origin: retryable, the keyring is re-read.
-                wire::seal::SealError::UnknownKey(_) => ApplyError::Retryable(format!("{UNKNOWN_KEY}: {e}")),
-                other => ApplyError::Permanent(format!("cannot open sealed password: {other}")),
-            })?;
-            Some(Password(String::from_utf8(plain).map_err(|_| ApplyError::Permanent("sealed password is not UTF-8".into()))?))
+            let plain = keys
+                .open(sealed, event.id.as_bytes())
+                .map_err(|e| match e {
+                    // A key rotated in at the origin: retryable, the keyring is re-read.
+                    wire::seal::SealError::UnknownKey(_) => {
+                        ApplyError::Retryable(format!("{UNKNOWN_KEY}: {e}"))
+                    }
+                    other => ApplyError::Permanent(format!("cannot open sealed password: {other}")),
+                })?;
+            Some(Password(String::from_utf8(plain).map_err(|_| {
+                ApplyError::Permanent("sealed password is not UTF-8".into())
+            })?))
         }
         None => None,
     };
-    let verifies = match (&record.confirm_verifies, record.marks.contains_key("exists")) {
+    let verifies = match (
+        &record.confirm_verifies,
+        record.marks.contains_key("exists"),
+    ) {
         (Some(a), _) => ConfirmVerifies::Attribute(a),
         (None, true) => ConfirmVerifies::Nothing,
         (None, false) => ConfirmVerifies::Unknown,
     };
-    let mut state = with_retry(cfg, pacer, Category::UserRead, || dir.get_user(&event.user_key)).await?;
+    let mut state = with_retry(cfg, pacer, Category::UserRead, || {
+        dir.get_user(&event.user_key)
+    })
+    .await?;
     if state.is_none() {
         if let Some(alt) = alternate_key(event) {
             state = with_retry(cfg, pacer, Category::UserRead, || dir.get_user(alt)).await?;
@@ -290,7 +409,10 @@ pub async fn apply<D: UserDirectory, S: StateStore>(event: &Event, dir: &D, stor
     for step in &steps {
         match step {
             Step::Create { attributes } => {
-                let created = with_retry(cfg, pacer, step.category(), || dir.create_user(&event.user_key, attributes)).await?;
+                let created = with_retry(cfg, pacer, step.category(), || {
+                    dir.create_user(&event.user_key, attributes)
+                })
+                .await?;
                 username = Some(created.username);
             }
             other => {
@@ -305,7 +427,11 @@ pub async fn apply<D: UserDirectory, S: StateStore>(event: &Event, dir: &D, stor
         r.attempts.remove(&event.id);
     })
     .await
-    .map_err(|e| ApplyError::Retryable(format!("applied, but the high-water mark was not recorded: {e}")))?;
+    .map_err(|e| {
+        ApplyError::Retryable(format!(
+            "applied, but the high-water mark was not recorded: {e}"
+        ))
+    })?;
     Ok(outcome)
 }
 
@@ -334,88 +460,254 @@ mod tests {
         }
     }
     fn user(status: &str, enabled: bool, attrs: &[(&str, &str)]) -> UserState {
-        UserState { username: "alice".into(), status: status.into(), enabled, attributes: attrs.iter().map(|(n, v)| Attr { name: (*n).into(), value: (*v).into() }).collect() }
+        UserState {
+            username: "alice".into(),
+            status: status.into(),
+            enabled,
+            attributes: attrs
+                .iter()
+                .map(|(n, v)| Attr {
+                    name: (*n).into(),
+                    value: (*v).into(),
+                })
+                .collect(),
+        }
     }
     fn pw() -> Option<Password> {
         Some(Password("pw".into()))
     }
     /// `plan` over the whole change of `ev`.
-    fn plan_all(ev: &Event, state: Option<&UserState>, password: Option<Password>, verifies: ConfirmVerifies<'_>, cfg: &ApplyConfig) -> Result<(Vec<Step>, Outcome), ApplyError> {
+    fn plan_all(
+        ev: &Event,
+        state: Option<&UserState>,
+        password: Option<Password>,
+        verifies: ConfirmVerifies<'_>,
+        cfg: &ApplyConfig,
+    ) -> Result<(Vec<Step>, Outcome), ApplyError> {
         plan(ev, &ev.change, state, password, verifies, cfg)
     }
     fn create(sealed: Option<String>) -> Change {
-        Change::CreateUser { attributes: vec![], sealed_password: sealed, confirm_verifies: None }
+        Change::CreateUser {
+            attributes: vec![],
+            sealed_password: sealed,
+            confirm_verifies: None,
+        }
     }
 
     #[test]
     fn sign_up_creates_a_disabled_user_with_the_password_and_origin_sub() {
-        let cfg = ApplyConfig { origin_sub_attribute: Some("custom:origin_sub".into()), ..ApplyConfig::standard() };
+        let cfg = ApplyConfig {
+            origin_sub_attribute: Some("custom:origin_sub".into()),
+            ..ApplyConfig::standard()
+        };
         let ev = event(create(Some(String::new())));
         let (steps, _) = plan_all(&ev, None, pw(), ConfirmVerifies::Nothing, &cfg).unwrap();
         assert_eq!(
             steps,
-            vec![Step::Create { attributes: vec![Attr { name: "custom:origin_sub".into(), value: "sub-a".into() }] }, Step::SetEnabled(false), Step::SetPassword(Password("pw".into()))]
+            vec![
+                Step::Create {
+                    attributes: vec![Attr {
+                        name: "custom:origin_sub".into(),
+                        value: "sub-a".into()
+                    }]
+                },
+                Step::SetEnabled(false),
+                Step::SetPassword(Password("pw".into()))
+            ]
         );
         // Re-delivered after the confirmation applied: nothing may undo it.
-        let (steps, outcome) = plan_all(&ev, Some(&user("CONFIRMED", true, &[])), pw(), ConfirmVerifies::Nothing, &cfg).unwrap();
+        let (steps, outcome) = plan_all(
+            &ev,
+            Some(&user("CONFIRMED", true, &[])),
+            pw(),
+            ConfirmVerifies::Nothing,
+            &cfg,
+        )
+        .unwrap();
         assert_eq!((steps, outcome), (vec![], Outcome::AlreadyApplied));
         // Interrupted after AdminCreateUser: finish it.
-        let (steps, _) = plan_all(&ev, Some(&user("FORCE_CHANGE_PASSWORD", true, &[])), pw(), ConfirmVerifies::Nothing, &cfg).unwrap();
-        assert_eq!(steps, vec![Step::SetEnabled(false), Step::SetPassword(Password("pw".into()))]);
+        let (steps, _) = plan_all(
+            &ev,
+            Some(&user("FORCE_CHANGE_PASSWORD", true, &[])),
+            pw(),
+            ConfirmVerifies::Nothing,
+            &cfg,
+        )
+        .unwrap();
+        assert_eq!(
+            steps,
+            vec![
+                Step::SetEnabled(false),
+                Step::SetPassword(Password("pw".into()))
+            ]
+        );
     }
 
     #[test]
     fn a_passwordless_sign_up_is_created_disabled_without_a_password() {
         let cfg = ApplyConfig::standard();
-        let (steps, _) = plan_all(&event(create(None)), None, None, ConfirmVerifies::Nothing, &cfg).unwrap();
-        assert_eq!(steps, vec![Step::Create { attributes: vec![] }, Step::SetEnabled(false)]);
+        let (steps, _) = plan_all(
+            &event(create(None)),
+            None,
+            None,
+            ConfirmVerifies::Nothing,
+            &cfg,
+        )
+        .unwrap();
+        assert_eq!(
+            steps,
+            vec![Step::Create { attributes: vec![] }, Step::SetEnabled(false)]
+        );
     }
 
     #[test]
     fn confirm_enables_and_verifies_only_what_the_origin_verified() {
         let cfg = ApplyConfig::standard();
         let ev = event(Change::Confirm);
-        let both = user("CONFIRMED", false, &[("email", "a@x.io"), ("phone_number", "+15550100")]);
-        let (steps, _) = plan_all(&ev, Some(&both), None, ConfirmVerifies::Attribute("email"), &cfg).unwrap();
-        assert_eq!(steps, vec![Step::UpdateAttributes(vec![Attr { name: "email_verified".into(), value: "true".into() }]), Step::SetEnabled(true)]);
-        let (steps, _) = plan_all(&ev, Some(&both), None, ConfirmVerifies::Attribute("phone_number"), &cfg).unwrap();
-        assert_eq!(steps, vec![Step::UpdateAttributes(vec![Attr { name: "phone_number_verified".into(), value: "true".into() }]), Step::SetEnabled(true)]);
+        let both = user(
+            "CONFIRMED",
+            false,
+            &[("email", "a@x.io"), ("phone_number", "+15550100")],
+        );
+        let (steps, _) = plan_all(
+            &ev,
+            Some(&both),
+            None,
+            ConfirmVerifies::Attribute("email"),
+            &cfg,
+        )
+        .unwrap();
+        assert_eq!(
+            steps,
+            vec![
+                Step::UpdateAttributes(vec![Attr {
+                    name: "email_verified".into(),
+                    value: "true".into()
+                }]),
+                Step::SetEnabled(true)
+            ]
+        );
+        let (steps, _) = plan_all(
+            &ev,
+            Some(&both),
+            None,
+            ConfirmVerifies::Attribute("phone_number"),
+            &cfg,
+        )
+        .unwrap();
+        assert_eq!(
+            steps,
+            vec![
+                Step::UpdateAttributes(vec![Attr {
+                    name: "phone_number_verified".into(),
+                    value: "true".into()
+                }]),
+                Step::SetEnabled(true)
+            ]
+        );
         // The origin sent no code: nothing verified; not known: nothing invented, and said so.
-        assert_eq!(plan_all(&ev, Some(&both), None, ConfirmVerifies::Nothing, &cfg).unwrap(), (vec![Step::SetEnabled(true)], Outcome::Applied));
-        assert_eq!(plan_all(&ev, Some(&both), None, ConfirmVerifies::Unknown, &cfg).unwrap(), (vec![Step::SetEnabled(true)], Outcome::Partial("verified-flags-unknown")));
-        let done = user("CONFIRMED", true, &[("email", "a@x.io"), ("email_verified", "true")]);
-        assert_eq!(plan_all(&ev, Some(&done), None, ConfirmVerifies::Attribute("email"), &cfg).unwrap(), (vec![], Outcome::AlreadyApplied));
+        assert_eq!(
+            plan_all(&ev, Some(&both), None, ConfirmVerifies::Nothing, &cfg).unwrap(),
+            (vec![Step::SetEnabled(true)], Outcome::Applied)
+        );
+        assert_eq!(
+            plan_all(&ev, Some(&both), None, ConfirmVerifies::Unknown, &cfg).unwrap(),
+            (
+                vec![Step::SetEnabled(true)],
+                Outcome::Partial("verified-flags-unknown")
+            )
+        );
+        let done = user(
+            "CONFIRMED",
+            true,
+            &[("email", "a@x.io"), ("email_verified", "true")],
+        );
+        assert_eq!(
+            plan_all(
+                &ev,
+                Some(&done),
+                None,
+                ConfirmVerifies::Attribute("email"),
+                &cfg
+            )
+            .unwrap(),
+            (vec![], Outcome::AlreadyApplied)
+        );
     }
 
     #[test]
     fn deletes_of_missing_users_succeed_other_changes_wait_for_the_user() {
         let cfg = ApplyConfig::standard();
-        assert_eq!(plan_all(&event(Change::Delete), None, None, ConfirmVerifies::Nothing, &cfg).unwrap().1, Outcome::AlreadyApplied);
-        assert!(matches!(plan_all(&event(Change::Confirm), None, None, ConfirmVerifies::Nothing, &cfg), Err(ApplyError::Retryable(r)) if r.contains("does not exist")));
+        assert_eq!(
+            plan_all(
+                &event(Change::Delete),
+                None,
+                None,
+                ConfirmVerifies::Nothing,
+                &cfg
+            )
+            .unwrap()
+            .1,
+            Outcome::AlreadyApplied
+        );
+        assert!(
+            matches!(plan_all(&event(Change::Confirm), None, None, ConfirmVerifies::Nothing, &cfg), Err(ApplyError::Retryable(r)) if r.contains("does not exist"))
+        );
     }
 
     #[test]
     fn totp_preference_is_not_copied_and_says_so() {
         let cfg = ApplyConfig::standard();
-        let ev = event(Change::MfaPreference { settings: json!({"SoftwareTokenMfaSettings":{"Enabled":true},"SMSMfaSettings":{"Enabled":true}}) });
-        let (steps, outcome) = plan_all(&ev, Some(&user("CONFIRMED", true, &[])), None, ConfirmVerifies::Nothing, &cfg).unwrap();
-        assert_eq!(steps, vec![Step::SetMfa(json!({"SMSMfaSettings":{"Enabled":true}}))]);
+        let ev = event(Change::MfaPreference {
+            settings: json!({"SoftwareTokenMfaSettings":{"Enabled":true},"SMSMfaSettings":{"Enabled":true}}),
+        });
+        let (steps, outcome) = plan_all(
+            &ev,
+            Some(&user("CONFIRMED", true, &[])),
+            None,
+            ConfirmVerifies::Nothing,
+            &cfg,
+        )
+        .unwrap();
+        assert_eq!(
+            steps,
+            vec![Step::SetMfa(json!({"SMSMfaSettings":{"Enabled":true}}))]
+        );
         assert_eq!(outcome, Outcome::Partial("totp"));
     }
 
     #[test]
     fn attribute_changes_replay_exactly_what_the_origin_did() {
         let cfg = ApplyConfig::standard();
-        let now = user("CONFIRMED", true, &[("email", "old@x.io"), ("email_verified", "true"), ("phone_number", "+1")]);
-        let attrs = vec![Attr { name: "phone_number".into(), value: "+2".into() }];
-        let ev = event(Change::UpdateAttributes { attributes: attrs.clone() });
+        let now = user(
+            "CONFIRMED",
+            true,
+            &[
+                ("email", "old@x.io"),
+                ("email_verified", "true"),
+                ("phone_number", "+1"),
+            ],
+        );
+        let attrs = vec![Attr {
+            name: "phone_number".into(),
+            value: "+2".into(),
+        }];
+        let ev = event(Change::UpdateAttributes {
+            attributes: attrs.clone(),
+        });
         let (steps, _) = plan_all(&ev, Some(&now), None, ConfirmVerifies::Nothing, &cfg).unwrap();
-        assert_eq!(steps, vec![Step::UpdateAttributes(attrs)], "no phone_number_verified invented");
+        assert_eq!(
+            steps,
+            vec![Step::UpdateAttributes(attrs)],
+            "no phone_number_verified invented"
+        );
     }
 
     #[test]
     fn password_debug_is_redacted() {
-        assert!(!format!("{:?}", Step::SetPassword(Password("hunter2".into()))).contains("hunter2"));
+        assert!(
+            !format!("{:?}", Step::SetPassword(Password("hunter2".into()))).contains("hunter2")
+        );
     }
 
     /// An in-memory pool that throttles the first `throttle` calls.
@@ -441,10 +733,25 @@ mod tests {
             self.gate("get")?;
             Ok(self.users.lock().unwrap().get(key).cloned())
         }
-        async fn create_user(&self, key: &str, attributes: &[Attr]) -> Result<UserState, ApplyError> {
+        async fn create_user(
+            &self,
+            key: &str,
+            attributes: &[Attr],
+        ) -> Result<UserState, ApplyError> {
             self.gate("create")?;
-            let u = UserState { username: key.into(), status: "FORCE_CHANGE_PASSWORD".into(), enabled: true, attributes: attributes.to_vec() };
-            Ok(self.users.lock().unwrap().entry(key.into()).or_insert(u).clone())
+            let u = UserState {
+                username: key.into(),
+                status: "FORCE_CHANGE_PASSWORD".into(),
+                enabled: true,
+                attributes: attributes.to_vec(),
+            };
+            Ok(self
+                .users
+                .lock()
+                .unwrap()
+                .entry(key.into())
+                .or_insert(u)
+                .clone())
         }
         async fn run(&self, username: &str, step: &Step) -> Result<(), ApplyError> {
             self.gate("run")?;
@@ -463,33 +770,70 @@ mod tests {
     async fn apply_retries_throttling_and_is_idempotent() {
         let keys = Keyring::single("k1", [1; 32]);
         let ev = event(create(Some(keys.seal(b"pw", b"e1"))));
-        let fake = Fake { throttle: Mutex::new(3), ..Default::default() };
+        let fake = Fake {
+            throttle: Mutex::new(3),
+            ..Default::default()
+        };
         let pacer = Pacer::defaults();
         let cfg = ApplyConfig::standard();
         let store = MemoryStore::default();
-        assert_eq!(apply(&ev, &fake, &store, &keys, &pacer, &cfg).await.unwrap(), Outcome::Applied);
+        assert_eq!(
+            apply(&ev, &fake, &store, &keys, &pacer, &cfg)
+                .await
+                .unwrap(),
+            Outcome::Applied
+        );
         let u = fake.users.lock().unwrap()["alice"].clone();
         assert_eq!((u.status.as_str(), u.enabled), ("CONFIRMED", false));
-        assert_eq!(apply(&ev, &fake, &store, &keys, &pacer, &cfg).await.unwrap(), Outcome::Stale, "a duplicate is skipped by the mark");
-        assert_eq!(apply(&ev, &fake, &MemoryStore::default(), &keys, &pacer, &cfg).await.unwrap(), Outcome::AlreadyApplied, "and idempotent without it");
+        assert_eq!(
+            apply(&ev, &fake, &store, &keys, &pacer, &cfg)
+                .await
+                .unwrap(),
+            Outcome::Stale,
+            "a duplicate is skipped by the mark"
+        );
+        assert_eq!(
+            apply(&ev, &fake, &MemoryStore::default(), &keys, &pacer, &cfg)
+                .await
+                .unwrap(),
+            Outcome::AlreadyApplied,
+            "and idempotent without it"
+        );
         // A password sealed for another event is refused.
         let mut forged = ev.clone();
         forged.id = "e2".into();
         forged.origin_time_ms = 5;
         let fresh = MemoryStore::default();
         fake.users.lock().unwrap().clear();
-        assert!(matches!(apply(&forged, &fake, &fresh, &keys, &pacer, &cfg).await, Err(ApplyError::Permanent(_))));
+        assert!(matches!(
+            apply(&forged, &fake, &fresh, &keys, &pacer, &cfg).await,
+            Err(ApplyError::Permanent(_))
+        ));
         // Sealed under a key rotated in after this keyring was read: retryable, names the cause.
         let newer = Keyring::single("k2", [9; 32]);
         let rotated = event(create(Some(newer.seal(b"pw", b"e1"))));
-        assert!(matches!(apply(&rotated, &fake, &fresh, &keys, &pacer, &cfg).await, Err(ApplyError::Retryable(r)) if r.starts_with(UNKNOWN_KEY)));
+        assert!(
+            matches!(apply(&rotated, &fake, &fresh, &keys, &pacer, &cfg).await, Err(ApplyError::Retryable(r)) if r.starts_with(UNKNOWN_KEY))
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn apply_gives_up_after_bounded_retries() {
         let keys = Keyring::single("k1", [1; 32]);
-        let fake = Fake { throttle: Mutex::new(1000), ..Default::default() };
-        let err = apply(&event(Change::Delete), &fake, &MemoryStore::default(), &keys, &Pacer::defaults(), &ApplyConfig::standard()).await.unwrap_err();
+        let fake = Fake {
+            throttle: Mutex::new(1000),
+            ..Default::default()
+        };
+        let err = apply(
+            &event(Change::Delete),
+            &fake,
+            &MemoryStore::default(),
+            &keys,
+            &Pacer::defaults(),
+            &ApplyConfig::standard(),
+        )
+        .await
+        .unwrap_err();
         assert!(err.is_retryable());
         assert_eq!(fake.calls.lock().unwrap().len(), 6, "1 try + 5 retries");
     }
@@ -510,9 +854,25 @@ mod stale_tests {
         async fn get_user(&self, key: &str) -> Result<Option<UserState>, ApplyError> {
             Ok(self.0.lock().unwrap().get(key).map(|(u, _)| u.clone()))
         }
-        async fn create_user(&self, key: &str, attributes: &[Attr]) -> Result<UserState, ApplyError> {
-            let u = UserState { username: key.into(), status: "FORCE_CHANGE_PASSWORD".into(), enabled: true, attributes: attributes.to_vec() };
-            Ok(self.0.lock().unwrap().entry(key.into()).or_insert((u, String::new())).0.clone())
+        async fn create_user(
+            &self,
+            key: &str,
+            attributes: &[Attr],
+        ) -> Result<UserState, ApplyError> {
+            let u = UserState {
+                username: key.into(),
+                status: "FORCE_CHANGE_PASSWORD".into(),
+                enabled: true,
+                attributes: attributes.to_vec(),
+            };
+            Ok(self
+                .0
+                .lock()
+                .unwrap()
+                .entry(key.into())
+                .or_insert((u, String::new()))
+                .0
+                .clone())
         }
         async fn run(&self, username: &str, step: &Step) -> Result<(), ApplyError> {
             let mut m = self.0.lock().unwrap();
@@ -529,23 +889,70 @@ mod stale_tests {
 
     fn ev(ms: u64, change: impl Fn(&str) -> Change) -> Event {
         let id = format!("e{ms}");
-        Event { v: EVENT_VERSION, change: change(&id), id, origin_region: "a".into(), origin_pool: "a_1".into(), target_pool: "b_1".into(), action: "X".into(), user_key: "alice".into(), origin_username: None, origin_sub: None, origin_time_ms: ms }
+        Event {
+            v: EVENT_VERSION,
+            change: change(&id),
+            id,
+            origin_region: "a".into(),
+            origin_pool: "a_1".into(),
+            target_pool: "b_1".into(),
+            action: "X".into(),
+            user_key: "alice".into(),
+            origin_username: None,
+            origin_sub: None,
+            origin_time_ms: ms,
+        }
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_stale_password_or_sign_up_never_wins() {
         let keys = Keyring::single("k1", [1; 32]);
-        let (pool, store, pacer, cfg) = (Pool::default(), MemoryStore::default(), Pacer::defaults(), ApplyConfig::standard());
-        let sign_up = ev(10, |id| Change::CreateUser { attributes: vec![], sealed_password: Some(keys.seal(b"first", id.as_bytes())), confirm_verifies: None });
-        let old = ev(20, |id| Change::SetPassword { sealed_password: keys.seal(b"compromised", id.as_bytes()) });
-        let new = ev(30, |id| Change::SetPassword { sealed_password: keys.seal(b"fresh", id.as_bytes()) });
+        let (pool, store, pacer, cfg) = (
+            Pool::default(),
+            MemoryStore::default(),
+            Pacer::defaults(),
+            ApplyConfig::standard(),
+        );
+        let sign_up = ev(10, |id| Change::CreateUser {
+            attributes: vec![],
+            sealed_password: Some(keys.seal(b"first", id.as_bytes())),
+            confirm_verifies: None,
+        });
+        let old = ev(20, |id| Change::SetPassword {
+            sealed_password: keys.seal(b"compromised", id.as_bytes()),
+        });
+        let new = ev(30, |id| Change::SetPassword {
+            sealed_password: keys.seal(b"fresh", id.as_bytes()),
+        });
         for e in [&sign_up, &old, &new] {
             apply(e, &pool, &store, &keys, &pacer, &cfg).await.unwrap();
         }
-        assert_eq!(apply(&old, &pool, &store, &keys, &pacer, &cfg).await.unwrap(), Outcome::Stale);
+        assert_eq!(
+            apply(&old, &pool, &store, &keys, &pacer, &cfg)
+                .await
+                .unwrap(),
+            Outcome::Stale
+        );
         assert_eq!(pool.0.lock().unwrap()["alice"].1, "fresh");
-        apply(&ev(40, |_| Change::Delete), &pool, &store, &keys, &pacer, &cfg).await.unwrap();
-        assert_eq!(apply(&sign_up, &pool, &store, &keys, &pacer, &cfg).await.unwrap(), Outcome::Stale);
-        assert!(pool.0.lock().unwrap().is_empty(), "a redriven sign-up does not resurrect a deleted user");
+        apply(
+            &ev(40, |_| Change::Delete),
+            &pool,
+            &store,
+            &keys,
+            &pacer,
+            &cfg,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            apply(&sign_up, &pool, &store, &keys, &pacer, &cfg)
+                .await
+                .unwrap(),
+            Outcome::Stale
+        );
+        assert!(
+            pool.0.lock().unwrap().is_empty(),
+            "a redriven sign-up does not resurrect a deleted user"
+        );
     }
 }

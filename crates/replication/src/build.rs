@@ -18,7 +18,12 @@ fn attrs(v: Option<&Value>) -> Vec<Attr> {
     v.and_then(Value::as_array)
         .map(|list| {
             list.iter()
-                .filter_map(|a| Some(Attr { name: a.get("Name")?.as_str()?.to_owned(), value: a.get("Value")?.as_str()?.to_owned() }))
+                .filter_map(|a| {
+                    Some(Attr {
+                        name: a.get("Name")?.as_str()?.to_owned(),
+                        value: a.get("Value")?.as_str()?.to_owned(),
+                    })
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -34,7 +39,13 @@ fn str_of<'a>(req: &'a Value, path: &[&str]) -> Option<&'a str> {
 
 /// `None` when the call changed nothing that replicates (e.g. a challenge other than
 /// NEW_PASSWORD_REQUIRED, or a request missing the field Cognito accepted anyway).
-pub fn build_change(mutation: Mutation, req: &Value, resp: &Value, keys: &Keyring, event_id: &str) -> Option<Change> {
+pub fn build_change(
+    mutation: Mutation,
+    req: &Value,
+    resp: &Value,
+    keys: &Keyring,
+    event_id: &str,
+) -> Option<Change> {
     let seal = |pw: &str| keys.seal(pw.as_bytes(), event_id.as_bytes());
     Some(match mutation {
         // A passwordless sign-up (a pool with passwordless sign-in) replicates without one. The
@@ -42,44 +53,77 @@ pub fn build_change(mutation: Mutation, req: &Value, resp: &Value, keys: &Keyrin
         Mutation::SignUp => Change::CreateUser {
             attributes: attrs(req.get("UserAttributes")),
             sealed_password: str_of(req, &["Password"]).map(seal),
-            confirm_verifies: str_of(resp, &["CodeDeliveryDetails", "AttributeName"]).map(str::to_owned),
+            confirm_verifies: str_of(resp, &["CodeDeliveryDetails", "AttributeName"])
+                .map(str::to_owned),
         },
         Mutation::ConfirmSignUp => Change::Confirm,
-        Mutation::SetPassword(field) => Change::SetPassword { sealed_password: seal(str_of(req, &[field])?) },
+        Mutation::SetPassword(field) => Change::SetPassword {
+            sealed_password: seal(str_of(req, &[field])?),
+        },
         Mutation::ChallengeNewPassword => {
-            if str_of(req, &["ChallengeName"]) != Some("NEW_PASSWORD_REQUIRED") || resp.get("AuthenticationResult").is_none() {
+            if str_of(req, &["ChallengeName"]) != Some("NEW_PASSWORD_REQUIRED")
+                || resp.get("AuthenticationResult").is_none()
+            {
                 return None;
             }
-            Change::SetPassword { sealed_password: seal(str_of(req, &["ChallengeResponses", "NEW_PASSWORD"])?) }
+            Change::SetPassword {
+                sealed_password: seal(str_of(req, &["ChallengeResponses", "NEW_PASSWORD"])?),
+            }
         }
         Mutation::UpdateAttributes => {
             // Where the origin sent a verification code, it marked that attribute unverified
             // (unless the request set the flag itself): carry exactly that, invent nothing.
             let mut attributes = attrs(req.get("UserAttributes"));
-            for sent in resp.get("CodeDeliveryDetailsList").and_then(Value::as_array).into_iter().flatten() {
+            for sent in resp
+                .get("CodeDeliveryDetailsList")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if let Some(name) = sent.get("AttributeName").and_then(Value::as_str) {
                     let flag = format!("{name}_verified");
                     if !attributes.iter().any(|a| a.name == flag) {
-                        attributes.push(Attr { name: flag, value: "false".into() });
+                        attributes.push(Attr {
+                            name: flag,
+                            value: "false".into(),
+                        });
                     }
                 }
             }
             Change::UpdateAttributes { attributes }
         }
         Mutation::DeleteAttributes => Change::DeleteAttributes {
-            names: req.get("UserAttributeNames")?.as_array()?.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect(),
+            names: req
+                .get("UserAttributeNames")?
+                .as_array()?
+                .iter()
+                .filter_map(|n| n.as_str().map(str::to_owned))
+                .collect(),
         },
-        Mutation::VerifyAttribute => Change::VerifyAttribute { name: str_of(req, &["AttributeName"])?.to_owned() },
+        Mutation::VerifyAttribute => Change::VerifyAttribute {
+            name: str_of(req, &["AttributeName"])?.to_owned(),
+        },
         Mutation::MfaPreference => {
             let mut settings = Map::new();
-            for k in ["SMSMfaSettings", "SoftwareTokenMfaSettings", "EmailMfaSettings"] {
+            for k in [
+                "SMSMfaSettings",
+                "SoftwareTokenMfaSettings",
+                "EmailMfaSettings",
+            ] {
                 if let Some(v) = req.get(k) {
                     settings.insert(k.to_owned(), v.clone());
                 }
             }
-            Change::MfaPreference { settings: Value::Object(settings) }
+            Change::MfaPreference {
+                settings: Value::Object(settings),
+            }
         }
-        Mutation::Settings => Change::Settings { mfa_options: req.get("MFAOptions").cloned().unwrap_or(Value::Array(vec![])) },
+        Mutation::Settings => Change::Settings {
+            mfa_options: req
+                .get("MFAOptions")
+                .cloned()
+                .unwrap_or(Value::Array(vec![])),
+        },
         Mutation::DeleteUser => Change::Delete,
         Mutation::GlobalSignOut => Change::GlobalSignOut,
     })
@@ -98,27 +142,62 @@ mod tests {
     fn sign_up_seals_the_password_under_the_event_id() {
         let req = json!({"Username":"alice","Password":"Sup3r$ecret","UserAttributes":[{"Name":"email","Value":"a@x.io"}]});
         let resp = json!({"UserSub":"s","CodeDeliveryDetails":{"AttributeName":"email","DeliveryMedium":"EMAIL"}});
-        let Some(Change::CreateUser { attributes, sealed_password: Some(sealed_password), confirm_verifies }) = build_change(Mutation::SignUp, &req, &resp, &keys(), "evt-9") else { panic!() };
-        assert_eq!(attributes, vec![Attr { name: "email".into(), value: "a@x.io".into() }]);
+        let Some(Change::CreateUser {
+            attributes,
+            sealed_password: Some(sealed_password),
+            confirm_verifies,
+        }) = build_change(Mutation::SignUp, &req, &resp, &keys(), "evt-9")
+        else {
+            panic!()
+        };
+        assert_eq!(
+            attributes,
+            vec![Attr {
+                name: "email".into(),
+                value: "a@x.io".into()
+            }]
+        );
         assert_eq!(confirm_verifies.as_deref(), Some("email"));
         assert!(!sealed_password.contains("Sup3r"));
-        assert_eq!(keys().open(&sealed_password, b"evt-9").unwrap(), b"Sup3r$ecret");
+        assert_eq!(
+            keys().open(&sealed_password, b"evt-9").unwrap(),
+            b"Sup3r$ecret"
+        );
     }
 
     #[test]
     fn a_passwordless_sign_up_replicates_without_a_password() {
         let req = json!({"Username":"bob","UserAttributes":[{"Name":"email","Value":"b@x.io"}]});
         let change = build_change(Mutation::SignUp, &req, &json!({}), &keys(), "e").unwrap();
-        assert_eq!(change, Change::CreateUser { attributes: vec![Attr { name: "email".into(), value: "b@x.io".into() }], sealed_password: None, confirm_verifies: None });
+        assert_eq!(
+            change,
+            Change::CreateUser {
+                attributes: vec![Attr {
+                    name: "email".into(),
+                    value: "b@x.io".into()
+                }],
+                sealed_password: None,
+                confirm_verifies: None
+            }
+        );
     }
 
     #[test]
     fn an_attribute_change_carries_the_origins_verified_flags() {
         let req = json!({"UserAttributes":[{"Name":"email","Value":"new@x.io"},{"Name":"phone_number","Value":"+15550100"}]});
-        let resp = json!({"CodeDeliveryDetailsList":[{"AttributeName":"email","DeliveryMedium":"EMAIL"}]});
-        let Some(Change::UpdateAttributes { attributes }) = build_change(Mutation::UpdateAttributes, &req, &resp, &keys(), "e") else { panic!() };
+        let resp =
+            json!({"CodeDeliveryDetailsList":[{"AttributeName":"email","DeliveryMedium":"EMAIL"}]});
+        let Some(Change::UpdateAttributes { attributes }) =
+            build_change(Mutation::UpdateAttributes, &req, &resp, &keys(), "e")
+        else {
+            panic!()
+        };
         let names: Vec<&str> = attributes.iter().map(|a| a.name.as_str()).collect();
-        assert_eq!(names, ["email", "phone_number", "email_verified"], "phone not auto-verified at the origin: no flag invented");
+        assert_eq!(
+            names,
+            ["email", "phone_number", "email_verified"],
+            "phone not auto-verified at the origin: no flag invented"
+        );
         assert_eq!(attributes[2].value, "false");
     }
 
@@ -126,11 +205,27 @@ mod tests {
     fn only_new_password_required_answers_replicate() {
         let resp = json!({"AuthenticationResult":{}});
         let npr = json!({"ChallengeName":"NEW_PASSWORD_REQUIRED","ChallengeResponses":{"USERNAME":"u","NEW_PASSWORD":"N3w!pass"}});
-        assert!(matches!(build_change(Mutation::ChallengeNewPassword, &npr, &resp, &keys(), "e"), Some(Change::SetPassword { .. })));
-        let srp = json!({"ChallengeName":"PASSWORD_VERIFIER","ChallengeResponses":{"USERNAME":"u"}});
-        assert_eq!(build_change(Mutation::ChallengeNewPassword, &srp, &resp, &keys(), "e"), None);
+        assert!(matches!(
+            build_change(Mutation::ChallengeNewPassword, &npr, &resp, &keys(), "e"),
+            Some(Change::SetPassword { .. })
+        ));
+        let srp =
+            json!({"ChallengeName":"PASSWORD_VERIFIER","ChallengeResponses":{"USERNAME":"u"}});
+        assert_eq!(
+            build_change(Mutation::ChallengeNewPassword, &srp, &resp, &keys(), "e"),
+            None
+        );
         // A NEW_PASSWORD_REQUIRED answer that led to another challenge (MFA) has not set anything yet.
-        assert_eq!(build_change(Mutation::ChallengeNewPassword, &npr, &json!({"ChallengeName":"SMS_MFA"}), &keys(), "e"), None);
+        assert_eq!(
+            build_change(
+                Mutation::ChallengeNewPassword,
+                &npr,
+                &json!({"ChallengeName":"SMS_MFA"}),
+                &keys(),
+                "e"
+            ),
+            None
+        );
     }
 
     #[test]
@@ -138,12 +233,52 @@ mod tests {
         let k = keys();
         let r = json!({});
         assert_eq!(
-            build_change(Mutation::DeleteAttributes, &json!({"UserAttributeNames":["name","custom:x"]}), &r, &k, "e"),
-            Some(Change::DeleteAttributes { names: vec!["name".into(), "custom:x".into()] })
+            build_change(
+                Mutation::DeleteAttributes,
+                &json!({"UserAttributeNames":["name","custom:x"]}),
+                &r,
+                &k,
+                "e"
+            ),
+            Some(Change::DeleteAttributes {
+                names: vec!["name".into(), "custom:x".into()]
+            })
         );
-        assert_eq!(build_change(Mutation::VerifyAttribute, &json!({"AttributeName":"email","Code":"123456"}), &r, &k, "e"), Some(Change::VerifyAttribute { name: "email".into() }));
-        let mfa = build_change(Mutation::MfaPreference, &json!({"AccessToken":"t","SMSMfaSettings":{"Enabled":true}}), &r, &k, "e").unwrap();
-        assert_eq!(mfa, Change::MfaPreference { settings: json!({"SMSMfaSettings":{"Enabled":true}}) });
-        assert_eq!(build_change(Mutation::SetPassword("ProposedPassword"), &json!({"PreviousPassword":"a"}), &r, &k, "e"), None);
+        assert_eq!(
+            build_change(
+                Mutation::VerifyAttribute,
+                &json!({"AttributeName":"email","Code":"123456"}),
+                &r,
+                &k,
+                "e"
+            ),
+            Some(Change::VerifyAttribute {
+                name: "email".into()
+            })
+        );
+        let mfa = build_change(
+            Mutation::MfaPreference,
+            &json!({"AccessToken":"t","SMSMfaSettings":{"Enabled":true}}),
+            &r,
+            &k,
+            "e",
+        )
+        .unwrap();
+        assert_eq!(
+            mfa,
+            Change::MfaPreference {
+                settings: json!({"SMSMfaSettings":{"Enabled":true}})
+            }
+        );
+        assert_eq!(
+            build_change(
+                Mutation::SetPassword("ProposedPassword"),
+                &json!({"PreviousPassword":"a"}),
+                &r,
+                &k,
+                "e"
+            ),
+            None
+        );
     }
 }

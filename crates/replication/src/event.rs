@@ -48,16 +48,28 @@ pub enum Change {
     /// ConfirmSignUp: let the user sign in.
     Confirm,
     /// ConfirmForgotPassword, ChangePassword, NEW_PASSWORD_REQUIRED.
-    SetPassword { sealed_password: String },
+    SetPassword {
+        sealed_password: String,
+    },
     /// UpdateUserAttributes. `attributes` includes the `*_verified` values the origin set as a
     /// consequence (an e-mail or phone whose verification code the origin sent is unverified).
-    UpdateAttributes { attributes: Vec<Attr> },
-    DeleteAttributes { names: Vec<String> },
-    VerifyAttribute { name: String },
+    UpdateAttributes {
+        attributes: Vec<Attr>,
+    },
+    DeleteAttributes {
+        names: Vec<String>,
+    },
+    VerifyAttribute {
+        name: String,
+    },
     /// SetUserMFAPreference as sent (SMS/email/TOTP settings objects).
-    MfaPreference { settings: Value },
+    MfaPreference {
+        settings: Value,
+    },
     /// SetUserSettings `MFAOptions` as sent.
-    Settings { mfa_options: Value },
+    Settings {
+        mfa_options: Value,
+    },
     Delete,
     GlobalSignOut,
 }
@@ -160,13 +172,15 @@ impl Header {
     /// Reads the routing fields of a queued body without verifying it (for ordering, logs and
     /// forwarding; never for applying).
     pub fn peek(body: &str) -> Result<Self, EventError> {
-        let probe: Value = serde_json::from_str(body).map_err(|e| EventError::NotJson(classify(&e)))?;
+        let probe: Value =
+            serde_json::from_str(body).map_err(|e| EventError::NotJson(classify(&e)))?;
         match probe.get("v").and_then(Value::as_u64) {
             Some(v) if v == u64::from(EVENT_VERSION) => {}
             Some(v) => return Err(EventError::Version(v)),
             None => return Err(EventError::NoVersion),
         }
-        serde_json::from_value(probe).map_err(|e| EventError::Schema(format!("line {} col {}", e.line(), e.column())))
+        serde_json::from_value(probe)
+            .map_err(|e| EventError::Schema(format!("line {} col {}", e.line(), e.column())))
     }
 
     pub fn order(&self) -> OrderKey {
@@ -175,7 +189,16 @@ impl Header {
 
     /// The associated data: every routing field, in a canonical, unambiguous form.
     fn aad(&self) -> Vec<u8> {
-        let fields = [EVENT_PURPOSE, &self.id, &self.origin_region, &self.origin_pool, &self.target_pool, &self.action, &self.group, &self.origin_time_ms.to_string()];
+        let fields = [
+            EVENT_PURPOSE,
+            &self.id,
+            &self.origin_region,
+            &self.origin_pool,
+            &self.target_pool,
+            &self.action,
+            &self.group,
+            &self.origin_time_ms.to_string(),
+        ];
         serde_json::to_vec(&fields).unwrap_or_default()
     }
 }
@@ -200,19 +223,34 @@ pub struct Envelope {
 impl Envelope {
     /// Verifies and opens a queued body. Nothing of the event is read before the seal verified.
     pub fn open(body: &str, keys: &Keyring) -> Result<Event, EventError> {
-        let probe: Value = serde_json::from_str(body).map_err(|e| EventError::NotJson(classify(&e)))?;
+        let probe: Value =
+            serde_json::from_str(body).map_err(|e| EventError::NotJson(classify(&e)))?;
         // Whatever its version claims, a body without a seal was written by someone without
         // the key (an unsealed v1 event included).
-        let sealed = probe.get("sealed").and_then(Value::as_str).ok_or(EventError::Unauthenticated("no seal"))?.to_owned();
-        let env = Envelope { header: Header::peek(body)?, sealed };
-        let plain = keys.derive(EVENT_PURPOSE).open(&env.sealed, &env.header.aad()).map_err(|e| match e {
-            SealError::UnknownKey(kid) => EventError::UnknownKey(kid),
-            SealError::Malformed => EventError::Unauthenticated("malformed seal"),
-            _ => EventError::Unauthenticated("seal does not verify"),
+        let sealed = probe
+            .get("sealed")
+            .and_then(Value::as_str)
+            .ok_or(EventError::Unauthenticated("no seal"))?
+            .to_owned();
+        let env = Envelope {
+            header: Header::peek(body)?,
+            sealed,
+        };
+        let plain = keys
+            .derive(EVENT_PURPOSE)
+            .open(&env.sealed, &env.header.aad())
+            .map_err(|e| match e {
+                SealError::UnknownKey(kid) => EventError::UnknownKey(kid),
+                SealError::Malformed => EventError::Unauthenticated("malformed seal"),
+                _ => EventError::Unauthenticated("seal does not verify"),
+            })?;
+        let event: Event = serde_json::from_slice(&plain).map_err(|e| {
+            EventError::Schema(format!("sealed event line {} col {}", e.line(), e.column()))
         })?;
-        let event: Event = serde_json::from_slice(&plain).map_err(|e| EventError::Schema(format!("sealed event line {} col {}", e.line(), e.column())))?;
         if event.header() != env.header {
-            return Err(EventError::Unauthenticated("routing fields do not match the sealed event"));
+            return Err(EventError::Unauthenticated(
+                "routing fields do not match the sealed event",
+            ));
         }
         Ok(event)
     }
@@ -273,7 +311,10 @@ mod tests {
             origin_sub: Some("sub-1".into()),
             origin_time_ms: 1_700_000_000_000,
             change: Change::CreateUser {
-                attributes: vec![Attr { name: "email".into(), value: "alice@example.com".into() }],
+                attributes: vec![Attr {
+                    name: "email".into(),
+                    value: "alice@example.com".into(),
+                }],
                 sealed_password: Some("v1.k1.x".into()),
                 confirm_verifies: Some("email".into()),
             },
@@ -288,9 +329,15 @@ mod tests {
         let e = ev();
         let body = e.seal(&keys());
         assert_eq!(Envelope::open(&body, &keys()).unwrap(), e);
-        assert!(!body.to_lowercase().contains("alice"), "no user key or attribute in the clear: {body}");
+        assert!(
+            !body.to_lowercase().contains("alice"),
+            "no user key or attribute in the clear: {body}"
+        );
         let h = Header::peek(&body).unwrap();
-        assert_eq!((h.id.as_str(), h.group.as_str(), h.origin_time_ms), ("e1", e.group_id().as_str(), e.origin_time_ms));
+        assert_eq!(
+            (h.id.as_str(), h.group.as_str(), h.origin_time_ms),
+            ("e1", e.group_id().as_str(), e.origin_time_ms)
+        );
     }
 
     #[test]
@@ -308,21 +355,39 @@ mod tests {
         ] {
             let mut t = v.clone();
             t[field] = value;
-            assert!(matches!(Envelope::open(&t.to_string(), &keys()), Err(EventError::Unauthenticated(_))), "{field}");
+            assert!(
+                matches!(
+                    Envelope::open(&t.to_string(), &keys()),
+                    Err(EventError::Unauthenticated(_))
+                ),
+                "{field}"
+            );
         }
         let mut t = v.clone();
         t["sealed"] = Value::from(format!("{}A", v["sealed"].as_str().unwrap()));
-        assert!(matches!(Envelope::open(&t.to_string(), &keys()), Err(EventError::Unauthenticated(_))));
+        assert!(matches!(
+            Envelope::open(&t.to_string(), &keys()),
+            Err(EventError::Unauthenticated(_))
+        ));
         // Another key (an attacker's own) does not verify; an unknown key id says so.
-        assert!(matches!(Envelope::open(&body, &Keyring::single("k1", [8; 32])), Err(EventError::Unauthenticated(_))));
-        assert_eq!(Envelope::open(&body, &Keyring::single("k2", [7; 32])).unwrap_err(), EventError::UnknownKey("k1".into()));
+        assert!(matches!(
+            Envelope::open(&body, &Keyring::single("k1", [8; 32])),
+            Err(EventError::Unauthenticated(_))
+        ));
+        assert_eq!(
+            Envelope::open(&body, &Keyring::single("k2", [7; 32])).unwrap_err(),
+            EventError::UnknownKey("k1".into())
+        );
     }
 
     #[test]
     fn an_unsealed_event_is_unauthenticated() {
         let mut plain: Value = serde_json::to_value(ev().header()).unwrap();
         plain["change"] = serde_json::json!({"op":"delete"});
-        assert_eq!(Envelope::open(&plain.to_string(), &keys()).unwrap_err(), EventError::Unauthenticated("no seal"));
+        assert_eq!(
+            Envelope::open(&plain.to_string(), &keys()).unwrap_err(),
+            EventError::Unauthenticated("no seal")
+        );
     }
 
     #[test]
@@ -334,7 +399,10 @@ mod tests {
         let body_a: Value = serde_json::from_str(&a.seal(&keys())).unwrap();
         let mut forged: Value = serde_json::to_value(b.header()).unwrap();
         forged["sealed"] = body_a["sealed"].clone();
-        assert!(matches!(Envelope::open(&forged.to_string(), &keys()), Err(EventError::Unauthenticated(_))));
+        assert!(matches!(
+            Envelope::open(&forged.to_string(), &keys()),
+            Err(EventError::Unauthenticated(_))
+        ));
     }
 
     #[test]
@@ -354,9 +422,17 @@ mod tests {
 
     #[test]
     fn rejects_other_versions_and_garbage_without_echoing_it() {
-        assert_eq!(Header::peek(r#"{"v":1}"#).unwrap_err(), EventError::Version(1));
-        assert!(matches!(Header::peek("secret-password"), Err(EventError::NotJson(_))));
-        let err = Header::peek(r#"{"v":2,"id":"x","secret":"hunter2"}"#).unwrap_err().to_string();
+        assert_eq!(
+            Header::peek(r#"{"v":1}"#).unwrap_err(),
+            EventError::Version(1)
+        );
+        assert!(matches!(
+            Header::peek("secret-password"),
+            Err(EventError::NotJson(_))
+        ));
+        let err = Header::peek(r#"{"v":2,"id":"x","secret":"hunter2"}"#)
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("hunter2"));
     }
 }

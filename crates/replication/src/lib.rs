@@ -8,7 +8,9 @@ pub mod event;
 pub mod pacing;
 pub mod state;
 
-pub use apply::{apply, plan, ApplyConfig, ApplyError, ConfirmVerifies, Outcome, Step, UserDirectory, UserState};
+pub use apply::{
+    apply, plan, ApplyConfig, ApplyError, ConfirmVerifies, Outcome, Step, UserDirectory, UserState,
+};
 pub use build::{build_change, UserIdentity};
 pub use event::{Attr, Change, Envelope, Event, EventError, Header, OrderKey, EVENT_VERSION};
 pub use state::{MemoryStore, StateStore, StoreError, UserRecord};

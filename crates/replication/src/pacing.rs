@@ -17,7 +17,13 @@ pub enum Category {
 }
 
 impl Category {
-    pub const ALL: [Category; 5] = [Category::UserCreation, Category::UserUpdate, Category::UserAuthentication, Category::UserAccountRecovery, Category::UserRead];
+    pub const ALL: [Category; 5] = [
+        Category::UserCreation,
+        Category::UserUpdate,
+        Category::UserAuthentication,
+        Category::UserAccountRecovery,
+        Category::UserRead,
+    ];
     /// Cognito's default quotas (requests per second).
     pub fn default_rps(self) -> f64 {
         match self {
@@ -77,18 +83,33 @@ impl Pacer {
             .filter(|(_, r)| **r > 0.0)
             .map(|(c, r)| {
                 let burst = (r / 10.0).max(1.0);
-                (*c, Mutex::new(Bucket { rate: *r, burst, tokens: burst, last: now }))
+                (
+                    *c,
+                    Mutex::new(Bucket {
+                        rate: *r,
+                        burst,
+                        tokens: burst,
+                        last: now,
+                    }),
+                )
             })
             .collect();
         Self { buckets }
     }
 
     pub fn defaults() -> Self {
-        Self::new(&Category::ALL.iter().map(|c| (*c, c.default_rps())).collect())
+        Self::new(
+            &Category::ALL
+                .iter()
+                .map(|c| (*c, c.default_rps()))
+                .collect(),
+        )
     }
 
     pub async fn acquire(&self, category: Category) {
-        let Some(bucket) = self.buckets.get(&category) else { return };
+        let Some(bucket) = self.buckets.get(&category) else {
+            return;
+        };
         loop {
             let wait = bucket.lock().await.take(Instant::now());
             match wait {

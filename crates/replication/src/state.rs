@@ -50,7 +50,9 @@ pub fn fields(change: &Change) -> Vec<String> {
         }
         Change::Confirm => vec!["confirmed".into()],
         Change::SetPassword { .. } => vec!["password".into()],
-        Change::UpdateAttributes { attributes } => attributes.iter().map(|a| attr_field(&a.name)).collect(),
+        Change::UpdateAttributes { attributes } => {
+            attributes.iter().map(|a| attr_field(&a.name)).collect()
+        }
         Change::DeleteAttributes { names } => names.iter().map(|n| attr_field(n)).collect(),
         Change::VerifyAttribute { name } => vec![attr_field(&format!("{name}_verified"))],
         Change::MfaPreference { .. } => vec!["mfa".into()],
@@ -75,16 +77,24 @@ impl UserRecord {
         let keep = |a: &Attr| self.newer(&attr_field(&a.name), &order);
         let part = match &event.change {
             Change::UpdateAttributes { attributes } => {
-                let attributes: Vec<Attr> = attributes.iter().filter(|a| keep(a)).cloned().collect();
+                let attributes: Vec<Attr> =
+                    attributes.iter().filter(|a| keep(a)).cloned().collect();
                 (!attributes.is_empty()).then_some(Change::UpdateAttributes { attributes })
             }
             Change::DeleteAttributes { names } => {
-                let names: Vec<String> = names.iter().filter(|n| self.newer(&attr_field(n), &order)).cloned().collect();
+                let names: Vec<String> = names
+                    .iter()
+                    .filter(|n| self.newer(&attr_field(n), &order))
+                    .cloned()
+                    .collect();
                 (!names.is_empty()).then_some(Change::DeleteAttributes { names })
             }
             // Creation and deletion are decided by existence alone (checked above).
             Change::CreateUser { .. } | Change::Delete => Some(event.change.clone()),
-            other => fields(other).iter().all(|f| self.newer(f, &order)).then(|| other.clone()),
+            other => fields(other)
+                .iter()
+                .all(|f| self.newer(f, &order))
+                .then(|| other.clone()),
         };
         part
     }
@@ -97,7 +107,10 @@ impl UserRecord {
                 *m = order.clone();
             }
         }
-        if let Change::CreateUser { confirm_verifies, .. } = change {
+        if let Change::CreateUser {
+            confirm_verifies, ..
+        } = change
+        {
             self.confirm_verifies = confirm_verifies.clone();
         }
     }
@@ -124,7 +137,12 @@ pub enum StoreError {
 pub trait StateStore: Send + Sync {
     fn load(&self, key: &str) -> impl Future<Output = Result<Versioned, StoreError>> + Send;
     /// Writes `record` as version `expected + 1` if the stored version is still `expected`.
-    fn save(&self, key: &str, record: &UserRecord, expected: u64) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn save(
+        &self,
+        key: &str,
+        record: &UserRecord,
+        expected: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// The record key of a user: the hashed user key (the same hash as the FIFO group), so the
@@ -134,7 +152,11 @@ pub fn record_key(user_key: &str) -> String {
 }
 
 /// Reads, changes and conditionally writes a record, reading again on a conflict.
-pub async fn update<S: StateStore + ?Sized, T>(store: &S, key: &str, mut f: impl FnMut(&mut UserRecord) -> T) -> Result<T, StoreError> {
+pub async fn update<S: StateStore + ?Sized, T>(
+    store: &S,
+    key: &str,
+    mut f: impl FnMut(&mut UserRecord) -> T,
+) -> Result<T, StoreError> {
     let mut last = StoreError::Conflict;
     for _ in 0..5 {
         let mut v = store.load(key).await?;
@@ -157,7 +179,12 @@ pub struct MemoryStore {
 impl StateStore for MemoryStore {
     async fn load(&self, key: &str) -> Result<Versioned, StoreError> {
         let m = self.records.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(m.get(key).map(|(v, r)| Versioned { record: r.clone(), version: *v }).unwrap_or_default())
+        Ok(m.get(key)
+            .map(|(v, r)| Versioned {
+                record: r.clone(),
+                version: *v,
+            })
+            .unwrap_or_default())
     }
     async fn save(&self, key: &str, record: &UserRecord, expected: u64) -> Result<(), StoreError> {
         let mut m = self.records.lock().unwrap_or_else(|p| p.into_inner());
@@ -191,7 +218,12 @@ mod tests {
         }
     }
     fn attrs(list: &[(&str, &str)]) -> Vec<Attr> {
-        list.iter().map(|(n, v)| Attr { name: (*n).into(), value: (*v).into() }).collect()
+        list.iter()
+            .map(|(n, v)| Attr {
+                name: (*n).into(),
+                value: (*v).into(),
+            })
+            .collect()
     }
     fn applied(rec: &mut UserRecord, e: &Event) -> Option<Change> {
         let part = rec.fresh(e)?;
@@ -202,41 +234,112 @@ mod tests {
     #[test]
     fn an_old_password_redelivered_after_a_newer_one_is_stale() {
         let mut rec = UserRecord::default();
-        let old = at(10, Change::SetPassword { sealed_password: "old".into() });
-        let new = at(20, Change::SetPassword { sealed_password: "new".into() });
+        let old = at(
+            10,
+            Change::SetPassword {
+                sealed_password: "old".into(),
+            },
+        );
+        let new = at(
+            20,
+            Change::SetPassword {
+                sealed_password: "new".into(),
+            },
+        );
         assert!(applied(&mut rec, &old).is_some());
         assert!(applied(&mut rec, &new).is_some());
-        assert_eq!(rec.fresh(&old), None, "redelivery / redrive of the old password");
+        assert_eq!(
+            rec.fresh(&old),
+            None,
+            "redelivery / redrive of the old password"
+        );
         assert_eq!(rec.fresh(&new), None, "a duplicate is stale too");
     }
 
     #[test]
     fn marks_are_per_field_so_a_late_older_password_still_applies() {
         let mut rec = UserRecord::default();
-        applied(&mut rec, &at(20, Change::UpdateAttributes { attributes: attrs(&[("name", "B")]) }));
-        assert!(rec.fresh(&at(10, Change::SetPassword { sealed_password: "p".into() })).is_some());
+        applied(
+            &mut rec,
+            &at(
+                20,
+                Change::UpdateAttributes {
+                    attributes: attrs(&[("name", "B")]),
+                },
+            ),
+        );
+        assert!(rec
+            .fresh(&at(
+                10,
+                Change::SetPassword {
+                    sealed_password: "p".into()
+                }
+            ))
+            .is_some());
     }
 
     #[test]
     fn attributes_are_filtered_one_by_one() {
         let mut rec = UserRecord::default();
-        applied(&mut rec, &at(20, Change::UpdateAttributes { attributes: attrs(&[("name", "new")]) }));
-        let older = at(10, Change::UpdateAttributes { attributes: attrs(&[("name", "old"), ("nickname", "n")]) });
-        assert_eq!(rec.fresh(&older), Some(Change::UpdateAttributes { attributes: attrs(&[("nickname", "n")]) }));
-        assert_eq!(rec.fresh(&at(5, Change::DeleteAttributes { names: vec!["name".into()] })), None);
+        applied(
+            &mut rec,
+            &at(
+                20,
+                Change::UpdateAttributes {
+                    attributes: attrs(&[("name", "new")]),
+                },
+            ),
+        );
+        let older = at(
+            10,
+            Change::UpdateAttributes {
+                attributes: attrs(&[("name", "old"), ("nickname", "n")]),
+            },
+        );
+        assert_eq!(
+            rec.fresh(&older),
+            Some(Change::UpdateAttributes {
+                attributes: attrs(&[("nickname", "n")])
+            })
+        );
+        assert_eq!(
+            rec.fresh(&at(
+                5,
+                Change::DeleteAttributes {
+                    names: vec!["name".into()]
+                }
+            )),
+            None
+        );
     }
 
     #[test]
     fn a_deleted_user_is_not_resurrected_by_an_older_event() {
         let mut rec = UserRecord::default();
-        let sign_up = at(10, Change::CreateUser { attributes: vec![], sealed_password: None, confirm_verifies: Some("email".into()) });
+        let sign_up = at(
+            10,
+            Change::CreateUser {
+                attributes: vec![],
+                sealed_password: None,
+                confirm_verifies: Some("email".into()),
+            },
+        );
         applied(&mut rec, &sign_up);
         assert_eq!(rec.confirm_verifies.as_deref(), Some("email"));
         applied(&mut rec, &at(30, Change::Delete));
         assert_eq!(rec.fresh(&sign_up), None);
         assert_eq!(rec.fresh(&at(20, Change::Confirm)), None);
         // Signing up again later is a new life of the account.
-        assert!(rec.fresh(&at(40, Change::CreateUser { attributes: vec![], sealed_password: None, confirm_verifies: None })).is_some());
+        assert!(rec
+            .fresh(&at(
+                40,
+                Change::CreateUser {
+                    attributes: vec![],
+                    sealed_password: None,
+                    confirm_verifies: None
+                }
+            ))
+            .is_some());
         // Delete delivered before its (older) sign-up: the sign-up stays out.
         let mut rec = UserRecord::default();
         applied(&mut rec, &at(30, Change::Delete));
@@ -246,11 +349,16 @@ mod tests {
     #[tokio::test]
     async fn update_retries_a_conflicting_write() {
         let store = MemoryStore::default();
-        update(&store, "k", |r| r.attempts.insert("e".into(), 1)).await.unwrap();
+        update(&store, "k", |r| r.attempts.insert("e".into(), 1))
+            .await
+            .unwrap();
         // Simulate a concurrent writer between load and save once.
         let v = store.load("k").await.unwrap();
         store.save("k", &v.record, v.version).await.unwrap();
-        assert_eq!(store.save("k", &v.record, v.version).await, Err(StoreError::Conflict));
+        assert_eq!(
+            store.save("k", &v.record, v.version).await,
+            Err(StoreError::Conflict)
+        );
         let n = update(&store, "k", |r| {
             let n = r.attempts.entry("e".into()).or_default();
             *n += 1;

@@ -3,7 +3,8 @@
 
 #[test]
 fn event_open_corpus() {
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/event_open");
+    let dir =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/event_open");
     let keys = wire::seal::Keyring::single("k1", [7; 32]);
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {

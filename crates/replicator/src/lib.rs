@@ -9,7 +9,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use replication::pacing::{Category, Pacer};
 use replication::state::{record_key, update};
-use replication::{apply, ApplyConfig, ApplyError, Envelope, EventError, Header, Outcome, StateStore, UserDirectory};
+use replication::{
+    apply, ApplyConfig, ApplyError, Envelope, EventError, Header, Outcome, StateStore,
+    UserDirectory,
+};
 use wire::seal::Keyring;
 
 pub use relay_aws::runtime::{init_logging, Env, ProcessEnv};
@@ -57,7 +60,9 @@ impl Config {
         let mut quotas = HashMap::new();
         for c in Category::ALL {
             let v = match env.get(c.env_name()) {
-                Some(v) => v.parse::<f64>().map_err(|_| format!("{}={v:?} is not a number", c.env_name()))?,
+                Some(v) => v
+                    .parse::<f64>()
+                    .map_err(|_| format!("{}={v:?} is not a number", c.env_name()))?,
                 None => c.default_rps(),
             };
             quotas.insert(c, v);
@@ -65,18 +70,27 @@ impl Config {
         let mut apply = ApplyConfig::standard();
         apply.origin_sub_attribute = env.get("RELAY_ORIGIN_SUB_ATTRIBUTE");
         if let Some(r) = env.get("RELAY_MAX_RETRIES") {
-            apply.max_retries = r.parse().map_err(|_| format!("RELAY_MAX_RETRIES={r:?} is not a number"))?;
+            apply.max_retries = r
+                .parse()
+                .map_err(|_| format!("RELAY_MAX_RETRIES={r:?} is not a number"))?;
         }
         let max_receives = match env.get("RELAY_MAX_RECEIVES") {
-            Some(v) => v.parse().map_err(|_| format!("RELAY_MAX_RECEIVES={v:?} is not a number"))?,
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("RELAY_MAX_RECEIVES={v:?} is not a number"))?,
             None => 5,
         };
         let max_deliveries = match env.get("RELAY_MAX_DELIVERIES") {
-            Some(v) => v.parse().map_err(|_| format!("RELAY_MAX_DELIVERIES={v:?} is not a number"))?,
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("RELAY_MAX_DELIVERIES={v:?} is not a number"))?,
             None => 40,
         };
         let metrics_listen = match env.get("RELAY_METRICS_LISTEN") {
-            Some(v) => Some(v.parse().map_err(|_| format!("RELAY_METRICS_LISTEN={v:?} is not address:port"))?),
+            Some(v) => Some(
+                v.parse()
+                    .map_err(|_| format!("RELAY_METRICS_LISTEN={v:?} is not address:port"))?,
+            ),
             None => None,
         };
         let forward = match (env.get("RELAY_FALLBACK_QUEUE_URL"), env.get("RELAY_PEER_REGION"), env.get("RELAY_PEER_QUEUE_URL")) {
@@ -95,7 +109,13 @@ impl Config {
             user_pool_id: req("RELAY_USER_POOL_ID")?,
             peer_user_pool_id: req("RELAY_PEER_USER_POOL_ID")?,
             state_table: req("RELAY_STATE_TABLE")?,
-            username_attributes: env.get("RELAY_USERNAME_ATTRIBUTES").unwrap_or_default().split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
+            username_attributes: env
+                .get("RELAY_USERNAME_ATTRIBUTES")
+                .unwrap_or_default()
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
             aws_endpoint: env.get("RELAY_AWS_ENDPOINT"),
             replication_key_secret_id: req("RELAY_REPLICATION_KEY_SECRET_ID")?,
             inbound_queue_url: env.get("RELAY_INBOUND_QUEUE_URL"),
@@ -126,10 +146,17 @@ pub fn apply_order(batch: &[Inbound]) -> Vec<usize> {
     let time = |m: &Inbound| Header::peek(&m.body).map(|h| h.origin_time_ms).unwrap_or(0);
     let mut first_seen: HashMap<&str, usize> = HashMap::new();
     for (i, m) in batch.iter().enumerate() {
-        first_seen.entry(m.group_id.as_deref().unwrap_or("")).or_insert(i);
+        first_seen
+            .entry(m.group_id.as_deref().unwrap_or(""))
+            .or_insert(i);
     }
     let mut idx: Vec<usize> = (0..batch.len()).collect();
-    idx.sort_by_key(|&i| (first_seen[batch[i].group_id.as_deref().unwrap_or("")], time(&batch[i])));
+    idx.sort_by_key(|&i| {
+        (
+            first_seen[batch[i].group_id.as_deref().unwrap_or("")],
+            time(&batch[i]),
+        )
+    });
     idx
 }
 
@@ -159,7 +186,12 @@ pub struct Stats {
 
 impl Stats {
     fn count(&self, action: &str, outcome: &str) {
-        *self.outcomes.lock().unwrap_or_else(|p| p.into_inner()).entry((action.to_owned(), outcome.to_owned())).or_default() += 1;
+        *self
+            .outcomes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((action.to_owned(), outcome.to_owned()))
+            .or_default() += 1;
     }
     fn record_lag(&self, lag: u64) {
         use std::sync::atomic::Ordering::Relaxed;
@@ -174,16 +206,38 @@ impl Stats {
 
     pub fn prometheus(&self) -> String {
         let mut s = String::from("# TYPE relay_replication_events_total counter\n");
-        for ((a, o), n) in self.outcomes.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            s.push_str(&format!("relay_replication_events_total{{action=\"{a}\",outcome=\"{o}\"}} {n}\n"));
+        for ((a, o), n) in self
+            .outcomes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            s.push_str(&format!(
+                "relay_replication_events_total{{action=\"{a}\",outcome=\"{o}\"}} {n}\n"
+            ));
         }
-        let mut sorted: Vec<u64> = self.lag_ms.lock().unwrap_or_else(|p| p.into_inner()).iter().copied().collect();
+        let mut sorted: Vec<u64> = self
+            .lag_ms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect();
         sorted.sort_unstable();
-        let q = |p: f64| sorted.get(((sorted.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0);
+        let q = |p: f64| {
+            sorted
+                .get(((sorted.len() as f64 - 1.0) * p).round() as usize)
+                .copied()
+                .unwrap_or(0)
+        };
         s.push_str("# TYPE relay_replication_lag_ms summary\n");
         s.push_str(&format!("relay_replication_lag_ms{{quantile=\"0.5\"}} {}\nrelay_replication_lag_ms{{quantile=\"0.99\"}} {}\n", q(0.5), q(0.99)));
         use std::sync::atomic::Ordering::Relaxed;
-        s.push_str(&format!("relay_replication_lag_ms_sum {}\nrelay_replication_lag_ms_count {}\n", self.lag_sum.load(Relaxed), self.lag_count.load(Relaxed)));
+        s.push_str(&format!(
+            "relay_replication_lag_ms_sum {}\nrelay_replication_lag_ms_count {}\n",
+            self.lag_sum.load(Relaxed),
+            self.lag_count.load(Relaxed)
+        ));
         s
     }
 }
@@ -207,7 +261,10 @@ pub struct Replicator<D, S> {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// How often an unknown key id may trigger a re-read of the keyring.
@@ -225,16 +282,25 @@ impl<D: UserDirectory, S: StateStore> Replicator<D, S> {
             let m = &batch[i];
             let group = m.group_id.clone().unwrap_or_default();
             if let Some(head) = blocked.get(&group) {
-                out[i] = Some(Disposition::Retry(format!("waiting behind event {head} of the same user")));
+                out[i] = Some(Disposition::Retry(format!(
+                    "waiting behind event {head} of the same user"
+                )));
                 continue;
             }
             let d = self.one(m).await;
             if matches!(d, Disposition::Retry(_)) {
-                blocked.insert(group, Header::peek(&m.body).map(|h| h.id).unwrap_or_else(|_| m.message_id.clone()));
+                blocked.insert(
+                    group,
+                    Header::peek(&m.body)
+                        .map(|h| h.id)
+                        .unwrap_or_else(|_| m.message_id.clone()),
+                );
             }
             out[i] = Some(d);
         }
-        out.into_iter().map(|d| d.unwrap_or_else(|| Disposition::Retry("not processed".into()))).collect()
+        out.into_iter()
+            .map(|d| d.unwrap_or_else(|| Disposition::Retry("not processed".into())))
+            .collect()
     }
 
     /// Re-reads the keyring, at most once per KEY_RELOAD_EVERY.
@@ -247,7 +313,12 @@ impl<D: UserDirectory, S: StateStore> Replicator<D, S> {
             }
             *last = Some(std::time::Instant::now());
         }
-        match secrets.get(id).await.map_err(|e| e.to_string()).and_then(|t| Keyring::from_json(&t).map_err(|e| e.to_string())) {
+        match secrets
+            .get(id)
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|t| Keyring::from_json(&t).map_err(|e| e.to_string()))
+        {
             Ok(k) => {
                 tracing::info!(current = k.current_id(), "replication keyring re-read");
                 *self.keys.write().unwrap_or_else(|p| p.into_inner()) = k.clone();
@@ -285,10 +356,14 @@ impl<D: UserDirectory, S: StateStore> Replicator<D, S> {
                 tracing::warn!(message_id = %m.message_id, key_id = %kid, "event sealed under a key id this replicator does not have (yet); will retry");
                 return Err(Disposition::Retry(format!("unknown key id {kid}")));
             }
-            Err(e @ (EventError::UnknownKey(_) | EventError::Unauthenticated(_))) => return Err(self.refuse(m, "unauthenticated", format!("unauthenticated: {e}"))),
+            Err(e @ (EventError::UnknownKey(_) | EventError::Unauthenticated(_))) => {
+                return Err(self.refuse(m, "unauthenticated", format!("unauthenticated: {e}")))
+            }
             Err(e) => return Err(self.refuse(m, "permanent", e.to_string())),
         };
-        if event.origin_pool != self.cfg.peer_user_pool_id || event.target_pool != self.cfg.user_pool_id {
+        if event.origin_pool != self.cfg.peer_user_pool_id
+            || event.target_pool != self.cfg.user_pool_id
+        {
             let reason = format!("wrong-pool: event {} is from {} for {}; this replicator takes events from {} for {}", event.id, event.origin_pool, event.target_pool, self.cfg.peer_user_pool_id, self.cfg.user_pool_id);
             return Err(self.refuse(m, "wrong_pool", reason));
         }
@@ -322,10 +397,27 @@ impl<D: UserDirectory, S: StateStore> Replicator<D, S> {
             Err(d) => return d,
         };
         let keys = self.keys.read().unwrap_or_else(|p| p.into_inner()).clone();
-        let mut result = apply(&event, &self.dir, &self.store, &keys, &self.pacer, &self.cfg.apply).await;
-        if matches!(&result, Err(ApplyError::Retryable(r)) if r.starts_with(replication::apply::UNKNOWN_KEY)) {
+        let mut result = apply(
+            &event,
+            &self.dir,
+            &self.store,
+            &keys,
+            &self.pacer,
+            &self.cfg.apply,
+        )
+        .await;
+        if matches!(&result, Err(ApplyError::Retryable(r)) if r.starts_with(replication::apply::UNKNOWN_KEY))
+        {
             if let Some(fresh) = self.reload_keys().await {
-                result = apply(&event, &self.dir, &self.store, &fresh, &self.pacer, &self.cfg.apply).await;
+                result = apply(
+                    &event,
+                    &self.dir,
+                    &self.store,
+                    &fresh,
+                    &self.pacer,
+                    &self.cfg.apply,
+                )
+                .await;
             }
         }
         let lag = now_ms().saturating_sub(event.origin_time_ms);
@@ -339,8 +431,17 @@ impl<D: UserDirectory, S: StateStore> Replicator<D, S> {
             }
             Err(ApplyError::Permanent(r)) => (Disposition::DeadLetter(r.clone()), "permanent"),
             Err(ApplyError::Retryable(r)) => match self.failed_attempt(&event).await {
-                Some(n) if n >= self.cfg.max_receives => (Disposition::DeadLetter(format!("gave up after {n} attempts: {r}")), "retryable"),
-                None if m.receive_count >= self.cfg.max_deliveries => (Disposition::DeadLetter(format!("gave up after {} deliveries: {r}", m.receive_count)), "retryable"),
+                Some(n) if n >= self.cfg.max_receives => (
+                    Disposition::DeadLetter(format!("gave up after {n} attempts: {r}")),
+                    "retryable",
+                ),
+                None if m.receive_count >= self.cfg.max_deliveries => (
+                    Disposition::DeadLetter(format!(
+                        "gave up after {} deliveries: {r}",
+                        m.receive_count
+                    )),
+                    "retryable",
+                ),
                 _ => (Disposition::Retry(r.clone()), "retryable"),
             },
         };
@@ -353,12 +454,26 @@ impl<D: UserDirectory, S: StateStore> Replicator<D, S> {
             self.stats.record_lag(lag);
         }
         match &disposition {
-            Disposition::Done => tracing::info!(event_id = %event.id, action = %event.action, outcome, lag_ms = lag, "event applied"),
-            Disposition::DeadLetter(r) => tracing::error!(event_id = %event.id, action = %event.action, reason = %r, "event sent to the DLQ"),
-            Disposition::Retry(r) => tracing::warn!(event_id = %event.id, action = %event.action, reason = %r, "event will be retried"),
+            Disposition::Done => {
+                tracing::info!(event_id = %event.id, action = %event.action, outcome, lag_ms = lag, "event applied")
+            }
+            Disposition::DeadLetter(r) => {
+                tracing::error!(event_id = %event.id, action = %event.action, reason = %r, "event sent to the DLQ")
+            }
+            Disposition::Retry(r) => {
+                tracing::warn!(event_id = %event.id, action = %event.action, reason = %r, "event will be retried")
+            }
         }
         if self.emf {
-            println!("{}", emf_event(&event.action, outcome, lag, matches!(disposition, Disposition::Done)));
+            println!(
+                "{}",
+                emf_event(
+                    &event.action,
+                    outcome,
+                    lag,
+                    matches!(disposition, Disposition::Done)
+                )
+            );
         }
         disposition
     }
@@ -383,16 +498,33 @@ pub type Live = Replicator<relay_aws::cognito::Pool, relay_aws::state::Table>;
 /// Builds a replicator over this region's pool. Fails (before any work) on bad config or an
 /// unreadable replication key.
 pub async fn build(cfg: Config, emf: bool) -> Result<Live, String> {
-    let sdk = relay_aws::sdk_config(&cfg.region, cfg.aws_endpoint.as_deref(), 2, Duration::from_secs(5)).await;
+    let sdk = relay_aws::sdk_config(
+        &cfg.region,
+        cfg.aws_endpoint.as_deref(),
+        2,
+        Duration::from_secs(5),
+    )
+    .await;
     let secrets = relay_aws::Secrets::new(&sdk);
-    let keys = Keyring::from_json(&secrets.get(&cfg.replication_key_secret_id).await?).map_err(|e| e.to_string())?;
-    let dir = relay_aws::cognito::Pool::new(&sdk, &cfg.user_pool_id, cfg.username_attributes.clone());
+    let keys = Keyring::from_json(&secrets.get(&cfg.replication_key_secret_id).await?)
+        .map_err(|e| e.to_string())?;
+    let dir =
+        relay_aws::cognito::Pool::new(&sdk, &cfg.user_pool_id, cfg.username_attributes.clone());
     let pacer = Pacer::new(&cfg.quotas);
     let key_source = Some((secrets, cfg.replication_key_secret_id.clone()));
     let store = relay_aws::state::Table::new(&sdk, &cfg.state_table);
-    Ok(Replicator { dir, store, keys: std::sync::RwLock::new(keys), key_source, last_reload: Mutex::new(None), pacer, cfg, stats: Stats::default(), emf })
+    Ok(Replicator {
+        dir,
+        store,
+        keys: std::sync::RwLock::new(keys),
+        key_source,
+        last_reload: Mutex::new(None),
+        pacer,
+        cfg,
+        stats: Stats::default(),
+        emf,
+    })
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -421,12 +553,20 @@ mod tests {
             Ok(self.users.lock().unwrap().get(key).cloned())
         }
         async fn create_user(&self, key: &str, a: &[Attr]) -> Result<UserState, ApplyError> {
-            let u = UserState { username: key.into(), status: "FORCE_CHANGE_PASSWORD".into(), enabled: true, attributes: a.to_vec() };
+            let u = UserState {
+                username: key.into(),
+                status: "FORCE_CHANGE_PASSWORD".into(),
+                enabled: true,
+                attributes: a.to_vec(),
+            };
             self.users.lock().unwrap().insert(key.into(), u.clone());
             Ok(u)
         }
         async fn run(&self, user: &str, step: &Step) -> Result<(), ApplyError> {
-            self.applied.lock().unwrap().push(format!("{user}:{step:?}"));
+            self.applied
+                .lock()
+                .unwrap()
+                .push(format!("{user}:{step:?}"));
             Ok(())
         }
     }
@@ -475,7 +615,12 @@ mod tests {
         }
     }
     fn sealed(e: &Event, count: u32) -> Inbound {
-        Inbound { message_id: format!("m-{}", e.id), body: e.seal(&Keyring::single("k1", KEYS)), receive_count: count, group_id: Some(e.group_id()) }
+        Inbound {
+            message_id: format!("m-{}", e.id),
+            body: e.seal(&Keyring::single("k1", KEYS)),
+            receive_count: count,
+            group_id: Some(e.group_id()),
+        }
     }
     fn msg(key: &str, change: Change, count: u32) -> Inbound {
         sealed(&event(key, change, 1), count)
@@ -489,20 +634,37 @@ mod tests {
         }
         assert_eq!(s.lag_ms.lock().unwrap().len(), LAG_WINDOW);
         let text = s.prometheus();
-        assert!(text.contains(&format!("relay_replication_lag_ms_count {}", LAG_WINDOW + 100)), "{text}");
-        assert!(text.contains("quantile=\"0.99\"} 4"), "quantiles come from the recent window: {text}");
+        assert!(
+            text.contains(&format!(
+                "relay_replication_lag_ms_count {}",
+                LAG_WINDOW + 100
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains("quantile=\"0.99\"} 4"),
+            "quantiles come from the recent window: {text}"
+        );
     }
 
     #[test]
     fn a_users_events_apply_in_origin_time_order() {
-        let batch = vec![sealed(&event("a", Change::Confirm, 20), 1), sealed(&event("b", Change::Delete, 5), 1), sealed(&event("a", Change::Delete, 10), 1)];
+        let batch = vec![
+            sealed(&event("a", Change::Confirm, 20), 1),
+            sealed(&event("b", Change::Delete, 5), 1),
+            sealed(&event("a", Change::Delete, 10), 1),
+        ];
         assert_eq!(apply_order(&batch), vec![2, 0, 1]);
     }
 
     #[tokio::test]
     async fn a_failure_holds_back_the_rest_of_its_group_only() {
         let r = replicator();
-        let batch = vec![msg("throttled", Change::Delete, 1), sealed(&event("throttled", Change::GlobalSignOut, 2), 1), msg("bob", Change::Delete, 1)];
+        let batch = vec![
+            msg("throttled", Change::Delete, 1),
+            sealed(&event("throttled", Change::GlobalSignOut, 2), 1),
+            msg("bob", Change::Delete, 1),
+        ];
         let d = r.process(&batch).await;
         assert!(matches!(d[0], Disposition::Retry(_)));
         assert!(matches!(&d[1], Disposition::Retry(r) if r.contains("waiting behind")));
@@ -514,45 +676,107 @@ mod tests {
         let r = replicator();
         let genuine = event("victim", Change::Delete, 1);
         // An unsealed delete (the v1 shape), an event sealed with another key, a tampered header.
-        let unsealed = Inbound { message_id: "u".into(), body: serde_json::to_string(&genuine).unwrap(), receive_count: 1, group_id: None };
-        let other_key = Inbound { body: genuine.seal(&Keyring::single("k1", [6; 32])), ..sealed(&genuine, 1) };
-        let mut tampered: serde_json::Value = serde_json::from_str(&genuine.seal(&Keyring::single("k1", KEYS))).unwrap();
+        let unsealed = Inbound {
+            message_id: "u".into(),
+            body: serde_json::to_string(&genuine).unwrap(),
+            receive_count: 1,
+            group_id: None,
+        };
+        let other_key = Inbound {
+            body: genuine.seal(&Keyring::single("k1", [6; 32])),
+            ..sealed(&genuine, 1)
+        };
+        let mut tampered: serde_json::Value =
+            serde_json::from_str(&genuine.seal(&Keyring::single("k1", KEYS))).unwrap();
         tampered["origin_time_ms"] = 1_000_000_000_000_000u64.into();
-        let tampered = Inbound { body: tampered.to_string(), ..sealed(&genuine, 1) };
+        let tampered = Inbound {
+            body: tampered.to_string(),
+            ..sealed(&genuine, 1)
+        };
         let mut foreign = event("victim", Change::Delete, 1);
         foreign.origin_pool = "c_9".into();
         let mut elsewhere = event("victim", Change::Delete, 1);
         elsewhere.target_pool = "c_9".into();
         let d = r.process(&[unsealed]).await;
-        assert!(matches!(&d[0], Disposition::DeadLetter(x) if x.starts_with("unauthenticated")), "{d:?}");
+        assert!(
+            matches!(&d[0], Disposition::DeadLetter(x) if x.starts_with("unauthenticated")),
+            "{d:?}"
+        );
         for m in [other_key, tampered] {
-            assert!(matches!(&r.process(&[m]).await[0], Disposition::DeadLetter(x) if x.starts_with("unauthenticated")));
+            assert!(
+                matches!(&r.process(&[m]).await[0], Disposition::DeadLetter(x) if x.starts_with("unauthenticated"))
+            );
         }
         for e in [foreign, elsewhere] {
-            assert!(matches!(&r.process(&[sealed(&e, 1)]).await[0], Disposition::DeadLetter(x) if x.starts_with("wrong-pool")));
+            assert!(
+                matches!(&r.process(&[sealed(&e, 1)]).await[0], Disposition::DeadLetter(x) if x.starts_with("wrong-pool"))
+            );
         }
         assert!(r.dir.applied.lock().unwrap().is_empty());
         let text = r.stats.prometheus();
-        assert!(text.contains("outcome=\"unauthenticated\"} 3") && text.contains("outcome=\"wrong_pool\"} 2"), "{text}");
-        assert!(r.stats.lag_ms.lock().unwrap().is_empty(), "a forged origin time never reaches the lag metric");
+        assert!(
+            text.contains("outcome=\"unauthenticated\"} 3")
+                && text.contains("outcome=\"wrong_pool\"} 2"),
+            "{text}"
+        );
+        assert!(
+            r.stats.lag_ms.lock().unwrap().is_empty(),
+            "a forged origin time never reaches the lag metric"
+        );
     }
 
     #[tokio::test]
     async fn an_unknown_key_id_retries_then_dead_letters_as_unauthenticated() {
         let r = replicator();
         let e = event("carol", Change::Delete, 1);
-        let m = Inbound { body: e.seal(&Keyring::single("k9", KEYS)), ..sealed(&e, 1) };
-        assert!(matches!(&r.process(std::slice::from_ref(&m)).await[0], Disposition::Retry(x) if x.contains("unknown key id k9")));
-        let last = Inbound { receive_count: 5, ..m };
-        assert!(matches!(&r.process(&[last]).await[0], Disposition::DeadLetter(x) if x.starts_with("unauthenticated")));
+        let m = Inbound {
+            body: e.seal(&Keyring::single("k9", KEYS)),
+            ..sealed(&e, 1)
+        };
+        assert!(
+            matches!(&r.process(std::slice::from_ref(&m)).await[0], Disposition::Retry(x) if x.contains("unknown key id k9"))
+        );
+        let last = Inbound {
+            receive_count: 5,
+            ..m
+        };
+        assert!(
+            matches!(&r.process(&[last]).await[0], Disposition::DeadLetter(x) if x.starts_with("unauthenticated"))
+        );
     }
 
     #[tokio::test]
     async fn a_stale_event_is_skipped_and_counted() {
         let r = replicator();
-        r.dir.users.lock().unwrap().insert("dave".into(), UserState { username: "dave".into(), status: "CONFIRMED".into(), enabled: true, attributes: vec![] });
-        let new = event("dave", Change::UpdateAttributes { attributes: vec![Attr { name: "name".into(), value: "new".into() }] }, 20);
-        let old = event("dave", Change::UpdateAttributes { attributes: vec![Attr { name: "name".into(), value: "old".into() }] }, 10);
+        r.dir.users.lock().unwrap().insert(
+            "dave".into(),
+            UserState {
+                username: "dave".into(),
+                status: "CONFIRMED".into(),
+                enabled: true,
+                attributes: vec![],
+            },
+        );
+        let new = event(
+            "dave",
+            Change::UpdateAttributes {
+                attributes: vec![Attr {
+                    name: "name".into(),
+                    value: "new".into(),
+                }],
+            },
+            20,
+        );
+        let old = event(
+            "dave",
+            Change::UpdateAttributes {
+                attributes: vec![Attr {
+                    name: "name".into(),
+                    value: "old".into(),
+                }],
+            },
+            10,
+        );
         assert_eq!(r.process(&[sealed(&new, 1)]).await, vec![Disposition::Done]);
         // Redelivered later (or redriven from the DLQ with the same event): skipped.
         assert_eq!(r.process(&[sealed(&old, 1)]).await, vec![Disposition::Done]);
@@ -565,10 +789,33 @@ mod tests {
     #[tokio::test]
     async fn a_permanent_head_does_not_take_the_users_later_events_with_it() {
         let r = replicator();
-        r.dir.users.lock().unwrap().insert("erin".into(), UserState { username: "erin".into(), status: "CONFIRMED".into(), enabled: true, attributes: vec![] });
+        r.dir.users.lock().unwrap().insert(
+            "erin".into(),
+            UserState {
+                username: "erin".into(),
+                status: "CONFIRMED".into(),
+                enabled: true,
+                attributes: vec![],
+            },
+        );
         // A password that does not open (permanent), then a later attribute change.
-        let bad = event("erin", Change::SetPassword { sealed_password: "v1.k1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into() }, 1);
-        let later = event("erin", Change::UpdateAttributes { attributes: vec![Attr { name: "name".into(), value: "E".into() }] }, 2);
+        let bad = event(
+            "erin",
+            Change::SetPassword {
+                sealed_password: "v1.k1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+            },
+            1,
+        );
+        let later = event(
+            "erin",
+            Change::UpdateAttributes {
+                attributes: vec![Attr {
+                    name: "name".into(),
+                    value: "E".into(),
+                }],
+            },
+            2,
+        );
         let d = r.process(&[sealed(&bad, 1), sealed(&later, 1)]).await;
         assert!(matches!(&d[0], Disposition::DeadLetter(x) if x.contains("cannot open")));
         assert_eq!(d[1], Disposition::Done);
@@ -582,15 +829,26 @@ mod tests {
         let head = event("throttled", Change::Delete, 1);
         let later = event("throttled", Change::GlobalSignOut, 2);
         for delivery in 1..=4 {
-            let d = r.process(&[sealed(&head, delivery), sealed(&later, delivery)]).await;
-            assert!(matches!(&d[0], Disposition::Retry(_)), "delivery {delivery}: {d:?}");
+            let d = r
+                .process(&[sealed(&head, delivery), sealed(&later, delivery)])
+                .await;
+            assert!(
+                matches!(&d[0], Disposition::Retry(_)),
+                "delivery {delivery}: {d:?}"
+            );
             assert!(matches!(&d[1], Disposition::Retry(x) if x.contains("waiting behind")));
         }
         let d = r.process(&[sealed(&head, 5), sealed(&later, 5)]).await;
-        assert!(matches!(&d[0], Disposition::DeadLetter(x) if x.contains("gave up after 5 attempts")), "{d:?}");
+        assert!(
+            matches!(&d[0], Disposition::DeadLetter(x) if x.contains("gave up after 5 attempts")),
+            "{d:?}"
+        );
         // With the head gone, the later event gets its own tries: a retryable failure of its
         // sixth delivery is only its first attempt.
-        assert!(matches!(&d[1], Disposition::Retry(x) if !x.contains("waiting")), "{d:?}");
+        assert!(
+            matches!(&d[1], Disposition::Retry(x) if !x.contains("waiting")),
+            "{d:?}"
+        );
         // A user whose event recovers within its attempts is applied, never dead-lettered.
         *r.dir.flaky.lock().unwrap() = 3;
         let flaky = event("flaky", Change::Delete, 1);
@@ -607,7 +865,14 @@ mod tests {
     #[tokio::test]
     async fn garbage_goes_to_the_dlq_with_a_reason() {
         let r = replicator();
-        let d = r.process(&[Inbound { message_id: "m".into(), body: "not json".into(), receive_count: 1, group_id: None }]).await;
+        let d = r
+            .process(&[Inbound {
+                message_id: "m".into(),
+                body: "not json".into(),
+                receive_count: 1,
+                group_id: None,
+            }])
+            .await;
         assert!(matches!(&d[0], Disposition::DeadLetter(r) if r.contains("not JSON")));
         assert!(r.stats.prometheus().contains("outcome=\"permanent\""));
     }

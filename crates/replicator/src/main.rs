@@ -15,7 +15,11 @@ use replicator::{build, init_logging, Config, Disposition, Inbound, ProcessEnv};
 const RETRY_MAX: Duration = Duration::from_secs(2);
 
 fn retry_policy() -> backon::ExponentialBuilder {
-    backon::ExponentialBuilder::default().with_min_delay(Duration::from_millis(200)).with_max_delay(RETRY_MAX).with_jitter().without_max_times()
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(RETRY_MAX)
+        .with_jitter()
+        .without_max_times()
 }
 
 /// Lambda init tries to read the replication key once within this budget; after a failure the
@@ -34,18 +38,31 @@ async fn connect_once(cfg: &Config, lambda: bool) -> Result<Replicator, String> 
 /// The replicator, retrying (with backoff, without end) until the replication key can be read.
 async fn connect(cfg: &Config, lambda: bool) -> Replicator {
     use backon::Retryable;
-    (|| connect_once(cfg, lambda)).retry(retry_policy()).await.expect("retries without end")
+    (|| connect_once(cfg, lambda))
+        .retry(retry_policy())
+        .await
+        .expect("retries without end")
 }
 
 #[tokio::main]
 async fn main() {
     init_logging();
-    let cfg = or_exit("replicator", 2, Config::from_env(&ProcessEnv).map_err(|e| format!("invalid configuration: {e}")));
+    let cfg = or_exit(
+        "replicator",
+        2,
+        Config::from_env(&ProcessEnv).map_err(|e| format!("invalid configuration: {e}")),
+    );
     let lambda = lambda_mode();
     if !lambda && cfg.inbound_queue_url.is_none() {
         or_exit::<()>("replicator", 2, Err("invalid configuration: RELAY_INBOUND_QUEUE_URL is required for the standalone worker".into()));
     }
-    let sdk = relay_aws::sdk_config(&cfg.region, cfg.aws_endpoint.as_deref(), 3, std::time::Duration::from_secs(5)).await;
+    let sdk = relay_aws::sdk_config(
+        &cfg.region,
+        cfg.aws_endpoint.as_deref(),
+        3,
+        std::time::Duration::from_secs(5),
+    )
+    .await;
     let queues = relay_aws::queue::Queues::new(&sdk);
     if lambda {
         run_lambda(cfg, queues).await;
@@ -58,7 +75,13 @@ async fn main() {
         // Bound before the first AWS call, so a waiting replicator shows what it waits for.
         let listener = match tokio::net::TcpListener::bind(addr).await {
             Ok(l) => l,
-            Err(e) => or_exit("replicator", 2, Err(format!("invalid configuration: cannot listen on RELAY_METRICS_LISTEN={addr}: {e}"))),
+            Err(e) => or_exit(
+                "replicator",
+                2,
+                Err(format!(
+                    "invalid configuration: cannot listen on RELAY_METRICS_LISTEN={addr}: {e}"
+                )),
+            ),
         };
         let slot = slot.clone();
         tokio::spawn(async move {
@@ -81,7 +104,8 @@ async fn main() {
 /// Becomes true on SIGTERM or Ctrl-C.
 fn stop_signal() -> tokio::sync::watch::Receiver<bool> {
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("signal handler");
     tokio::spawn(async move {
         tokio::select! {
             _ = term.recv() => {}
@@ -100,7 +124,15 @@ async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
 /// first invocation that needs it (fallback forwarding does not).
 async fn run_lambda(cfg: Config, queues: relay_aws::queue::Queues) {
     let peer = match &cfg.forward {
-        Some(f) => Some(relay_aws::queue::Queues::new(&relay_aws::sdk_config(&f.peer_region, f.peer_aws_endpoint.as_deref(), 2, std::time::Duration::from_secs(3)).await)),
+        Some(f) => Some(relay_aws::queue::Queues::new(
+            &relay_aws::sdk_config(
+                &f.peer_region,
+                f.peer_aws_endpoint.as_deref(),
+                2,
+                std::time::Duration::from_secs(3),
+            )
+            .await,
+        )),
         None => None,
     };
     let cell: Arc<tokio::sync::OnceCell<Arc<Replicator>>> = Arc::new(tokio::sync::OnceCell::new());
@@ -108,7 +140,9 @@ async fn run_lambda(cfg: Config, queues: relay_aws::queue::Queues) {
         Ok(Ok(r)) => {
             let _ = cell.set(Arc::new(r));
         }
-        Ok(Err(e)) => tracing::warn!(error = %e, "replication key not read at init; reading it at the first invocation"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "replication key not read at init; reading it at the first invocation")
+        }
         Err(_) => {
             liveness::global().waiting(dep::REPLICATION_KEY, "timeout at init");
             tracing::warn!("replication key not read within the init budget; reading it at the first invocation");
@@ -117,7 +151,11 @@ async fn run_lambda(cfg: Config, queues: relay_aws::queue::Queues) {
     let (cfg, queues) = (Arc::new(cfg), Arc::new(queues));
     let handler = service_fn(move |ev: LambdaEvent<SqsEvent>| {
         let (cfg, queues, peer, cell) = (cfg.clone(), queues.clone(), peer.clone(), cell.clone());
-        async move { Ok::<_, lambda_runtime::Error>(handle_lambda(&cfg, &cell, &queues, peer.as_ref(), ev).await) }
+        async move {
+            Ok::<_, lambda_runtime::Error>(
+                handle_lambda(&cfg, &cell, &queues, peer.as_ref(), ev).await,
+            )
+        }
     });
     if let Err(e) = lambda_runtime::run(handler).await {
         eprintln!("replicator: lambda runtime failed: {e}");
@@ -125,13 +163,21 @@ async fn run_lambda(cfg: Config, queues: relay_aws::queue::Queues) {
     }
 }
 
-async fn dead_letter(queues: &relay_aws::queue::Queues, dlq: Option<&str>, m: &Inbound, reason: &str) -> bool {
+async fn dead_letter(
+    queues: &relay_aws::queue::Queues,
+    dlq: Option<&str>,
+    m: &Inbound,
+    reason: &str,
+) -> bool {
     let Some(dlq) = dlq else {
         tracing::error!(message_id = %m.message_id, "no RELAY_DLQ_URL: event left on the queue for the redrive policy");
         return false;
     };
     let group = m.group_id.clone().unwrap_or_else(|| "poison".into());
-    match queues.send(dlq, &m.body, &group, &m.message_id, Some(reason)).await {
+    match queues
+        .send(dlq, &m.body, &group, &m.message_id, Some(reason))
+        .await
+    {
         Ok(()) => true,
         Err(e) => {
             tracing::error!(message_id = %m.message_id, error = %e, "cannot write to the DLQ; event stays on the queue");
@@ -142,7 +188,12 @@ async fn dead_letter(queues: &relay_aws::queue::Queues, dlq: Option<&str>, m: &I
 
 /// Settles a processed message: true when it may leave the queue (applied, or safely written
 /// to the DLQ), false when SQS must deliver it again.
-async fn settle(queues: &relay_aws::queue::Queues, dlq: Option<&str>, m: &Inbound, d: Disposition) -> bool {
+async fn settle(
+    queues: &relay_aws::queue::Queues,
+    dlq: Option<&str>,
+    m: &Inbound,
+    d: Disposition,
+) -> bool {
     match d {
         Disposition::Done => true,
         Disposition::DeadLetter(reason) => dead_letter(queues, dlq, m, &reason).await,
@@ -168,36 +219,83 @@ fn batch_response(failed: impl IntoIterator<Item = String>) -> SqsBatchResponse 
 /// (`relay_aws::forward`): each user's records in order, a failed send stops that user's group
 /// only. Reported as failures (SQS delivers them again, in order): the failed record and every
 /// later record of its group, and unreadable records that could not be set aside in the DLQ.
-async fn forward_fallback(peer: &relay_aws::queue::Queues, fwd: &replicator::Forward, local: &relay_aws::queue::Queues, dlq: Option<&str>, records: &[Inbound]) -> Vec<String> {
+async fn forward_fallback(
+    peer: &relay_aws::queue::Queues,
+    fwd: &replicator::Forward,
+    local: &relay_aws::queue::Queues,
+    dlq: Option<&str>,
+    records: &[Inbound],
+) -> Vec<String> {
     use relay_aws::forward::{forward_batch, Record, SqsPorts};
-    let ports = SqsPorts { peer, peer_url: &fwd.peer_queue_url, dlq: dlq.map(|u| (local, u)) };
-    let batch: Vec<Record> = records.iter().map(|m| Record { message_id: m.message_id.clone(), body: m.body.clone(), group_id: m.group_id.clone() }).collect();
+    let ports = SqsPorts {
+        peer,
+        peer_url: &fwd.peer_queue_url,
+        dlq: dlq.map(|u| (local, u)),
+    };
+    let batch: Vec<Record> = records
+        .iter()
+        .map(|m| Record {
+            message_id: m.message_id.clone(),
+            body: m.body.clone(),
+            group_id: m.group_id.clone(),
+        })
+        .collect();
     let fates = forward_batch(&ports, &batch).await;
     relay_aws::forward::note_peer(liveness::global(), &fates);
-    batch.into_iter().zip(fates).filter(|(_, f)| !f.done()).map(|(r, _)| r.message_id).collect()
+    batch
+        .into_iter()
+        .zip(fates)
+        .filter(|(_, f)| !f.done())
+        .map(|(r, _)| r.message_id)
+        .collect()
 }
 
 /// How long an invocation may wait for the replication key: half of what is left of it, at most 20 s.
 fn key_budget(deadline: std::time::SystemTime) -> Duration {
-    deadline.duration_since(std::time::SystemTime::now()).unwrap_or_default().div_f64(2.0).min(Duration::from_secs(20))
+    deadline
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default()
+        .div_f64(2.0)
+        .min(Duration::from_secs(20))
 }
 
-async fn handle_lambda(cfg: &Config, cell: &tokio::sync::OnceCell<Arc<Replicator>>, queues: &relay_aws::queue::Queues, peer: Option<&relay_aws::queue::Queues>, ev: LambdaEvent<SqsEvent>) -> SqsBatchResponse {
+async fn handle_lambda(
+    cfg: &Config,
+    cell: &tokio::sync::OnceCell<Arc<Replicator>>,
+    queues: &relay_aws::queue::Queues,
+    peer: Option<&relay_aws::queue::Queues>,
+    ev: LambdaEvent<SqsEvent>,
+) -> SqsBatchResponse {
     let event = ev.payload;
     let is_fallback = |arn: Option<&String>| match (&cfg.forward, arn) {
         (Some(f), Some(arn)) => arn.rsplit(':').next() == Some(f.fallback_queue_name.as_str()),
         _ => false,
     };
     let records: Vec<Inbound> = event.records.iter().map(to_inbound).collect();
-    let resp = if let (Some(fwd), Some(peer), true) = (&cfg.forward, peer, event.records.iter().any(|m| is_fallback(m.event_source_arn.as_ref()))) {
+    let resp = if let (Some(fwd), Some(peer), true) = (
+        &cfg.forward,
+        peer,
+        event
+            .records
+            .iter()
+            .any(|m| is_fallback(m.event_source_arn.as_ref())),
+    ) {
         batch_response(forward_fallback(peer, fwd, queues, cfg.dlq_url.as_deref(), &records).await)
     } else {
         let budget = key_budget(ev.context.deadline());
-        let ready = tokio::time::timeout(budget, cell.get_or_init(|| async { Arc::new(connect(cfg, true).await) })).await;
+        let ready = tokio::time::timeout(
+            budget,
+            cell.get_or_init(|| async { Arc::new(connect(cfg, true).await) }),
+        )
+        .await;
         match ready {
             Ok(r) => handle_inbound(r, queues, records).await,
             Err(_) => {
-                tracing::warn!(records = records.len(), waited_ms = budget.as_millis() as u64, "replication key still unreadable; the batch is left for SQS to deliver again");
+                tracing::warn!(
+                    records = records.len(),
+                    waited_ms = budget.as_millis() as u64,
+                    "replication key still unreadable; the batch is left for SQS to deliver again"
+                );
                 batch_response(records.into_iter().map(|m| m.message_id))
             }
         }
@@ -210,7 +308,10 @@ async fn handle_lambda(cfg: &Config, cell: &tokio::sync::OnceCell<Arc<Replicator
 
 /// One CloudWatch EMF line per dependency the Lambda waits for (metric `DependencyWaitingSeconds`).
 fn emf_waiting(w: &relay_aws::liveness::Waiting) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
     serde_json::json!({
         "_aws": {"Timestamp": now, "CloudWatchMetrics": [{"Namespace": "CognitoRelay", "Dimensions": [["Dependency"]], "Metrics": [{"Name": "DependencyWaitingSeconds", "Unit": "Seconds"}]}]},
         "Dependency": w.dependency,
@@ -224,12 +325,20 @@ fn to_inbound(m: &aws_lambda_events::event::sqs::SqsMessage) -> Inbound {
     Inbound {
         message_id: m.message_id.clone().unwrap_or_default(),
         body: m.body.clone().unwrap_or_default(),
-        receive_count: m.attributes.get("ApproximateReceiveCount").and_then(|v| v.parse().ok()).unwrap_or(1),
+        receive_count: m
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1),
         group_id: m.attributes.get("MessageGroupId").cloned(),
     }
 }
 
-async fn handle_inbound(r: &Replicator, queues: &relay_aws::queue::Queues, batch: Vec<Inbound>) -> SqsBatchResponse {
+async fn handle_inbound(
+    r: &Replicator,
+    queues: &relay_aws::queue::Queues,
+    batch: Vec<Inbound>,
+) -> SqsBatchResponse {
     let decisions = r.process(&batch).await;
     let mut failed = Vec::new();
     for (m, d) in batch.iter().zip(decisions) {
@@ -259,7 +368,11 @@ async fn wait_for_pool(r: &Replicator, stop: &tokio::sync::watch::Receiver<bool>
     }
 }
 
-async fn worker(r: &Replicator, queues: &relay_aws::queue::Queues, stop: tokio::sync::watch::Receiver<bool>) {
+async fn worker(
+    r: &Replicator,
+    queues: &relay_aws::queue::Queues,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
     use backon::BackoffBuilder;
     let url = r.cfg.inbound_queue_url.clone().unwrap_or_default();
     let live = liveness::global();
@@ -285,9 +398,18 @@ async fn worker(r: &Replicator, queues: &relay_aws::queue::Queues, stop: tokio::
                 }
             }
         };
-        let inbound: Vec<Inbound> = batch.iter().map(|m| Inbound { message_id: m.message_id.clone(), body: m.body.clone(), receive_count: m.receive_count, group_id: m.group_id.clone() }).collect();
+        let inbound: Vec<Inbound> = batch
+            .iter()
+            .map(|m| Inbound {
+                message_id: m.message_id.clone(),
+                body: m.body.clone(),
+                receive_count: m.receive_count,
+                group_id: m.group_id.clone(),
+            })
+            .collect();
         let decisions = r.process(&inbound).await;
-        let stalled = !decisions.is_empty() && decisions.iter().all(|d| matches!(d, Disposition::Retry(_)));
+        let stalled =
+            !decisions.is_empty() && decisions.iter().all(|d| matches!(d, Disposition::Retry(_)));
         if decisions.iter().any(|d| matches!(d, Disposition::Done)) {
             live.ready(dep::HOME_POOL);
         }

@@ -88,7 +88,10 @@ use SecretPlacement as S;
 pub static CATALOG: &[ActionSpec] = &[
     // Sign-in.
     refresh(tokens(ctx(row("InitiateAuth", S::AuthParameters)))),
-    tokens(ctx(mutates(row("RespondToAuthChallenge", S::ChallengeResponses), M::ChallengeNewPassword))),
+    tokens(ctx(mutates(
+        row("RespondToAuthChallenge", S::ChallengeResponses),
+        M::ChallengeNewPassword,
+    ))),
     refresh(tokens(row("GetTokensFromRefreshToken", S::ClientSecret))),
     refresh(row("RevokeToken", S::ClientSecret)),
     // Sign-up and recovery.
@@ -96,14 +99,20 @@ pub static CATALOG: &[ActionSpec] = &[
     ctx(mutates(row("ConfirmSignUp", S::TopLevel), M::ConfirmSignUp)),
     ctx(row("ResendConfirmationCode", S::TopLevel)),
     ctx(row("ForgotPassword", S::TopLevel)),
-    ctx(mutates(row("ConfirmForgotPassword", S::TopLevel), M::SetPassword("Password"))),
+    ctx(mutates(
+        row("ConfirmForgotPassword", S::TopLevel),
+        M::SetPassword("Password"),
+    )),
     // The signed-in user (access token).
     row("GetUser", S::None),
     mutates(row("UpdateUserAttributes", S::None), M::UpdateAttributes),
     mutates(row("DeleteUserAttributes", S::None), M::DeleteAttributes),
     mutates(row("VerifyUserAttribute", S::None), M::VerifyAttribute),
     row("GetUserAttributeVerificationCode", S::None),
-    mutates(row("ChangePassword", S::None), M::SetPassword("ProposedPassword")),
+    mutates(
+        row("ChangePassword", S::None),
+        M::SetPassword("ProposedPassword"),
+    ),
     mutates(row("DeleteUser", S::None), M::DeleteUser),
     mutates(row("GlobalSignOut", S::None), M::GlobalSignOut),
     mutates(row("SetUserMFAPreference", S::None), M::MfaPreference),
@@ -127,15 +136,21 @@ pub static CATALOG: &[ActionSpec] = &[
 
 /// Finds the catalog row for an `X-Amz-Target` header value.
 pub fn lookup(target: Option<&str>) -> Result<&'static ActionSpec, WireError> {
-    let target = target.ok_or_else(|| WireError::unknown_operation("Missing X-Amz-Target header"))?;
+    let target =
+        target.ok_or_else(|| WireError::unknown_operation("Missing X-Amz-Target header"))?;
     let action = target.strip_prefix(TARGET_PREFIX).ok_or_else(|| {
         WireError::unknown_operation("X-Amz-Target is not a Cognito user pool operation")
     })?;
     CATALOG.iter().find(|a| a.name == action).ok_or_else(|| {
         if action.starts_with("Admin") {
-            WireError::not_authorized(format!("{action} is an administrative action and is not served by this endpoint"))
+            WireError::not_authorized(format!(
+                "{action} is an administrative action and is not served by this endpoint"
+            ))
         } else {
-            WireError::unknown_operation(format!("Operation {} is not supported by this endpoint", truncate(action)))
+            WireError::unknown_operation(format!(
+                "Operation {} is not supported by this endpoint",
+                truncate(action)
+            ))
         }
     })
 }
@@ -152,7 +167,11 @@ mod tests {
     #[test]
     fn names_are_unique() {
         for (i, a) in CATALOG.iter().enumerate() {
-            assert!(CATALOG[i + 1..].iter().all(|b| b.name != a.name), "duplicate {}", a.name);
+            assert!(
+                CATALOG[i + 1..].iter().all(|b| b.name != a.name),
+                "duplicate {}",
+                a.name
+            );
         }
     }
 
@@ -164,15 +183,32 @@ mod tests {
         assert_eq!(pool.kind, "UnknownOperationException");
         assert!(lookup(Some("AmazonSQS.SendMessage")).is_err());
         assert!(lookup(None).is_err());
-        assert_eq!(lookup(Some("AWSCognitoIdentityProviderService.SignUp")).unwrap().secret, S::TopLevel);
+        assert_eq!(
+            lookup(Some("AWSCognitoIdentityProviderService.SignUp"))
+                .unwrap()
+                .secret,
+            S::TopLevel
+        );
     }
 
     #[test]
     fn user_context_only_where_cognito_accepts_it() {
-        let with: Vec<_> = CATALOG.iter().filter(|a| a.user_context).map(|a| a.name).collect();
+        let with: Vec<_> = CATALOG
+            .iter()
+            .filter(|a| a.user_context)
+            .map(|a| a.name)
+            .collect();
         assert_eq!(
             with,
-            ["InitiateAuth", "RespondToAuthChallenge", "SignUp", "ConfirmSignUp", "ResendConfirmationCode", "ForgotPassword", "ConfirmForgotPassword"]
+            [
+                "InitiateAuth",
+                "RespondToAuthChallenge",
+                "SignUp",
+                "ConfirmSignUp",
+                "ResendConfirmationCode",
+                "ForgotPassword",
+                "ConfirmForgotPassword"
+            ]
         );
     }
 

@@ -14,7 +14,11 @@ pub struct WireError {
 
 impl WireError {
     pub fn new(status: u16, kind: &'static str, message: impl Into<String>) -> Self {
-        Self { status, kind, message: message.into() }
+        Self {
+            status,
+            kind,
+            message: message.into(),
+        }
     }
     pub fn invalid_parameter(message: impl Into<String>) -> Self {
         Self::new(400, "InvalidParameterException", message)

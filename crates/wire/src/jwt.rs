@@ -14,8 +14,16 @@ pub fn claims(token: &str) -> Option<Value> {
 /// The pool's internal username of an access token (`username` claim) and its `sub`.
 pub fn access_token_user(token: &str) -> Option<(String, String)> {
     let c = claims(token)?;
-    let username = c.get("username").or_else(|| c.get("cognito:username"))?.as_str()?.to_owned();
-    let sub = c.get("sub").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let username = c
+        .get("username")
+        .or_else(|| c.get("cognito:username"))?
+        .as_str()?
+        .to_owned();
+    let sub = c
+        .get("sub")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     Some((username, sub))
 }
 
@@ -27,7 +35,10 @@ mod tests {
     fn reads_username_and_sub() {
         let payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"abc","username":"u-1"}"#);
         let token = format!("h.{payload}.sig");
-        assert_eq!(access_token_user(&token), Some(("u-1".into(), "abc".into())));
+        assert_eq!(
+            access_token_user(&token),
+            Some(("u-1".into(), "abc".into()))
+        );
         assert_eq!(access_token_user("garbage"), None);
         assert_eq!(access_token_user("a.!!!.c"), None);
     }

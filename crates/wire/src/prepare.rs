@@ -23,7 +23,9 @@ pub struct RegionalClient {
 
 impl std::fmt::Debug for RegionalClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RegionalClient").field("client_id", &self.client_id).finish_non_exhaustive()
+        f.debug_struct("RegionalClient")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -46,14 +48,28 @@ impl ClientMapping {
 
     /// The secret's JSON: `{"clients":[{"public_client_id","client_id","client_secret"}]}`.
     pub fn from_json(text: &str) -> Result<Self, String> {
-        let v: Value = serde_json::from_str(text).map_err(|e| format!("clients secret is not JSON ({:?})", e.classify()))?;
-        let list = v.get("clients").and_then(Value::as_array).ok_or("clients secret has no \"clients\" array")?;
+        let v: Value = serde_json::from_str(text)
+            .map_err(|e| format!("clients secret is not JSON ({:?})", e.classify()))?;
+        let list = v
+            .get("clients")
+            .and_then(Value::as_array)
+            .ok_or("clients secret has no \"clients\" array")?;
         let mut entries = Vec::new();
         for (i, c) in list.iter().enumerate() {
             let field = |k: &str| {
-                c.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned).ok_or(format!("clients[{i}].{k} is missing"))
+                c.get(k)
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .ok_or(format!("clients[{i}].{k} is missing"))
             };
-            entries.push((field("public_client_id")?, RegionalClient { client_id: field("client_id")?, client_secret: field("client_secret")? }));
+            entries.push((
+                field("public_client_id")?,
+                RegionalClient {
+                    client_id: field("client_id")?,
+                    client_secret: field("client_secret")?,
+                },
+            ));
         }
         if entries.is_empty() {
             return Err("clients secret lists no clients".into());
@@ -74,7 +90,8 @@ pub struct Prepared {
 }
 
 fn obj<'a>(v: &'a mut Value, what: &str) -> Result<&'a mut Map<String, Value>, WireError> {
-    v.as_object_mut().ok_or_else(|| WireError::invalid_parameter(format!("{what} must be a JSON object")))
+    v.as_object_mut()
+        .ok_or_else(|| WireError::invalid_parameter(format!("{what} must be a JSON object")))
 }
 
 fn string_field(m: &Map<String, Value>, key: &str) -> Option<String> {
@@ -93,7 +110,10 @@ fn is_refresh_flow(flow: Option<&str>) -> bool {
 
 /// Opens a relay-sealed refresh token: `(internal username, Cognito's token)`.
 /// A token the relay did not seal is returned as is, with no username.
-pub fn open_refresh_token(keys: &Keyring, token: &str) -> Result<(Option<String>, String), WireError> {
+pub fn open_refresh_token(
+    keys: &Keyring,
+    token: &str,
+) -> Result<(Option<String>, String), WireError> {
     let Some(sealed) = token.strip_prefix(SEALED_REFRESH_PREFIX) else {
         return Ok((None, token.to_owned()));
     };
@@ -105,7 +125,10 @@ pub fn open_refresh_token(keys: &Keyring, token: &str) -> Result<(Option<String>
 
 pub fn seal_refresh_token(keys: &Keyring, username: &str, token: &str) -> String {
     let plain = serde_json::to_vec(&(username, token)).expect("strings serialize");
-    format!("{SEALED_REFRESH_PREFIX}{}", keys.seal(&plain, b"refresh-token"))
+    format!(
+        "{SEALED_REFRESH_PREFIX}{}",
+        keys.seal(&plain, b"refresh-token")
+    )
 }
 
 /// Cognito's maximum username length (characters).
@@ -124,7 +147,9 @@ pub fn prepare(
 
     let client = if spec.client_id {
         let id = required(top, "ClientId", "clientId")?;
-        let client = clients.get(&id).ok_or_else(|| WireError::resource_not_found(format!("User pool client {} does not exist.", cap(&id))))?;
+        let client = clients.get(&id).ok_or_else(|| {
+            WireError::resource_not_found(format!("User pool client {} does not exist.", cap(&id)))
+        })?;
         top.insert("ClientId".into(), Value::String(client.client_id.clone()));
         Some(client)
     } else {
@@ -135,13 +160,23 @@ pub fn prepare(
     let mut refresh_user = None;
     if spec.takes_refresh_token {
         let location: Option<(&str, &str)> = match spec.name {
-            "InitiateAuth" if is_refresh_flow(top.get("AuthFlow").and_then(Value::as_str)) => Some(("AuthParameters", "REFRESH_TOKEN")),
+            "InitiateAuth" if is_refresh_flow(top.get("AuthFlow").and_then(Value::as_str)) => {
+                Some(("AuthParameters", "REFRESH_TOKEN"))
+            }
             "RevokeToken" => Some(("", "Token")),
             "GetTokensFromRefreshToken" => Some(("", "RefreshToken")),
             _ => None,
         };
         if let Some((parent, key)) = location {
-            let holder = if parent.is_empty() { &mut *top } else { top.get_mut(parent).and_then(Value::as_object_mut).ok_or_else(|| WireError::invalid_parameter("AuthParameters must be an object"))? };
+            let holder = if parent.is_empty() {
+                &mut *top
+            } else {
+                top.get_mut(parent)
+                    .and_then(Value::as_object_mut)
+                    .ok_or_else(|| {
+                        WireError::invalid_parameter("AuthParameters must be an object")
+                    })?
+            };
             if let Some(token) = holder.get(key).and_then(Value::as_str) {
                 let (user, raw) = open_refresh_token(refresh_keys, token)?;
                 holder.insert(key.into(), Value::String(raw));
@@ -155,23 +190,39 @@ pub fn prepare(
             SecretPlacement::None => {}
             SecretPlacement::TopLevel => {
                 let username = required(top, "Username", "username")?;
-                top.insert("SecretHash".into(), Value::String(secret_hash(&client.client_secret, &username, &client.client_id)));
+                top.insert(
+                    "SecretHash".into(),
+                    Value::String(secret_hash(
+                        &client.client_secret,
+                        &username,
+                        &client.client_id,
+                    )),
+                );
                 out.username = Some(username);
             }
             SecretPlacement::AuthParameters => {
                 let refresh = is_refresh_flow(top.get("AuthFlow").and_then(Value::as_str));
                 let params = match top.get_mut("AuthParameters") {
                     Some(p) => obj(p, "AuthParameters")?,
-                    None => return Err(WireError::invalid_parameter("Missing required parameter AuthParameters")),
+                    None => {
+                        return Err(WireError::invalid_parameter(
+                            "Missing required parameter AuthParameters",
+                        ))
+                    }
                 };
                 let username = if refresh {
-                    let u = refresh_user.clone().or_else(|| string_field(params, "USERNAME"));
+                    let u = refresh_user
+                        .clone()
+                        .or_else(|| string_field(params, "USERNAME"));
                     Some(u.ok_or_else(|| WireError::not_authorized("This refresh token was not issued through this endpoint; sign in again."))?)
                 } else {
                     string_field(params, "USERNAME")
                 };
                 if let Some(u) = &username {
-                    params.insert("SECRET_HASH".into(), Value::String(secret_hash(&client.client_secret, u, &client.client_id)));
+                    params.insert(
+                        "SECRET_HASH".into(),
+                        Value::String(secret_hash(&client.client_secret, u, &client.client_id)),
+                    );
                 } else {
                     params.remove("SECRET_HASH");
                 }
@@ -180,14 +231,28 @@ pub fn prepare(
             SecretPlacement::ChallengeResponses => {
                 let responses = match top.get_mut("ChallengeResponses") {
                     Some(p) => obj(p, "ChallengeResponses")?,
-                    None => return Err(WireError::invalid_parameter("Missing required parameter ChallengeResponses")),
+                    None => {
+                        return Err(WireError::invalid_parameter(
+                            "Missing required parameter ChallengeResponses",
+                        ))
+                    }
                 };
                 let username = required(responses, "USERNAME", "challengeResponses.USERNAME")?;
-                responses.insert("SECRET_HASH".into(), Value::String(secret_hash(&client.client_secret, &username, &client.client_id)));
+                responses.insert(
+                    "SECRET_HASH".into(),
+                    Value::String(secret_hash(
+                        &client.client_secret,
+                        &username,
+                        &client.client_id,
+                    )),
+                );
                 out.username = Some(username);
             }
             SecretPlacement::ClientSecret => {
-                top.insert("ClientSecret".into(), Value::String(client.client_secret.clone()));
+                top.insert(
+                    "ClientSecret".into(),
+                    Value::String(client.client_secret.clone()),
+                );
                 out.username = refresh_user;
             }
         }
@@ -195,7 +260,11 @@ pub fn prepare(
 
     // Cognito's own bound: nothing longer is a user, so it is refused before it can become a
     // limiter key or reach Cognito.
-    if out.username.as_deref().is_some_and(|u| u.chars().count() > MAX_USERNAME_CHARS) {
+    if out
+        .username
+        .as_deref()
+        .is_some_and(|u| u.chars().count() > MAX_USERNAME_CHARS)
+    {
         return Err(WireError::invalid_parameter(format!(
             "1 validation error detected: Value at 'username' failed to satisfy constraint: Member must have length less than or equal to {MAX_USERNAME_CHARS}"
         )));
@@ -206,8 +275,11 @@ pub fn prepare(
         // is always replaced, or removed when the caller's IP is not known.
         match caller_ip {
             Some(ip) => {
-                let ctx = top.entry("UserContextData").or_insert_with(|| Value::Object(Map::new()));
-                obj(ctx, "UserContextData")?.insert("IpAddress".into(), Value::String(ip.to_owned()));
+                let ctx = top
+                    .entry("UserContextData")
+                    .or_insert_with(|| Value::Object(Map::new()));
+                obj(ctx, "UserContextData")?
+                    .insert("IpAddress".into(), Value::String(ip.to_owned()));
             }
             None => {
                 if let Some(ctx) = top.get_mut("UserContextData") {
@@ -226,11 +298,19 @@ pub fn prepare(
 /// Seals `AuthenticationResult.RefreshToken` in a successful response so that it carries the
 /// pool's internal username (from the access token's `username` claim). Returns whether the
 /// body changed.
-pub fn seal_response_tokens(spec: &ActionSpec, response: &mut Value, refresh_keys: &Keyring, fallback_username: Option<&str>) -> bool {
+pub fn seal_response_tokens(
+    spec: &ActionSpec,
+    response: &mut Value,
+    refresh_keys: &Keyring,
+    fallback_username: Option<&str>,
+) -> bool {
     if !spec.issues_tokens {
         return false;
     }
-    let Some(result) = response.get_mut("AuthenticationResult").and_then(Value::as_object_mut) else {
+    let Some(result) = response
+        .get_mut("AuthenticationResult")
+        .and_then(Value::as_object_mut)
+    else {
         return false;
     };
     let Some(token) = result.get("RefreshToken").and_then(Value::as_str) else {
@@ -245,7 +325,9 @@ pub fn seal_response_tokens(spec: &ActionSpec, response: &mut Value, refresh_key
         .and_then(jwt::access_token_user)
         .map(|(u, _)| u)
         .or_else(|| fallback_username.map(str::to_owned));
-    let Some(username) = username else { return false };
+    let Some(username) = username else {
+        return false;
+    };
     let sealed = seal_refresh_token(refresh_keys, &username, token);
     result.insert("RefreshToken".into(), Value::String(sealed));
     true
@@ -263,12 +345,22 @@ mod tests {
     use serde_json::json;
 
     fn clients() -> ClientMapping {
-        ClientMapping::new([("public".to_owned(), RegionalClient { client_id: "regional".into(), client_secret: "s3cr3t".into() })])
+        ClientMapping::new([(
+            "public".to_owned(),
+            RegionalClient {
+                client_id: "regional".into(),
+                client_secret: "s3cr3t".into(),
+            },
+        )])
     }
     fn keys() -> Keyring {
         Keyring::single("k1", [7; 32])
     }
-    fn run(action: &str, mut body: Value, ip: Option<&str>) -> Result<(Value, Prepared), WireError> {
+    fn run(
+        action: &str,
+        mut body: Value,
+        ip: Option<&str>,
+    ) -> Result<(Value, Prepared), WireError> {
         let spec = lookup(Some(&format!("AWSCognitoIdentityProviderService.{action}")))?;
         let p = prepare(spec, &mut body, &clients(), ip, &keys())?;
         Ok((body, p))
@@ -276,7 +368,12 @@ mod tests {
 
     #[test]
     fn top_level_hash_replaces_what_the_client_sent() {
-        let (b, p) = run("SignUp", json!({"ClientId":"public","Username":"alice","Password":"pw","SecretHash":"forged"}), None).unwrap();
+        let (b, p) = run(
+            "SignUp",
+            json!({"ClientId":"public","Username":"alice","Password":"pw","SecretHash":"forged"}),
+            None,
+        )
+        .unwrap();
         assert_eq!(b["ClientId"], "regional");
         assert_eq!(b["SecretHash"], secret_hash("s3cr3t", "alice", "regional"));
         assert_eq!(p.username.as_deref(), Some("alice"));
@@ -284,39 +381,69 @@ mod tests {
 
     #[test]
     fn every_top_level_action_is_signed() {
-        for action in ["SignUp", "ConfirmSignUp", "ForgotPassword", "ConfirmForgotPassword", "ResendConfirmationCode"] {
+        for action in [
+            "SignUp",
+            "ConfirmSignUp",
+            "ForgotPassword",
+            "ConfirmForgotPassword",
+            "ResendConfirmationCode",
+        ] {
             let (b, _) = run(action, json!({"ClientId":"public","Username":"bob"}), None).unwrap();
-            assert_eq!(b["SecretHash"], secret_hash("s3cr3t", "bob", "regional"), "{action}");
+            assert_eq!(
+                b["SecretHash"],
+                secret_hash("s3cr3t", "bob", "regional"),
+                "{action}"
+            );
         }
     }
 
     #[test]
     fn initiate_auth_signs_auth_parameters() {
         for flow in ["USER_PASSWORD_AUTH", "USER_SRP_AUTH"] {
-            let (b, _) = run("InitiateAuth", json!({"ClientId":"public","AuthFlow":flow,"AuthParameters":{"USERNAME":"a@x.io"}}), None).unwrap();
-            assert_eq!(b["AuthParameters"]["SECRET_HASH"], secret_hash("s3cr3t", "a@x.io", "regional"));
+            let (b, _) = run(
+                "InitiateAuth",
+                json!({"ClientId":"public","AuthFlow":flow,"AuthParameters":{"USERNAME":"a@x.io"}}),
+                None,
+            )
+            .unwrap();
+            assert_eq!(
+                b["AuthParameters"]["SECRET_HASH"],
+                secret_hash("s3cr3t", "a@x.io", "regional")
+            );
         }
     }
 
     #[test]
     fn srp_answer_is_hashed_over_user_id_for_srp() {
         let (b, p) = run("RespondToAuthChallenge", json!({"ClientId":"public","ChallengeName":"PASSWORD_VERIFIER","ChallengeResponses":{"USERNAME":"9f1c-internal","PASSWORD_CLAIM_SIGNATURE":"x"}}), None).unwrap();
-        assert_eq!(b["ChallengeResponses"]["SECRET_HASH"], secret_hash("s3cr3t", "9f1c-internal", "regional"));
+        assert_eq!(
+            b["ChallengeResponses"]["SECRET_HASH"],
+            secret_hash("s3cr3t", "9f1c-internal", "regional")
+        );
         assert_eq!(p.username.as_deref(), Some("9f1c-internal"));
     }
 
     #[test]
     fn refresh_uses_the_internal_username_from_the_sealed_token() {
-        let payload = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, br#"{"username":"uuid-123","sub":"uuid-123"}"#);
+        let payload = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            br#"{"username":"uuid-123","sub":"uuid-123"}"#,
+        );
         let mut resp = json!({"AuthenticationResult":{"AccessToken":format!("h.{payload}.s"),"RefreshToken":"cognito-refresh"}});
         let spec = lookup(Some("AWSCognitoIdentityProviderService.InitiateAuth")).unwrap();
         assert!(seal_response_tokens(spec, &mut resp, &keys(), None));
-        let sealed = resp["AuthenticationResult"]["RefreshToken"].as_str().unwrap().to_owned();
+        let sealed = resp["AuthenticationResult"]["RefreshToken"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         assert!(sealed.starts_with(SEALED_REFRESH_PREFIX) && !sealed.contains("cognito-refresh"));
 
         let (b, _) = run("InitiateAuth", json!({"ClientId":"public","AuthFlow":"REFRESH_TOKEN_AUTH","AuthParameters":{"REFRESH_TOKEN":sealed}}), None).unwrap();
         assert_eq!(b["AuthParameters"]["REFRESH_TOKEN"], "cognito-refresh");
-        assert_eq!(b["AuthParameters"]["SECRET_HASH"], secret_hash("s3cr3t", "uuid-123", "regional"));
+        assert_eq!(
+            b["AuthParameters"]["SECRET_HASH"],
+            secret_hash("s3cr3t", "uuid-123", "regional")
+        );
     }
 
     #[test]
@@ -330,61 +457,157 @@ mod tests {
     #[test]
     fn revoke_gets_raw_secret_and_opened_token() {
         let sealed = seal_refresh_token(&keys(), "bob", "tok");
-        let (b, _) = run("RevokeToken", json!({"ClientId":"public","Token":sealed}), None).unwrap();
+        let (b, _) = run(
+            "RevokeToken",
+            json!({"ClientId":"public","Token":sealed}),
+            None,
+        )
+        .unwrap();
         assert_eq!(b["ClientSecret"], "s3cr3t");
         assert_eq!(b["Token"], "tok");
-        let (b, _) = run("GetTokensFromRefreshToken", json!({"ClientId":"public","RefreshToken":seal_refresh_token(&keys(), "bob", "t2")}), None).unwrap();
-        assert_eq!((b["ClientSecret"].as_str(), b["RefreshToken"].as_str()), (Some("s3cr3t"), Some("t2")));
+        let (b, _) = run(
+            "GetTokensFromRefreshToken",
+            json!({"ClientId":"public","RefreshToken":seal_refresh_token(&keys(), "bob", "t2")}),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (b["ClientSecret"].as_str(), b["RefreshToken"].as_str()),
+            (Some("s3cr3t"), Some("t2"))
+        );
     }
 
     #[test]
     fn caller_ip_is_added_and_encoded_data_kept() {
         let (b, _) = run("InitiateAuth", json!({"ClientId":"public","AuthFlow":"USER_PASSWORD_AUTH","AuthParameters":{"USERNAME":"a"},"UserContextData":{"EncodedData":"fp"}}), Some("203.0.113.9")).unwrap();
-        assert_eq!(b["UserContextData"], json!({"EncodedData":"fp","IpAddress":"203.0.113.9"}));
+        assert_eq!(
+            b["UserContextData"],
+            json!({"EncodedData":"fp","IpAddress":"203.0.113.9"})
+        );
         let forged = json!({"ClientId":"public","AuthFlow":"USER_PASSWORD_AUTH","AuthParameters":{"USERNAME":"a"},"UserContextData":{"EncodedData":"fp","IpAddress":"6.6.6.6"}});
         let (b, _) = run("InitiateAuth", forged.clone(), Some("203.0.113.9")).unwrap();
-        assert_eq!(b["UserContextData"], json!({"EncodedData":"fp","IpAddress":"203.0.113.9"}), "a client-sent IP is replaced");
+        assert_eq!(
+            b["UserContextData"],
+            json!({"EncodedData":"fp","IpAddress":"203.0.113.9"}),
+            "a client-sent IP is replaced"
+        );
         let (b, _) = run("InitiateAuth", forged, None).unwrap();
-        assert_eq!(b["UserContextData"], json!({"EncodedData":"fp"}), "and removed when the caller is not known");
+        assert_eq!(
+            b["UserContextData"],
+            json!({"EncodedData":"fp"}),
+            "and removed when the caller is not known"
+        );
         let long = "é".repeat(MAX_USERNAME_CHARS + 1);
         for (action, body) in [
-            ("SignUp", json!({"ClientId":"public","Username":long,"Password":"pw"})),
-            ("InitiateAuth", json!({"ClientId":"public","AuthFlow":"USER_PASSWORD_AUTH","AuthParameters":{"USERNAME":long}})),
-            ("RespondToAuthChallenge", json!({"ClientId":"public","ChallengeName":"X","ChallengeResponses":{"USERNAME":long}})),
+            (
+                "SignUp",
+                json!({"ClientId":"public","Username":long,"Password":"pw"}),
+            ),
+            (
+                "InitiateAuth",
+                json!({"ClientId":"public","AuthFlow":"USER_PASSWORD_AUTH","AuthParameters":{"USERNAME":long}}),
+            ),
+            (
+                "RespondToAuthChallenge",
+                json!({"ClientId":"public","ChallengeName":"X","ChallengeResponses":{"USERNAME":long}}),
+            ),
         ] {
             let e = run(action, body, None).unwrap_err();
             assert_eq!(e.kind, "InvalidParameterException", "{action}");
             assert!(e.message.contains("128"));
         }
         assert!(run("SignUp", json!({"ClientId":"public","Username":"é".repeat(MAX_USERNAME_CHARS),"Password":"pw"}), None).is_ok(), "128 characters is a username");
-        let (b, _) = run("ForgotPassword", json!({"ClientId":"public","Username":"a","UserContextData":{"IpAddress":"6.6.6.6"}}), None).unwrap();
+        let (b, _) = run(
+            "ForgotPassword",
+            json!({"ClientId":"public","Username":"a","UserContextData":{"IpAddress":"6.6.6.6"}}),
+            None,
+        )
+        .unwrap();
         assert!(b.get("UserContextData").is_none());
         let (b, _) = run("GetUser", json!({"AccessToken":"t"}), Some("203.0.113.9")).unwrap();
-        assert!(b.get("UserContextData").is_none(), "GetUser does not accept UserContextData");
+        assert!(
+            b.get("UserContextData").is_none(),
+            "GetUser does not accept UserContextData"
+        );
     }
 
     #[test]
     fn bad_shapes_are_refused_not_panicked_on() {
-        assert_eq!(run("SignUp", json!([1, 2]), None).unwrap_err().kind, "InvalidParameterException");
-        assert_eq!(run("SignUp", json!({"Username":"a"}), None).unwrap_err().kind, "InvalidParameterException");
-        assert_eq!(run("SignUp", json!({"ClientId":"nope","Username":"a"}), None).unwrap_err().kind, "ResourceNotFoundException");
-        assert_eq!(run("SignUp", json!({"ClientId":"public","Username":7}), None).unwrap_err().kind, "InvalidParameterException");
-        assert_eq!(run("InitiateAuth", json!({"ClientId":"public","AuthParameters":"x"}), None).unwrap_err().kind, "InvalidParameterException");
-        assert_eq!(run("RespondToAuthChallenge", json!({"ClientId":"public"}), None).unwrap_err().kind, "InvalidParameterException");
-        assert_eq!(run("SignUp", json!({"ClientId":"public","Username":"a","UserContextData":5}), Some("1.2.3.4")).unwrap_err().kind, "InvalidParameterException");
+        assert_eq!(
+            run("SignUp", json!([1, 2]), None).unwrap_err().kind,
+            "InvalidParameterException"
+        );
+        assert_eq!(
+            run("SignUp", json!({"Username":"a"}), None)
+                .unwrap_err()
+                .kind,
+            "InvalidParameterException"
+        );
+        assert_eq!(
+            run("SignUp", json!({"ClientId":"nope","Username":"a"}), None)
+                .unwrap_err()
+                .kind,
+            "ResourceNotFoundException"
+        );
+        assert_eq!(
+            run("SignUp", json!({"ClientId":"public","Username":7}), None)
+                .unwrap_err()
+                .kind,
+            "InvalidParameterException"
+        );
+        assert_eq!(
+            run(
+                "InitiateAuth",
+                json!({"ClientId":"public","AuthParameters":"x"}),
+                None
+            )
+            .unwrap_err()
+            .kind,
+            "InvalidParameterException"
+        );
+        assert_eq!(
+            run("RespondToAuthChallenge", json!({"ClientId":"public"}), None)
+                .unwrap_err()
+                .kind,
+            "InvalidParameterException"
+        );
+        assert_eq!(
+            run(
+                "SignUp",
+                json!({"ClientId":"public","Username":"a","UserContextData":5}),
+                Some("1.2.3.4")
+            )
+            .unwrap_err()
+            .kind,
+            "InvalidParameterException"
+        );
     }
 
     #[test]
     fn regional_client_id_is_accepted_too() {
-        let (b, _) = run("ForgotPassword", json!({"ClientId":"regional","Username":"a"}), None).unwrap();
+        let (b, _) = run(
+            "ForgotPassword",
+            json!({"ClientId":"regional","Username":"a"}),
+            None,
+        )
+        .unwrap();
         assert_eq!(b["ClientId"], "regional");
     }
 
     #[test]
     fn client_secret_json_is_validated() {
-        assert!(ClientMapping::from_json(r#"{"clients":[{"public_client_id":"p","client_id":"c","client_secret":"s"}]}"#).unwrap().get("p").is_some());
+        assert!(ClientMapping::from_json(
+            r#"{"clients":[{"public_client_id":"p","client_id":"c","client_secret":"s"}]}"#
+        )
+        .unwrap()
+        .get("p")
+        .is_some());
         assert!(ClientMapping::from_json(r#"{"clients":[]}"#).is_err());
-        assert!(ClientMapping::from_json(r#"{"clients":[{"public_client_id":"p","client_id":"c"}]}"#).unwrap_err().contains("client_secret"));
+        assert!(ClientMapping::from_json(
+            r#"{"clients":[{"public_client_id":"p","client_id":"c"}]}"#
+        )
+        .unwrap_err()
+        .contains("client_secret"));
         let dbg = format!("{:?}", ClientMapping::from_json(r#"{"clients":[{"public_client_id":"p","client_id":"c","client_secret":"TOPSECRET"}]}"#).unwrap());
         assert!(!dbg.contains("TOPSECRET"));
     }
@@ -399,10 +622,37 @@ mod odd_input {
 
     #[test]
     fn no_body_shape_makes_prepare_or_sealing_panic() {
-        let clients = ClientMapping::new([("p".to_owned(), RegionalClient { client_id: "r".into(), client_secret: "s".into() })]);
+        let clients = ClientMapping::new([(
+            "p".to_owned(),
+            RegionalClient {
+                client_id: "r".into(),
+                client_secret: "s".into(),
+            },
+        )]);
         let keys = Keyring::single("k1", [5; 32]);
-        let odd = [json!(null), json!(true), json!(0), json!(""), json!([]), json!({}), json!({"a": {"b": [1, {"c": null}]}}), json!("crr1.v1.k1.%%%")];
-        let fields = ["ClientId", "Username", "AuthFlow", "AuthParameters", "ChallengeResponses", "ChallengeName", "UserContextData", "Token", "RefreshToken", "AccessToken", "SecretHash"];
+        let odd = [
+            json!(null),
+            json!(true),
+            json!(0),
+            json!(""),
+            json!([]),
+            json!({}),
+            json!({"a": {"b": [1, {"c": null}]}}),
+            json!("crr1.v1.k1.%%%"),
+        ];
+        let fields = [
+            "ClientId",
+            "Username",
+            "AuthFlow",
+            "AuthParameters",
+            "ChallengeResponses",
+            "ChallengeName",
+            "UserContextData",
+            "Token",
+            "RefreshToken",
+            "AccessToken",
+            "SecretHash",
+        ];
         let mut bodies: Vec<Value> = odd.to_vec();
         for f in fields {
             for v in &odd {

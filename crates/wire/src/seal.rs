@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
-use base64::{engine::general_purpose::STANDARD, engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+use base64::{
+    engine::general_purpose::STANDARD, engine::general_purpose::URL_SAFE_NO_PAD, Engine as _,
+};
 use serde::Deserialize;
 
 use crate::hash::derive_key;
@@ -32,7 +34,10 @@ pub struct Keyring {
 impl std::fmt::Debug for Keyring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print key material.
-        f.debug_struct("Keyring").field("current", &self.current).field("key_ids", &self.keys.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("Keyring")
+            .field("current", &self.current)
+            .field("key_ids", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -44,24 +49,41 @@ struct KeyringJson {
 
 impl Keyring {
     pub fn from_json(text: &str) -> Result<Self, SealError> {
-        let raw: KeyringJson = serde_json::from_str(text).map_err(|e| SealError::BadKeyring(format!("not the expected JSON ({:?})", e.classify())))?;
+        let raw: KeyringJson = serde_json::from_str(text).map_err(|e| {
+            SealError::BadKeyring(format!("not the expected JSON ({:?})", e.classify()))
+        })?;
         let mut keys = BTreeMap::new();
         for (id, b64) in raw.keys {
             if id.is_empty() || id.contains('.') {
-                return Err(SealError::BadKeyring(format!("key id {id:?} must be non-empty without '.'")));
+                return Err(SealError::BadKeyring(format!(
+                    "key id {id:?} must be non-empty without '.'"
+                )));
             }
-            let bytes = STANDARD.decode(b64.trim()).map_err(|_| SealError::BadKeyring(format!("key {id} is not base64")))?;
-            let key: [u8; 32] = bytes.try_into().map_err(|_| SealError::BadKeyring(format!("key {id} is not 32 bytes")))?;
+            let bytes = STANDARD
+                .decode(b64.trim())
+                .map_err(|_| SealError::BadKeyring(format!("key {id} is not base64")))?;
+            let key: [u8; 32] = bytes
+                .try_into()
+                .map_err(|_| SealError::BadKeyring(format!("key {id} is not 32 bytes")))?;
             keys.insert(id, key);
         }
         if !keys.contains_key(&raw.current) {
-            return Err(SealError::BadKeyring(format!("current key {} is not in keys", raw.current)));
+            return Err(SealError::BadKeyring(format!(
+                "current key {} is not in keys",
+                raw.current
+            )));
         }
-        Ok(Self { current: raw.current, keys })
+        Ok(Self {
+            current: raw.current,
+            keys,
+        })
     }
 
     pub fn single(id: &str, key: [u8; 32]) -> Self {
-        Self { current: id.to_owned(), keys: BTreeMap::from([(id.to_owned(), key)]) }
+        Self {
+            current: id.to_owned(),
+            keys: BTreeMap::from([(id.to_owned(), key)]),
+        }
     }
 
     pub fn current_id(&self) -> &str {
@@ -72,7 +94,11 @@ impl Keyring {
     pub fn derive(&self, purpose: &str) -> Self {
         Self {
             current: self.current.clone(),
-            keys: self.keys.iter().map(|(id, k)| (id.clone(), derive_key(k, purpose))).collect(),
+            keys: self
+                .keys
+                .iter()
+                .map(|(id, k)| (id.clone(), derive_key(k, purpose)))
+                .collect(),
         }
     }
 
@@ -80,7 +106,11 @@ impl Keyring {
     /// `<key id>:<base64url HMAC-SHA256>`. Stable while the current key stays the same.
     pub fn keyed_hash(&self, purpose: &str, value: &str) -> String {
         let sub = derive_key(&self.keys[&self.current], purpose);
-        format!("{}:{}", self.current, URL_SAFE_NO_PAD.encode(derive_key(&sub, value)))
+        format!(
+            "{}:{}",
+            self.current,
+            URL_SAFE_NO_PAD.encode(derive_key(&sub, value))
+        )
     }
 
     /// Seals `plaintext`, authenticating `aad` (context the value must be opened with).
@@ -89,7 +119,13 @@ impl Keyring {
         let nonce: [u8; 12] = rand::random();
         let cipher = Aes256Gcm::new(key.into());
         let ct = cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .expect("AES-GCM encryption of in-memory data cannot fail");
         let mut blob = nonce.to_vec();
         blob.extend_from_slice(&ct);
@@ -101,8 +137,13 @@ impl Keyring {
         let (Some("v1"), Some(kid), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(SealError::Malformed);
         };
-        let key = self.keys.get(kid).ok_or_else(|| SealError::UnknownKey(kid.to_owned()))?;
-        let blob = URL_SAFE_NO_PAD.decode(body).map_err(|_| SealError::Malformed)?;
+        let key = self
+            .keys
+            .get(kid)
+            .ok_or_else(|| SealError::UnknownKey(kid.to_owned()))?;
+        let blob = URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| SealError::Malformed)?;
         if blob.len() < 12 + 16 {
             return Err(SealError::Malformed);
         }
@@ -149,11 +190,16 @@ mod tests {
     fn rotation_keeps_old_values_readable() {
         let old = ring(&format!(r#"{{"current":"k1","keys":{{"k1":"{K1}"}}}}"#));
         let sealed_old = old.seal(b"pw", b"a");
-        let new = ring(&format!(r#"{{"current":"k2","keys":{{"k1":"{K1}","k2":"{K2}"}}}}"#));
+        let new = ring(&format!(
+            r#"{{"current":"k2","keys":{{"k1":"{K1}","k2":"{K2}"}}}}"#
+        ));
         assert_eq!(new.open(&sealed_old, b"a").unwrap(), b"pw");
         assert!(new.seal(b"pw", b"a").starts_with("v1.k2."));
         let retired = ring(&format!(r#"{{"current":"k2","keys":{{"k2":"{K2}"}}}}"#));
-        assert_eq!(retired.open(&sealed_old, b"a"), Err(SealError::UnknownKey("k1".into())));
+        assert_eq!(
+            retired.open(&sealed_old, b"a"),
+            Err(SealError::UnknownKey("k1".into()))
+        );
     }
 
     #[test]
@@ -166,10 +212,22 @@ mod tests {
 
     #[test]
     fn bad_keyrings_are_refused_with_a_reason() {
-        assert!(matches!(Keyring::from_json("{}"), Err(SealError::BadKeyring(_))));
-        assert!(matches!(Keyring::from_json(r#"{"current":"k1","keys":{"k1":"AAAA"}}"#), Err(SealError::BadKeyring(_))));
-        assert!(matches!(Keyring::from_json(&format!(r#"{{"current":"k9","keys":{{"k1":"{K1}"}}}}"#)), Err(SealError::BadKeyring(_))));
-        let dbg = format!("{:?}", ring(&format!(r#"{{"current":"k1","keys":{{"k1":"{K1}"}}}}"#)));
+        assert!(matches!(
+            Keyring::from_json("{}"),
+            Err(SealError::BadKeyring(_))
+        ));
+        assert!(matches!(
+            Keyring::from_json(r#"{"current":"k1","keys":{"k1":"AAAA"}}"#),
+            Err(SealError::BadKeyring(_))
+        ));
+        assert!(matches!(
+            Keyring::from_json(&format!(r#"{{"current":"k9","keys":{{"k1":"{K1}"}}}}"#)),
+            Err(SealError::BadKeyring(_))
+        ));
+        let dbg = format!(
+            "{:?}",
+            ring(&format!(r#"{{"current":"k1","keys":{{"k1":"{K1}"}}}}"#))
+        );
         assert!(!dbg.contains(K1));
     }
 }

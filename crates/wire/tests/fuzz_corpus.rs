@@ -5,8 +5,15 @@
 use std::path::PathBuf;
 
 fn corpus(target: &str) -> Vec<Vec<u8>> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target);
-    let mut out: Vec<Vec<u8>> = std::fs::read_dir(&dir).map(|d| d.filter_map(|e| std::fs::read(e.ok()?.path()).ok()).collect()).unwrap_or_default();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target);
+    let mut out: Vec<Vec<u8>> = std::fs::read_dir(&dir)
+        .map(|d| {
+            d.filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+                .collect()
+        })
+        .unwrap_or_default();
     assert!(!out.is_empty(), "no corpus at {}", dir.display());
     out.sort();
     out
@@ -14,13 +21,20 @@ fn corpus(target: &str) -> Vec<Vec<u8>> {
 
 #[test]
 fn prepare_corpus() {
-    let clients = wire::ClientMapping::from_json(r#"{"clients":[{"public_client_id":"pub","client_id":"reg","client_secret":"s"}]}"#).unwrap();
+    let clients = wire::ClientMapping::from_json(
+        r#"{"clients":[{"public_client_id":"pub","client_id":"reg","client_secret":"s"}]}"#,
+    )
+    .unwrap();
     let keys = wire::seal::Keyring::single("k1", [7; 32]);
     for data in corpus("prepare") {
-        let Some((&pick, rest)) = data.split_first() else { continue };
+        let Some((&pick, rest)) = data.split_first() else {
+            continue;
+        };
         // Every action, whatever the first byte picked when fuzzing.
         for spec in wire::CATALOG {
-            let Ok(mut body) = serde_json::from_slice::<serde_json::Value>(rest) else { continue };
+            let Ok(mut body) = serde_json::from_slice::<serde_json::Value>(rest) else {
+                continue;
+            };
             let ip = (pick & 0x80 != 0).then_some("203.0.113.9");
             if let Err(e) = wire::prepare(spec, &mut body, &clients, ip, &keys) {
                 assert!(e.kind.ends_with("Exception"), "{}", e.kind);

@@ -101,7 +101,10 @@ fn main() {
     let mut env: Vec<(String, String)> = vec![];
     if args.fake_secrets {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-        env.push(("RELAY_AWS_ENDPOINT".into(), format!("http://{}", l.local_addr().expect("addr"))));
+        env.push((
+            "RELAY_AWS_ENDPOINT".into(),
+            format!("http://{}", l.local_addr().expect("addr")),
+        ));
         std::thread::spawn(move || fake_secrets_manager(l));
     }
 
@@ -110,10 +113,18 @@ fn main() {
         let mut walls = vec![];
         for _ in 0..args.runs {
             let t0 = Instant::now();
-            let out = Command::new(&args.binary).envs(env.iter().cloned()).stderr(Stdio::null()).output().expect("spawn probe");
+            let out = Command::new(&args.binary)
+                .envs(env.iter().cloned())
+                .stderr(Stdio::null())
+                .output()
+                .expect("spawn probe");
             walls.push(t0.elapsed().as_secs_f64() * 1e3);
             let text = String::from_utf8_lossy(&out.stdout);
-            let Some(v) = text.lines().rev().find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()) else {
+            let Some(v) = text
+                .lines()
+                .rev()
+                .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            else {
                 eprintln!("probe printed no JSON: {text}");
                 continue;
             };
@@ -159,11 +170,20 @@ fn main() {
         let mut child = Command::new(&args.binary)
             .envs(env.iter().cloned())
             .env("AWS_LAMBDA_RUNTIME_API", runtime_addr.to_string())
-            .env("AWS_LAMBDA_FUNCTION_NAME", format!("cognito-relay-{}", args.label))
+            .env(
+                "AWS_LAMBDA_FUNCTION_NAME",
+                format!("cognito-relay-{}", args.label),
+            )
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("2026/01/01/[1]bench{run}"))
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/cognito-relay-{}", args.label))
+            .env(
+                "AWS_LAMBDA_LOG_STREAM_NAME",
+                format!("2026/01/01/[1]bench{run}"),
+            )
+            .env(
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/cognito-relay-{}", args.label),
+            )
             .env("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -173,7 +193,9 @@ fn main() {
         let mut got = None;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match rx.recv_timeout(left) {
-                Ok((at, line, _conn)) if line.starts_with("GET /2018-06-01/runtime/invocation/next") => {
+                Ok((at, line, _conn))
+                    if line.starts_with("GET /2018-06-01/runtime/invocation/next") =>
+                {
                     got = Some(at.duration_since(t0));
                     break;
                 }
@@ -189,7 +211,13 @@ fn main() {
         }
     }
     times.sort_by(|a, b| a.total_cmp(b));
-    let q = |p: f64| if times.is_empty() { 0.0 } else { times[((p * times.len() as f64).ceil() as usize).clamp(1, times.len()) - 1] };
+    let q = |p: f64| {
+        if times.is_empty() {
+            0.0
+        } else {
+            times[((p * times.len() as f64).ceil() as usize).clamp(1, times.len()) - 1]
+        }
+    };
     println!(
         "{} cold init (spawn -> first /invocation/next): runs={} failures={failures} p50={:.1}ms p90={:.1}ms max={:.1}ms min={:.1}ms",
         args.label,

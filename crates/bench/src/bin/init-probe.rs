@@ -12,7 +12,10 @@ fn ms(t: Instant) -> f64 {
 
 fn main() {
     let t = Instant::now();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let runtime_ms = ms(t);
     rt.block_on(async {
         let t = Instant::now();

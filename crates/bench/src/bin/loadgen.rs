@@ -61,7 +61,11 @@ const BODY: &str = r#"{"AuthFlow":"USER_PASSWORD_AUTH","ClientId":"pub","AuthPar
 const SIGN_UP_BODY: &str = r#"{"ClientId":"pub","Username":"new_user_1","Password":"Passw0rd!","UserAttributes":[{"Name":"email","Value":"new.user@example.com"},{"Name":"name","Value":"Ada"}]}"#;
 
 fn request_bytes(addr: SocketAddr, action: &str) -> Vec<u8> {
-    let body = if action == "SignUp" { SIGN_UP_BODY } else { BODY };
+    let body = if action == "SignUp" {
+        SIGN_UP_BODY
+    } else {
+        BODY
+    };
     format!(
         "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.1\r\nX-Amz-Target: AWSCognitoIdentityProviderService.{action}\r\nUser-Agent: cognito-relay-loadgen\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
@@ -77,11 +81,15 @@ async fn exchange(stream: &mut TcpStream, req: &[u8], buf: &mut Vec<u8>) -> io::
     let (head_end, content_length) = loop {
         let n = stream.read(&mut chunk).await?;
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed",
+            ));
         }
         buf.extend_from_slice(&chunk[..n]);
         if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = std::str::from_utf8(&buf[..pos]).map_err(|_| io::Error::other("non-UTF-8 head"))?;
+            let head =
+                std::str::from_utf8(&buf[..pos]).map_err(|_| io::Error::other("non-UTF-8 head"))?;
             let mut cl = None;
             for line in head.split("\r\n").skip(1) {
                 if let Some((k, v)) = line.split_once(':') {
@@ -92,7 +100,10 @@ async fn exchange(stream: &mut TcpStream, req: &[u8], buf: &mut Vec<u8>) -> io::
                     }
                 }
             }
-            break (pos + 4, cl.ok_or_else(|| io::Error::other("no content-length"))?);
+            break (
+                pos + 4,
+                cl.ok_or_else(|| io::Error::other("no content-length"))?,
+            );
         }
         if buf.len() > 1 << 20 {
             return Err(io::Error::other("head too large"));
@@ -101,11 +112,18 @@ async fn exchange(stream: &mut TcpStream, req: &[u8], buf: &mut Vec<u8>) -> io::
     while buf.len() < head_end + content_length {
         let n = stream.read(&mut chunk).await?;
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed mid-body"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed mid-body",
+            ));
         }
         buf.extend_from_slice(&chunk[..n]);
     }
-    let status = buf.get(9..12).and_then(|s| std::str::from_utf8(s).ok()).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = buf
+        .get(9..12)
+        .and_then(|s| std::str::from_utf8(s).ok())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     Ok(status)
 }
 
@@ -134,10 +152,16 @@ async fn run_connection(k: usize, args: Args, start: Instant) -> ConnResult {
     let timeout = Duration::from_millis(args.timeout_ms);
     let mut stream = connect(args.addr).await.ok();
     let mut prev_done = start;
-    let max_requests: u64 = if args.rate > 0.0 { (args.rate * args.duration) as u64 + 1 } else { 50_000_000 };
+    let max_requests: u64 = if args.rate > 0.0 {
+        (args.rate * args.duration) as u64 + 1
+    } else {
+        50_000_000
+    };
     for j in 0..max_requests {
         let intended = if args.rate > 0.0 {
-            let offset = Duration::from_secs_f64((k as f64 + j as f64 * args.connections as f64) / args.rate);
+            let offset = Duration::from_secs_f64(
+                (k as f64 + j as f64 * args.connections as f64) / args.rate,
+            );
             if offset >= duration {
                 break;
             }
@@ -156,7 +180,11 @@ async fn run_connection(k: usize, args: Args, start: Instant) -> ConnResult {
         let sent = Instant::now();
         // Open loop: if we were still busy when this request was due, the wait is the
         // server's doing and counts; otherwise count from the actual send.
-        let from = if args.rate > 0.0 && prev_done > intended { intended } else { sent };
+        let from = if args.rate > 0.0 && prev_done > intended {
+            intended
+        } else {
+            sent
+        };
         if stream.is_none() {
             stream = connect(args.addr).await.ok();
         }
@@ -172,8 +200,13 @@ async fn run_connection(k: usize, args: Args, start: Instant) -> ConnResult {
         match result {
             Ok(Ok(status)) if (200..300).contains(&status) => {
                 if measured {
-                    out.samples.push((intended.duration_since(start).as_micros() as u64, done.duration_since(from).as_micros() as u64));
-                    out.last_done_us = out.last_done_us.max(done.duration_since(start).as_micros() as u64);
+                    out.samples.push((
+                        intended.duration_since(start).as_micros() as u64,
+                        done.duration_since(from).as_micros() as u64,
+                    ));
+                    out.last_done_us = out
+                        .last_done_us
+                        .max(done.duration_since(start).as_micros() as u64);
                 }
             }
             Ok(Ok(_)) => {
@@ -194,17 +227,30 @@ async fn run_connection(k: usize, args: Args, start: Instant) -> ConnResult {
 
 fn main() {
     let args = Args::parse();
-    assert!(args.connections >= 1 && args.connections <= 1024, "--connections must be 1..=1024");
-    assert!(args.duration > args.warmup && args.duration <= 300.0, "--duration must exceed --warmup and be at most 300 s");
+    assert!(
+        args.connections >= 1 && args.connections <= 1024,
+        "--connections must be 1..=1024"
+    );
+    assert!(
+        args.duration > args.warmup && args.duration <= 300.0,
+        "--duration must exceed --warmup and be at most 300 s"
+    );
     let rt = if args.threads == 0 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     } else {
-        tokio::runtime::Builder::new_multi_thread().worker_threads(args.threads).enable_all().build()
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()
     }
     .expect("runtime");
     let results: Vec<ConnResult> = rt.block_on(async {
         let start = Instant::now() + Duration::from_millis(50);
-        let tasks: Vec<_> = (0..args.connections).map(|k| tokio::spawn(run_connection(k, args.clone(), start))).collect();
+        let tasks: Vec<_> = (0..args.connections)
+            .map(|k| tokio::spawn(run_connection(k, args.clone(), start)))
+            .collect();
         let hard_stop = Duration::from_secs_f64(args.duration + 15.0);
         let mut out = Vec::new();
         let deadline = Instant::now() + hard_stop;
@@ -214,22 +260,48 @@ fn main() {
                 Ok(Ok(r)) => out.push(r),
                 _ => {
                     abort.abort();
-                    out.push(ConnResult { errors: 1, ..Default::default() });
+                    out.push(ConnResult {
+                        errors: 1,
+                        ..Default::default()
+                    });
                 }
             }
         }
         out
     });
-    let mut lat: Vec<u64> = results.iter().flat_map(|r| r.samples.iter().map(|s| s.1)).collect();
+    let mut lat: Vec<u64> = results
+        .iter()
+        .flat_map(|r| r.samples.iter().map(|s| s.1))
+        .collect();
     lat.sort_unstable();
     let errors: u64 = results.iter().map(|r| r.errors).sum();
     let non_2xx: u64 = results.iter().map(|r| r.non_2xx).sum();
     let warmup_us = (args.warmup * 1e6) as u64;
-    let window_us = if args.rate > 0.0 { results.iter().map(|r| r.last_done_us).max().unwrap_or(0).saturating_sub(warmup_us).max(1) } else { ((args.duration - args.warmup) * 1e6) as u64 };
+    let window_us = if args.rate > 0.0 {
+        results
+            .iter()
+            .map(|r| r.last_done_us)
+            .max()
+            .unwrap_or(0)
+            .saturating_sub(warmup_us)
+            .max(1)
+    } else {
+        ((args.duration - args.warmup) * 1e6) as u64
+    };
     let achieved = lat.len() as f64 / (window_us as f64 / 1e6);
     let ms = |us: u64| us as f64 / 1000.0;
-    let (p50, p90, p99, p999, max) = (bench::quantile(&lat, 0.5), bench::quantile(&lat, 0.9), bench::quantile(&lat, 0.99), bench::quantile(&lat, 0.999), lat.last().copied().unwrap_or(0));
-    let mode = if args.rate > 0.0 { "fixed-rate" } else { "saturation" };
+    let (p50, p90, p99, p999, max) = (
+        bench::quantile(&lat, 0.5),
+        bench::quantile(&lat, 0.9),
+        bench::quantile(&lat, 0.99),
+        bench::quantile(&lat, 0.999),
+        lat.last().copied().unwrap_or(0),
+    );
+    let mode = if args.rate > 0.0 {
+        "fixed-rate"
+    } else {
+        "saturation"
+    };
     println!(
         "{} {mode} conns={} target={} ok={} errors={errors} non2xx={non_2xx} rate={achieved:.0}/s p50={:.3}ms p90={:.3}ms p99={:.3}ms p99.9={:.3}ms max={:.3}ms",
         args.label,

@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use clap::Parser;
 use replication::pacing::{Category, Pacer};
-use replication::{apply, ApplyConfig, MemoryStore, ApplyError, Attr, Change, Event, Step, UserDirectory, UserState, EVENT_VERSION};
+use replication::{
+    apply, ApplyConfig, ApplyError, Attr, Change, Event, MemoryStore, Step, UserDirectory,
+    UserState, EVENT_VERSION,
+};
 use tokio::time::Instant;
 use wire::seal::Keyring;
 
@@ -45,7 +48,11 @@ struct Window {
 
 impl Window {
     fn admit(&mut self, now: Instant) -> bool {
-        while self.admitted.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1)) {
+        while self
+            .admitted
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+        {
             self.admitted.pop_front();
         }
         if self.admitted.len() < self.quota {
@@ -67,7 +74,12 @@ struct QuotaPool {
 impl QuotaPool {
     fn gate(&self, category: Category) -> Result<(), ApplyError> {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let ok = self.windows.lock().expect("lock").get_mut(&category).is_none_or(|w| w.admit(Instant::now()));
+        let ok = self
+            .windows
+            .lock()
+            .expect("lock")
+            .get_mut(&category)
+            .is_none_or(|w| w.admit(Instant::now()));
         if ok {
             Ok(())
         } else {
@@ -83,12 +95,16 @@ impl UserDirectory for QuotaPool {
         Ok(self.users.lock().expect("lock").get(key).cloned())
     }
     async fn create_user(&self, _key: &str, _attributes: &[Attr]) -> Result<UserState, ApplyError> {
-        Err(ApplyError::Permanent("the pacing benchmark creates no users".into()))
+        Err(ApplyError::Permanent(
+            "the pacing benchmark creates no users".into(),
+        ))
     }
     async fn run(&self, username: &str, step: &Step) -> Result<(), ApplyError> {
         self.gate(step.category())?;
         let mut users = self.users.lock().expect("lock");
-        let u = users.get_mut(username).ok_or_else(|| ApplyError::Permanent("no such user".into()))?;
+        let u = users
+            .get_mut(username)
+            .ok_or_else(|| ApplyError::Permanent("no such user".into()))?;
         if let Step::UpdateAttributes(attrs) = step {
             for a in attrs {
                 u.attributes.retain(|x| x.name != a.name);
@@ -101,8 +117,18 @@ impl UserDirectory for QuotaPool {
 
 fn main() {
     let args = Args::parse();
-    assert!(args.events >= 1 && args.events <= 100_000 && args.concurrency >= 1 && args.concurrency <= 256 && args.q >= 1.0);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    assert!(
+        args.events >= 1
+            && args.events <= 100_000
+            && args.concurrency >= 1
+            && args.concurrency <= 256
+            && args.q >= 1.0
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async move {
         let users = (0..args.events)
             .map(|i| {

@@ -45,29 +45,61 @@ async fn cognito(State(st): State<Arc<Stub>>, headers: HeaderMap, body: Bytes) -
     if body.windows(11).any(|w| w == b"SECRET_HASH") {
         st.signed.fetch_add(1, Ordering::Relaxed);
     }
-    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let request_id = HeaderValue::from_str(&format!("00000000-0000-4000-8000-{n:012x}")).expect("ascii");
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let request_id =
+        HeaderValue::from_str(&format!("00000000-0000-4000-8000-{n:012x}")).expect("ascii");
     let json = HeaderValue::from_static("application/x-amz-json-1.1");
     if target == "AWSEvents.PutEvents" {
         let n = body.windows(8).filter(|w| w == b"\"Detail\"").count();
         st.events.fetch_add(n as u64, Ordering::Relaxed);
         let entries = vec![r#"{"EventId":"e"}"#; n].join(",");
-        return ([("content-type", json), ("x-amzn-requestid", request_id)], format!(r#"{{"FailedEntryCount":0,"Entries":[{entries}]}}"#)).into_response();
+        return (
+            [("content-type", json), ("x-amzn-requestid", request_id)],
+            format!(r#"{{"FailedEntryCount":0,"Entries":[{entries}]}}"#),
+        )
+            .into_response();
     }
     if target == "AmazonSQS.SendMessage" {
         // The peer's replication queue, for load runs with replication on.
         st.queued.fetch_add(1, Ordering::Relaxed);
         let sqs = HeaderValue::from_static("application/x-amz-json-1.0");
-        return ([("content-type", sqs), ("x-amzn-requestid", request_id)], format!(r#"{{"MessageId":"00000000-0000-4000-8000-{n:012x}","SequenceNumber":"{n}"}}"#)).into_response();
+        return (
+            [("content-type", sqs), ("x-amzn-requestid", request_id)],
+            format!(r#"{{"MessageId":"00000000-0000-4000-8000-{n:012x}","SequenceNumber":"{n}"}}"#),
+        )
+            .into_response();
     }
     if target == "AWSCognitoIdentityProviderService.SignUp" {
-        return ([("content-type", json), ("x-amzn-requestid", request_id)], r#"{"UserConfirmed":false,"UserSub":"5f2b8c1e-0000-4000-8000-000000000001"}"#).into_response();
+        return (
+            [("content-type", json), ("x-amzn-requestid", request_id)],
+            r#"{"UserConfirmed":false,"UserSub":"5f2b8c1e-0000-4000-8000-000000000001"}"#,
+        )
+            .into_response();
     }
     if target != "AWSCognitoIdentityProviderService.InitiateAuth" {
         let body = r#"{"__type":"UnknownOperationException","message":"the stub only answers InitiateAuth"}"#;
-        return (StatusCode::BAD_REQUEST, [("content-type", json), ("x-amzn-requestid", request_id), ("x-amzn-errortype", HeaderValue::from_static("UnknownOperationException"))], body).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            [
+                ("content-type", json),
+                ("x-amzn-requestid", request_id),
+                (
+                    "x-amzn-errortype",
+                    HeaderValue::from_static("UnknownOperationException"),
+                ),
+            ],
+            body,
+        )
+            .into_response();
     }
-    ([("content-type", json), ("x-amzn-requestid", request_id)], st.answer.clone()).into_response()
+    (
+        [("content-type", json), ("x-amzn-requestid", request_id)],
+        st.answer.clone(),
+    )
+        .into_response()
 }
 
 async fn stats(State(st): State<Arc<Stub>>) -> String {
@@ -76,7 +108,11 @@ async fn stats(State(st): State<Arc<Stub>>) -> String {
 
 fn main() {
     let args = Args::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(args.threads.max(1)).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(1))
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         let st = Arc::new(Stub { answer: Bytes::from(bench::initiate_auth_answer()), requests: AtomicU64::new(0), signed: AtomicU64::new(0), events: AtomicU64::new(0), queued: AtomicU64::new(0) });
         let app = Router::new().route("/", post(cognito)).route("/stats", get(stats)).with_state(st);

@@ -38,7 +38,10 @@ pub struct Secrets;
 impl SecretSource for Secrets {
     fn fetch<'a>(&'a self, id: &'a str) -> BoxFut<'a, Result<String, String>> {
         let v = match id {
-            "clients" => r#"{"clients":[{"public_client_id":"pub","client_id":"reg","client_secret":"s"}]}"#.to_owned(),
+            "clients" => {
+                r#"{"clients":[{"public_client_id":"pub","client_id":"reg","client_secret":"s"}]}"#
+                    .to_owned()
+            }
             _ => format!(r#"{{"current":"k1","keys":{{"k1":"{KEY_B64}"}}}}"#),
         };
         Box::pin(async move { Ok(v) })
@@ -46,5 +49,10 @@ impl SecretSource for Secrets {
 }
 
 pub fn secrets() -> SecretCache {
-    SecretCache::new(Arc::new(Secrets), "clients".into(), "key".into(), Duration::from_secs(60))
+    SecretCache::new(
+        Arc::new(Secrets),
+        "clients".into(),
+        "key".into(),
+        Duration::from_secs(60),
+    )
 }
