@@ -190,8 +190,9 @@ def test_the_events_of_a_user_journey_reach_a_queue_without_secrets(stack):
     tokens = idp.initiate_auth(ClientId=cid, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": username, "PASSWORD": PASSWORD})["AuthenticationResult"]
     idp.update_user_attributes(AccessToken=tokens["AccessToken"], UserAttributes=[{"Name": "name", "Value": "Grace"}])
     idp.change_password(AccessToken=tokens["AccessToken"], PreviousPassword=PASSWORD, ProposedPassword=NEW_PASSWORD)
-    with pytest.raises(ClientError):
+    with pytest.raises(ClientError) as e:
         idp.initiate_auth(ClientId=cid, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": username, "PASSWORD": "Wr0ng-Password!"})
+    assert e.value.response["Error"]["Code"] == "NotAuthorizedException"
     idp.global_sign_out(AccessToken=tokens["AccessToken"])
 
     who = keyed_hash(stack, username)
@@ -227,8 +228,9 @@ def test_the_events_of_a_user_journey_reach_a_queue_without_secrets(stack):
 def test_policy_refusals_are_events_too(stack):
     stack.drain_sink()
     username = f"u{uuid.uuid4().hex[:10]}"
-    with pytest.raises(ClientError):
+    with pytest.raises(ClientError) as e:
         sign_up(stack, username, f"{username}@yopmail.com")
+    assert e.value.response["Error"]["Code"] == "UserLambdaValidationException"
     who = keyed_hash(stack, username)
     ev = eventually(lambda: [d for d in stack.details() if d.get("user") == who], timeout=20)[0]
     assert (ev["action"], ev["outcome"], ev["status"], ev["error_type"], ev["policy_rule"]) == (

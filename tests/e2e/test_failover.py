@@ -17,7 +17,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.harness.relay import ROOT, binary, start_proxy, start_replicator, wait_http
-from tests.harness.stack import app_client, client, free_port, latest_code, provision_pair, start_strict_moto, stop_strict_moto
+from tests.harness.stack import app_client, client, free_port, latest_code, provision_pair, start_strict_moto, stop_strict_moto, strict_get, strict_post
+from tests.harness.wait import eventually
 
 A, B = "eu-west-1", "eu-central-1"
 OUTAGE = os.path.join(ROOT, "tests", "harness", "outage.py")
@@ -55,11 +56,17 @@ class Stack:
         self.net = subprocess.Popen([sys.executable, OUTAGE, str(self.net_port), self.moto_a.endpoint.rsplit(":", 1)[1]])
         wait_http(f"http://127.0.0.1:{self.net_port}/_strict/health", ok=(200,))
 
-    def relayctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def relayctl(self, *args: str, code: int | None = 0) -> subprocess.CompletedProcess:
+        """Runs relayctl; asserts its exit code is `code` (None: any)."""
         out = subprocess.run([binary("relayctl"), "--config", self.config, *args], capture_output=True, text=True, timeout=120)
-        if check:
-            assert out.returncode in (0, 3), f"relayctl {args}: {out.returncode} {out.stderr}"
+        if code is not None:
+            assert out.returncode == code, f"relayctl {args}: exited {out.returncode}, expected {code}: {out.stdout[-500:]} {out.stderr[-500:]}"
         return out
+
+    def sent_to(self, side: dict) -> int:
+        """Messages sent so far to a side's inbound queue (counted by its emulator)."""
+        moto = self.moto_a if side is self.a else self.moto_b
+        return strict_get(moto.endpoint, "sqs_sent").get(side["inbound_queue_url"], 0)
 
     def idp(self, proxy, region):
         return app_client(proxy.url, region)
@@ -84,17 +91,15 @@ def sign_in(s: Stack, proxy, region, username, password) -> bool:
     try:
         s.idp(proxy, region).initiate_auth(ClientId=s.a["public_client_id"], AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": username, "PASSWORD": password})
         return True
-    except ClientError:
-        return False
+    except ClientError as e:
+        # Only "no such user / wrong password" means no; a region error is raised.
+        if e.response["Error"]["Code"] in ("NotAuthorizedException", "UserNotFoundException"):
+            return False
+        raise
 
 
 def until(fn, timeout=30.0, interval=0.25):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if fn():
-            return True
-        time.sleep(interval)
-    raise AssertionError(f"not true within {timeout}s")
+    return eventually(fn, timeout=timeout, interval=interval)
 
 
 def health(proxy) -> int:
@@ -147,29 +152,34 @@ def test_region_loss_failover_and_failback(stack: Stack):
     idp_b.change_password(AccessToken=tok["AuthenticationResult"]["AccessToken"], PreviousPassword=users[first], ProposedPassword="Third-Pass4!")
     users[first] = "Third-Pass4!"
     # A's queue is unreachable: the standby's proxy kept those events in its fallback queue.
-    status = json.loads(s.relayctl("--json", "status").stdout)
+    status = json.loads(s.relayctl("--json", "status", code=3).stdout)
     b_status = next(r for r in status["regions"] if r["region"] == B)
     assert b_status["fallback"] >= 1
     assert status["attention"] is True
 
     # A comes back; B's events replicate to A; failback.
+    sent_to_b = s.sent_to(s.b)
+    applied_on_b = s.rep_b.logs().count('"event applied"')
     s.restore_a()
     until(lambda: health(s.proxy_a) == 200, timeout=30)
     def drained():
-        st = json.loads(s.relayctl("--json", "status").stdout)
+        st = json.loads(s.relayctl("--json", "status", code=None).stdout)
         by = {r["region"]: r for r in st["regions"]}
         return by[B]["fallback"] == 0 and by[A]["backlog"] == 0 and by[A]["in_flight"] == 0
     until(drained, timeout=60, interval=1)
-    until(lambda: s.relayctl("reconcile", "--from", B, "--to", A).returncode == 0, timeout=30, interval=1)
+    until(lambda: s.relayctl("reconcile", "--from", B, "--to", A, code=None).returncode == 0, timeout=30, interval=1)
     for u, pw in users.items():
         assert sign_in(s, s.proxy_a, A, u, pw), f"{u} cannot sign in on A with the latest password after failback"
         assert not sign_in(s, s.proxy_a, A, u, "First-Pass1!") or pw == "First-Pass1!"
-    # No echo: what A applied from B was not sent back to B.
     st = json.loads(s.relayctl("--json", "status").stdout)
     assert all(r["backlog"] == 0 and r["dlq"] == 0 for r in st["regions"])
-    assert "event applied" not in "".join(l for l in s.rep_b.logs().splitlines() if "Standby" in l)
+    assert sent_to_b >= 1 and applied_on_b >= 1, "the counters below do count (A's writes before the outage reached B)"
+    # No echo: A's replicator applied B's events with Admin calls that are not replicated, so
+    # not one message went to B's inbound queue since A returned, and B applied nothing new.
+    assert s.sent_to(s.b) == sent_to_b, "an event applied on A was sent back to B"
+    assert s.rep_b.logs().count('"event applied"') == applied_on_b
     out = s.relayctl("reconcile", "--from", A, "--to", B)
-    assert out.returncode == 0 and "pools are equal" in out.stdout
+    assert "pools are equal" in out.stdout
 
 
 def runbook_commands() -> list[tuple[str, str]]:
@@ -186,24 +196,48 @@ def runbook_commands() -> list[tuple[str, str]]:
     return cmds
 
 
+def settled(s: Stack) -> None:
+    """Both regions undrained and healthy, nothing queued, the pools equal: the state every
+    test of this module starts from, whatever ran before it."""
+    for region, proxy in ((A, s.proxy_a), (B, s.proxy_b)):
+        s.relayctl("undrain", region)
+        until(lambda: health(proxy) == 200, timeout=15)
+    until(lambda: s.relayctl("status", code=None).returncode == 0, timeout=60, interval=1)
+    until(lambda: s.relayctl("reconcile", "--from", A, "--to", B, code=None).returncode == 0, timeout=30, interval=1)
+    until(lambda: s.relayctl("reconcile", "--from", B, "--to", A, code=None).returncode == 0, timeout=30, interval=1)
+
+
 def test_runbook_commands_run_against_the_local_stack(stack: Stack, tmp_path):
+    """Every relayctl line of runbooks/ runs, in order, and exits with the code that step must
+    give on a healthy stack with equal pools: 0, except `status` while a region is drained (3,
+    "attention"). After a drain/undrain the test waits until that region's /health shows it,
+    as the runbooks tell the operator to."""
+    s = stack
+    settled(s)
     cmds = runbook_commands()
     assert len(cmds) >= 10, "runbooks give their relayctl commands in ```sh blocks"
-    env = {"RELAY_CONFIG": stack.config, "PRIMARY": A, "STANDBY": B, "BACKFILL_STATE": str(tmp_path / "backfill.json")}
+    env = {"RELAY_CONFIG": s.config, "PRIMARY": A, "STANDBY": B, "BACKFILL_STATE": str(tmp_path / "backfill.json")}
+    proxies = {A: s.proxy_a, B: s.proxy_b}
+    drained: set[str] = set()
     for name, line in cmds:
         expanded = line
         for k, v in env.items():
             expanded = expanded.replace(f'"${k}"', v).replace(f"${{{k}}}", v).replace(f"${k}", v)
         args = expanded.split()[1:]
+        verb = args[2]
+        expected = 3 if verb == "status" and drained else 0
         out = subprocess.run([binary("relayctl"), *args], capture_output=True, text=True, timeout=120)
-        assert out.returncode in (0, 3), f"{name}: `{line}` exited {out.returncode}: {out.stderr[-500:]}"
-    # Leave the stack undrained.
-    stack.relayctl("undrain", A)
-    stack.relayctl("undrain", B)
+        assert out.returncode == expected, f"{name}: `{line}` exited {out.returncode}, expected {expected}: {out.stdout[-300:]} {out.stderr[-500:]}"
+        if verb in ("drain", "undrain"):
+            region = args[3]
+            (drained.add if verb == "drain" else drained.discard)(region)
+            until(lambda: health(proxies[region]) == (503 if verb == "drain" else 200), timeout=15)
+    settled(s)
 
 
 def test_drain_switch_is_seen_in_time_and_survives_a_restart(stack: Stack):
     s = stack
+    settled(s)
     assert health(s.proxy_b) == 200
     t0 = time.time()
     s.relayctl("drain", B)
@@ -220,6 +254,7 @@ def test_drain_switch_is_seen_in_time_and_survives_a_restart(stack: Stack):
 
 def test_reconcile_finds_and_repairs_differences_and_backfill_seeds(stack: Stack, tmp_path):
     s = stack
+    settled(s)
     adm_a = client("cognito-idp", s.a["endpoint"], A)
     adm_b = client("cognito-idp", s.b["endpoint"], B)
     # Users that exist only on A (created by an admin, not through the proxy: no events).
@@ -227,8 +262,8 @@ def test_reconcile_finds_and_repairs_differences_and_backfill_seeds(stack: Stack
     for u in only_a:
         adm_a.admin_create_user(UserPoolId=s.a["pool_id"], Username=u, MessageAction="SUPPRESS",
                                 UserAttributes=[{"Name": "email", "Value": u}, {"Name": "name", "Value": "Seed"}])
-    out = s.relayctl("reconcile", "--from", A, "--to", B)
-    assert out.returncode == 3 and out.stdout.count("missing") >= 3
+    out = s.relayctl("reconcile", "--from", A, "--to", B, code=3)
+    assert out.stdout.count("missing") == 3
     # backfill seeds them, resumably (a second run creates nothing).
     state = str(tmp_path / "bf.json")
     out = s.relayctl("--json", "backfill", "--from", A, "--to", B, "--state", state)
@@ -238,12 +273,20 @@ def test_reconcile_finds_and_repairs_differences_and_backfill_seeds(stack: Stack
     # An attribute drifts on B; reconcile sees it and --apply repairs it.
     u = adm_b.list_users(UserPoolId=s.b["pool_id"], Filter=f'email = "{only_a[0]}"')["Users"][0]["Username"]
     adm_b.admin_update_user_attributes(UserPoolId=s.b["pool_id"], Username=u, UserAttributes=[{"Name": "name", "Value": "Drifted"}])
-    out = s.relayctl("--json", "reconcile", "--from", A, "--to", B)
+    out = s.relayctl("--json", "reconcile", "--from", A, "--to", B, code=3)
     diffs = json.loads(out.stdout)["differences"]
-    assert [d["kind"] for d in diffs if d["key"] == only_a[0]] == ["attributes"]
-    assert out.returncode == 3
+    assert [(d["key"], d["kind"]) for d in diffs] == [(only_a[0], "attributes")]
+    # A repair B's Cognito refuses: --apply says so and exits 4, and nothing is repaired.
+    strict_post(s.moto_b.endpoint, "faults", {"error500": 1000, "actions": ["AdminUpdateUserAttributes"]})
+    try:
+        out = s.relayctl("--json", "reconcile", "--from", A, "--to", B, "--apply", code=4)
+        assert f"cannot repair {only_a[0]} (attributes)" in out.stderr
+        assert (json.loads(out.stdout)["repaired"], json.loads(out.stdout)["failed"]) == (0, 1)
+        assert strict_get(s.moto_b.endpoint, "faults")["hits"]["AdminUpdateUserAttributes"]["error500"] >= 1
+    finally:
+        strict_post(s.moto_b.endpoint, "reset")
     s.relayctl("reconcile", "--from", A, "--to", B, "--apply")
     out = s.relayctl("reconcile", "--from", A, "--to", B)
-    assert out.returncode == 0 and "pools are equal" in out.stdout, out.stdout
+    assert "pools are equal" in out.stdout, out.stdout
     attrs = {a["Name"]: a["Value"] for a in adm_b.admin_get_user(UserPoolId=s.b["pool_id"], Username=u)["UserAttributes"]}
     assert attrs["name"] == "Seed"

@@ -92,8 +92,9 @@ def test_full_journey_through_the_proxy(regions):
     assert refreshed["AuthenticationResult"]["AccessToken"]
 
     idp.change_password(AccessToken=access, PreviousPassword=PASSWORD, ProposedPassword=NEW_PASSWORD)
-    with pytest.raises(ClientError):
+    with pytest.raises(ClientError) as e:
         password_auth(regions, idp, username, PASSWORD)
+    assert error_code(e.value) == "NotAuthorizedException"
     password_auth(regions, idp, username, NEW_PASSWORD)
 
     idp.forgot_password(ClientId=regions.public_client_id, Username=username)
@@ -211,22 +212,60 @@ def test_rate_limit_per_username(regions, tmp_path):
         p.stop()
 
 
-def test_caller_ip_reaches_cognito_and_health_is_deep(regions):
-    status, _, body = raw(regions.proxy_a.url + "/health", b"", None, method="GET")
-    assert status == 200 and json.loads(body)["pool"] == "ok"
+def test_caller_ip_reaches_cognito_and_a_client_sent_one_never_does(regions):
+    """What Cognito is told in UserContextData.IpAddress (recorded by the emulator) is the
+    caller's socket address, never the IP a client wrote into its request."""
+    from tests.harness.stack import strict_get
+
+    idp = regions.client(regions.proxy_a.url)
+    username, attrs = new_user(regions)
+    idp.sign_up(ClientId=regions.public_client_id, Username=username, Password=PASSWORD, UserAttributes=attrs,
+                UserContextData={"IpAddress": "6.6.6.6", "EncodedData": "fingerprint"})
+    with pytest.raises(ClientError) as e:
+        password_auth(regions, idp, username, PASSWORD)
+    assert error_code(e.value) == "UserNotConfirmedException"
+    seen = strict_get(regions.a["endpoint"], f"contexts?username={username}")
+    assert [(c["action"], c["ip"]) for c in seen] == [("SignUp", "127.0.0.1"), ("InitiateAuth", "127.0.0.1")], seen
+
+
+def test_health_is_deep(regions):
+    """/health answers from a real DescribeUserPool at the home pool (cached for
+    RELAY_HEALTH_CACHE_MS = 1 s in these tests), not from the process alone."""
+    from tests.harness.stack import strict_get
+
+    def describes() -> int:
+        return strict_get(regions.a["endpoint"], "calls").get("DescribeUserPool", 0)
+
+    before = describes()
+
+    def checked_again():
+        status, _, body = raw(regions.proxy_a.url + "/health", b"", None, method="GET")
+        assert status == 200 and json.loads(body)["pool"] == "ok"
+        return describes() > before
+
+    eventually(checked_again, timeout=10, what="a /health that asked Cognito")
 
 
 def test_logs_hold_no_secret(regions):
-    """After a full journey (run above in this module), no password, secret, token or code
-    appears in any relay log."""
+    """After a journey of its own (sign-up, sign-in, refresh, password change and reset, all
+    replicated to B), no password, secret, token or code appears in any relay log."""
     idp = regions.client(regions.proxy_a.url)
     username, attrs = new_user(regions)
     sign_up_and_confirm(regions, idp, username, attrs)
-    tokens = password_auth(regions, idp, username, PASSWORD)["AuthenticationResult"]
-    idp.change_password(AccessToken=tokens["AccessToken"], PreviousPassword=PASSWORD, ProposedPassword=NEW_PASSWORD)
     code = latest_code(regions.a["endpoint"], regions.a["pool_id"], username, "SIGN_UP")
+    tokens = password_auth(regions, idp, username, PASSWORD)["AuthenticationResult"]
+    refreshed = idp.initiate_auth(ClientId=regions.public_client_id, AuthFlow="REFRESH_TOKEN_AUTH",
+                                  AuthParameters={"REFRESH_TOKEN": tokens["RefreshToken"]})["AuthenticationResult"]
+    idp.change_password(AccessToken=tokens["AccessToken"], PreviousPassword=PASSWORD, ProposedPassword=NEW_PASSWORD)
+    idp.forgot_password(ClientId=regions.public_client_id, Username=username)
+    reset_code = latest_code(regions.a["endpoint"], regions.a["pool_id"], username, "FORGOT_PASSWORD")
+    idp.confirm_forgot_password(ClientId=regions.public_client_id, Username=username, ConfirmationCode=reset_code, Password=RESET_PASSWORD)
+    # B applied all of it (so the replicators' logs cover this journey too).
+    idp_b = regions.client(regions.proxy_b.url, "eu-central-1")
+    eventually(lambda: password_auth(regions, idp_b, username, RESET_PASSWORD), timeout=30, what="the reset password on B")
     forbidden = [PASSWORD, NEW_PASSWORD, RESET_PASSWORD, regions.a["relay_client_secret"], regions.b["relay_client_secret"],
-                 tokens["AccessToken"], tokens["RefreshToken"], tokens["IdToken"], regions.a["replication_key_b64"], f'"{code}"']
+                 tokens["AccessToken"], tokens["RefreshToken"], tokens["IdToken"], refreshed["AccessToken"], regions.a["replication_key_b64"],
+                 f'"{code}"', f'"{reset_code}"']
     for proc in (regions.proxy_a, regions.proxy_b, regions.rep_a, regions.rep_b):
         text = proc.logs()
         assert text, f"{proc.name} logged nothing"
@@ -238,8 +277,8 @@ def test_logs_hold_no_secret(regions):
 def test_rotated_client_secret_is_picked_up_on_rejection(regions, tmp_path):
     """The proxy caches the clients secret; when Cognito rejects a hash (the secret rotated),
     it re-reads Secrets Manager once and retries, so the app sees no error."""
-    import time as _time
     from tests.harness.stack import client as aws
+    from tests.harness.stack import strict_get
 
     sm = aws("secretsmanager", regions.a["endpoint"], regions.a["region"])
     good = sm.get_secret_value(SecretId=regions.a["clients_secret_id"])["SecretString"]
@@ -252,11 +291,21 @@ def test_rotated_client_secret_is_picked_up_on_rejection(regions, tmp_path):
         with pytest.raises(ClientError) as e:
             idp.forgot_password(ClientId=regions.public_client_id, Username="whoever")
         assert error_code(e.value) == "NotAuthorizedException", "the stale secret is really wrong"
+        reads = strict_get(regions.a["endpoint"], "secret_reads").get(regions.a["clients_secret_id"], 0)
         sm.put_secret_value(SecretId=regions.a["clients_secret_id"], SecretString=good)
-        _time.sleep(5.2)  # the proxy re-reads at most every 5 s
-        username, attrs = new_user(regions)
-        out = idp.sign_up(ClientId=regions.public_client_id, Username=username, Password=PASSWORD, UserAttributes=attrs)
+
+        # The proxy re-reads at most every 5 s: until then a rejection is answered as is.
+        def signed_up():
+            username, attrs = new_user(regions)
+            try:
+                return idp.sign_up(ClientId=regions.public_client_id, Username=username, Password=PASSWORD, UserAttributes=attrs)
+            except ClientError as e:
+                assert error_code(e) == "NotAuthorizedException", e
+                return None
+
+        out = eventually(signed_up, timeout=15, interval=0.5, what="a sign-up with the rotated secret")
         assert out["UserSub"]
+        assert strict_get(regions.a["endpoint"], "secret_reads").get(regions.a["clients_secret_id"], 0) > reads, "the proxy re-read the secret"
     finally:
         sm.put_secret_value(SecretId=regions.a["clients_secret_id"], SecretString=good)
         p.stop()

@@ -94,6 +94,58 @@ FAULT_ORDER = ("throttle", "error500", "drop", "slow")
 SLOW_SECONDS = 1.5
 DOWN = {"down": False}
 CALLS: Counter[str] = Counter()
+# "<Action>" -> {"throttle"|"error500"|"drop"|"slow": n}: which requests a fault was served to
+# (so a test can prove the component it aims at really met the fault). Cleared with CALLS.
+FAULT_HITS: dict[str, Counter[str]] = {}
+# SecretId (as sent) -> GetSecretValue requests: when a process really re-read a secret.
+SECRET_READS: Counter[str] = Counter()
+# What Cognito learnt about callers: {"action", "username", "ip"} per request that carried
+# UserContextData (newest last, bounded).
+CONTEXTS: list[dict[str, Any]] = []
+CONTEXTS_MAX = 1000
+SECRET_READ_TARGET = "secretsmanager.GetSecretValue"
+# When non-empty, only these cognito-idp actions are faulted (POST /_strict/faults "actions").
+FAULT_ACTIONS: set[str] = set()
+# QueueUrl -> messages sent to it (SendMessage / SendMessageBatch, JSON protocol).
+SQS_SENT: Counter[str] = Counter()
+
+
+def _observe_request(target: str, environ) -> None:
+    """Records the parts of a request that tests assert on: secret reads and the caller IP
+    Cognito was told (UserContextData.IpAddress)."""
+    if target in ("AmazonSQS.SendMessage", "AmazonSQS.SendMessageBatch"):
+        try:
+            body = json.loads(_read_body(environ) or b"{}")
+        except ValueError:
+            return
+        entries = body.get("Entries") if target.endswith("Batch") else [body]
+        with STATE_LOCK:
+            SQS_SENT[str(body.get("QueueUrl"))] += len(entries or [])
+        return
+    if target == SECRET_READ_TARGET:
+        try:
+            secret_id = json.loads(_read_body(environ) or b"{}").get("SecretId")
+        except ValueError:
+            return
+        with STATE_LOCK:
+            SECRET_READS[str(secret_id)] += 1
+        return
+    if not target.startswith(COGNITO_TARGET_PREFIX):
+        return
+    try:
+        body = json.loads(_read_body(environ) or b"{}")
+    except ValueError:
+        return
+    context = body.get("UserContextData") if isinstance(body, dict) else None
+    if not isinstance(context, dict):
+        return
+    auth = body.get("AuthParameters") if isinstance(body.get("AuthParameters"), dict) else {}
+    with STATE_LOCK:
+        CONTEXTS.append({"action": target[len(COGNITO_TARGET_PREFIX):], "username": body.get("Username") or auth.get("USERNAME"),
+                         "ip": context.get("IpAddress")})
+        del CONTEXTS[:-CONTEXTS_MAX]
+
+
 # SQS SendMessage faults: per MessageGroupId, let `skip` sends through, then refuse `count`.
 SQS_SEND_FAULTS: dict[str, dict[str, int]] = {}
 SQS_SEND_FAILED: Counter[str] = Counter()
@@ -412,6 +464,7 @@ _FLOW_NEEDS = {
     "CUSTOM_AUTH": ("ALLOW_CUSTOM_AUTH", "CUSTOM_AUTH_FLOW_ONLY"),
     "ADMIN_USER_PASSWORD_AUTH": ("ALLOW_ADMIN_USER_PASSWORD_AUTH", "ADMIN_NO_SRP_AUTH"),
     "ADMIN_NO_SRP_AUTH": ("ALLOW_ADMIN_USER_PASSWORD_AUTH", "ADMIN_NO_SRP_AUTH"),
+    "USER_AUTH": ("ALLOW_USER_AUTH",),
 }
 
 
@@ -447,7 +500,7 @@ def _check_initiate(self, admin: bool) -> dict[str, Any]:
     client_id = self._get_param("ClientId")
     flow = self._get_param("AuthFlow")
     params = self._get_param("AuthParameters") or {}
-    _, pool, client = _by_client(client_id)
+    backend, pool, client = _by_client(client_id)
     if admin and self._get_param("UserPoolId") != pool.id:
         raise ResourceNotFoundError(f"User pool client {client_id} does not exist.")
     _check_flow_enabled(client, flow)
@@ -460,9 +513,10 @@ def _check_initiate(self, admin: bool) -> dict[str, Any]:
         "CUSTOM_AUTH",
         "ADMIN_USER_PASSWORD_AUTH",
         "ADMIN_NO_SRP_AUTH",
+        "USER_AUTH",
     ):
         _require_hash(client, params.get("USERNAME"), params.get("SECRET_HASH"))
-    return {"flow": flow, "pool": pool}
+    return {"flow": flow, "pool": pool, "client": client, "backend": backend}
 
 
 # -- SRP (Cognito's SRP-6a variant), so that a wrong password or pool name fails for real ------
@@ -559,24 +613,106 @@ def _fix_srp_challenge(result: Any, pool, srp_a: Any = None) -> Any:
 def initiate_auth(self):
     with COGNITO_LOCK:
         ctx = _check_initiate(self, admin=False)
-        srp_a = (self._get_param("AuthParameters") or {}).get("SRP_A")
-        return _fix_srp_challenge(_orig["initiate_auth"](self), ctx["pool"], srp_a)
+        params = self._get_param("AuthParameters") or {}
+        if ctx["flow"] == "USER_AUTH":
+            result = _user_auth(ctx["backend"], ctx["pool"], ctx["client"], params)
+        else:
+            result = _fix_srp_challenge(_orig["initiate_auth"](self), ctx["pool"], params.get("SRP_A"))
+        return _remember_challenge(result, ctx["pool"], ctx["client"], params.get("USERNAME"))
 
 
 @handler
 def admin_initiate_auth(self):
     with COGNITO_LOCK:
-        _check_initiate(self, admin=True)
-        return _orig["admin_initiate_auth"](self)
+        ctx = _check_initiate(self, admin=True)
+        result = _orig["admin_initiate_auth"](self)
+        return _remember_challenge(result, ctx["pool"], ctx["client"], (self._get_param("AuthParameters") or {}).get("USERNAME"))
 
 
-def _check_challenge(self) -> None:
+# -- USER_AUTH (choice-based sign-in): PASSWORD and PASSWORD_SRP ------------------------------
+
+USER_AUTH_CHOICES = ["PASSWORD", "PASSWORD_SRP"]
+
+
+def _user_auth(backend, pool, client, params: dict[str, Any], answer: str | None = None) -> ActionResult:
+    """InitiateAuth USER_AUTH (after the hash check): PREFERRED_CHALLENGE PASSWORD signs in
+    with PASSWORD, PASSWORD_SRP answers a real PASSWORD_VERIFIER challenge for SRP_A, none
+    offers SELECT_CHALLENGE. `answer` is a SELECT_CHALLENGE answer (same choices)."""
+    username = params.get("USERNAME")
+    if not isinstance(username, str) or not username:
+        raise InvalidParameterException("Missing required parameter USERNAME")
+    user = pool._get_user(username)
+    if user is None:
+        raise UserNotFoundError("User does not exist.")
+    choice = answer if answer is not None else params.get("PREFERRED_CHALLENGE")
+    if choice == "PASSWORD":
+        if not isinstance(params.get("PASSWORD"), str):
+            raise InvalidParameterException("Missing required parameter PASSWORD")
+        return ActionResult(backend.initiate_auth(client.id, "USER_PASSWORD_AUTH", {"USERNAME": username, "PASSWORD": params["PASSWORD"]}))
+    if choice == "PASSWORD_SRP":
+        if not params.get("SRP_A"):
+            raise InvalidParameterException("Missing required parameter SRP_A")
+        result = backend.initiate_auth(client.id, "USER_SRP_AUTH", {
+            "USERNAME": username, "SRP_A": params["SRP_A"],
+            "SECRET_HASH": secret_hash(client.secret, username, client.id) if client.generate_secret else None})
+        return _fix_srp_challenge(ActionResult(result), pool, params["SRP_A"])
+    if choice in (None, "") and answer is None:
+        if not user.enabled:
+            raise NotAuthorizedError("User is disabled.")
+        session = secrets.token_urlsafe(48)
+        backend.sessions[session] = (username, pool)
+        return ActionResult({"ChallengeName": "SELECT_CHALLENGE", "Session": session, "ChallengeParameters": {},
+                             "AvailableChallenges": list(USER_AUTH_CHOICES)})
+    raise InvalidParameterException(f"The challenge {choice} is not available for this user")
+
+
+# -- challenge sessions: an answer is bound to the session issued for its user, client and
+# challenge, and is good for one answer ------------------------------------------------------
+
+# Session -> {"pool", "client", "user" (internal username), "challenge"}
+ISSUED_SESSIONS: dict[str, dict[str, str]] = {}
+INVALID_SESSION = "Invalid session for the user."
+
+
+def _remember_challenge(result: Any, pool, client, typed_username: Any) -> Any:
+    """Records the session of a challenge the emulator answers (any flow, any step)."""
+    body = result.result if isinstance(result, ActionResult) and isinstance(result.result, dict) else None
+    if body and body.get("ChallengeName") and body.get("Session"):
+        params = body.get("ChallengeParameters") or {}
+        user = pool._get_user(params.get("USER_ID_FOR_SRP") or params.get("USERNAME") or typed_username or "")
+        with STATE_LOCK:
+            ISSUED_SESSIONS[body["Session"]] = {"pool": pool.id, "client": client.id,
+                                                "user": user.username if user is not None else str(typed_username),
+                                                "challenge": body["ChallengeName"]}
+    return result
+
+
+def _bind_session(pool, client, name: Any, session: Any, answers: dict[str, Any]) -> None:
+    """A RespondToAuthChallenge must carry the session issued for this pool, client, challenge
+    and user, once. A PASSWORD_VERIFIER answer is bound by its single-use SECRET_BLOCK; a
+    Session sent with it is checked all the same."""
+    if name == "PASSWORD_VERIFIER" and not session:
+        return
+    with STATE_LOCK:
+        issued = ISSUED_SESSIONS.pop(session, None) if isinstance(session, str) else None
+    said = answers.get("USERNAME")
+    if (
+        issued is None
+        or (issued["pool"], issued["client"], issued["challenge"]) != (pool.id, client.id, name)
+        or (said is not None and _internal(pool, said) != issued["user"])
+    ):
+        raise NotAuthorizedError(INVALID_SESSION)
+
+
+def _check_challenge(self) -> tuple[Any, Any, Any]:
+    """Hash, session and SRP proof checks of a (Admin)RespondToAuthChallenge: (backend, pool, client)."""
     client_id = self._get_param("ClientId")
     name = self._get_param("ChallengeName")
     answers = self._get_param("ChallengeResponses") or {}
     backend, pool, client = _by_client(client_id)
     if client.generate_secret:
         _check_challenge_hash(backend, client, name, answers)
+    _bind_session(pool, client, name, self._get_param("Session"), answers)
     if name == "PASSWORD_VERIFIER":
         # The proof itself (after the hash): one use per handshake; a wrong password, user or
         # pool name fails like Cognito's.
@@ -585,6 +721,7 @@ def _check_challenge(self) -> None:
             state = SRP_STATE.pop(block, None) if isinstance(block, str) else None
         if state is None or not _srp_check(state, block, answers.get("TIMESTAMP"), answers.get("PASSWORD_CLAIM_SIGNATURE")):
             raise NotAuthorizedError("Incorrect username or password.")
+    return backend, pool, client
 
 
 def _check_challenge_hash(backend, client, name: str, answers: dict[str, Any]) -> None:
@@ -603,18 +740,27 @@ def _check_challenge_hash(backend, client, name: str, answers: dict[str, Any]) -
         _require_hash(client, answers.get("USERNAME"), answers.get("SECRET_HASH"))
 
 
+def _respond(self, orig: str):
+    backend, pool, client = _check_challenge(self)
+    answers = self._get_param("ChallengeResponses") or {}
+    if self._get_param("ChallengeName") == "SELECT_CHALLENGE":
+        backend.sessions.pop(self._get_param("Session"), None)
+        result = _user_auth(backend, pool, client, answers, answer=str(answers.get("ANSWER", "")))
+    else:
+        result = _orig[orig](self)
+    return _remember_challenge(result, pool, client, answers.get("USERNAME"))
+
+
 @handler
 def respond_to_auth_challenge(self):
     with COGNITO_LOCK:
-        _check_challenge(self)
-        return _orig["respond_to_auth_challenge"](self)
+        return _respond(self, "respond_to_auth_challenge")
 
 
 @handler
 def admin_respond_to_auth_challenge(self):
     with COGNITO_LOCK:
-        _check_challenge(self)
-        return _orig["admin_respond_to_auth_challenge"](self)
+        return _respond(self, "admin_respond_to_auth_challenge")
 
 
 def _hashed_request(resp):
@@ -780,12 +926,36 @@ def update_user_attributes(self):
         return ActionResult({"CodeDeliveryDetailsList": sent} if sent else {})
 
 
+def _admin_verification_after_update(pool, user, before: dict[str, str], attributes) -> None:
+    """AdminUpdateUserAttributes like Cognito: a changed auto-verified email/phone is verified
+    only when the same request sets its `*_verified` to "true"; otherwise Cognito marks it
+    unverified and messages the new address (VERIFY_ATTRIBUTE), even when the request itself
+    set the flag to "false"."""
+    given = {a.get("Name"): a.get("Value") for a in attributes or []}
+    for attribute in ("email", "phone_number"):
+        if attribute not in given or attribute not in _auto_verified(pool):
+            continue
+        new = user.attribute_lookup.get(attribute)
+        if not new or new == before.get(attribute):
+            continue
+        if str(given.get(f"{attribute}_verified", "")).lower() == "true":
+            continue
+        user.update_attributes([{"Name": f"{attribute}_verified", "Value": "false"}])
+        _send(pool, user, "VERIFY_ATTRIBUTE", _new_code(), _verify_purpose(attribute), attribute)
+
+
 @handler
 def admin_update_user_attributes(self):
     with COGNITO_LOCK:
         pool = self.backend.describe_user_pool(self._get_param("UserPoolId"))
-        _check_attribute_names(pool, self._get_param("UserAttributes") or [])
-        return _orig["admin_update_user_attributes"](self)
+        attributes = self._get_param("UserAttributes") or []
+        _check_attribute_names(pool, attributes)
+        user = pool._get_user(self._get_param("Username") or "")
+        before = dict(user.attribute_lookup) if user is not None else {}
+        result = _orig["admin_update_user_attributes"](self)
+        if user is not None:
+            _admin_verification_after_update(pool, user, before, attributes)
+        return result
 
 
 @handler
@@ -973,10 +1143,12 @@ def _read_body(environ) -> bytes:
     return body
 
 
-def _next_fault() -> str | None:
+def _next_fault(action: str = "") -> str | None:
     with STATE_LOCK:
         if DOWN["down"]:
             return "drop"
+        if FAULT_ACTIONS and action not in FAULT_ACTIONS:
+            return None
         for kind in FAULT_ORDER:
             if FAULTS[kind] > 0:
                 FAULTS[kind] -= 1
@@ -993,6 +1165,7 @@ class StrictApp:
         if path.startswith("/_strict/"):
             return self.control(environ, start_response, path[len("/_strict/"):].strip("/"))
         target = environ.get("HTTP_X_AMZ_TARGET", "")
+        _observe_request(target, environ)
         if target == SQS_SEND_TARGET and SQS_SEND_FAULTS:
             refused = self.sqs_send_fault(environ, start_response)
             if refused is not None:
@@ -1004,7 +1177,10 @@ class StrictApp:
         _read_body(environ)
         with STATE_LOCK:
             CALLS[action] += 1
-        fault = _next_fault()
+        fault = _next_fault(action)
+        if fault is not None:
+            with STATE_LOCK:
+                FAULT_HITS.setdefault(action, Counter())[fault] += 1
         if fault == "drop":
             _drop(environ)
         if fault == "throttle":
@@ -1097,8 +1273,13 @@ class StrictApp:
         if name == "faults":
             if method == "GET":
                 with STATE_LOCK:
-                    return _json_response(start_response, "200 OK", {**FAULTS, "down": DOWN["down"]})
+                    hits = {a: dict(c) for a, c in FAULT_HITS.items()}
+                    return _json_response(start_response, "200 OK",
+                                          {**FAULTS, "down": DOWN["down"], "actions": sorted(FAULT_ACTIONS), "hits": hits})
             if method == "POST":
+                actions = payload.pop("actions", None) if isinstance(payload, dict) else None
+                if actions is not None and (not isinstance(actions, list) or not all(isinstance(a, str) for a in actions)):
+                    return _json_response(start_response, "400 Bad Request", {"error": "expected \"actions\": [str]"})
                 if not isinstance(payload, dict) or any(
                     k not in FAULTS or not isinstance(v, int) or isinstance(v, bool) or v < 0
                     for k, v in payload.items()
@@ -1110,7 +1291,10 @@ class StrictApp:
                     )
                 with STATE_LOCK:
                     FAULTS.update(payload)
-                    return _json_response(start_response, "200 OK", {**FAULTS, "down": DOWN["down"]})
+                    if actions is not None:
+                        FAULT_ACTIONS.clear()
+                        FAULT_ACTIONS.update(actions)
+                    return _json_response(start_response, "200 OK", {**FAULTS, "down": DOWN["down"], "actions": sorted(FAULT_ACTIONS)})
         if name == "sqs_faults":
             if method == "POST":
                 ok = isinstance(payload, dict) and isinstance(payload.get("group"), str) and all(
@@ -1137,8 +1321,19 @@ class StrictApp:
             with STATE_LOCK:
                 for kind in FAULTS:
                     FAULTS[kind] = 0
+                FAULT_ACTIONS.clear()
                 DOWN["down"] = False
             return _json_response(start_response, "200 OK", {**FAULTS, "down": False})
+        if name == "sqs_sent" and method == "GET":
+            with STATE_LOCK:
+                return _json_response(start_response, "200 OK", dict(SQS_SENT))
+        if name == "secret_reads" and method == "GET":
+            with STATE_LOCK:
+                return _json_response(start_response, "200 OK", dict(SECRET_READS))
+        if name == "contexts" and method == "GET":
+            with STATE_LOCK:
+                items = [c for c in CONTEXTS if not query.get("username") or c["username"] == query["username"]]
+            return _json_response(start_response, "200 OK", items)
         if name == "calls":
             if method == "GET":
                 with STATE_LOCK:
@@ -1146,6 +1341,7 @@ class StrictApp:
             if method == "DELETE":
                 with STATE_LOCK:
                     CALLS.clear()
+                    FAULT_HITS.clear()
                 return _json_response(start_response, "200 OK", {})
         return _json_response(start_response, "404 Not Found", {"error": f"no such endpoint {method} /_strict/{name}"})
 

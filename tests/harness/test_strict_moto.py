@@ -533,7 +533,9 @@ def test_fault_injection_and_call_counts(ep, upool):
     stack.strict_post(ep, "faults", {"error500": 3})
     assert stack.strict_get(ep, "faults")["error500"] == 3
     stack.strict_post(ep, "reset")
-    assert stack.strict_get(ep, "faults") == {"throttle": 0, "error500": 0, "drop": 0, "slow": 0, "down": False}
+    left = stack.strict_get(ep, "faults")
+    assert {k: left[k] for k in ("throttle", "error500", "drop", "slow", "down", "actions")} == {
+        "throttle": 0, "error500": 0, "drop": 0, "slow": 0, "down": False, "actions": []}
     assert raw(ep, "ForgotPassword", body)[0] == 400
 
 
@@ -638,3 +640,171 @@ def test_sqs_send_fault_refuses_one_group_after_skipping(ep):
     assert bodies == ["g2-1", "g2-3", "g1-1"]
     stack.strict_post(ep, "sqs_faults", method="DELETE")
     assert stack.strict_get(ep, "sqs_faults") == {"faults": {}, "failed": {}}
+
+
+# ---------------------------------------------------------------------------- what tests observe
+
+
+def test_fault_hits_name_the_action_and_faults_can_target_actions(ep, upool):
+    """GET /_strict/faults says which action met which fault; "actions" limits faults to those."""
+    stack.strict_post(ep, "calls", method="DELETE")
+    body = {"ClientId": upool.cid, "Username": "nobody", "SecretHash": upool.hash("nobody")}
+    stack.strict_post(ep, "faults", {"error500": 2, "actions": ["AdminGetUser"]})
+    status, _, payload = raw(ep, "ForgotPassword", body)  # not targeted: the real answer
+    assert (status, json.loads(payload)["__type"]) == (400, "UserNotFoundException")
+    assert error_of(upool.c.admin_get_user, UserPoolId=upool.id, Username="nobody")[0] == "InternalErrorException"
+    state = stack.strict_get(ep, "faults")
+    assert state["error500"] == 1 and state["actions"] == ["AdminGetUser"]
+    assert state["hits"] == {"AdminGetUser": {"error500": 1}}
+    stack.strict_post(ep, "reset")
+    assert stack.strict_get(ep, "faults")["actions"] == []
+    assert stack.strict_get(ep, "faults")["hits"] == {"AdminGetUser": {"error500": 1}}, "reset keeps the record"
+    stack.strict_post(ep, "calls", method="DELETE")
+    assert stack.strict_get(ep, "faults")["hits"] == {}
+
+
+def test_caller_context_secret_reads_and_queue_sends_are_recorded(ep, upool):
+    username = upool.name()
+    upool.sign_up(username, UserContextData={"IpAddress": "192.0.2.1", "EncodedData": "x"})
+    assert stack.strict_get(ep, f"contexts?username={username}") == [{"action": "SignUp", "username": username, "ip": "192.0.2.1"}]
+    sm = boto3.client("secretsmanager", endpoint_url=ep, region_name=REGION, config=NO_RETRY, **stack.DUMMY_CREDENTIALS)
+    name = f"s-{uuid.uuid4().hex[:6]}"
+    sm.create_secret(Name=name, SecretString="x")
+    for _ in range(2):
+        sm.get_secret_value(SecretId=name)
+    assert stack.strict_get(ep, "secret_reads")[name] == 2
+    sqs = boto3.client("sqs", endpoint_url=ep, region_name=REGION, config=NO_RETRY, **stack.DUMMY_CREDENTIALS)
+    url = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="1")
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "a", "MessageBody": "2"}, {"Id": "b", "MessageBody": "3"}])
+    assert stack.strict_get(ep, "sqs_sent")[url] == 3
+
+
+def test_admin_update_of_an_auto_verified_email_messages_unless_verified_true(epool):
+    """Like Cognito: AdminUpdateUserAttributes that changes an auto-verified e-mail sends the
+    new address a code and unverifies it, unless the same call sets email_verified=true
+    (email_verified=false in the call does not stop the message)."""
+    email = epool.confirmed_user()
+
+    def admin_update(*attrs):
+        epool.c.admin_update_user_attributes(UserPoolId=epool.id, Username=email,
+                                             UserAttributes=[{"Name": n, "Value": v} for n, v in attrs])
+
+    def verify_messages(address):
+        return [m for m in stack.mailbox(epool.ep, epool.id, address) if m["kind"] == "VERIFY_ATTRIBUTE"]
+
+    first = f"a{uuid.uuid4().hex[:6]}@example.com"
+    admin_update(("email", first))
+    sent = verify_messages(first)
+    assert len(sent) == 1 and sent[0]["destination"] == first
+    attrs = {a["Name"]: a["Value"] for a in epool.c.admin_get_user(UserPoolId=epool.id, Username=first)["UserAttributes"]}
+    assert attrs["email_verified"] == "false"
+    email = first
+    second = f"b{uuid.uuid4().hex[:6]}@example.com"
+    admin_update(("email", second), ("email_verified", "false"))
+    assert len(verify_messages(second)) == 1, "a flag set to false does not stop the message"
+    email = second
+    third = f"c{uuid.uuid4().hex[:6]}@example.com"
+    admin_update(("email", third), ("email_verified", "true"))
+    assert verify_messages(third) == []
+    attrs = {a["Name"]: a["Value"] for a in epool.c.admin_get_user(UserPoolId=epool.id, Username=third)["UserAttributes"]}
+    assert attrs["email_verified"] == "true"
+    email = third
+    admin_update(("name", "Ada"))  # no address change: nothing sent
+    assert verify_messages(third) == []
+
+
+# ---------------------------------------------------------------------------- USER_AUTH, sessions
+
+
+def user_auth(pool, username, **params):
+    return pool.c.initiate_auth(ClientId=pool.cid, AuthFlow="USER_AUTH",
+                                AuthParameters={"USERNAME": username, **params})
+
+
+def test_user_auth_password_is_hash_checked_and_verifies_the_password(upool, epool):
+    for pool in (upool, epool):
+        username = pool.confirmed_user()
+        kwargs = {"ClientId": pool.cid, "AuthFlow": "USER_AUTH",
+                  "AuthParameters": {"USERNAME": username, "PREFERRED_CHALLENGE": "PASSWORD", "PASSWORD": PASSWORD}}
+        out = assert_hash_enforced(pool.c.initiate_auth, kwargs, in_auth, pool.hash(username), pool.cid)
+        assert "AccessToken" in out["AuthenticationResult"]
+        code, msg = error_of(user_auth, pool=pool, username=username, PREFERRED_CHALLENGE="PASSWORD",
+                             PASSWORD="Wrong-Passw0rd!", SECRET_HASH=pool.hash(username))
+        assert (code, msg) == ("NotAuthorizedException", "Incorrect username or password.")
+
+
+def test_user_auth_password_srp_verifies_the_proof_wrong_password_or_pool_name_fail(upool):
+    username = upool.confirmed_user()
+
+    def sign_in(pool_id, password):
+        a, srp_a = srp.start()
+        kwargs = {"ClientId": upool.cid, "AuthFlow": "USER_AUTH",
+                  "AuthParameters": {"USERNAME": username, "PREFERRED_CHALLENGE": "PASSWORD_SRP", "SRP_A": srp_a}}
+        out = assert_hash_enforced(upool.c.initiate_auth, kwargs, in_auth, upool.hash(username), upool.cid)
+        assert out["ChallengeName"] == "PASSWORD_VERIFIER"
+        params = out["ChallengeParameters"]
+        return upool.c.respond_to_auth_challenge(
+            ClientId=upool.cid, ChallengeName="PASSWORD_VERIFIER", Session=out["Session"],
+            ChallengeResponses={"USERNAME": params["USER_ID_FOR_SRP"], "SECRET_HASH": upool.hash(params["USER_ID_FOR_SRP"]),
+                                **srp.claim(pool_id, password, a, params)})
+
+    assert "AccessToken" in sign_in(upool.id, PASSWORD)["AuthenticationResult"]
+    for pool_id, password in [(upool.id, "Wrong-Passw0rd!"), (upool.id.split("_")[0] + "_OtherPool", PASSWORD)]:
+        code, msg = error_of(lambda: sign_in(pool_id, password))
+        assert (code, msg) == ("NotAuthorizedException", "Incorrect username or password."), pool_id
+
+
+def test_user_auth_without_a_preference_offers_select_challenge(upool):
+    username = upool.confirmed_user()
+    out = user_auth(upool, username, SECRET_HASH=upool.hash(username))
+    assert out["ChallengeName"] == "SELECT_CHALLENGE" and set(out["AvailableChallenges"]) >= {"PASSWORD", "PASSWORD_SRP"}
+    answer = {"ClientId": upool.cid, "ChallengeName": "SELECT_CHALLENGE", "Session": out["Session"],
+              "ChallengeResponses": {"USERNAME": username, "ANSWER": "PASSWORD", "PASSWORD": PASSWORD}}
+    done = assert_hash_enforced(upool.c.respond_to_auth_challenge, answer, in_answers, upool.hash(username), upool.cid)
+    assert "AccessToken" in done["AuthenticationResult"]
+    code, msg = error_of(upool.c.respond_to_auth_challenge, **in_answers(answer, upool.hash(username)))
+    assert (code, msg) == ("NotAuthorizedException", "Invalid session for the user."), "a session answers once"
+
+
+def new_password_challenge(pool) -> tuple[str, dict]:
+    username = pool.name()
+    pool.c.admin_create_user(UserPoolId=pool.id, Username=username, MessageAction="SUPPRESS", TemporaryPassword="Tmp-Passw0rd!",
+                             UserAttributes=[{"Name": "email", "Value": f"{username}@example.com"}])
+    return new_password_challenge_again(pool, username)
+
+
+def test_challenge_answers_are_bound_to_their_session(ep, upool):
+    """A RespondToAuthChallenge Session must be the one issued for that user, client and
+    challenge, and answers once; otherwise "Invalid session for the user." like Cognito."""
+    alice, ch_alice = new_password_challenge(upool)
+    bob, ch_bob = new_password_challenge(upool)
+
+    def answer(username, session, name="NEW_PASSWORD_REQUIRED", client=upool):
+        return client.c.respond_to_auth_challenge(
+            ClientId=client.cid, ChallengeName=name, Session=session,
+            ChallengeResponses={"USERNAME": username, "NEW_PASSWORD": "Chosen-Passw0rd!", "SECRET_HASH": client.hash(username)})
+
+    invalid = ("NotAuthorizedException", "Invalid session for the user.")
+    assert error_of(lambda: answer(alice, "made-up-session-0123456789"))[:2] == invalid
+    assert error_of(lambda: answer(alice, ch_bob["Session"]))[:2] == invalid, "another user's session"
+    _, ch_bob = new_password_challenge_again(upool, bob)
+    assert error_of(lambda: answer(alice, ch_alice["Session"], name="SMS_MFA"))[:2] == invalid, "another challenge"
+    _, ch_alice = new_password_challenge_again(upool, alice)
+    other = Pool(ep, "username")
+    other.c = upool.c
+    cl = upool.c.create_user_pool_client(UserPoolId=upool.id, ClientName="other", GenerateSecret=True,
+                                         ExplicitAuthFlows=stack.AUTH_FLOWS)["UserPoolClient"]
+    other.id, other.cid, other.secret = upool.id, cl["ClientId"], cl["ClientSecret"]
+    assert error_of(lambda: answer(alice, ch_alice["Session"], client=other))[:2] == invalid, "another client"
+    _, ch_alice = new_password_challenge_again(upool, alice)
+    assert "AccessToken" in answer(alice, ch_alice["Session"])["AuthenticationResult"]
+    assert error_of(lambda: answer(alice, ch_alice["Session"]))[:2] == invalid, "used once"
+    assert "AccessToken" in answer(bob, ch_bob["Session"])["AuthenticationResult"]
+
+
+def new_password_challenge_again(pool, username) -> tuple[str, dict]:
+    out = pool.c.initiate_auth(ClientId=pool.cid, AuthFlow="USER_PASSWORD_AUTH",
+                               AuthParameters={"USERNAME": username, "PASSWORD": "Tmp-Passw0rd!", "SECRET_HASH": pool.hash(username)})
+    assert out["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
+    return username, out

@@ -84,26 +84,22 @@ struct Diff {
     detail: String,
 }
 
-pub async fn reconcile(
-    cfg: &Deployment,
+/// The differences that make `b` (the `--to` pool, named `to`) unlike `a` (`from`), by user key:
+/// `missing` (only in `a`), `sign_in` (can sign in on one side only), `attributes` (the
+/// compared attributes differ), `extra` (only in `b`; never deleted automatically).
+fn diff(
+    a: &BTreeMap<String, UserState>,
+    b: &BTreeMap<String, UserState>,
     from: &str,
     to: &str,
-    apply: bool,
-    as_json: bool,
-) -> Result<i32, String> {
-    let (src, dst) = (cfg.region(from)?, cfg.region(to)?);
-    let (sp, dp) = (src.pool().await, dst.pool().await);
-    let pb = bar(as_json, &format!("reading {} and {}", src.name, dst.name));
-    let a = snapshot(&sp, &src.aliases(), &pb).await?;
-    let b = snapshot(&dp, &dst.aliases(), &pb).await?;
-    pb.finish_and_clear();
+) -> Vec<Diff> {
     let mut diffs = vec![];
-    for (k, u) in &a {
+    for (k, u) in a {
         match b.get(k) {
             None => diffs.push(Diff {
                 key: k.clone(),
                 kind: "missing",
-                detail: format!("not in {}", dst.name),
+                detail: format!("not in {}", to),
             }),
             Some(v) => {
                 if can_sign_in(u) != can_sign_in(v) {
@@ -112,9 +108,9 @@ pub async fn reconcile(
                         kind: "sign_in",
                         detail: format!(
                             "can sign in: {} {} vs {} {}",
-                            src.name,
+                            from,
                             can_sign_in(u),
-                            dst.name,
+                            to,
                             can_sign_in(v)
                         ),
                     });
@@ -148,17 +144,37 @@ pub async fn reconcile(
         diffs.push(Diff {
             key: k.clone(),
             kind: "extra",
-            detail: format!("only in {} (not deleted automatically)", dst.name),
+            detail: format!("only in {} (not deleted automatically)", to),
         });
     }
-    let mut repaired = 0;
+    diffs
+}
+
+pub async fn reconcile(
+    cfg: &Deployment,
+    from: &str,
+    to: &str,
+    apply: bool,
+    as_json: bool,
+) -> Result<i32, String> {
+    let (src, dst) = (cfg.region(from)?, cfg.region(to)?);
+    let (sp, dp) = (src.pool().await, dst.pool().await);
+    let pb = bar(as_json, &format!("reading {} and {}", src.name, dst.name));
+    let a = snapshot(&sp, &src.aliases(), &pb).await?;
+    let b = snapshot(&dp, &dst.aliases(), &pb).await?;
+    pb.finish_and_clear();
+    let diffs = diff(&a, &b, &src.name, &dst.name);
+    let (mut repaired, mut failed) = (0, 0);
     if apply {
         let pb = bar(as_json, &format!("repairing {}", dst.name));
         let pacer = Pacer::defaults();
         for d in &diffs {
-            let u = &a[&d.key];
-            let result = match d.kind {
-                "missing" => {
+            let (Some(u), dst_user) = (a.get(&d.key), b.get(&d.key)) else {
+                pb.inc(1);
+                continue; // "extra": only in the target, never deleted automatically
+            };
+            let result = match (d.kind, dst_user) {
+                ("missing", _) => {
                     pacer.acquire(Category::UserCreation).await;
                     let attrs: Vec<Attr> = copyable(u).cloned().collect();
                     match dp.create_user(&d.key, &attrs).await {
@@ -169,55 +185,31 @@ pub async fn reconcile(
                         Err(e) => Err(e),
                     }
                 }
-                "sign_in" => {
+                ("sign_in", Some(v)) => {
                     pacer.acquire(Category::UserUpdate).await;
-                    dp.run(&b[&d.key].username, &Step::SetEnabled(can_sign_in(u)))
-                        .await
+                    dp.run(&v.username, &Step::SetEnabled(can_sign_in(u))).await
                 }
-                "attributes" => {
+                ("attributes", Some(v)) => {
                     pacer.acquire(Category::UserUpdate).await;
-                    let (x, y) = (attrs(u), attrs(&b[&d.key]));
-                    let mut set: Vec<Attr> = x
-                        .iter()
-                        .filter(|(n, v)| y.get(*n) != Some(v))
-                        .map(|(n, v)| Attr {
-                            name: n.clone(),
-                            value: v.clone(),
-                        })
-                        .collect();
-                    // Verified on the standby only: unverify it (a flag cannot be deleted).
-                    set.extend(
-                        y.keys()
-                            .filter(|n| !x.contains_key(*n) && n.ends_with("_verified"))
-                            .map(|n| Attr {
-                                name: n.clone(),
-                                value: "false".into(),
-                            }),
-                    );
-                    let gone: Vec<String> = y
-                        .keys()
-                        .filter(|n| !x.contains_key(*n) && !n.ends_with("_verified"))
-                        .cloned()
-                        .collect();
+                    let (set, gone) = attribute_repair(u, v);
                     let mut r = if set.is_empty() {
                         Ok(())
                     } else {
-                        dp.run(&b[&d.key].username, &Step::UpdateAttributes(set))
-                            .await
+                        dp.run(&v.username, &Step::UpdateAttributes(set)).await
                     };
                     if r.is_ok() && !gone.is_empty() {
-                        r = dp
-                            .run(&b[&d.key].username, &Step::DeleteAttributes(gone))
-                            .await;
+                        r = dp.run(&v.username, &Step::DeleteAttributes(gone)).await;
                     }
                     r
                 }
                 _ => Ok(()),
             };
             match result {
-                Ok(()) if d.kind != "extra" => repaired += 1,
-                Ok(()) => {}
-                Err(e) => eprintln!("relayctl: cannot repair {} ({}): {e}", d.key, d.kind),
+                Ok(()) => repaired += 1,
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("relayctl: cannot repair {} ({}): {e}", d.key, d.kind);
+                }
             }
             pb.inc(1);
         }
@@ -232,7 +224,7 @@ pub async fn reconcile(
     if as_json {
         out!(
             "{}",
-            json!({"from": src.name, "to": dst.name, "users_from": a.len(), "users_to": b.len(), "differences": diffs, "counts": counts, "applied": apply, "repaired": repaired})
+            json!({"from": src.name, "to": dst.name, "users_from": a.len(), "users_to": b.len(), "differences": diffs, "counts": counts, "applied": apply, "repaired": repaired, "failed": failed})
         );
     } else {
         for d in &diffs {
@@ -252,6 +244,9 @@ pub async fn reconcile(
         );
         if apply {
             out!("repaired {repaired} in {} (users created here have no password: they must reset it)", dst.name);
+            if failed > 0 {
+                out!("{failed} repair(s) FAILED (see the errors above); run reconcile again");
+            }
         } else if !diffs.is_empty() {
             out!(
                 "dry run: nothing changed; add --apply to repair {}",
@@ -259,7 +254,47 @@ pub async fn reconcile(
             );
         }
     }
-    Ok(if diffs.is_empty() || apply { 0 } else { 3 })
+    Ok(exit_code(diffs.len(), apply, failed))
+}
+
+/// reconcile's exit code: 0 when the pools are equal or every repair was made, 3 when a dry
+/// run found differences, 4 when `--apply` could not make a repair.
+fn exit_code(differences: usize, apply: bool, failed: usize) -> i32 {
+    match (differences, apply, failed) {
+        (0, _, _) => 0,
+        (_, false, _) => 3,
+        (_, true, 0) => 0,
+        (_, true, _) => 4,
+    }
+}
+
+/// What makes `v`'s compared attributes equal `u`'s: the values to set (a `*_verified` flag
+/// set only on the target becomes "false": a flag cannot be deleted) and the attributes to
+/// delete.
+fn attribute_repair(u: &UserState, v: &UserState) -> (Vec<Attr>, Vec<String>) {
+    let (x, y) = (attrs(u), attrs(v));
+    let mut set: Vec<Attr> = x
+        .iter()
+        .filter(|(n, v)| y.get(*n) != Some(v))
+        .map(|(n, v)| Attr {
+            name: n.clone(),
+            value: v.clone(),
+        })
+        .collect();
+    set.extend(
+        y.keys()
+            .filter(|n| !x.contains_key(*n) && n.ends_with("_verified"))
+            .map(|n| Attr {
+                name: n.clone(),
+                value: "false".into(),
+            }),
+    );
+    let gone = y
+        .keys()
+        .filter(|n| !x.contains_key(*n) && !n.ends_with("_verified"))
+        .cloned()
+        .collect();
+    (set, gone)
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -391,6 +426,116 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    fn pool(users: &[(&str, bool, &str, &[(&str, &str)])]) -> BTreeMap<String, UserState> {
+        users
+            .iter()
+            .map(|(key, enabled, status, list)| {
+                let mut u = user(list);
+                u.username = format!("id-{key}");
+                u.enabled = *enabled;
+                u.status = (*status).into();
+                ((*key).to_owned(), u)
+            })
+            .collect()
+    }
+
+    fn kinds(diffs: &[Diff]) -> Vec<(&str, &str)> {
+        diffs.iter().map(|d| (d.key.as_str(), d.kind)).collect()
+    }
+
+    #[test]
+    fn equal_pools_have_no_difference_whatever_is_pool_local() {
+        let a = pool(&[(
+            "a@x.io",
+            true,
+            "CONFIRMED",
+            &[("email", "a@x.io"), ("sub", "1")],
+        )]);
+        let b = pool(&[(
+            "a@x.io",
+            true,
+            "CONFIRMED",
+            &[
+                ("email", "a@x.io"),
+                ("sub", "2"),
+                ("custom:origin_sub", "1"),
+                ("email_verified", "false"),
+            ],
+        )]);
+        assert!(diff(&a, &b, "A", "B").is_empty());
+        assert_eq!(exit_code(0, false, 0), 0);
+        assert_eq!(exit_code(0, true, 0), 0);
+    }
+
+    #[test]
+    fn every_kind_of_difference_is_found_once_per_user() {
+        let a = pool(&[
+            ("only-a", true, "CONFIRMED", &[]),
+            ("disabled-b", true, "CONFIRMED", &[("name", "Ada")]),
+            ("drifted", true, "CONFIRMED", &[("name", "Ada")]),
+            ("unconfirmed-a", true, "UNCONFIRMED", &[]),
+        ]);
+        let b = pool(&[
+            ("disabled-b", false, "CONFIRMED", &[("name", "Ada")]),
+            ("drifted", true, "CONFIRMED", &[("name", "Grace")]),
+            ("unconfirmed-a", false, "CONFIRMED", &[]),
+            ("only-b", true, "CONFIRMED", &[]),
+        ]);
+        let d = diff(&a, &b, "A", "B");
+        assert_eq!(
+            kinds(&d),
+            vec![
+                ("disabled-b", "sign_in"),
+                ("drifted", "attributes"),
+                ("only-a", "missing"),
+                ("only-b", "extra"),
+            ],
+            "an unconfirmed origin user and a disabled target user both cannot sign in: equal"
+        );
+        assert_eq!(d[0].detail, "can sign in: A true vs B false");
+        assert_eq!(d[1].detail, "differ: name");
+        assert_eq!(
+            exit_code(d.len(), false, 0),
+            3,
+            "a dry run with differences"
+        );
+        assert_eq!(exit_code(d.len(), true, 0), 0, "every repair made");
+        assert_eq!(exit_code(d.len(), true, 1), 4, "a repair failed");
+    }
+
+    #[test]
+    fn attribute_repair_sets_deletes_and_unverifies_what_the_origin_does_not_have() {
+        let origin = user(&[("email", "a@x.io"), ("name", "Ada"), ("sub", "1")]);
+        let target = user(&[
+            ("email", "old@x.io"),
+            ("locale", "fr"),
+            ("email_verified", "true"),
+            ("sub", "2"),
+            ("name", "Ada"),
+        ]);
+        let (set, gone) = attribute_repair(&origin, &target);
+        let set: Vec<(&str, &str)> = set
+            .iter()
+            .map(|a| (a.name.as_str(), a.value.as_str()))
+            .collect();
+        assert_eq!(set, vec![("email", "a@x.io"), ("email_verified", "false")]);
+        assert_eq!(
+            gone,
+            vec!["locale".to_owned()],
+            "sub is pool-local: never touched"
+        );
+        assert_eq!(attribute_repair(&origin, &origin), (vec![], vec![]));
+    }
+
+    #[test]
+    fn the_user_key_is_the_alias_lowercased_or_the_username() {
+        let mut u = user(&[("email", "Ada@X.io")]);
+        u.username = "uuid-1".into();
+        assert_eq!(key_of(&u, &["email".into()]), "ada@x.io");
+        assert_eq!(key_of(&u, &[]), "uuid-1");
+        assert_eq!(key_of(&u, &["phone_number".into()]), "uuid-1");
     }
 
     #[test]

@@ -260,7 +260,7 @@ pub fn plan(
         (Change::SetPassword { .. }, Some(_)) => applied(vec![S::SetPassword(pw()?)]),
         // The origin's own `*_verified` consequences travel in `attributes`: nothing invented.
         (Change::UpdateAttributes { attributes }, Some(_)) => {
-            applied(vec![S::UpdateAttributes(attributes.clone())])
+            applied(updates_without_a_message(attributes))
         }
         (Change::DeleteAttributes { names }, Some(_)) => {
             applied(vec![S::DeleteAttributes(names.clone())])
@@ -295,6 +295,30 @@ pub fn plan(
         (Change::Delete, Some(_)) => applied(vec![S::Delete]),
         (Change::GlobalSignOut, Some(_)) => applied(vec![S::GlobalSignOut]),
     }
+}
+
+/// AdminUpdateUserAttributes messages the new address of an auto-verified e-mail / phone
+/// unless the same call sets its `*_verified` to "true". Where the origin un-verified a changed
+/// e-mail / phone (it sent its user a code), replay that in two calls: the value with the flag
+/// "true" (so this pool sends nothing), then the origin's flag. A failure between the two is
+/// retried like any step (the event is replayed whole).
+fn updates_without_a_message(attributes: &[Attr]) -> Vec<Step> {
+    let mut first = attributes.to_vec();
+    let mut then = vec![];
+    for a in &mut first {
+        let changed = a.name.strip_suffix("_verified").is_some_and(|base| {
+            (base == "email" || base == "phone_number") && attributes.iter().any(|b| b.name == base)
+        });
+        if changed && a.value != "true" {
+            then.push(a.clone());
+            a.value = "true".into();
+        }
+    }
+    let mut steps = vec![Step::UpdateAttributes(first)];
+    if !then.is_empty() {
+        steps.push(Step::UpdateAttributes(then));
+    }
+    steps
 }
 
 fn sealed_password(change: &Change) -> Option<&str> {
@@ -700,6 +724,52 @@ mod tests {
             steps,
             vec![Step::UpdateAttributes(attrs)],
             "no phone_number_verified invented"
+        );
+    }
+
+    #[test]
+    fn an_unverified_address_change_is_replayed_without_a_message_from_this_pool() {
+        let cfg = ApplyConfig::standard();
+        let now = user(
+            "CONFIRMED",
+            true,
+            &[("email", "old@x.io"), ("email_verified", "true")],
+        );
+        let attr = |n: &str, v: &str| Attr {
+            name: n.into(),
+            value: v.into(),
+        };
+        let ev = event(Change::UpdateAttributes {
+            attributes: vec![
+                attr("email", "new@x.io"),
+                attr("name", "Grace"),
+                attr("email_verified", "false"),
+            ],
+        });
+        let (steps, _) = plan_all(&ev, Some(&now), None, ConfirmVerifies::Nothing, &cfg).unwrap();
+        assert_eq!(
+            steps,
+            vec![
+                Step::UpdateAttributes(vec![
+                    attr("email", "new@x.io"),
+                    attr("name", "Grace"),
+                    attr("email_verified", "true"),
+                ]),
+                Step::UpdateAttributes(vec![attr("email_verified", "false")]),
+            ],
+            "the first call carries the flag \"true\" (Cognito sends no code), the second the origin's"
+        );
+        // A flag alone (no address in the call) never triggers a message: one call.
+        let ev = event(Change::UpdateAttributes {
+            attributes: vec![attr("email_verified", "false")],
+        });
+        let (steps, _) = plan_all(&ev, Some(&now), None, ConfirmVerifies::Nothing, &cfg).unwrap();
+        assert_eq!(
+            steps,
+            vec![Step::UpdateAttributes(vec![attr(
+                "email_verified",
+                "false"
+            )])]
         );
     }
 
