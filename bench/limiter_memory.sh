@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 profile=--release
 [[ "${1:-}" == "--debug" ]] && profile=
-cargo build -q $profile -p proxy --example limiter_memory
-bin=target/$([[ -n "$profile" ]] && echo release || echo debug)/examples/limiter_memory
+cargo build -q $profile -p bench --bin limiter-memory
+bin=target/$([[ -n "$profile" ]] && echo release || echo debug)/limiter-memory
 for n in 1000000 4000000; do
   "$bin" "$n"
 done

@@ -111,7 +111,9 @@ def user_exists(stack, username: str) -> bool:
     try:
         admin.admin_get_user(UserPoolId=stack.a["pool_id"], Username=username)
         return True
-    except ClientError:
+    except ClientError as e:
+        if e.response["Error"]["Code"] != "UserNotFoundException":
+            raise
         return False
 
 

@@ -246,7 +246,8 @@ def test_drain_switch_is_seen_in_time_and_survives_a_restart(stack: Stack):
     # Survives a restart of the proxy (the switch lives in SSM, not in the process).
     log = s.proxy_b.log_path
     s.proxy_b.stop()
-    s.proxy_b = start_proxy(s.b, s.a, log + ".2")
+    port = int(s.proxy_b.url.rsplit(":", 1)[1])  # the same address: relay.json points at it
+    s.proxy_b = start_proxy(s.b, s.a, log + ".2", port=port)
     assert health(s.proxy_b) == 503
     s.relayctl("undrain", B)
     until(lambda: health(s.proxy_b) == 200, timeout=10)

@@ -69,7 +69,9 @@ def user_exists(side: dict, username: str) -> bool:
     try:
         client("cognito-idp", side["direct"], side["region"]).admin_get_user(UserPoolId=side["pool_id"], Username=username)
         return True
-    except ClientError:
+    except ClientError as e:
+        if e.response["Error"]["Code"] != "UserNotFoundException":
+            raise
         return False
 
 

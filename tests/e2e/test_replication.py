@@ -312,7 +312,9 @@ def test_mfa_settings_and_global_sign_out_replicate(regions):
         try:
             idp_b.initiate_auth(ClientId=regions.public_client_id, AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": b_tokens["RefreshToken"]})
             return True
-        except ClientError:
+        except ClientError as e:
+            if error_code(e) != "NotAuthorizedException":
+                raise
             return False
 
     assert refresh_on_b_works()

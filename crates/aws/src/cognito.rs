@@ -77,6 +77,15 @@ impl Pool {
         }
     }
 
+    /// Over a given client (tests use a mocked one).
+    pub fn from_client(client: Client, pool_id: &str, alias_attributes: Vec<String>) -> Self {
+        Self {
+            client,
+            pool_id: pool_id.to_owned(),
+            alias_attributes,
+        }
+    }
+
     pub fn id(&self) -> &str {
         &self.pool_id
     }

@@ -35,6 +35,11 @@ impl Queues {
         }
     }
 
+    /// Over a given client (tests use a mocked one).
+    pub fn from_client(client: aws_sdk_sqs::Client) -> Self {
+        Self { client }
+    }
+
     pub async fn send(
         &self,
         url: &str,

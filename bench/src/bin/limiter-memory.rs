@@ -1,7 +1,7 @@
 //! Memory benchmark of the per-process limiter: RSS growth for N distinct keys, each a
 //! 128-character username (the longest Cognito accepts). Run by `bench/limiter_memory.sh`.
 //!
-//! `cargo run --release -p proxy --example limiter_memory -- 1000000`
+//! `cargo run --release -p bench --bin limiter-memory -- 1000000`
 
 use proxy::limiter::LocalLimiter;
 
