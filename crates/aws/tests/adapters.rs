@@ -84,10 +84,7 @@ async fn a_refused_send_is_an_error_naming_the_call_and_code() {
         )
     });
     let q = Queues::from_client(sqs_client(&[&refused]));
-    let e = q
-        .send(Q, "b", "g", "d", None)
-        .await
-        .expect_err("refused");
+    let e = q.send(Q, "b", "g", "d", None).await.expect_err("refused");
     let text = e.to_string();
     assert!(
         text.contains("SendMessage") && text.contains("AccessDenied"),
@@ -141,7 +138,11 @@ async fn receive_reads_the_system_and_reason_attributes() {
     assert_eq!(m.reason.as_deref(), Some("not JSON"));
     let bare = &got[1];
     assert_eq!(
-        (bare.receive_count, bare.group_id.as_deref(), bare.reason.as_deref()),
+        (
+            bare.receive_count,
+            bare.group_id.as_deref(),
+            bare.reason.as_deref()
+        ),
         (1, None, None),
         "absent attributes: first delivery, no group, no reason"
     );
@@ -220,8 +221,8 @@ async fn in_an_email_pool_a_key_not_found_by_username_is_looked_up_by_the_alias(
     use cip::operation::admin_get_user::AdminGetUserError;
     use cip::operation::list_users::ListUsersOutput;
     use cip::types::{AttributeType, UserType};
-    let by_username = mock!(cip::Client::admin_get_user)
-        .then_error(|| AdminGetUserError::generic(not_found()));
+    let by_username =
+        mock!(cip::Client::admin_get_user).then_error(|| AdminGetUserError::generic(not_found()));
     let by_alias = mock!(cip::Client::list_users)
         .match_requests(|r| r.filter() == Some("email = \"moved@x.io\""))
         .then_output(|| {
