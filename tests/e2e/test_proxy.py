@@ -131,6 +131,33 @@ def test_full_journey_through_the_proxy(regions):
     assert error_code(e.value) in ("UserNotFoundException", "NotAuthorizedException")
 
 
+def test_user_auth_choice_based_sign_in_through_the_proxy(regions):
+    """USER_AUTH (PREFERRED_CHALLENGE PASSWORD, and SELECT_CHALLENGE answered with PASSWORD)
+    through the proxy: the emulator checks the hash the proxy adds and the password, binds the
+    challenge answer to its session; the refresh token it returns refreshes."""
+    idp = regions.client(regions.proxy_a.url)
+    username, attrs = new_user(regions)
+    sign_up_and_confirm(regions, idp, username, attrs)
+    out = idp.initiate_auth(ClientId=regions.public_client_id, AuthFlow="USER_AUTH",
+                            AuthParameters={"USERNAME": username, "PREFERRED_CHALLENGE": "PASSWORD", "PASSWORD": PASSWORD})
+    tokens = out["AuthenticationResult"]
+    refreshed = idp.initiate_auth(ClientId=regions.public_client_id, AuthFlow="REFRESH_TOKEN_AUTH",
+                                  AuthParameters={"REFRESH_TOKEN": tokens["RefreshToken"]})
+    assert refreshed["AuthenticationResult"]["AccessToken"]
+    with pytest.raises(ClientError) as e:
+        idp.initiate_auth(ClientId=regions.public_client_id, AuthFlow="USER_AUTH",
+                          AuthParameters={"USERNAME": username, "PREFERRED_CHALLENGE": "PASSWORD", "PASSWORD": "Wrong-Passw0rd!9"})
+    assert error_code(e.value) == "NotAuthorizedException"
+    ch = idp.initiate_auth(ClientId=regions.public_client_id, AuthFlow="USER_AUTH", AuthParameters={"USERNAME": username})
+    assert ch["ChallengeName"] == "SELECT_CHALLENGE"
+    answer = {"ClientId": regions.public_client_id, "ChallengeName": "SELECT_CHALLENGE", "Session": ch["Session"],
+              "ChallengeResponses": {"USERNAME": username, "ANSWER": "PASSWORD", "PASSWORD": PASSWORD}}
+    assert idp.respond_to_auth_challenge(**answer)["AuthenticationResult"]["AccessToken"]
+    with pytest.raises(ClientError) as e:
+        idp.respond_to_auth_challenge(**answer)
+    assert (error_code(e.value), e.value.response["Error"]["Message"]) == ("NotAuthorizedException", "Invalid session for the user.")
+
+
 def raw(url: str, body: bytes, target: str | None, content_type: str = "application/x-amz-json-1.1", method: str = "POST"):
     headers = {"Content-Type": content_type}
     if target:
