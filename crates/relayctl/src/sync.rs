@@ -428,7 +428,10 @@ mod tests {
         }
     }
 
-    fn pool(users: &[(&str, bool, &str, &[(&str, &str)])]) -> BTreeMap<String, UserState> {
+    /// key, enabled, status, attributes
+    type Row<'a> = (&'a str, bool, &'a str, &'a [(&'a str, &'a str)]);
+
+    fn pool(users: &[Row<'_>]) -> BTreeMap<String, UserState> {
         users
             .iter()
             .map(|(key, enabled, status, list)| {
