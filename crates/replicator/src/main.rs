@@ -8,6 +8,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use lambda_runtime::{service_fn, LambdaEvent};
 use relay_aws::liveness::{self, dep};
 use relay_aws::runtime::{lambda_mode, or_exit};
+use relay_aws::SdkConfig;
 use replicator::{build, init_logging, Config, Disposition, Inbound, ProcessEnv};
 
 /// Retry pacing for dependencies: from 200 ms up to this, with jitter, without end. It bounds
@@ -29,16 +30,16 @@ const INIT_BUDGET: Duration = Duration::from_secs(2);
 type Replicator = replicator::Live;
 
 /// The replicator, once its replication key has been read.
-async fn connect_once(cfg: &Config, lambda: bool) -> Result<Replicator, String> {
-    let r = build(cfg.clone(), lambda).await;
+async fn connect_once(cfg: &Config, sdk: &SdkConfig, lambda: bool) -> Result<Replicator, String> {
+    let r = build(sdk, cfg.clone(), lambda).await;
     liveness::global().observe(dep::REPLICATION_KEY, &r);
     r
 }
 
 /// The replicator, retrying (with backoff, without end) until the replication key can be read.
-async fn connect(cfg: &Config, lambda: bool) -> Replicator {
+async fn connect(cfg: &Config, sdk: &SdkConfig, lambda: bool) -> Replicator {
     use backon::Retryable;
-    (|| connect_once(cfg, lambda))
+    (|| connect_once(cfg, sdk, lambda))
         .retry(retry_policy())
         .await
         .expect("retries without end")
@@ -65,7 +66,7 @@ async fn main() {
     .await;
     let queues = relay_aws::queue::Queues::new(&sdk);
     if lambda {
-        run_lambda(cfg, queues).await;
+        run_lambda(cfg, sdk, queues).await;
         return;
     }
     // Standalone. From here on nothing AWS does makes the process exit: it waits and retries.
@@ -94,7 +95,7 @@ async fn main() {
         });
     }
     let r = tokio::select! {
-        r = connect(&cfg, false) => Arc::new(r),
+        r = connect(&cfg, &sdk, false) => Arc::new(r),
         _ = stopped(stop.clone()) => return,
     };
     let _ = slot.set(r.clone());
@@ -122,7 +123,7 @@ async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
 
 /// The Lambda: the replication key is read at init if it can be within INIT_BUDGET, else at the
 /// first invocation that needs it (fallback forwarding does not).
-async fn run_lambda(cfg: Config, queues: relay_aws::queue::Queues) {
+async fn run_lambda(cfg: Config, sdk: SdkConfig, queues: relay_aws::queue::Queues) {
     let peer = match &cfg.forward {
         Some(f) => Some(relay_aws::queue::Queues::new(
             &relay_aws::sdk_config(
@@ -136,7 +137,7 @@ async fn run_lambda(cfg: Config, queues: relay_aws::queue::Queues) {
         None => None,
     };
     let cell: Arc<tokio::sync::OnceCell<Arc<Replicator>>> = Arc::new(tokio::sync::OnceCell::new());
-    match tokio::time::timeout(INIT_BUDGET, connect_once(&cfg, true)).await {
+    match tokio::time::timeout(INIT_BUDGET, connect_once(&cfg, &sdk, true)).await {
         Ok(Ok(r)) => {
             let _ = cell.set(Arc::new(r));
         }
@@ -148,12 +149,18 @@ async fn run_lambda(cfg: Config, queues: relay_aws::queue::Queues) {
             tracing::warn!("replication key not read within the init budget; reading it at the first invocation");
         }
     }
-    let (cfg, queues) = (Arc::new(cfg), Arc::new(queues));
+    let (cfg, sdk, queues) = (Arc::new(cfg), Arc::new(sdk), Arc::new(queues));
     let handler = service_fn(move |ev: LambdaEvent<SqsEvent>| {
-        let (cfg, queues, peer, cell) = (cfg.clone(), queues.clone(), peer.clone(), cell.clone());
+        let (cfg, sdk, queues, peer, cell) = (
+            cfg.clone(),
+            sdk.clone(),
+            queues.clone(),
+            peer.clone(),
+            cell.clone(),
+        );
         async move {
             Ok::<_, lambda_runtime::Error>(
-                handle_lambda(&cfg, &cell, &queues, peer.as_ref(), ev).await,
+                handle_lambda(&cfg, &sdk, &cell, &queues, peer.as_ref(), ev).await,
             )
         }
     });
@@ -261,6 +268,7 @@ fn key_budget(deadline: std::time::SystemTime) -> Duration {
 
 async fn handle_lambda(
     cfg: &Config,
+    sdk: &SdkConfig,
     cell: &tokio::sync::OnceCell<Arc<Replicator>>,
     queues: &relay_aws::queue::Queues,
     peer: Option<&relay_aws::queue::Queues>,
@@ -285,7 +293,7 @@ async fn handle_lambda(
         let budget = key_budget(ev.context.deadline());
         let ready = tokio::time::timeout(
             budget,
-            cell.get_or_init(|| async { Arc::new(connect(cfg, true).await) }),
+            cell.get_or_init(|| async { Arc::new(connect(cfg, sdk, true).await) }),
         )
         .await;
         match ready {
