@@ -128,13 +128,7 @@ impl Config {
             user_pool_id: req("RELAY_USER_POOL_ID")?,
             peer_user_pool_id: req("RELAY_PEER_USER_POOL_ID")?,
             state_table: req("RELAY_STATE_TABLE")?,
-            username_attributes: env
-                .get("RELAY_USERNAME_ATTRIBUTES")
-                .unwrap_or_default()
-                .split(',')
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-                .collect(),
+            username_attributes: relay_aws::runtime::username_attributes(env)?,
             aws_endpoint: env.get("RELAY_AWS_ENDPOINT"),
             replication_key_secret_id: req("RELAY_REPLICATION_KEY_SECRET_ID")?,
             inbound_queue_url: env.get("RELAY_INBOUND_QUEUE_URL"),
