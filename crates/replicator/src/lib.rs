@@ -529,6 +529,84 @@ fn emf_event(action: &str, outcome: &str, lag_ms: u64, applied: bool, tally: &Ta
     .to_string()
 }
 
+/// This region's dead-letter queue, as a port so that settling is unit-tested.
+pub trait DeadLetterQueue: Send + Sync {
+    /// Sends `body` with its `reason` (a message attribute), in `group_id`, deduplicated by
+    /// `dedup_id`.
+    fn send<'a>(
+        &'a self,
+        body: &'a str,
+        group_id: &'a str,
+        dedup_id: &'a str,
+        reason: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
+}
+
+/// The DLQ over SQS.
+pub struct SqsDeadLetters<'a> {
+    pub queues: &'a relay_aws::queue::Queues,
+    pub url: &'a str,
+}
+
+impl DeadLetterQueue for SqsDeadLetters<'_> {
+    fn send<'a>(
+        &'a self,
+        body: &'a str,
+        group_id: &'a str,
+        dedup_id: &'a str,
+        reason: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(
+            self.queues
+                .send(self.url, body, group_id, dedup_id, Some(reason)),
+        )
+    }
+}
+
+/// Writes `m` to the DLQ with its `reason`. True when it is safely there (it may leave the
+/// inbound queue); false when there is no DLQ or the write failed (it stays on the queue, for
+/// the redrive policy or the next delivery: never dropped).
+pub async fn dead_letter(dlq: Option<&dyn DeadLetterQueue>, m: &Inbound, reason: &str) -> bool {
+    let Some(dlq) = dlq else {
+        tracing::error!(message_id = %m.message_id, "no RELAY_DLQ_URL: event left on the queue for the redrive policy");
+        return false;
+    };
+    let group = m.group_id.clone().unwrap_or_else(|| "poison".into());
+    match dlq.send(&m.body, &group, &m.message_id, reason).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(message_id = %m.message_id, error = %e, "cannot write to the DLQ; event stays on the queue");
+            false
+        }
+    }
+}
+
+/// Settles a processed message: true when it may leave the queue (applied, or safely written
+/// to the DLQ), false when SQS must deliver it again.
+pub async fn settle(dlq: Option<&dyn DeadLetterQueue>, m: &Inbound, d: Disposition) -> bool {
+    match d {
+        Disposition::Done => true,
+        Disposition::DeadLetter(reason) => dead_letter(dlq, m, &reason).await,
+        Disposition::Retry(_) => false,
+    }
+}
+
+/// Settles a processed batch; the ids of the messages SQS must deliver again (the Lambda's
+/// partial batch failures).
+pub async fn settle_batch(
+    dlq: Option<&dyn DeadLetterQueue>,
+    batch: &[Inbound],
+    decisions: Vec<Disposition>,
+) -> Vec<String> {
+    let mut failed = Vec::new();
+    for (m, d) in batch.iter().zip(decisions) {
+        if !settle(dlq, m, d).await {
+            failed.push(m.message_id.clone());
+        }
+    }
+    failed
+}
+
 /// The replicator over AWS: this region's pool and state table.
 pub type Live = Replicator<relay_aws::cognito::Pool, relay_aws::state::Table>;
 
@@ -962,6 +1040,90 @@ mod tests {
                 &serde_json::json!(1)
             )
         );
+    }
+
+    /// A DLQ that records what it got, or refuses every write.
+    #[derive(Default)]
+    struct Dlq {
+        sent: Mutex<Vec<(String, String, String, String)>>,
+        down: bool,
+    }
+    impl DeadLetterQueue for Dlq {
+        fn send<'a>(
+            &'a self,
+            body: &'a str,
+            group_id: &'a str,
+            dedup_id: &'a str,
+            reason: &'a str,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>
+        {
+            let r = if self.down {
+                Err("unreachable".to_owned())
+            } else {
+                self.sent.lock().unwrap().push((
+                    body.into(),
+                    group_id.into(),
+                    dedup_id.into(),
+                    reason.into(),
+                ));
+                Ok(())
+            };
+            Box::pin(async move { r })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_leaves_the_queue_only_when_applied_or_safely_dead_lettered() {
+        let m = |id: &str, group: Option<&str>| Inbound {
+            message_id: id.into(),
+            body: format!("body-{id}"),
+            receive_count: 1,
+            group_id: group.map(str::to_owned),
+        };
+        let batch = [
+            m("done", Some("g1")),
+            m("dead", Some("g2")),
+            m("retry", Some("g3")),
+            m("poison", None),
+        ];
+        let decisions = || {
+            vec![
+                Disposition::Done,
+                Disposition::DeadLetter("permanent: bad event".into()),
+                Disposition::Retry("throttled".into()),
+                Disposition::DeadLetter("event is not JSON".into()),
+            ]
+        };
+        let dlq = Dlq::default();
+        let failed = settle_batch(Some(&dlq), &batch, decisions()).await;
+        assert_eq!(failed, ["retry"], "only the retry stays for redelivery");
+        assert_eq!(
+            dlq.sent.lock().unwrap().clone(),
+            [
+                (
+                    "body-dead".to_owned(),
+                    "g2".to_owned(),
+                    "dead".to_owned(),
+                    "permanent: bad event".to_owned()
+                ),
+                (
+                    "body-poison".to_owned(),
+                    "poison".to_owned(),
+                    "poison".to_owned(),
+                    "event is not JSON".to_owned()
+                ),
+            ],
+            "each with its reason, its group kept (or the poison group)"
+        );
+        // A DLQ that cannot be written, or none at all: nothing dead-lettered leaves the queue.
+        let down = Dlq {
+            down: true,
+            ..Default::default()
+        };
+        for dlq in [Some(&down as &dyn DeadLetterQueue), None] {
+            let failed = settle_batch(dlq, &batch, decisions()).await;
+            assert_eq!(failed, ["dead", "retry", "poison"]);
+        }
     }
 
     #[tokio::test]

@@ -9,7 +9,10 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use relay_aws::liveness::{self, dep};
 use relay_aws::runtime::{lambda_mode, or_exit};
 use relay_aws::SdkConfig;
-use replicator::{build, init_logging, Config, Disposition, Inbound, ProcessEnv};
+use replicator::{
+    build, init_logging, settle, settle_batch, Config, DeadLetterQueue, Disposition, Inbound,
+    ProcessEnv, SqsDeadLetters,
+};
 
 /// Retry pacing for dependencies: from 200 ms up to this, with jitter, without end. It bounds
 /// how long a waiting process takes to notice that the network is back.
@@ -170,42 +173,11 @@ async fn run_lambda(cfg: Config, sdk: SdkConfig, queues: relay_aws::queue::Queue
     }
 }
 
-async fn dead_letter(
-    queues: &relay_aws::queue::Queues,
-    dlq: Option<&str>,
-    m: &Inbound,
-    reason: &str,
-) -> bool {
-    let Some(dlq) = dlq else {
-        tracing::error!(message_id = %m.message_id, "no RELAY_DLQ_URL: event left on the queue for the redrive policy");
-        return false;
-    };
-    let group = m.group_id.clone().unwrap_or_else(|| "poison".into());
-    match queues
-        .send(dlq, &m.body, &group, &m.message_id, Some(reason))
-        .await
-    {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::error!(message_id = %m.message_id, error = %e, "cannot write to the DLQ; event stays on the queue");
-            false
-        }
-    }
-}
-
-/// Settles a processed message: true when it may leave the queue (applied, or safely written
-/// to the DLQ), false when SQS must deliver it again.
-async fn settle(
-    queues: &relay_aws::queue::Queues,
-    dlq: Option<&str>,
-    m: &Inbound,
-    d: Disposition,
-) -> bool {
-    match d {
-        Disposition::Done => true,
-        Disposition::DeadLetter(reason) => dead_letter(queues, dlq, m, &reason).await,
-        Disposition::Retry(_) => false,
-    }
+/// This region's DLQ over SQS, when configured.
+fn dlq<'a>(queues: &'a relay_aws::queue::Queues, cfg: &'a Config) -> Option<SqsDeadLetters<'a>> {
+    cfg.dlq_url
+        .as_deref()
+        .map(|url| SqsDeadLetters { queues, url })
 }
 
 /// The Lambda answer naming the messages SQS must deliver again.
@@ -348,13 +320,9 @@ async fn handle_inbound(
     batch: Vec<Inbound>,
 ) -> SqsBatchResponse {
     let decisions = r.process(&batch).await;
-    let mut failed = Vec::new();
-    for (m, d) in batch.iter().zip(decisions) {
-        if !settle(queues, r.cfg.dlq_url.as_deref(), m, d).await {
-            failed.push(m.message_id.clone());
-        }
-    }
-    batch_response(failed)
+    let dlq = dlq(queues, &r.cfg);
+    let dlq = dlq.as_ref().map(|d| d as &dyn DeadLetterQueue);
+    batch_response(settle_batch(dlq, &batch, decisions).await)
 }
 
 /// After a batch in which nothing applied and something must be retried: the pool may be
@@ -422,7 +390,8 @@ async fn worker(
             live.ready(dep::HOME_POOL);
         }
         for ((m, raw), d) in inbound.iter().zip(&batch).zip(decisions) {
-            if settle(queues, r.cfg.dlq_url.as_deref(), m, d).await {
+            let dlq = dlq(queues, &r.cfg);
+            if settle(dlq.as_ref().map(|d| d as &dyn DeadLetterQueue), m, d).await {
                 if let Err(e) = queues.delete(&url, &raw.receipt_handle).await {
                     tracing::warn!(message_id = %m.message_id, error = %e, "delete failed; the event will be delivered again (apply is idempotent)");
                 }
