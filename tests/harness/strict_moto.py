@@ -545,7 +545,7 @@ def _srp_check(state: dict[str, Any], secret_block: str, timestamp: Any, signatu
     prk = hmac.new(_srp_pad(u), _srp_pad(s_val), hashlib.sha256).digest()
     key = hmac.new(prk, b"Caldera Derived Key\x01", hashlib.sha256).digest()[:16]
     try:
-        block = base64.standard_b64decode(secret_block)
+        block = base64.b64decode(secret_block, validate=True)
     except ValueError:
         return False
     msg = state["pool_name"].encode() + state["user_id"].encode() + block + str(timestamp).encode()
@@ -566,8 +566,17 @@ def _fix_srp_challenge(result: Any, pool, srp_a: Any = None) -> Any:
                 salt, b_pub, state = _srp_start(pool, user, srp_a)
                 params["SALT"] = f"{salt:x}"
                 params["SRP_B"] = f"{b_pub:x}"
+                # Real Cognito's SECRET_BLOCK is opaque *standard base64*; moto's is a uuid, which
+                # Python's b64decode reads without its dashes but Node's Buffer reads as
+                # base64url: the real JS clients would sign other bytes than a Python server checks.
+                moto_session = params["SECRET_BLOCK"]
+                block = base64.standard_b64encode(secrets.token_bytes(96)).decode()
+                for backend in _backends():
+                    if moto_session in backend.sessions:
+                        backend.sessions[block] = backend.sessions[moto_session]
+                params["SECRET_BLOCK"] = block
                 with STATE_LOCK:
-                    SRP_STATE[params["SECRET_BLOCK"]] = state
+                    SRP_STATE[block] = state
     return result
 
 

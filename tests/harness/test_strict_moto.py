@@ -333,6 +333,17 @@ def test_srp_secret_hash_over_user_id_for_srp(epool):
     assert claims(out["AuthenticationResult"]["AccessToken"])["username"] == user_id
 
 
+def test_srp_secret_block_is_standard_base64(epool):
+    """Node's Buffer reads '-'/'_' as base64url while Python drops them: a block that is not
+    strict standard base64 would make the real JS clients sign other bytes than we check."""
+    user = epool.confirmed_user()
+    _, srp_a = srp.start()
+    params = epool.c.initiate_auth(ClientId=epool.cid, AuthFlow="USER_SRP_AUTH", AuthParameters={
+        "USERNAME": user, "SRP_A": srp_a, "SECRET_HASH": epool.hash(user)})["ChallengeParameters"]
+    block = params["SECRET_BLOCK"]
+    assert base64.b64encode(base64.b64decode(block, validate=True)).decode() == block
+
+
 def test_srp_proof_is_verified_wrong_password_or_pool_name_fail(upool):
     username = upool.confirmed_user()
 
