@@ -9,6 +9,7 @@ pub mod hash;
 pub mod jwt;
 pub mod prepare;
 pub mod seal;
+pub mod srp;
 
 pub use catalog::{lookup, ActionSpec, Mutation, SecretPlacement, CATALOG, TARGET_PREFIX};
 pub use error::WireError;
