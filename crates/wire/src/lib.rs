@@ -3,6 +3,7 @@
 //! Cognito-shaped errors. Pure: no I/O, no async runtime, no SDK.
 #![forbid(unsafe_code)]
 
+pub mod bridge;
 pub mod catalog;
 pub mod error;
 pub mod hash;
