@@ -54,6 +54,8 @@ pub struct AppState {
     pub policy: Option<Arc<crate::policy::PolicyHandle>>,
     /// Event stream for downstream systems (`stream.rs`).
     pub events: Option<Arc<crate::stream::Publisher>>,
+    /// This region's state table as the standby sign-in bridge reads it (`bridge.rs`).
+    pub bridge_store: Option<Arc<dyn crate::ports::BridgeStore>>,
 }
 
 impl AppState {
@@ -86,6 +88,7 @@ impl AppState {
             emf,
             policy: None,
             events: None,
+            bridge_store: None,
         })
     }
 }
@@ -272,14 +275,14 @@ fn now_ms() -> u64 {
 }
 
 /// What the upstream answered.
-struct Upstream {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
+pub(crate) struct Upstream {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
 }
 
 impl Upstream {
-    fn error_type(&self) -> Option<&str> {
+    pub(crate) fn error_type(&self) -> Option<&str> {
         self.headers
             .get("x-amzn-errortype")
             .and_then(|v| v.to_str().ok())
@@ -305,7 +308,7 @@ impl Upstream {
     }
 }
 
-async fn call_upstream(
+pub(crate) async fn call_upstream(
     st: &AppState,
     action: &str,
     body: Vec<u8>,
@@ -650,6 +653,10 @@ async fn stages(
     notes: &mut Notes,
 ) -> Result<Outcome, WireError> {
     let mut admitted = admit(st, req, spec?, notes).await?;
+    if let Some(outcome) = crate::bridge::bridge(st, &mut admitted).await? {
+        notes.relay_answered = true;
+        return Ok(outcome);
+    }
     let up = forward(st, &mut admitted).await?;
     let answer = Answer::of(&admitted, &st.sink, up);
     let delivery = replicate_stage(st, &admitted, &answer).await;
