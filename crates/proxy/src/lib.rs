@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod adapters;
+mod bridge;
 pub mod app;
 pub mod config;
 pub mod health;
@@ -40,11 +41,21 @@ pub async fn build(cfg: Config, lambda: bool) -> Result<Arc<AppState>, String> {
         cfg.replication_key_secret_id.clone(),
         cfg.secret_ttl,
     )
-    .with_refresh_secret(cfg.refresh_key_secret_id.clone());
+    .with_refresh_secret(cfg.refresh_key_secret_id.clone())
+    .with_bridge_secret(
+        cfg.bridging()
+            .then(|| cfg.bridge_key_secret_id.clone())
+            .flatten(),
+    );
     let marks: Option<Arc<dyn ports::LocalMarks>> = cfg.state_table.as_deref().map(|t| {
         Arc::new(adapters::StateMarks(relay_aws::state::Table::new(&home, t)))
             as Arc<dyn ports::LocalMarks>
     });
+    let bridge_store: Option<Arc<dyn ports::BridgeStore>> =
+        cfg.state_table.as_deref().map(|t| {
+            Arc::new(adapters::StateMarks(relay_aws::state::Table::new(&home, t)))
+                as Arc<dyn ports::BridgeStore>
+        });
     let sink: Option<Arc<dyn ports::EventSink>> = match &cfg.peer {
         Some(peer) => {
             // Bounded: 2 attempts within 2 s each before falling back to the local queue.
@@ -106,6 +117,7 @@ pub async fn build(cfg: Config, lambda: bool) -> Result<Arc<AppState>, String> {
     };
     let mut state = AppState::new(cfg, secrets, sink, Some(control), limiter, lambda)?;
     state.marks = marks;
+    state.bridge_store = bridge_store;
     state.policy = match state.cfg.policy.clone() {
         Some(p) => {
             let fetch = Arc::new(policy::Fetcher(Some(aws_sdk_ssm::Client::new(&home))));

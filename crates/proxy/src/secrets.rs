@@ -21,6 +21,8 @@ pub struct Loaded {
     pub keys: Keyring,
     /// Subkeys for sealing refresh tokens.
     pub refresh_keys: Keyring,
+    /// The bridge keyring (bridging proxies only).
+    pub bridge_keys: Option<Keyring>,
 }
 
 pub struct SecretCache {
@@ -28,7 +30,10 @@ pub struct SecretCache {
     clients_id: String,
     key_id: String,
     refresh_id: Option<String>,
+    bridge_id: Option<String>,
     ttl: Duration,
+    /// A rejected hash reloads the secrets only when the copy is at least this old.
+    min_refresh: Duration,
     /// Read on every request without waiting; written only by a reload.
     current: std::sync::RwLock<Option<(Instant, Arc<Loaded>)>>,
     /// One reload at a time.
@@ -55,16 +60,31 @@ impl SecretCache {
             clients_id,
             key_id,
             refresh_id: None,
+            bridge_id: None,
             ttl,
+            min_refresh: MIN_REFRESH,
             current: std::sync::RwLock::new(None),
             reload: Mutex::new(()),
             failed_at: std::sync::Mutex::new(None),
         }
     }
 
+    /// A rejected secret hash reloads the secrets only when the copy is at least `min` old
+    /// (default 5 s; in-process tests rotate a secret without waiting).
+    pub fn with_min_refresh(mut self, min: Duration) -> Self {
+        self.min_refresh = min;
+        self
+    }
+
     /// Reads the refresh-token keyring from its own secret.
     pub fn with_refresh_secret(mut self, id: Option<String>) -> Self {
         self.refresh_id = id;
+        self
+    }
+
+    /// Reads the bridge keyring from its own secret (bridging proxies).
+    pub fn with_bridge_secret(mut self, id: Option<String>) -> Self {
+        self.bridge_id = id;
         self
     }
 
@@ -78,10 +98,18 @@ impl SecretCache {
                 .derive("refresh-token"),
             None => keys.derive("refresh-token"),
         };
+        let bridge_keys = match &self.bridge_id {
+            Some(id) => Some(
+                Keyring::from_json(&self.source.fetch(id).await?)
+                    .map_err(|e| format!("{id}: {e}"))?,
+            ),
+            None => None,
+        };
         Ok(Arc::new(Loaded {
             clients,
             keys,
             refresh_keys,
+            bridge_keys,
         }))
     }
 
@@ -175,7 +203,7 @@ impl SecretCache {
         let _one = self.reload.lock().await;
         match self.cached() {
             Some((_, loaded)) if !Arc::ptr_eq(&loaded, used) => return Some(loaded),
-            Some((at, _)) if at.elapsed() < MIN_REFRESH => return None,
+            Some((at, _)) if at.elapsed() < self.min_refresh => return None,
             _ => {}
         }
         self.reload("after a rejected secret hash").await.ok()
