@@ -22,26 +22,12 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.harness.relay import binary, start_auth_triggers
+from tests.harness.relay import start_auth_triggers
 from tests.harness.stack import client, free_port, provision_pair, start_strict_moto, stop_strict_moto
 
 A, B = "eu-west-1", "eu-central-1"
 PASSWORD = "Bridge-Pass1!"
 NONCE_PARAMETER = "nonce"  # the CUSTOM_CHALLENGE's public parameter carrying the nonce
-
-
-def _have_trigger() -> bool:
-    try:
-        binary("auth-trigger")
-        return True
-    except RuntimeError:
-        return False
-
-
-HAVE_TRIGGER = _have_trigger()
-# Without the binary no trigger is attached and CUSTOM_AUTH is refused: the tests fail for
-# exactly that reason, and must pass once it is built.
-pytestmark = pytest.mark.xfail(not HAVE_TRIGGER, strict=True, reason="auth-trigger (crates/trigger) is not built")
 
 
 def b64url(raw: bytes) -> str:
@@ -66,7 +52,7 @@ class Bridge:
         self.moto_a = start_strict_moto(free_port(), log_path=os.path.join(workdir, "moto-a.log"))
         self.moto_b = start_strict_moto(free_port(), log_path=os.path.join(workdir, "moto-b.log"))
         self.a, self.b = provision_pair(self.moto_a.endpoint, A, self.moto_b.endpoint, B, "email")
-        self.hosts = start_auth_triggers((self.a, self.b), workdir) if HAVE_TRIGGER else []
+        self.hosts = start_auth_triggers((self.a, self.b), workdir)
 
     def close(self) -> None:
         for host in self.hosts:
