@@ -206,7 +206,7 @@ def provision_pair(
     pool_name, origin_sub_attribute, replication_key_b64, refresh_key_secret_id,
     refresh_key_b64, bridge_key_secret_id, bridge_key_b64 (the bridge keyring, same key in
     both regions, `{"current":"b1","keys":{"b1":...}}`), state_table and limits_table
-    (DynamoDB, per region) and peer_pool_id. The relay clients also allow CUSTOM_AUTH; the
+    (DynamoDB, per region), peer_pool_id and app_pool_id (A's pool: what apps are built with). The relay clients also allow CUSTOM_AUTH; the
     auth triggers are attached by `relay.start_auth_triggers` (they need the binary).
     Raises RuntimeError if a pool named "cognito-relay" already exists in a region."""
     if kind not in ("username", "email"):
@@ -295,6 +295,8 @@ def provision_pair(
             }
         )
     out[0]["peer_pool_id"], out[1]["peer_pool_id"] = pools[1], pools[0]
+    # The apps are built with region A's pool id: B's proxy bridges SRP sign-ins and sessions.
+    out[0]["app_pool_id"] = out[1]["app_pool_id"] = pools[0]
     return Pair(out[0], out[1])
 
 

@@ -177,11 +177,9 @@ impl crate::ports::BridgeStore for StateMarks {
         mut f: Box<dyn FnMut(&mut replication::UserRecord) + Send + 'a>,
     ) -> BoxFut<'a, Result<(), String>> {
         Box::pin(async move {
-            replication::state::update(&self.0, &replication::state::record_key(user_key), |r| {
-                f(r)
-            })
-            .await
-            .map_err(|e| e.to_string())
+            replication::state::update(&self.0, &replication::state::record_key(user_key), |r| f(r))
+                .await
+                .map_err(|e| e.to_string())
         })
     }
 }

@@ -34,7 +34,7 @@ use wire::bridge::{self, SrpBlock};
 use wire::seal::Keyring;
 use wire::{srp, WireError};
 
-use crate::app::{call_upstream, AppState, Admitted, Outcome, Upstream};
+use crate::app::{call_upstream, Admitted, AppState, Outcome, Upstream};
 
 /// How far a claim's TIMESTAMP may be from the proxy's clock.
 const TIMESTAMP_SKEW_SECS: i64 = 300;
@@ -177,11 +177,7 @@ fn hex16(key: &[u8; 16]) -> String {
     key.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-async fn srp_start(
-    st: &AppState,
-    a: &Admitted,
-    keys: &Keyring,
-) -> Result<Outcome, WireError> {
+async fn srp_start(st: &AppState, a: &Admitted, keys: &Keyring) -> Result<Outcome, WireError> {
     let user = str_at(&a.body, "AuthParameters", "USERNAME")
         .filter(|u| !u.is_empty())
         .ok_or_else(|| WireError::invalid_parameter("Missing required parameter USERNAME"))?
@@ -251,13 +247,13 @@ fn unhex16(s: &str) -> Option<[u8; 16]> {
     })
 }
 
-async fn srp_finish(
-    st: &AppState,
-    a: &Admitted,
-    keys: &Keyring,
-) -> Result<Outcome, WireError> {
+async fn srp_finish(st: &AppState, a: &Admitted, keys: &Keyring) -> Result<Outcome, WireError> {
     let now = now_secs();
-    let answers = a.body.get("ChallengeResponses").cloned().unwrap_or_default();
+    let answers = a
+        .body
+        .get("ChallengeResponses")
+        .cloned()
+        .unwrap_or_default();
     let get = |k: &str| answers.get(k).and_then(Value::as_str).unwrap_or_default();
     let block_text = get("PASSWORD_CLAIM_SECRET_BLOCK");
     let Some(block) = bridge::open_block(keys, block_text, now) else {
@@ -362,7 +358,10 @@ pub(crate) async fn mint(
     let first: Value = serde_json::from_slice(&up.body).unwrap_or_default();
     let nonce = str_at(&first, "ChallengeParameters", "nonce").unwrap_or_default();
     let username = str_at(&first, "ChallengeParameters", "USERNAME").unwrap_or(user);
-    let session = first.get("Session").and_then(Value::as_str).unwrap_or_default();
+    let session = first
+        .get("Session")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if first.get("ChallengeName").and_then(Value::as_str) != Some("CUSTOM_CHALLENGE")
         || nonce.is_empty()
     {

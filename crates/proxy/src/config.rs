@@ -257,10 +257,18 @@ impl Config {
             events: crate::stream::StreamConfig::from_env(env, relay_aws::runtime::lambda_mode())?,
             app_user_pool_id: env.get("RELAY_APP_USER_POOL_ID"),
             bridge_key_secret_id: env.get("RELAY_BRIDGE_KEY_SECRET_ID"),
-            allow_app_custom_auth: match env.get("RELAY_ALLOW_APP_CUSTOM_AUTH").as_deref().map(str::trim) {
+            allow_app_custom_auth: match env
+                .get("RELAY_ALLOW_APP_CUSTOM_AUTH")
+                .as_deref()
+                .map(str::trim)
+            {
                 None | Some("false") => false,
                 Some("true") => true,
-                Some(v) => return Err(format!("RELAY_ALLOW_APP_CUSTOM_AUTH={v:?} is not true or false")),
+                Some(v) => {
+                    return Err(format!(
+                        "RELAY_ALLOW_APP_CUSTOM_AUTH={v:?} is not true or false"
+                    ))
+                }
             },
         }
         .checked_bridge()

@@ -3,8 +3,8 @@
 #![forbid(unsafe_code)]
 
 pub mod adapters;
-mod bridge;
 pub mod app;
+mod bridge;
 pub mod config;
 pub mod health;
 pub mod limiter;
@@ -51,11 +51,10 @@ pub async fn build(cfg: Config, lambda: bool) -> Result<Arc<AppState>, String> {
         Arc::new(adapters::StateMarks(relay_aws::state::Table::new(&home, t)))
             as Arc<dyn ports::LocalMarks>
     });
-    let bridge_store: Option<Arc<dyn ports::BridgeStore>> =
-        cfg.state_table.as_deref().map(|t| {
-            Arc::new(adapters::StateMarks(relay_aws::state::Table::new(&home, t)))
-                as Arc<dyn ports::BridgeStore>
-        });
+    let bridge_store: Option<Arc<dyn ports::BridgeStore>> = cfg.state_table.as_deref().map(|t| {
+        Arc::new(adapters::StateMarks(relay_aws::state::Table::new(&home, t)))
+            as Arc<dyn ports::BridgeStore>
+    });
     let sink: Option<Arc<dyn ports::EventSink>> = match &cfg.peer {
         Some(peer) => {
             // Bounded: 2 attempts within 2 s each before falling back to the local queue.

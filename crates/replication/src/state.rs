@@ -39,6 +39,11 @@ pub struct UserRecord {
     /// (the bridge refuses such users rather than bypass the factor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mfa: Option<bool>,
+    /// Origin side: a keyed fingerprint (replication keyring, never an unkeyed hash) of the
+    /// user key and password whose material this proxy last sent the peer from a successful
+    /// USER_PASSWORD_AUTH, so that not every sign-in sends an event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub material_fp: Option<String>,
 }
 
 /// Purpose of the subkey (of the replication keyring) that seals SRP material at rest.
