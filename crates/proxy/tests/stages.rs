@@ -1,6 +1,7 @@
 //! The request stages in process (`oneshot`), forwarding to a stub Cognito (a local axum server
 //! that checks secret hashes like Cognito does) and capturing what the event sink receives:
 //! forwarding, the retry after a client secret rotation, replication and refresh-token sealing.
+#![allow(clippy::unwrap_used, clippy::type_complexity)] // test code: a panic is the failure report
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
