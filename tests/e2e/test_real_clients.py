@@ -36,26 +36,15 @@ PASSWORD = "Journey-Pass1!"
 WRONG = "Journey-Wrong1!"
 
 
-def _have_bridge() -> bool:
-    try:
-        binary("auth-trigger")
-        return True
-    except RuntimeError:
-        return False
-
-
-HAVE_BRIDGE = _have_bridge()
-
-
 class Stack:
-    """Two regions, a proxy and a replicator each, the auth triggers when built, and relayctl."""
+    """Two regions, a proxy and a replicator each, the auth triggers, and relayctl."""
 
     def __init__(self, kind: str, workdir: str):
         self.kind, self.workdir = kind, workdir
         self.moto_a = start_strict_moto(free_port(), log_path=os.path.join(workdir, "moto-a.log"))
         self.moto_b = start_strict_moto(free_port(), log_path=os.path.join(workdir, "moto-b.log"))
         self.a, self.b = provision_pair(self.moto_a.endpoint, A, self.moto_b.endpoint, B, kind)
-        self.triggers = start_auth_triggers((self.a, self.b), workdir) if HAVE_BRIDGE else []
+        self.triggers = start_auth_triggers((self.a, self.b), workdir)
         self.proxy_a = start_proxy(self.a, self.b, os.path.join(workdir, "proxy-a.log"))
         self.proxy_b = start_proxy(self.b, self.a, os.path.join(workdir, "proxy-b.log"))
         self.rep_a = start_replicator(self.a, os.path.join(workdir, "replicator-a.log"))
@@ -219,9 +208,12 @@ def test_primary_half_finished_sign_up_completes_with_a_resent_code(stack: Stack
 
 # ---------------------------------------------------------------------------------- failover
 
+# The journeys below need the bridging proxy (issue 10 points 1, 4, 5: SRP served for the app
+# pool on the standby, sessions continued across regions, half-finished sign-ups): without it the
+# first SRP sign-in on the standby is refused ("Incorrect username or password."). Strict: once
+# the bridge lands this XPASSes, fails the run, and the marker must go.
 needs_bridge = pytest.mark.xfail(
-    not HAVE_BRIDGE, strict=True,
-    reason="the standby sign-in bridge (issue 10: auth-trigger binary, bridging proxy) is not built")
+    strict=True, reason="the proxy's standby sign-in bridge (issue 10, branch issue10a) is not merged yet")
 
 
 @needs_bridge

@@ -48,7 +48,10 @@ class FakeRuntime:
                         break
                     except queue.Empty:
                         if getattr(runtime, "closing", False):
-                            self.send_error(503)
+                            try:
+                                self.send_error(503)
+                            except OSError:
+                                pass  # the function process has gone already
                             return
                 body = json.dumps(event).encode()
                 self.send_response(200)
