@@ -214,3 +214,30 @@ def test_a_forged_assertion_cannot_mint(stack: Stack, user: str):
         ClientId=b["relay_client_id"], ChallengeName="CUSTOM_CHALLENGE", Session=first["Session"],
         ChallengeResponses={"USERNAME": internal, "ANSWER": forged, "SECRET_HASH": secret_hash(internal)}))
     assert code == "NotAuthorizedException"
+
+
+def test_a_backfilled_user_gets_material_from_one_password_sign_in_at_the_primary(stack: Stack):
+    """A user who exists at A with a password the relay never saw (created by an admin, as
+    backfill finds them) and at B without one: no SRP at B. One USER_PASSWORD_AUTH through A's
+    proxy sends the material; then SRP at B works with no reset."""
+    name, email = stack.names()
+    adm_a = client("cognito-idp", stack.a["endpoint"], A)
+    adm_b = client("cognito-idp", stack.b["endpoint"], B)
+    attrs = [email, {"Name": "email_verified", "Value": "true"}]
+    for adm, side in ((adm_a, stack.a), (adm_b, stack.b)):
+        adm.admin_create_user(UserPoolId=side["pool_id"], Username=name, MessageAction="SUPPRESS", UserAttributes=attrs)
+    adm_a.admin_set_user_password(UserPoolId=stack.a["pool_id"], Username=name, Password=PASSWORD, Permanent=True)
+    code, msg = error_of(lambda: sign_in_at_b(stack, name, PASSWORD))
+    assert (code, msg) == ("NotAuthorizedException", "Incorrect username or password.")
+    out = app_client(stack.proxy_a.url, A).initiate_auth(ClientId=stack.client_id, AuthFlow="USER_PASSWORD_AUTH",
+                                                          AuthParameters={"USERNAME": name, "PASSWORD": PASSWORD})
+    assert "AuthenticationResult" in out
+
+    def attempt():
+        try:
+            return sign_in_at_b(stack, name, PASSWORD)
+        except ClientError:
+            return None
+
+    result = eventually(attempt, timeout=30, what="SRP at B after one password sign-in at A")["AuthenticationResult"]
+    assert claims(result["IdToken"])["iss"].endswith("/" + stack.b["pool_id"])
