@@ -160,6 +160,9 @@ pub struct ApplyConfig {
     pub max_retries: usize,
     pub min_backoff: Duration,
     pub max_backoff: Duration,
+    /// The pool id the apps were built with (`RELAY_APP_USER_POOL_ID`). When set and different
+    /// from the target pool, every replicated password also yields an SRP verifier for it.
+    pub app_pool_id: Option<String>,
 }
 
 impl ApplyConfig {
@@ -169,6 +172,7 @@ impl ApplyConfig {
             max_retries: 5,
             min_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(2),
+            app_pool_id: None,
         }
     }
 }
@@ -462,6 +466,7 @@ pub async fn apply_tallied<D: UserDirectory, S: StateStore>(
             state = with_retry(cfg, pacer, tally, Category::UserRead, || dir.get_user(alt)).await?;
         }
     }
+    let srp_password = password.clone();
     let (steps, outcome) = plan(event, &change, state.as_ref(), password, verifies, cfg)?;
     let mut username = state.map(|s| s.username);
     for step in &steps {
@@ -480,8 +485,19 @@ pub async fn apply_tallied<D: UserDirectory, S: StateStore>(
         }
     }
     let order = event.order();
+    // The standby sign-in bridge's verifier, from the password just set (derived once, outside
+    // the conditional-write loop).
+    let material = match (&srp_password, &cfg.app_pool_id, &username) {
+        (Some(pw), Some(app), Some(user)) if *app != event.target_pool => Some(
+            crate::state::SrpMaterial::derive(keys, &key, app, &event.user_key, user, &pw.0),
+        ),
+        _ => None,
+    };
     update(store, &key, |r| {
         r.advance(&change, &order);
+        if let Some(m) = &material {
+            r.srp = Some(m.clone());
+        }
         r.attempts.remove(&event.id);
     })
     .await
@@ -1013,5 +1029,90 @@ mod stale_tests {
             pool.0.lock().unwrap().is_empty(),
             "a redriven sign-up does not resurrect a deleted user"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn passwords_yield_a_sealed_srp_verifier_for_the_app_pool_gone_with_the_user() {
+        use crate::state::{record_key, StateStore};
+        let keys = Keyring::single("k1", [1; 32]);
+        let (pool, store, pacer) = (Pool::default(), MemoryStore::default(), Pacer::defaults());
+        let mut cfg = ApplyConfig::standard();
+        cfg.app_pool_id = Some("eu-west-1_AppPool".into());
+        let sign_up = ev(10, |id| Change::CreateUser {
+            attributes: vec![],
+            sealed_password: Some(keys.seal(b"first-Pass1", id.as_bytes())),
+            confirm_verifies: None,
+        });
+        apply(&sign_up, &pool, &store, &keys, &pacer, &cfg)
+            .await
+            .unwrap();
+        let rk = record_key("alice");
+        let rec = store.load(&rk).await.unwrap().record;
+        let m = rec.srp.clone().expect("material after sign-up");
+        assert_eq!(
+            (m.pool.as_str(), m.user_id.as_str(), m.username.as_str()),
+            ("eu-west-1_AppPool", "alice", "alice")
+        );
+        assert!(!m.sealed.contains("first"), "sealed at rest");
+        let secret = m
+            .open(&keys, &rk)
+            .expect("opens with the replication keyring");
+        let expect = wire::srp::verifier("AppPool", "alice", "first-Pass1", &secret.salt);
+        assert_eq!(
+            wire::srp::int_hex(&secret.verifier),
+            wire::srp::int_hex(&expect)
+        );
+        assert!(
+            m.open(&keys, &record_key("bob")).is_none(),
+            "bound to its record"
+        );
+        assert!(m.open(&Keyring::single("k1", [2; 32]), &rk).is_none());
+        // A password change replaces it.
+        let change = ev(20, |id| Change::SetPassword {
+            sealed_password: keys.seal(b"second-Pass2", id.as_bytes()),
+        });
+        apply(&change, &pool, &store, &keys, &pacer, &cfg)
+            .await
+            .unwrap();
+        let m2 = store.load(&rk).await.unwrap().record.srp.unwrap();
+        let s2 = m2.open(&keys, &rk).unwrap();
+        let expect2 = wire::srp::verifier("AppPool", "alice", "second-Pass2", &s2.salt);
+        assert_eq!(
+            wire::srp::int_hex(&s2.verifier),
+            wire::srp::int_hex(&expect2)
+        );
+        // MFA turned on is remembered; deletion removes the material.
+        let mfa = ev(25, |_| Change::MfaPreference {
+            settings: serde_json::json!({"SMSMfaSettings": {"Enabled": true}}),
+        });
+        apply(&mfa, &pool, &store, &keys, &pacer, &cfg)
+            .await
+            .unwrap();
+        assert_eq!(store.load(&rk).await.unwrap().record.mfa, Some(true));
+        apply(
+            &ev(30, |_| Change::Delete),
+            &pool,
+            &store,
+            &keys,
+            &pacer,
+            &cfg,
+        )
+        .await
+        .unwrap();
+        let gone = store.load(&rk).await.unwrap().record;
+        assert!(gone.srp.is_none() && gone.mfa.is_none());
+        // Without an app pool (or when the target is the app pool) nothing is derived.
+        let store2 = MemoryStore::default();
+        apply(
+            &sign_up,
+            &Pool::default(),
+            &store2,
+            &keys,
+            &pacer,
+            &ApplyConfig::standard(),
+        )
+        .await
+        .unwrap();
+        assert!(store2.load(&rk).await.unwrap().record.srp.is_none());
     }
 }

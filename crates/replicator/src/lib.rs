@@ -88,6 +88,7 @@ impl Config {
         }
         let mut apply = ApplyConfig::standard();
         apply.origin_sub_attribute = env.get("RELAY_ORIGIN_SUB_ATTRIBUTE");
+        apply.app_pool_id = env.get("RELAY_APP_USER_POOL_ID");
         if let Some(r) = env.get("RELAY_MAX_RETRIES") {
             apply.max_retries = r
                 .parse()
