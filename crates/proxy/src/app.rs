@@ -529,7 +529,10 @@ async fn replicate(
 
 async fn local_material(st: &AppState, event: &Event, keys: &wire::seal::Keyring) {
     let (Some(app), Some(store)) = (
-        st.cfg.app_user_pool_id.as_deref().filter(|_| st.cfg.bridging()),
+        st.cfg
+            .app_user_pool_id
+            .as_deref()
+            .filter(|_| st.cfg.bridging()),
         st.bridge_store.as_ref(),
     ) else {
         return;
