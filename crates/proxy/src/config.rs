@@ -145,21 +145,7 @@ impl Config {
         if !user_pool_id.starts_with(&format!("{region}_")) {
             return Err(format!("RELAY_USER_POOL_ID={user_pool_id:?} does not belong to RELAY_REGION={region:?} (expected {region}_...)"));
         }
-        let username_attributes: Vec<String> = env
-            .get("RELAY_USERNAME_ATTRIBUTES")
-            .unwrap_or_default()
-            .split(',')
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect();
-        if let Some(bad) = username_attributes
-            .iter()
-            .find(|a| *a != "email" && *a != "phone_number")
-        {
-            return Err(format!(
-                "RELAY_USERNAME_ATTRIBUTES: {bad:?} is not email or phone_number"
-            ));
-        }
+        let username_attributes = relay_aws::runtime::username_attributes(env)?;
         let cognito_endpoint = env
             .get("RELAY_COGNITO_ENDPOINT")
             .unwrap_or_else(|| format!("https://cognito-idp.{region}.amazonaws.com/"));

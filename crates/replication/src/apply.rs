@@ -14,14 +14,23 @@ use crate::event::{Attr, Change, Event};
 use crate::pacing::{Category, Pacer};
 use crate::state::{record_key, update, StateStore, StoreError};
 
-/// Prefix of the error for a password sealed under a key the replicator does not have yet.
+/// What the error for a password sealed under a key the replicator does not have yet says.
 pub const UNKNOWN_KEY: &str = "sealed with a key this replicator does not have";
 
+/// Why an event was not applied. Retryable or permanent is decided by the variant, never by
+/// the message: `Throttled`, `Retryable` and `UnknownKey` are worth another attempt later,
+/// `Permanent` goes to the DLQ with its reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApplyError {
-    /// Throttling, 5xx, timeouts, connection trouble: try again later.
+    /// Cognito throttled the call (TooManyRequestsException and kin): try again later, paced.
+    #[error("retryable: {0}")]
+    Throttled(String),
+    /// 5xx, timeouts, connection trouble, the state store: try again later.
     #[error("retryable: {0}")]
     Retryable(String),
+    /// A password sealed under a key rotated in at the origin: re-read the keyring and retry.
+    #[error("retryable: {UNKNOWN_KEY}: {0}")]
+    UnknownKey(String),
     /// The event cannot be applied as it is (bad event, unknown pool, missing user).
     #[error("permanent: {0}")]
     Permanent(String),
@@ -29,13 +38,42 @@ pub enum ApplyError {
 
 impl ApplyError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, ApplyError::Retryable(_))
+        !matches!(self, ApplyError::Permanent(_))
     }
     pub fn class(&self) -> &'static str {
-        match self {
-            ApplyError::Retryable(_) => "retryable",
-            ApplyError::Permanent(_) => "permanent",
+        if self.is_retryable() {
+            "retryable"
+        } else {
+            "permanent"
         }
+    }
+    /// The reason without the class prefix (what the DLQ and the logs carry).
+    pub fn reason(&self) -> String {
+        match self {
+            ApplyError::UnknownKey(r) => format!("{UNKNOWN_KEY}: {r}"),
+            ApplyError::Throttled(r) | ApplyError::Retryable(r) | ApplyError::Permanent(r) => {
+                r.clone()
+            }
+        }
+    }
+}
+
+/// What applying one event cost beyond one call per step: read by the replicator's metrics
+/// (`ApplyRetries`, `CognitoThrottled`).
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Calls repeated after a retryable error (the in-process backoff layer).
+    pub retries: std::sync::atomic::AtomicU64,
+    /// Attempts Cognito answered with throttling (every attempt, the last one included).
+    pub throttled: std::sync::atomic::AtomicU64,
+}
+
+impl Tally {
+    pub fn retries(&self) -> u64 {
+        self.retries.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    pub fn throttled(&self) -> u64 {
+        self.throttled.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -329,6 +367,7 @@ fn alternate_key(event: &Event) -> Option<&str> {
 async fn with_retry<T, F, Fut>(
     cfg: &ApplyConfig,
     pacer: &Pacer,
+    tally: &Tally,
     category: Category,
     f: F,
 ) -> Result<T, ApplyError>
@@ -342,16 +381,24 @@ where
         .with_max_delay(cfg.max_backoff)
         .with_max_times(cfg.max_retries)
         .with_jitter();
+    use std::sync::atomic::Ordering::Relaxed;
     (|| {
         let fut = f();
         async move {
             pacer.acquire(category).await;
-            fut.await
+            let r = fut.await;
+            if matches!(r, Err(ApplyError::Throttled(_))) {
+                tally.throttled.fetch_add(1, Relaxed);
+            }
+            r
         }
     })
     .retry(policy)
     .sleep(tokio::time::sleep)
     .when(ApplyError::is_retryable)
+    .notify(|_, _| {
+        tally.retries.fetch_add(1, Relaxed);
+    })
     .await
 }
 
@@ -369,6 +416,19 @@ pub async fn apply<D: UserDirectory, S: StateStore>(
     pacer: &Pacer,
     cfg: &ApplyConfig,
 ) -> Result<Outcome, ApplyError> {
+    apply_tallied(event, dir, store, keys, pacer, cfg, &Tally::default()).await
+}
+
+/// `apply`, counting its retries and throttled attempts in `tally`.
+pub async fn apply_tallied<D: UserDirectory, S: StateStore>(
+    event: &Event,
+    dir: &D,
+    store: &S,
+    keys: &Keyring,
+    pacer: &Pacer,
+    cfg: &ApplyConfig,
+    tally: &Tally,
+) -> Result<Outcome, ApplyError> {
     let key = record_key(&event.user_key);
     let record = store.load(&key).await.map_err(store_error)?.record;
     let Some(change) = record.fresh(event) else {
@@ -380,9 +440,7 @@ pub async fn apply<D: UserDirectory, S: StateStore>(
                 .open(sealed, event.id.as_bytes())
                 .map_err(|e| match e {
                     // A key rotated in at the origin: retryable, the keyring is re-read.
-                    wire::seal::SealError::UnknownKey(_) => {
-                        ApplyError::Retryable(format!("{UNKNOWN_KEY}: {e}"))
-                    }
+                    wire::seal::SealError::UnknownKey(_) => ApplyError::UnknownKey(e.to_string()),
                     other => ApplyError::Permanent(format!("cannot open sealed password: {other}")),
                 })?;
             Some(Password(String::from_utf8(plain).map_err(|_| {
@@ -399,13 +457,13 @@ pub async fn apply<D: UserDirectory, S: StateStore>(
         (None, true) => ConfirmVerifies::Nothing,
         (None, false) => ConfirmVerifies::Unknown,
     };
-    let mut state = with_retry(cfg, pacer, Category::UserRead, || {
+    let mut state = with_retry(cfg, pacer, tally, Category::UserRead, || {
         dir.get_user(&event.user_key)
     })
     .await?;
     if state.is_none() {
         if let Some(alt) = alternate_key(event) {
-            state = with_retry(cfg, pacer, Category::UserRead, || dir.get_user(alt)).await?;
+            state = with_retry(cfg, pacer, tally, Category::UserRead, || dir.get_user(alt)).await?;
         }
     }
     let srp_password = password.clone();
@@ -414,7 +472,7 @@ pub async fn apply<D: UserDirectory, S: StateStore>(
     for step in &steps {
         match step {
             Step::Create { attributes } => {
-                let created = with_retry(cfg, pacer, step.category(), || {
+                let created = with_retry(cfg, pacer, tally, step.category(), || {
                     dir.create_user(&event.user_key, attributes)
                 })
                 .await?;
@@ -422,7 +480,7 @@ pub async fn apply<D: UserDirectory, S: StateStore>(
             }
             other => {
                 let user = username.as_deref().ok_or_else(|| missing(event))?;
-                with_retry(cfg, pacer, other.category(), || dir.run(user, other)).await?;
+                with_retry(cfg, pacer, tally, other.category(), || dir.run(user, other)).await?;
             }
         }
     }
@@ -739,7 +797,7 @@ mod tests {
             let mut t = self.throttle.lock().unwrap();
             if *t > 0 {
                 *t -= 1;
-                return Err(ApplyError::Retryable("TooManyRequestsException".into()));
+                return Err(ApplyError::Throttled("TooManyRequestsException".into()));
             }
             Ok(())
         }
@@ -828,9 +886,10 @@ mod tests {
         // Sealed under a key rotated in after this keyring was read: retryable, names the cause.
         let newer = Keyring::single("k2", [9; 32]);
         let rotated = event(create(Some(newer.seal(b"pw", b"e1"))));
-        assert!(
-            matches!(apply(&rotated, &fake, &fresh, &keys, &pacer, &cfg).await, Err(ApplyError::Retryable(r)) if r.starts_with(UNKNOWN_KEY))
-        );
+        assert!(matches!(
+            apply(&rotated, &fake, &fresh, &keys, &pacer, &cfg).await,
+            Err(ApplyError::UnknownKey(_))
+        ));
     }
 
     #[tokio::test(start_paused = true)]

@@ -12,7 +12,9 @@ pub mod prepare;
 pub mod seal;
 pub mod srp;
 
-pub use catalog::{lookup, ActionSpec, Mutation, SecretPlacement, CATALOG, TARGET_PREFIX};
+pub use catalog::{
+    lookup, ActionSpec, Mutation, RefreshTokenAt, SecretPlacement, CATALOG, TARGET_PREFIX,
+};
 pub use error::WireError;
 pub use hash::secret_hash;
 pub use prepare::{prepare, seal_response_tokens, ClientMapping, Prepared, RegionalClient};
