@@ -241,3 +241,18 @@ def test_a_backfilled_user_gets_material_from_one_password_sign_in_at_the_primar
 
     result = eventually(attempt, timeout=30, what="SRP at B after one password sign-in at A")["AuthenticationResult"]
     assert claims(result["IdToken"])["iss"].endswith("/" + stack.b["pool_id"])
+
+
+def test_a_user_who_signs_up_on_the_standby_signs_in_there_by_srp(stack: Stack):
+    """After a failover, sign-ups happen at B; B's proxy keeps their material itself."""
+    idp = app_client(stack.proxy_b.url, B)
+    name, email = stack.names()
+    idp.sign_up(ClientId=stack.client_id, Username=name, Password=PASSWORD, UserAttributes=[email])
+    internal = client("cognito-idp", stack.b["endpoint"], B).admin_get_user(
+        UserPoolId=stack.b["pool_id"], Username=name)["Username"]
+    code = latest_code(stack.b["endpoint"], stack.b["pool_id"], internal)
+    idp.confirm_sign_up(ClientId=stack.client_id, Username=name, ConfirmationCode=code)
+    result = sign_in_at_b(stack, name, PASSWORD)["AuthenticationResult"]
+    assert claims(result["IdToken"])["iss"].endswith("/" + stack.b["pool_id"])
+    code, msg = error_of(lambda: sign_in_at_b(stack, name, WRONG))
+    assert (code, msg) == ("NotAuthorizedException", "Incorrect username or password.")

@@ -514,6 +514,10 @@ async fn replicate(
         }
     };
     let ((), d) = tokio::join!(mark, sink.deliver(&header, &body));
+    // A bridging proxy (the standby serving) keeps SRP material for the passwords set here, so
+    // users who sign up or change their password on the standby can sign in there by SRP too
+    // (after the mark: a sign-up's mark clears old material).
+    local_material(st, &event, keys).await;
     let counter = match d {
         Delivery::Peer => &st.metrics.replicated,
         Delivery::Fallback => &st.metrics.fallback,
@@ -521,6 +525,55 @@ async fn replicate(
     };
     counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Some(d)
+}
+
+async fn local_material(st: &AppState, event: &Event, keys: &wire::seal::Keyring) {
+    let (Some(app), Some(store)) = (
+        st.cfg
+            .app_user_pool_id
+            .as_deref()
+            .filter(|_| st.cfg.bridging()),
+        st.bridge_store.as_ref(),
+    ) else {
+        return;
+    };
+    let sealed = match &event.change {
+        replication::Change::CreateUser {
+            sealed_password: Some(p),
+            ..
+        }
+        | replication::Change::SetPassword { sealed_password: p } => p,
+        _ => return,
+    };
+    let Some(password) = keys
+        .open(sealed, event.id.as_bytes())
+        .ok()
+        .and_then(|p| String::from_utf8(p).ok())
+    else {
+        return;
+    };
+    let rk = replication::state::record_key(&event.user_key);
+    let username = event
+        .origin_username
+        .clone()
+        .unwrap_or_else(|| event.user_key.clone());
+    let m = replication::state::SrpMaterial::derive(
+        keys,
+        &rk,
+        app,
+        &event.user_key,
+        &username,
+        &password,
+    );
+    if let Err(e) = store
+        .update(
+            &event.user_key,
+            Box::new(move |r: &mut replication::UserRecord| r.srp = Some(m.clone())),
+        )
+        .await
+    {
+        warn!(event_id = %event.id, error = %e, "cannot store SRP material here");
+    }
 }
 
 /// The whole request runs in a task of its own: a client that goes away mid-request cannot drop
