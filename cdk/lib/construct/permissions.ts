@@ -239,6 +239,10 @@ export function resourceArns(p: RelayPermissionsProps): Record<string, string> {
     'state-table': state.stateTable.tableArn,
     'limits-table': state.limitsTable.tableArn,
     'event-bus': p.eventStream.bus.eventBusArn,
+    // relayctl (issue 11b): GetMetricData has no resource-level permissions (AWS requires "*");
+    // the health checks live in the global stack with generated ids.
+    'all-metrics': '*',
+    'health-checks': `arn:aws:route53:::healthcheck/*`,
   };
 }
 
