@@ -84,6 +84,7 @@ describe('alarms', () => {
         assert.ok(a.Properties.DatapointsToAlarm < a.Properties.EvaluationPeriods, id);
       }
       assert.equal(a.Properties.TreatMissingData, 'notBreaching', id);
+      assert.equal(a.Properties.Period, 60, `${id}: minutes, so "3 of 5" means 3 of the last 5 minutes`);
     }
   });
 

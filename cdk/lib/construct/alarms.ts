@@ -114,7 +114,7 @@ export class RelayAlarms {
       alarmDescription:
         'The proxy dropped request events (EventBridge bus slow, unreachable or refusing, or the buffer full): ' +
         'downstream systems miss them. Requests are not affected. See docs/event-stream.md.',
-      metric: p.eventStream.droppedMetric,
+      metric: p.eventStream.droppedMetric.with({ period: Duration.minutes(1) }),
       threshold: 0,
       comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
       // 3 of 5 minutes: a bus hiccup that drops a few events once is not a page.

@@ -599,6 +599,20 @@ pub const GRANTS: &[Grant] = &[
     ),
     g(
         "operator",
+        "cloudwatch:GetMetricData",
+        "all-metrics",
+        Via::Planned("issue 11b: relayctl status from CloudWatch (crates/relayctl/src/cloudwatch.rs)"),
+        "relayctl status on the Lambda deployment: lag p99, lost, fallback, throttles (EMF metrics)",
+    ),
+    g(
+        "operator",
+        "route53:GetHealthCheckStatus",
+        "health-checks",
+        Via::Planned("issue 11b: relayctl failover/failback (crates/relayctl/src/health.rs)"),
+        "relayctl failover/failback wait for Route 53's view of the health checks to flip",
+    ),
+    g(
+        "operator",
         "kms:Decrypt",
         "own-queue-key",
         Via::QueueEncryption,
