@@ -281,7 +281,19 @@ describe('IAM: operator role', () => {
 
   test('holds exactly the redrive, queue-depth, queue-key and drain-switch permissions (from the manifest)', () => {
     const bySid = (sid: string) => st.find((s) => s.Sid === sid);
-    assert.deepEqual(st.map((s) => s.Sid).sort(), ['DrainParameter', 'OwnDlq', 'OwnFallbackQueue', 'OwnInboundQueue', 'OwnQueueKey']);
+    assert.deepEqual(st.map((s) => s.Sid).sort(), [
+      'AllMetrics',
+      'DrainParameter',
+      'HealthChecks',
+      'OwnDlq',
+      'OwnFallbackQueue',
+      'OwnInboundQueue',
+      'OwnQueueKey',
+    ]);
+    // relayctl status (CloudWatch) and failover (Route 53): read-only, alone in their statements.
+    assert.deepEqual(bySid('AllMetrics'), { Sid: 'AllMetrics', Effect: 'Allow', Action: 'cloudwatch:GetMetricData', Resource: '*' });
+    assert.deepEqual(bySid('HealthChecks').Action, 'route53:GetHealthCheckStatus');
+    assert.equal(bySid('HealthChecks').Resource, 'arn:aws:route53:::healthcheck/*');
     // The DLQ is read and emptied; the inbound queue only receives the redriven events; the
     // fallback queue is only measured.
     assert.deepEqual(bySid('OwnDlq').Action, ['sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage']);

@@ -15,6 +15,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { LambdaFunctionName } from '../assets';
 import { acknowledge } from '../nag';
+import { deployedRows } from '../permissions';
 import { INBOUND_DLQ_NAME, RelayConfig, queueName, regionPair, regionalDomainName } from '../config';
 import { RelayAlarms } from '../construct/alarms';
 import { RelayApi } from '../construct/api';
@@ -253,6 +254,24 @@ export class RegionalStack extends Stack {
       'The account-level API Gateway CloudWatch role (needed for stage execution logs) uses the AWS ' +
         'managed policy AmazonAPIGatewayPushToCloudWatchLogs, the documented setup.',
     );
+    // relayctl's reads that IAM cannot scope further (operator role, from the manifest).
+    const operatorResources = new Set(deployedRows('operator').map((r) => r.resource));
+    if (operatorResources.has('all-metrics')) {
+      acknowledge(
+        this.operatorRole,
+        'AwsSolutions-IAM5[Resource::*]',
+        'cloudwatch:GetMetricData (relayctl status on the Lambda deployment) supports no resource-level ' +
+          'permissions: AWS requires "*". It reads metrics only, in the one statement that grants nothing else.',
+      );
+    }
+    if (operatorResources.has('health-checks')) {
+      acknowledge(
+        this.operatorRole,
+        'AwsSolutions-IAM5[Resource::arn:aws:route53:::healthcheck/*]',
+        'route53:GetHealthCheckStatus on the health checks of the global stack, whose ids Route 53 ' +
+          'generates and which no regional stack may reference: read-only, Route 53 health checks only.',
+      );
+    }
     // The CDK-managed custom resource provider behind userPoolClientSecret.
     const provider = this.node.tryFindChild(AWS_CUSTOM_RESOURCE_PROVIDER_ID);
     if (provider) {
