@@ -157,8 +157,6 @@ describe('IAM: proxy role', () => {
 
   test('holds exactly the runtime permissions', () => {
     assert.deepEqual(actions, [
-      'cognito-idp:AdminInitiateAuth', // bridge (issue 10)
-      'cognito-idp:AdminRespondToAuthChallenge', // bridge (issue 10)
       'cognito-idp:DescribeUserPool',
       'dynamodb:GetItem',
       'dynamodb:GetItem',

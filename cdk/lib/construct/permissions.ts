@@ -110,20 +110,14 @@ export class RelayPermissions {
       }),
     );
     // The standby sign-in bridge (issue 10): the proxy signs assertions with this region's bridge
-    // key and mints tokens of its home pool through CUSTOM_AUTH (the auth-trigger Lambda checks
-    // the assertion). Exactly the manifest's rows; nothing else of the Admin API.
+    // key and mints tokens of its home pool through the public CUSTOM_AUTH flow of its own app
+    // client (InitiateAuth / RespondToAuthChallenge need no IAM permission; the auth-trigger
+    // Lambda checks the assertion). No Admin action.
     proxyRole.addToPolicy(
       new iam.PolicyStatement({
         sid: 'ReadBridgeKey',
         actions: ['secretsmanager:GetSecretValue'],
         resources: [secrets.bridgeKeyArn],
-      }),
-    );
-    proxyRole.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'BridgeMintOnOwnPool',
-        actions: ['cognito-idp:AdminInitiateAuth', 'cognito-idp:AdminRespondToAuthChallenge'],
-        resources: [userPool.userPoolArn],
       }),
     );
     proxyRole.addToPolicy(

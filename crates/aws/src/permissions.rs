@@ -178,22 +178,8 @@ pub const GRANTS: &[Grant] = &[
         "proxy",
         "secretsmanager:GetSecretValue",
         "bridge-key",
-        Via::Planned("issue 10: standby sign-in bridge"),
+        Via::Sdk(LIB),
         "sign bridge assertions for CUSTOM_AUTH on the home pool",
-    ),
-    g(
-        "proxy",
-        "cognito-idp:AdminInitiateAuth",
-        "own-pool",
-        Via::Planned("issue 10: standby sign-in bridge"),
-        "start CUSTOM_AUTH to mint tokens of the home pool",
-    ),
-    g(
-        "proxy",
-        "cognito-idp:AdminRespondToAuthChallenge",
-        "own-pool",
-        Via::Planned("issue 10: standby sign-in bridge"),
-        "answer the custom challenge with the signed assertion",
     ),
     g(
         "proxy",
@@ -523,7 +509,7 @@ pub const GRANTS: &[Grant] = &[
         "auth-trigger",
         "secretsmanager:GetSecretValue",
         "bridge-key",
-        Via::Planned("issue 10: crates/trigger"),
+        Via::Sdk(LIB),
         "verify bridge assertions",
     ),
     g(
