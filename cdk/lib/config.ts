@@ -1,9 +1,10 @@
 /**
  * All deployment parameters of cognito-relay, in one typed place.
  *
- * Edit `deploymentConfig` at the bottom of this file for a real deployment.
- * `exampleConfig` is what the tests and an out-of-the-box `npm run synth` use: it names
- * a fake account and fake pools, so nothing is looked up in AWS (no `fromLookup`).
+ * A real deployment does NOT edit this file: its parameters live in a JSON file per environment
+ * (`parameters/<env>.json`, see parameters.ts and the README), passed with
+ * `-c cognito-relay:parameters=<file>`. `exampleConfig` is what the tests use and what
+ * `parameters/example.json` holds: a fake account and fake pools, so nothing is looked up in AWS.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -20,6 +21,15 @@ export interface RegionConfig {
    * When absent, the stack creates one, DNS-validated in the hosted zone.
    */
   readonly certificateArn?: string;
+  /**
+   * Generation of this region's replication queues (default 1). The inbound, dead-letter and
+   * fallback queues are RETAINED when the region stack is deleted (they may hold undelivered
+   * events) and have fixed names (the peer addresses the inbound queue by name), so a deleted
+   * stack is recreated with the next generation: names get a `-g<N>` suffix and do not collide
+   * with the retained queues (README, "Delete and recreate a region stack"). Deploy BOTH
+   * regional stacks after changing it (the peer sends to the new inbound queue).
+   */
+  readonly queueGeneration?: number;
 }
 
 export interface WafConfig {
@@ -85,6 +95,22 @@ export interface RelayConfig {
    * Only the proxies read it.
    */
   readonly refreshKeySecretName: string;
+  /**
+   * Name of the Secrets Manager secret holding this region's bridge keyring (standby sign-in
+   * bridge, DESIGN.md): the proxy signs assertions with it and the auth-trigger Lambda of the
+   * same region verifies them. One per region (same name in each region, different values, no
+   * replica), created once by the operator (README) and rotated by adding a key to the ring.
+   */
+  readonly bridgeKeySecretName: string;
+  /** The standby sign-in bridge's trigger Lambda (README, "Attach the bridge triggers"). */
+  readonly bridge: {
+    /**
+     * Fail the deploy unless each region's pool uses `cognito-relay-auth-trigger` as its
+     * Define/Create/Verify Auth Challenge triggers. Off for the very first deploy (the function
+     * must exist before it can be attached), on after the one-time attach step.
+     */
+    readonly requireTriggersAttached: boolean;
+  };
   readonly waf: WafConfig;
   /** Proxy-side limits beyond WAF (requests per minute), answered with TooManyRequestsException. */
   readonly proxyRatePerIp: number;
@@ -98,6 +124,12 @@ export interface RelayConfig {
   readonly signUpPolicy: string;
   /** `RELAY_CORS_ORIGINS`: comma-separated origins, or `*`. */
   readonly corsOrigins: string;
+  /**
+   * Concurrent executions reserved for the replicator (at least 4: two event sources with the
+   * service minimum of 2 each), so a flood of proxy invocations cannot starve replication.
+   * Comes out of the account's regional concurrency quota.
+   */
+  readonly replicatorReservedConcurrency: number;
   /** Replicator pacing per quota category (requests per second per replicator process). */
   readonly replicatorQuotas: {
     readonly userCreation: number;
@@ -119,6 +151,11 @@ export interface RelayConfig {
    * `target/lambda`). Relative paths are resolved against the `cdk/` folder.
    */
   readonly lambdaAssetDir: string;
+  /**
+   * The functions' architecture: `arm64` (Graviton, the default: cheaper per GB-s) or `x86_64`.
+   * The builds in `lambdaAssetDir` must be ELF executables for it (`scripts/build-lambdas --arch`).
+   */
+  readonly lambdaArchitecture: 'arm64' | 'x86_64';
 }
 
 /** Example parameters: used by the tests and by `npm run synth`. Not real resources. */
@@ -138,6 +175,8 @@ export const exampleConfig: RelayConfig = {
   hostedZone: { id: 'Z0123456789EXAMPLE', name: 'example.com' },
   replicationKeySecretName: 'cognito-relay/replication-key',
   refreshKeySecretName: 'cognito-relay/refresh-key',
+  bridgeKeySecretName: 'cognito-relay/bridge-key',
+  bridge: { requireTriggersAttached: false },
   waf: {
     ratePerIpPer5Min: 1000,
     allowCidrs: ['192.0.2.0/24', '2001:db8::/32'],
@@ -148,6 +187,7 @@ export const exampleConfig: RelayConfig = {
   corsOrigins: '*',
   eventStream: { user: 'hash', lambdaFlushMs: 200 },
   signUpPolicy: JSON.stringify({ dry_run: true, blocked_email_domains: [], signups_per_ip_per_minute: 10 }),
+  replicatorReservedConcurrency: 5,
   replicatorQuotas: {
     userCreation: 50,
     userUpdate: 25,
@@ -159,10 +199,9 @@ export const exampleConfig: RelayConfig = {
   proxy5xxRateThreshold: 0.05,
   logRetention: RetentionDays.ONE_MONTH,
   lambdaAssetDir: '../target/lambda',
+  lambdaArchitecture: 'arm64',
 };
 
-/** The parameters `bin/app.ts` deploys. Replace the example with your own values. */
-export const deploymentConfig: RelayConfig = exampleConfig;
 
 /** The folder `cdk/` itself (this file lives in `cdk/lib`). */
 export const CDK_ROOT = path.resolve(__dirname, '..');
@@ -170,10 +209,10 @@ export const CDK_ROOT = path.resolve(__dirname, '..');
 /** Placeholder Lambda builds, used when the real ones have not been built (tests, offline synth). */
 export const PLACEHOLDER_ASSET_DIR = path.join(CDK_ROOT, 'test', 'fixtures', 'lambda');
 
-/** True when `<dir>/proxy/bootstrap` and `<dir>/replicator/bootstrap` both exist. */
+/** True when `<dir>/<function>/bootstrap` exists for every function (whatever it is). */
 export function hasLambdaBuilds(dir: string): boolean {
   const abs = path.resolve(CDK_ROOT, dir);
-  return ['proxy', 'replicator'].every((f) => fs.existsSync(path.join(abs, f, 'bootstrap')));
+  return ['proxy', 'replicator', 'auth-trigger'].every((f) => fs.existsSync(path.join(abs, f, 'bootstrap')));
 }
 
 /** The per-region public name, used by health checks: `auth-<region>.<zone>`. */
@@ -203,13 +242,29 @@ export const METRIC_NAMESPACE = 'CognitoRelay';
 export const HEALTH_PATH = '/health';
 export const STAGE_NAME = 'prod';
 
+/** The settings of `region` (one of the two configured regions). */
+export function regionConfig(config: RelayConfig, region: string): RegionConfig {
+  const r = [config.primary, config.standby].find((x) => x.region === region);
+  if (!r) throw new Error(`${region} is neither the primary nor the standby region`);
+  return r;
+}
+
+/**
+ * The name of one of a region's queues in its current generation: the base name at generation
+ * 1 (so existing deployments keep their queues), `<base>-g<N>.fifo` after.
+ */
+export function queueName(config: RelayConfig, region: string, base: string): string {
+  const gen = regionConfig(config, region).queueGeneration ?? 1;
+  return gen === 1 ? base : base.replace(/\.fifo$/, `-g${gen}.fifo`);
+}
+
 /** Deterministic URL of a region's inbound queue (no cross-region stack reference needed). */
 export function inboundQueueUrl(config: RelayConfig, region: string): string {
-  return `https://sqs.${region}.amazonaws.com/${config.account}/${INBOUND_QUEUE_NAME}`;
+  return `https://sqs.${region}.amazonaws.com/${config.account}/${queueName(config, region, INBOUND_QUEUE_NAME)}`;
 }
 
 export function inboundQueueArn(config: RelayConfig, region: string): string {
-  return `arn:aws:sqs:${region}:${config.account}:${INBOUND_QUEUE_NAME}`;
+  return `arn:aws:sqs:${region}:${config.account}:${queueName(config, region, INBOUND_QUEUE_NAME)}`;
 }
 
 /** The two regions as seen from one of them: its own settings and its peer's. */
@@ -255,10 +310,12 @@ export function validateConfig(config: RelayConfig): void {
       errors.push(`certificate for ${r.region} must be an ACM certificate in ${r.region}`);
     }
   }
-  if (!config.replicationKeySecretName || !config.refreshKeySecretName) {
-    errors.push('replicationKeySecretName and refreshKeySecretName are required');
-  } else if (config.replicationKeySecretName === config.refreshKeySecretName) {
-    errors.push('refreshKeySecretName must name a different secret than replicationKeySecretName');
+  if (!config.replicationKeySecretName || !config.refreshKeySecretName || !config.bridgeKeySecretName) {
+    errors.push('replicationKeySecretName, refreshKeySecretName and bridgeKeySecretName are required');
+  } else if (
+    new Set([config.replicationKeySecretName, config.refreshKeySecretName, config.bridgeKeySecretName]).size !== 3
+  ) {
+    errors.push('replicationKeySecretName, refreshKeySecretName and bridgeKeySecretName must name three different secrets');
   }
   if (config.publicClientIds.length === 0) errors.push('at least one public ClientId is needed');
   if (!/^(|email|phone_number|email,phone_number|phone_number,email)$/.test(config.usernameAttributes)) {
@@ -267,6 +324,18 @@ export function validateConfig(config: RelayConfig): void {
   const zone = config.hostedZone.name.replace(/\.$/, '');
   if (config.domainName !== zone && !config.domainName.endsWith(`.${zone}`)) {
     errors.push(`domainName ${config.domainName} is not in hosted zone ${zone}`);
+  }
+  if (!['arm64', 'x86_64'].includes(config.lambdaArchitecture)) {
+    errors.push(`lambdaArchitecture must be 'arm64' or 'x86_64', got '${config.lambdaArchitecture}'`);
+  }
+  for (const r of [config.primary, config.standby]) {
+    const g = r.queueGeneration;
+    if (g !== undefined && !(Number.isInteger(g) && g >= 1 && g <= 999)) {
+      errors.push(`queueGeneration of ${r.region} must be an integer from 1 to 999`);
+    }
+  }
+  if (!(Number.isInteger(config.replicatorReservedConcurrency) && config.replicatorReservedConcurrency >= 4)) {
+    errors.push('replicatorReservedConcurrency must be an integer of at least 4 (two event sources x 2)');
   }
   if (config.waf.ratePerIpPer5Min < 10) errors.push('waf.ratePerIpPer5Min must be at least 10');
   if (config.lagAlarmThresholdMs <= 0) errors.push('lagAlarmThresholdMs must be positive');
