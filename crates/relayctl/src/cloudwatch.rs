@@ -76,12 +76,9 @@ pub async fn read(sdk: &aws_config::SdkConfig, minutes: u64) -> Result<RegionMet
     let client = aws_sdk_cloudwatch::Client::new(sdk);
     let (start, end) = window(minutes);
     let period = i32::try_from(end - start).map_err(|_| "window too long".to_owned())?;
-    let mut req = client
-        .get_metric_data()
-        .start_time(DateTime::from_secs(start as i64))
-        .end_time(DateTime::from_secs(end as i64));
-    for (id, name, stat) in QUERIES {
-        req = req.metric_data_queries(
+    let queries: Vec<MetricDataQuery> = QUERIES
+        .iter()
+        .map(|(id, name, stat)| {
             MetricDataQuery::builder()
                 .id(*id)
                 .metric_stat(
@@ -97,21 +94,25 @@ pub async fn read(sdk: &aws_config::SdkConfig, minutes: u64) -> Result<RegionMet
                         .build(),
                 )
                 .return_data(true)
-                .build(),
-        );
-    }
+                .build()
+        })
+        .collect();
+    // One period per query over the whole window: a handful of values, never a second page.
+    let page = client
+        .get_metric_data()
+        .start_time(DateTime::from_secs(start as i64))
+        .end_time(DateTime::from_secs(end as i64))
+        .set_metric_data_queries(Some(queries))
+        .send()
+        .await
+        .map_err(|e| format!("CloudWatch GetMetricData: {}", relay_aws::describe(&e)))?;
     let mut values: std::collections::HashMap<String, Vec<f64>> = Default::default();
-    let mut pages = req.into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let page =
-            page.map_err(|e| format!("CloudWatch GetMetricData: {}", relay_aws::describe(&e)))?;
-        for r in page.metric_data_results() {
-            if let Some(id) = r.id() {
-                values
-                    .entry(id.to_owned())
-                    .or_default()
-                    .extend(r.values().iter().copied());
-            }
+    for r in page.metric_data_results() {
+        if let Some(id) = r.id() {
+            values
+                .entry(id.to_owned())
+                .or_default()
+                .extend(r.values().iter().copied());
         }
     }
     let sum = |id: &str| -> Option<u64> {
