@@ -325,12 +325,13 @@ impl Policy {
                     return Err(refuse("username_pattern"));
                 }
             }
-            if self.required.iter().any(|r| {
-                !attrs
+            let present = |r: &String| {
+                attrs
                     .iter()
                     .any(|(n, v)| *n == r.as_str() && !v.trim().is_empty())
-                    && !(r == "email" && email.is_some())
-            }) {
+                    || (r == "email" && email.is_some())
+            };
+            if !self.required.iter().all(present) {
                 return Err(refuse("required_attribute"));
             }
         }

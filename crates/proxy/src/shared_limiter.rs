@@ -256,6 +256,33 @@ impl CounterStore for MemoryCounters {
     }
 }
 
+/// The DynamoDB table (`RELAY_LIMITS_TABLE`).
+pub struct DynamoCounters(pub relay_aws::limits::Counters);
+
+impl CounterStore for DynamoCounters {
+    fn add<'a>(
+        &'a self,
+        pk: &'a str,
+        n: u32,
+        expires_at: u64,
+    ) -> BoxFut<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            self.0
+                .add(pk, n, expires_at)
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))
+        })
+    }
+    fn get<'a>(&'a self, pk: &'a str) -> BoxFut<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            self.0
+                .get(pk)
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,32 +343,5 @@ mod tests {
         let k = pk("rate", &format!("user:{}", "é".repeat(128)), 7);
         assert!(k.starts_with("rate#") && k.ends_with("#7") && k.len() == "rate#".len() + 32 + 2);
         assert!(!pk("rate", "user:alice", 1).contains("alice"));
-    }
-}
-
-/// The DynamoDB table (`RELAY_LIMITS_TABLE`).
-pub struct DynamoCounters(pub relay_aws::limits::Counters);
-
-impl CounterStore for DynamoCounters {
-    fn add<'a>(
-        &'a self,
-        pk: &'a str,
-        n: u32,
-        expires_at: u64,
-    ) -> BoxFut<'a, Result<u64, StoreError>> {
-        Box::pin(async move {
-            self.0
-                .add(pk, n, expires_at)
-                .await
-                .map_err(|e| StoreError::Unavailable(e.to_string()))
-        })
-    }
-    fn get<'a>(&'a self, pk: &'a str) -> BoxFut<'a, Result<u64, StoreError>> {
-        Box::pin(async move {
-            self.0
-                .get(pk)
-                .await
-                .map_err(|e| StoreError::Unavailable(e.to_string()))
-        })
     }
 }

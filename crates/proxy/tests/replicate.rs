@@ -1,6 +1,7 @@
 //! The request path in process: forwarding to a stub upstream (a local axum server standing in
 //! for Cognito) and the events a capturing sink receives. Each test is one way a successful
 //! mutation could have gone unreplicated.
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -1,5 +1,6 @@
 //! The router without a server or network (`oneshot`): admission, refusals, CORS and /health
 //! decisions, with in-memory ports. Forwarding is covered end to end in tests/e2e.
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use std::collections::HashMap;
 use std::sync::Arc;

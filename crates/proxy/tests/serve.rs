@@ -1,5 +1,6 @@
 //! The standalone server against slow clients: real sockets on 127.0.0.1, no timing asserted
 //! (each wait is bounded only so that a regression fails instead of hanging).
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use std::sync::Arc;
 use std::time::Duration;

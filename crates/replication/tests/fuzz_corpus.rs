@@ -1,5 +1,6 @@
 //! Replays `fuzz/corpus/event_open` (seeds and any input a fuzzing run crashed on) through
 //! Header::peek and Envelope::open, as the fuzz target does, as an ordinary test.
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 #[test]
 fn event_open_corpus() {

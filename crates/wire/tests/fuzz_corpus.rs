@@ -1,6 +1,7 @@
 //! Replays the cargo-fuzz corpora (`fuzz/corpus/<target>`, seeds and every input a fuzzing run
 //! found a crash with) through the same code as the fuzz targets, as an ordinary test: what
 //! once crashed stays a regression test, without cargo-fuzz in CI.
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use std::path::PathBuf;
 
