@@ -234,7 +234,8 @@ def test_status_reads_the_lambda_metrics_from_cloudwatch(stack: Stack):
     show("status  (Lambda deployment: CloudWatch)", text)
     assert "CloudWatch (namespace CognitoRelay, last 15 min" in text.stdout
     assert f"{B} bridge: 4 SRP sign-in(s), 1 refusal(s)" in text.stdout
-    row = next(l for l in text.stdout.splitlines() if l.startswith(B) and "990" in l)
+    cw_table = text.stdout.split("CloudWatch (namespace", 1)[1]
+    row = next(l for l in cw_table.splitlines() if l.startswith(B))
     assert row.split()[1:5] == ["990", "2", "3", "-"]
 
     # The failover preflight reads the same lag: over the threshold it stops (exit 13).

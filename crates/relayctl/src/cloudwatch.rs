@@ -56,11 +56,6 @@ const QUERIES: &[(&str, &str, &str)] = &[
     ("refused", "BridgeRefusals", "Sum"),
 ];
 
-/// The metric names relayctl reads (for the operator role's documentation and tests).
-pub fn metric_names() -> impl Iterator<Item = &'static str> {
-    QUERIES.iter().map(|(_, name, _)| *name)
-}
-
 /// Start and end of a window of `minutes` ending at the next full minute.
 fn window(minutes: u64) -> (u64, u64) {
     let now = SystemTime::now()
