@@ -8,8 +8,8 @@ import {
   hasLambdaBuilds,
   validateConfig,
 } from './config';
-import { GlobalStack } from './global-stack';
-import { RegionalStack } from './regional-stack';
+import { GlobalStack } from './stack/global-stack';
+import { RegionalStack } from './stack/regional-stack';
 
 export interface RelayApp {
   readonly app: App;

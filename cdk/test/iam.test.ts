@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Template } from 'aws-cdk-lib/assertions';
-import { REPLICATOR_COGNITO_ACTIONS } from '../lib/regional-stack';
+import { REPLICATOR_COGNITO_ACTIONS } from '../lib/construct/permissions';
 import { build, LIMITS_TABLE, only, STATE_TABLE } from './helpers';
 
 const built = build();

@@ -1,6 +1,20 @@
-//! The router: `POST /` (the Cognito protocol), `OPTIONS /` (CORS preflight), `GET /health`,
-//! `GET /metrics`. One error type, mapped to Cognito's wire shape once, at the edge.
-
+//! The router: `POST /` (the Cognito protocol), `GET /health`, `GET /metrics`, with CORS
+//! (preflights included) from tower-http's `CorsLayer`. One error type, mapped to Cognito's
+//! wire shape once, at the edge (`Refusal`).
+//!
+//! A Cognito request runs through stages (`stages`), each an `async fn` that owns one concern
+//! and either passes the request on or ends it with a `WireError` (answered as a `Refusal`):
+//! 1. `admit` — everything that can refuse without changing anything; yields `Admitted`;
+//! 2. `forward` — the call to Cognito, retried once with reloaded secrets when the client
+//!    secret rotated; failed sign-ins and throttling counted; yields Cognito's answer;
+//! 3. `replicate_stage` — a successful mutation's event, delivered to the peer before answering;
+//! 4. `respond` — Cognito's answer as the client's, refresh tokens sealed; yields `Outcome`.
+//!
+//! `Outcome` (response, replication delivery, throttled) is what `serve_cognito` reports in the
+//! metrics, the log line and the event stream. A new stage is one more `async fn` called from
+//! `stages`: one that answers some actions itself (a bridge) sits between `admit` and `forward`
+//! and returns `Result<Option<Outcome>, WireError>` (`Some` ends the request, `None` passes);
+//! `Outcome::answered` builds the outcome of an answer nothing was replicated for.
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -13,6 +27,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use replication::{build_change, Event, EVENT_VERSION};
 use serde_json::Value;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::{info, warn, Instrument};
 use wire::{ActionSpec, Mutation, SecretPlacement, WireError};
 
@@ -75,12 +91,16 @@ impl AppState {
 }
 
 pub fn app(state: Arc<AppState>) -> Router {
+    let (cors, vary) = cors(&state.cfg.cors_origins);
     Router::new()
-        .route("/", post(cognito).options(preflight).fallback(wrong_method))
+        .route("/", post(cognito).fallback(wrong_method))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(fallback)
         .with_state(state)
+        .layer(cors)
+        // Outside the CORS layer, so that its preflight answers carry it too.
+        .layer(vary)
 }
 
 /// An error answered in Cognito's shape.
@@ -127,58 +147,51 @@ async fn wrong_method() -> Response {
     r
 }
 
-const ALLOW_HEADERS: &str = "content-type,x-amz-target,x-amz-user-agent,amz-sdk-invocation-id,amz-sdk-request,cache-control,x-amz-date,authorization";
-const EXPOSE_HEADERS: &str = "x-amzn-RequestId,x-amzn-ErrorType,x-amzn-ErrorMessage,Date";
+/// Request headers a browser may send (amplify-js and the AWS SDKs send these).
+const ALLOW_HEADERS: [header::HeaderName; 8] = [
+    header::CONTENT_TYPE,
+    header::HeaderName::from_static("x-amz-target"),
+    header::HeaderName::from_static("x-amz-user-agent"),
+    header::HeaderName::from_static("amz-sdk-invocation-id"),
+    header::HeaderName::from_static("amz-sdk-request"),
+    header::CACHE_CONTROL,
+    header::HeaderName::from_static("x-amz-date"),
+    header::AUTHORIZATION,
+];
+/// Response headers a browser app may read.
+const EXPOSE_HEADERS: [header::HeaderName; 4] = [
+    header::HeaderName::from_static("x-amzn-requestid"),
+    header::HeaderName::from_static("x-amzn-errortype"),
+    header::HeaderName::from_static("x-amzn-errormessage"),
+    header::DATE,
+];
 
-/// The `Access-Control-Allow-Origin` value for a request's `Origin`, if it is allowed.
-fn allowed_origin(cfg: &Config, origin: Option<&HeaderValue>) -> Option<HeaderValue> {
-    match &cfg.cors_origins {
-        Origins::Any => Some(HeaderValue::from_static("*")),
-        Origins::List(list) => {
-            let origin = origin?;
-            let o = origin.to_str().ok()?;
-            list.iter().any(|a| a == o).then(|| origin.clone())
-        }
-    }
-}
-
-fn add_cors(cfg: &Config, req_origin: Option<&HeaderValue>, resp: &mut Response) {
-    // In allow-list mode the answer depends on Origin whether or not this origin is allowed:
-    // a cache must not serve a refused origin's answer (no CORS headers) to an allowed one.
-    if cfg.cors_origins != Origins::Any {
-        resp.headers_mut()
-            .insert(header::VARY, HeaderValue::from_static("Origin"));
-    }
-    if let Some(origin) = allowed_origin(cfg, req_origin) {
-        let h = resp.headers_mut();
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        h.insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static(EXPOSE_HEADERS),
-        );
-    }
-}
-
-async fn preflight(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let mut r = StatusCode::OK.into_response();
-    let origin = headers.get(header::ORIGIN);
-    add_cors(&st.cfg, origin, &mut r);
-    if allowed_origin(&st.cfg, origin).is_some() {
-        let h = r.headers_mut();
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("POST, OPTIONS"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static(ALLOW_HEADERS),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_MAX_AGE,
-            HeaderValue::from_static("86400"),
-        );
-    }
-    r
+/// CORS for every response: `Access-Control-Allow-Origin: *`, or the request's `Origin` when it
+/// is one of the configured origins (none otherwise). Preflights (`OPTIONS`) are answered here
+/// with the methods, headers and a day's max-age. In allow-list mode every answer carries
+/// `Vary: Origin`, whether or not this origin is allowed: a shared cache must not serve a
+/// refused origin's answer (no CORS headers) to an allowed one.
+fn cors(origins: &Origins) -> (CorsLayer, SetResponseHeaderLayer<Option<HeaderValue>>) {
+    let allow = match origins {
+        Origins::Any => AllowOrigin::any(),
+        // `*` is not an origin a browser sends; only `Origins::Any` means "every origin".
+        Origins::List(list) => AllowOrigin::list(
+            list.iter()
+                .filter(|o| o.as_str() != "*")
+                .filter_map(|o| HeaderValue::from_str(o).ok()),
+        ),
+    };
+    let layer = CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::POST, Method::OPTIONS])
+        .allow_headers(ALLOW_HEADERS)
+        .expose_headers(EXPOSE_HEADERS)
+        .max_age(std::time::Duration::from_secs(86400))
+        // tower-http would name the three preflight headers (lower-case); the answer depends
+        // on Origin only, and only in allow-list mode.
+        .vary([]);
+    let vary = (*origins != Origins::Any).then(|| HeaderValue::from_static("Origin"));
+    (layer, SetResponseHeaderLayer::appending(header::VARY, vary))
 }
 
 async fn health(State(st): State<Arc<AppState>>) -> Response {
@@ -271,6 +284,9 @@ impl Upstream {
             .get("x-amzn-errortype")
             .and_then(|v| v.to_str().ok())
             .map(|v| v.split(':').next().unwrap_or(v))
+    }
+    fn throttled(&self) -> bool {
+        self.error_type() == Some("TooManyRequestsException")
     }
     fn request_id(&self) -> &str {
         self.headers
@@ -516,9 +532,10 @@ async fn cognito(State(st): State<Arc<AppState>>, req: Request) -> Response {
     }
 }
 
+/// One request: the stages, then what every request reports (metrics, EMF, the log line and
+/// the event stream).
 async fn serve_cognito(st: Arc<AppState>, req: Request) -> Response {
     let started = Instant::now();
-    let origin = req.headers().get(header::ORIGIN).cloned();
     let spec = wire::lookup(
         req.headers()
             .get("x-amz-target")
@@ -527,10 +544,14 @@ async fn serve_cognito(st: Arc<AppState>, req: Request) -> Response {
     let action = spec.as_ref().map_or("Refused", |s| s.name);
     let span = tracing::info_span!("request", action, request_id = tracing::field::Empty);
     let mut notes = Notes::default();
-    let (mut resp, delivery, throttled) = handle(&st, req, spec, &mut notes)
+    let outcome = handle(&st, req, spec, &mut notes)
         .instrument(span.clone())
         .await;
-    add_cors(&st.cfg, origin.as_ref(), &mut resp);
+    let Outcome {
+        response: resp,
+        delivery,
+        throttled,
+    } = outcome;
     let status = resp.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1e3;
     st.metrics.record(action, status, latency_ms);
@@ -579,26 +600,60 @@ pub(crate) struct Notes {
     pub relay_answered: bool,
 }
 
+/// What a request came to: the answer, and what the metrics and the log report about it.
+pub(crate) struct Outcome {
+    pub response: Response,
+    /// Where the replication event of a successful mutation went (`None`: nothing to replicate).
+    pub delivery: Option<Delivery>,
+    /// Cognito answered TooManyRequestsException.
+    pub throttled: bool,
+}
+
+impl Outcome {
+    /// An answer nothing was replicated for (a refusal, or a stage that answered itself).
+    pub(crate) fn answered(response: Response) -> Self {
+        Self {
+            response,
+            delivery: None,
+            throttled: false,
+        }
+    }
+}
+
+/// Runs the stages; an error from any of them is answered in Cognito's shape by the relay.
 async fn handle(
     st: &Arc<AppState>,
     req: Request,
     spec: Result<&'static ActionSpec, WireError>,
     notes: &mut Notes,
-) -> (Response, Option<Delivery>, bool) {
-    match handle_inner(st, req, spec, notes).await {
-        Ok(done) => (done.response, done.delivery, done.throttled),
+) -> Outcome {
+    match stages(st, req, spec, notes).await {
+        Ok(outcome) => outcome,
         Err(e) => {
             notes.relay_answered = true;
-            (Refusal(e).into_response(), None, false)
+            Outcome::answered(Refusal(e).into_response())
         }
     }
 }
 
-/// What a forwarded request came to.
-struct Done {
-    response: Response,
-    delivery: Option<Delivery>,
-    throttled: bool,
+/// The request path, one stage after another (see the stage functions for what each owns).
+///
+/// A new stage slots in here. One that answers some actions itself (the standby sign-in
+/// bridge) goes between `admit` and `forward`, as
+/// `if let Some(outcome) = bridge(st, &mut admitted).await? { return Ok(outcome); }`:
+/// it sees the admitted request (client mapped, hash signed, limits counted, secrets loaded),
+/// answers with an `Outcome` (or a `WireError`, answered in Cognito's shape) or passes.
+async fn stages(
+    st: &Arc<AppState>,
+    req: Request,
+    spec: Result<&'static ActionSpec, WireError>,
+    notes: &mut Notes,
+) -> Result<Outcome, WireError> {
+    let mut admitted = admit(st, req, spec?, notes).await?;
+    let up = forward(st, &mut admitted).await?;
+    let answer = Answer::of(&admitted, &st.sink, up);
+    let delivery = replicate_stage(st, &admitted, &answer).await;
+    Ok(respond(&admitted, answer, delivery))
 }
 
 /// A password (or challenge) attempt whose NotAuthorizedException counts as a failed sign-in:
@@ -622,15 +677,63 @@ async fn limit(st: &AppState, key: String, per_minute: u32) -> Result<(), WireEr
     Ok(())
 }
 
-/// Admits the request (everything that can refuse it without changing anything), then forwards
-/// and replicates in a task of its own.
-async fn handle_inner(
-    st: &Arc<AppState>,
+fn not_json() -> WireError {
+    WireError::new(
+        400,
+        "SerializationException",
+        "Request body is not valid JSON",
+    )
+}
+
+/// A request that passed admission, ready to forward.
+pub(crate) struct Admitted {
+    pub spec: &'static ActionSpec,
+    /// The body as the client sent it (prepared again when the client secret rotated).
+    pub bytes: Bytes,
+    /// The body to forward: client mapped, secret hash and caller IP added.
+    pub body: Value,
+    pub secrets: Arc<Loaded>,
+    pub prepared: wire::Prepared,
+    /// Who a token-authorized mutation is about, resolved before forwarding.
+    pub pre_identity: Option<replication::UserIdentity>,
+    pub ip: Option<String>,
+    pub user_agent: Option<HeaderValue>,
+}
+
+impl Admitted {
+    /// Prepares the client's body again with `secrets` (after a client secret rotation).
+    fn reprepare(&mut self, secrets: Arc<Loaded>) -> Result<(), WireError> {
+        let mut body = serde_json::from_slice::<Value>(&self.bytes).map_err(|_| not_json())?;
+        self.prepared = wire::prepare(
+            self.spec,
+            &mut body,
+            &secrets.clients,
+            self.ip.as_deref(),
+            &secrets.refresh_keys,
+        )?;
+        self.body = body;
+        self.secrets = secrets;
+        Ok(())
+    }
+
+    /// The per-username limiter key, when the request names its user.
+    fn user_limit_key(&self) -> Option<String> {
+        self.prepared
+            .username
+            .as_ref()
+            .map(|u| format!("user:{}", u.to_lowercase()))
+    }
+}
+
+/// Stage 1, admit: everything that can refuse the request without changing anything (content
+/// type, per-IP limit, body size and time, JSON, sign-up policy, secrets, the client mapping and
+/// hash, per-username limit and lockout, and resolving the user of a token mutation).
+async fn admit(
+    st: &AppState,
     req: Request,
-    spec: Result<&'static ActionSpec, WireError>,
+    spec: &'static ActionSpec,
     notes: &mut Notes,
-) -> Result<Done, WireError> {
-    let spec = spec?;
+) -> Result<Admitted, WireError> {
     let ip = caller_ip(&req, &st.cfg.trusted_proxies);
     notes.ip = ip.clone();
     let ct = req
@@ -669,16 +772,7 @@ async fn handle_inner(
             st.cfg.max_body_bytes
         ))
     })?;
-    let parse = || {
-        serde_json::from_slice::<Value>(&bytes).map_err(|_| {
-            WireError::new(
-                400,
-                "SerializationException",
-                "Request body is not valid JSON",
-            )
-        })
-    };
-    let mut body = parse()?;
+    let mut body = serde_json::from_slice::<Value>(&bytes).map_err(|_| not_json())?;
     notes.user = body
         .get("Username")
         .and_then(Value::as_str)
@@ -723,9 +817,18 @@ async fn handle_inner(
                 .map(|(u, _)| u)
         })
         .or(notes.user.take());
-    if let Some(u) = &prepared.username {
-        let key = format!("user:{}", u.to_lowercase());
-        let signin = is_signin(spec, &body) && st.cfg.failed_signins_per_username > 0;
+    let mut admitted = Admitted {
+        spec,
+        bytes,
+        body,
+        secrets,
+        prepared,
+        pre_identity: None,
+        ip,
+        user_agent,
+    };
+    if let Some(key) = admitted.user_limit_key() {
+        let signin = is_signin(spec, &admitted.body) && st.cfg.failed_signins_per_username > 0;
         // One round trip for both (concurrent) when the limits are shared.
         let (rate, locked) = tokio::join!(
             limit(st, key.clone(), st.cfg.rate_per_username_per_min),
@@ -746,143 +849,105 @@ async fn handle_inner(
     }
     // A token mutation whose user cannot be resolved now is refused before anything changes
     // (it could not be replicated); a token Cognito will refuse anyway is forwarded as is.
-    let pre_identity = match (spec.mutation, spec.secret, &st.sink) {
-        (Some(_), SecretPlacement::None, Some(_)) => {
-            identity_from_token(st, body.get("AccessToken").and_then(Value::as_str)).await?
-        }
-        _ => None,
-    };
-    forward(
-        st.clone(),
-        Admitted {
-            spec,
-            bytes,
-            body,
-            secrets,
-            prepared,
-            pre_identity,
-            ip,
-            user_agent,
-        },
-    )
-    .await
+    if let (Some(_), SecretPlacement::None, Some(_)) = (spec.mutation, spec.secret, &st.sink) {
+        let token = admitted.body.get("AccessToken").and_then(Value::as_str);
+        admitted.pre_identity = identity_from_token(st, token).await?;
+    }
+    Ok(admitted)
 }
 
-/// A request that passed admission.
-struct Admitted {
-    spec: &'static ActionSpec,
-    bytes: Bytes,
-    body: Value,
-    secrets: Arc<Loaded>,
-    prepared: wire::Prepared,
-    pre_identity: Option<replication::UserIdentity>,
-    ip: Option<String>,
-    user_agent: Option<HeaderValue>,
-}
-
-/// Forwards (retrying once with reloaded secrets when the client secret rotated), replicates a
-/// successful mutation, and builds the response.
-async fn forward(st: Arc<AppState>, r: Admitted) -> Result<Done, WireError> {
-    let st = &*st;
-    let Admitted {
-        spec,
-        bytes,
-        mut body,
-        mut secrets,
-        mut prepared,
-        pre_identity,
-        ip,
-        user_agent,
-    } = r;
-    let parse = || {
-        serde_json::from_slice::<Value>(&bytes).map_err(|_| {
-            WireError::new(
-                400,
-                "SerializationException",
-                "Request body is not valid JSON",
-            )
-        })
-    };
-
-    let mut up = call_upstream(
-        st,
-        spec.name,
-        serde_json::to_vec(&body).unwrap_or_default(),
-        user_agent.as_ref(),
-    )
-    .await?;
-    if spec.secret != SecretPlacement::None && up.rejected_secret() {
+/// Stage 2, forward: sends the admitted request to Cognito, once more with reloaded secrets
+/// when Cognito rejected the secret hash (the app client secret rotated; `admitted` then holds
+/// what was sent the second time). Counts failed sign-ins and Cognito's throttling.
+async fn forward(st: &AppState, admitted: &mut Admitted) -> Result<Upstream, WireError> {
+    async fn send(st: &AppState, a: &Admitted) -> Result<Upstream, WireError> {
+        let body = serde_json::to_vec(&a.body).unwrap_or_default();
+        call_upstream(st, a.spec.name, body, a.user_agent.as_ref()).await
+    }
+    let mut up = send(st, admitted).await?;
+    if admitted.spec.secret != SecretPlacement::None && up.rejected_secret() {
         // The app client secret may have rotated: reload once and try again.
-        if let Some(fresh) = st.secrets.refresh_after_rejection(&secrets).await {
-            secrets = fresh;
-            body = parse()?;
-            prepared = wire::prepare(
-                spec,
-                &mut body,
-                &secrets.clients,
-                ip.as_deref(),
-                &secrets.refresh_keys,
-            )?;
-            up = call_upstream(
-                st,
-                spec.name,
-                serde_json::to_vec(&body).unwrap_or_default(),
-                user_agent.as_ref(),
-            )
-            .await?;
+        if let Some(fresh) = st.secrets.refresh_after_rejection(&admitted.secrets).await {
+            admitted.reprepare(fresh)?;
+            up = send(st, admitted).await?;
         }
     }
     if up.error_type() == Some("NotAuthorizedException")
         && !up.rejected_secret()
         && st.cfg.failed_signins_per_username > 0
-        && is_signin(spec, &body)
+        && is_signin(admitted.spec, &admitted.body)
     {
-        if let Some(u) = &prepared.username {
-            st.limiter.fail(&format!("user:{}", u.to_lowercase())).await;
+        if let Some(key) = admitted.user_limit_key() {
+            st.limiter.fail(&key).await;
         }
     }
-    let throttled = up.error_type() == Some("TooManyRequestsException");
-    if throttled {
+    if up.throttled() {
         st.metrics
             .throttled
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     tracing::Span::current().record("request_id", up.request_id());
+    Ok(up)
+}
 
+/// Cognito's answer, with its body parsed when a later stage reads it.
+struct Answer {
+    up: Upstream,
+    /// The JSON of a success that issues tokens or is replicated (`None` otherwise, or when the
+    /// body is not JSON).
+    json: Option<Value>,
+}
+
+impl Answer {
+    fn of(a: &Admitted, sink: &Option<Arc<dyn EventSink>>, up: Upstream) -> Self {
+        let read = up.status.is_success()
+            && (a.spec.issues_tokens || (a.spec.mutation.is_some() && sink.is_some()));
+        let json = read
+            .then(|| serde_json::from_slice::<Value>(&up.body).ok())
+            .flatten();
+        Self { up, json }
+    }
+}
+
+/// Stage 3, replicate: a successful mutation's event, sealed for the peer and delivered before
+/// the client is answered. `None` when there is nothing to replicate.
+async fn replicate_stage(st: &AppState, a: &Admitted, answer: &Answer) -> Option<Delivery> {
+    let mutation = a.spec.mutation.filter(|_| st.sink.is_some())?;
+    if !answer.up.status.is_success() {
+        return None;
+    }
+    // AWS documents empty bodies for actions without output: a success whose body is empty
+    // (or not JSON) replicates as if it were `{}`.
+    let empty = Value::Object(Default::default());
+    let resp = answer.json.as_ref().unwrap_or(&empty);
+    replicate(
+        st,
+        a.spec,
+        mutation,
+        a.pre_identity.clone(),
+        &a.body,
+        resp,
+        &a.secrets.keys,
+    )
+    .await
+}
+
+/// Stage 4, respond: Cognito's status, body and `x-amzn-*` / `Date` headers, with the refresh
+/// tokens of a token-issuing success sealed.
+fn respond(a: &Admitted, answer: Answer, delivery: Option<Delivery>) -> Outcome {
+    let Answer { up, json } = answer;
     let mut out_body = up.body.clone();
-    let mut delivery = None;
-    let replicating = spec.mutation.filter(|_| st.sink.is_some());
-    if up.status.is_success() && (spec.issues_tokens || replicating.is_some()) {
-        // AWS documents empty bodies for actions without output: a success whose body is
-        // empty (or not JSON) replicates as if it were `{}`.
-        let parsed = serde_json::from_slice::<Value>(&up.body).ok();
-        let mut resp_json = parsed
-            .clone()
-            .unwrap_or_else(|| Value::Object(Default::default()));
-        if let Some(mutation) = replicating {
-            delivery = replicate(
-                st,
-                spec,
-                mutation,
-                pre_identity,
-                &body,
-                &resp_json,
-                &secrets.keys,
-            )
-            .await;
-        }
-        if parsed.is_some()
-            && wire::seal_response_tokens(
-                spec,
-                &mut resp_json,
-                &secrets.refresh_keys,
-                prepared.username.as_deref(),
-            )
-        {
-            out_body = Bytes::from(serde_json::to_vec(&resp_json).unwrap_or_default());
+    if let Some(mut json) = json.filter(|_| a.spec.issues_tokens) {
+        if wire::seal_response_tokens(
+            a.spec,
+            &mut json,
+            &a.secrets.refresh_keys,
+            a.prepared.username.as_deref(),
+        ) {
+            out_body = Bytes::from(serde_json::to_vec(&json).unwrap_or_default());
         }
     }
-
+    let throttled = up.throttled();
     let mut resp = Response::new(Body::from(out_body));
     *resp.status_mut() = up.status;
     let h = resp.headers_mut();
@@ -898,9 +963,9 @@ async fn forward(st: Arc<AppState>, r: Admitted) -> Result<Done, WireError> {
             h.insert(k.clone(), v.clone());
         }
     }
-    Ok(Done {
+    Outcome {
         response: resp,
         delivery,
         throttled,
-    })
+    }
 }

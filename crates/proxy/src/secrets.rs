@@ -29,6 +29,8 @@ pub struct SecretCache {
     key_id: String,
     refresh_id: Option<String>,
     ttl: Duration,
+    /// A rejected hash reloads the secrets only when the copy is at least this old.
+    min_refresh: Duration,
     /// Read on every request without waiting; written only by a reload.
     current: std::sync::RwLock<Option<(Instant, Arc<Loaded>)>>,
     /// One reload at a time.
@@ -56,10 +58,18 @@ impl SecretCache {
             key_id,
             refresh_id: None,
             ttl,
+            min_refresh: MIN_REFRESH,
             current: std::sync::RwLock::new(None),
             reload: Mutex::new(()),
             failed_at: std::sync::Mutex::new(None),
         }
+    }
+
+    /// A rejected secret hash reloads the secrets only when the copy is at least `min` old
+    /// (default 5 s; in-process tests rotate a secret without waiting).
+    pub fn with_min_refresh(mut self, min: Duration) -> Self {
+        self.min_refresh = min;
+        self
     }
 
     /// Reads the refresh-token keyring from its own secret.
@@ -175,7 +185,7 @@ impl SecretCache {
         let _one = self.reload.lock().await;
         match self.cached() {
             Some((_, loaded)) if !Arc::ptr_eq(&loaded, used) => return Some(loaded),
-            Some((at, _)) if at.elapsed() < MIN_REFRESH => return None,
+            Some((at, _)) if at.elapsed() < self.min_refresh => return None,
             _ => {}
         }
         self.reload("after a rejected secret hash").await.ok()

@@ -3,8 +3,8 @@ import * as cw from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import { Construct } from 'constructs';
-import { AlarmTopic } from './alarm-topic';
-import { HEALTH_PATH, RelayConfig, originDomainName, regionalDomainName } from './config';
+import { AlarmTopic } from '../construct/alarm-topic';
+import { HEALTH_PATH, RelayConfig, originDomainName, regionalDomainName } from '../config';
 
 export interface GlobalStackProps extends StackProps {
   readonly config: RelayConfig;

@@ -7,7 +7,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import { EventStreamConfig, METRIC_NAMESPACE, SIGN_UP_POLICY_PARAMETER_NAME } from './config';
+import { EventStreamConfig, METRIC_NAMESPACE, SIGN_UP_POLICY_PARAMETER_NAME } from '../config';
 
 export interface EventStreamProps {
   readonly region: string;

@@ -1,0 +1,138 @@
+/**
+ * The region's alarms, each on the region's alarm topic (e-mail), with OK notifications too.
+ * Names are `cognito-relay-<region>-<id>`; the runbooks are indexed by them.
+ */
+import { Duration } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import * as cw from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { Construct } from 'constructs';
+import { METRIC_NAMESPACE, RelayConfig } from '../config';
+import { AlarmTopic } from './alarm-topic';
+import { RelayEventStream } from './event-stream';
+import { MAX_DELIVERIES, MAX_RECEIVES, RelayQueues } from './queues';
+
+export interface RelayAlarmsProps {
+  readonly config: RelayConfig;
+  readonly region: string;
+  readonly queues: RelayQueues;
+  readonly api: apigw.RestApi;
+  readonly replicator: lambda.IFunction;
+  readonly eventStream: RelayEventStream;
+}
+
+/** Resources are added to `scope` itself (see README.md beside this file). */
+export class RelayAlarms {
+  public readonly alarms: cw.Alarm[] = [];
+
+  constructor(scope: Construct, p: RelayAlarmsProps) {
+    const cfg = p.config;
+    const region = p.region;
+    const alarmTopic = new AlarmTopic(scope, 'Alarms', { email: cfg.alarmEmail }).topic;
+    const action = new cwActions.SnsAction(alarmTopic);
+    const relayMetric = (metricName: string, statistic: string, period = Duration.minutes(1)) =>
+      new cw.Metric({ namespace: METRIC_NAMESPACE, metricName, statistic, period });
+    const alarms = this.alarms;
+    const alarm = (id: string, props: cw.AlarmProps) => {
+      const a = new cw.Alarm(scope, id, { ...props, alarmName: `cognito-relay-${region}-${id}` });
+      a.addAlarmAction(action);
+      a.addOkAction(action);
+      alarms.push(a);
+      return a;
+    };
+    alarm('DlqNotEmpty', {
+      alarmDescription:
+        `Replication events are in the DLQ (an event failed ${MAX_RECEIVES} times, or was delivered ` +
+        `${MAX_DELIVERIES} times): inspect and redrive (relayctl dlq).`,
+      metric: p.queues.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        statistic: 'Maximum',
+        period: Duration.minutes(1),
+      }),
+      threshold: 0,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('ReplicationLagHigh', {
+      alarmDescription: `p99 replication lag above ${cfg.lagAlarmThresholdMs} ms.`,
+      metric: relayMetric('ReplicationLagMs', 'p99'),
+      threshold: cfg.lagAlarmThresholdMs,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 3,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    // A stuck replicator emits no lag at all: the age of the oldest waiting event catches that.
+    alarm('InboundBacklogOld', {
+      alarmDescription: `The oldest waiting replication event is older than ${cfg.lagAlarmThresholdMs} ms.`,
+      metric: p.queues.inboundQueue.metricApproximateAgeOfOldestMessage({
+        statistic: 'Maximum',
+        period: Duration.minutes(1),
+      }),
+      threshold: Math.ceil(cfg.lagAlarmThresholdMs / 1000),
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 3,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('ReplicationLost', {
+      alarmDescription: 'The proxy could not enqueue a replication event anywhere: run relayctl reconcile.',
+      metric: relayMetric('ReplicationLost', 'Sum'),
+      threshold: 1,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('FallbackBacklogOld', {
+      alarmDescription:
+        'Events wait in the fallback queue for over 5 minutes: the replicator forwards the fallback queue ' +
+        'to the peer inbound queue, and it cannot (peer queue unreachable, or forwarding fails: see the ' +
+        'replicator logs and ReplicatorErrors).',
+      metric: p.queues.fallbackQueue.metricApproximateAgeOfOldestMessage({
+        statistic: 'Maximum',
+        period: Duration.minutes(1),
+      }),
+      threshold: 300,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('Proxy5xxRate', {
+      alarmDescription: `More than ${cfg.proxy5xxRateThreshold * 100}% of requests answer 5xx.`,
+      // The Average of API Gateway's 5XXError is the share of requests that answered 5xx.
+      metric: p.api.metricServerError({ statistic: 'Average', period: Duration.minutes(1) }),
+      threshold: cfg.proxy5xxRateThreshold,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 3,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('EventsDropped', {
+      alarmDescription:
+        'The proxy dropped request events (EventBridge bus slow, unreachable or refusing, or the buffer full): ' +
+        'downstream systems miss them. Requests are not affected. See docs/event-stream.md.',
+      metric: p.eventStream.droppedMetric,
+      threshold: 0,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('CognitoThrottling', {
+      alarmDescription: 'Cognito throttled the proxy or the replicator (TooManyRequestsException).',
+      metric: relayMetric('CognitoThrottled', 'Sum', Duration.minutes(5)),
+      threshold: 0,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('ReplicatorErrors', {
+      alarmDescription: 'Replicator invocations fail as a whole (not single events).',
+      metric: p.replicator.metricErrors({ period: Duration.minutes(5) }),
+      threshold: 0,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+  }
+}

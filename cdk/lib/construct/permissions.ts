@@ -1,0 +1,224 @@
+/**
+ * What the proxy and replicator roles may do beyond their own logs, and the operator role
+ * relayctl assumes. Least privilege: each statement names the actions the binaries call and the
+ * resources they call them on.
+ */
+import { Duration } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import {
+  QUEUE_KEY_ALIAS,
+  RegionConfig,
+  RelayConfig,
+  inboundQueueArn,
+  operatorRoleName,
+} from '../config';
+import { RelayFunctions } from './functions';
+import { RelayQueues } from './queues';
+import { RelaySecrets } from './secrets';
+import { RelayState } from './state';
+
+/** The Admin actions the replicator replays on its own pool (and ListUsers to find users by attribute). */
+export const REPLICATOR_COGNITO_ACTIONS = [
+  'AdminCreateUser',
+  'AdminSetUserPassword',
+  'AdminConfirmSignUp',
+  'AdminGetUser',
+  'AdminUpdateUserAttributes',
+  'AdminDeleteUserAttributes',
+  'AdminDeleteUser',
+  'AdminSetUserMFAPreference',
+  'AdminSetUserSettings',
+  'AdminUserGlobalSignOut',
+  'AdminEnableUser',
+  'AdminDisableUser',
+  'ListUsers',
+];
+
+export interface RelayPermissionsProps {
+  readonly config: RelayConfig;
+  readonly self: RegionConfig;
+  readonly peer: RegionConfig;
+  readonly queues: RelayQueues;
+  readonly state: RelayState;
+  readonly secrets: RelaySecrets;
+  readonly functions: RelayFunctions;
+}
+
+/** Resources are added to `scope` itself (see README.md beside this file). */
+export class RelayPermissions {
+  public readonly operatorRole: iam.Role;
+
+  constructor(scope: Construct, props: RelayPermissionsProps) {
+    const { config: cfg, self, peer, queues, state, secrets, functions } = props;
+    const region = self.region;
+    const { proxyRole, replicatorRole } = functions;
+    const queueKey = queues.key;
+    const userPool = secrets.userPool;
+
+    proxyRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'SendToPeerInboundAndOwnFallback',
+        actions: ['sqs:SendMessage'],
+        resources: [inboundQueueArn(cfg, peer.region), queues.fallbackQueue.queueArn],
+      }),
+    );
+    // After one event went to the fallback queue, the proxy sends the user's later events there
+    // too until the queue is empty, which it checks with GetQueueAttributes (queue depth).
+    // Without it an instance would stay on the fallback path for good.
+    proxyRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'OwnFallbackDepth',
+        actions: ['sqs:GetQueueAttributes'],
+        resources: [queues.fallbackQueue.queueArn],
+      }),
+    );
+    proxyRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'OwnQueueKey',
+        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        resources: [queueKey.keyArn],
+        conditions: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': QUEUE_KEY_ALIAS } },
+      }),
+    );
+    // Sending to the peer's inbound queue (proxy: mutations; replicator: fallback forwarding)
+    // encrypts with the peer region's queue key.
+    const peerQueueKeyByAlias = () =>
+      new iam.PolicyStatement({
+        sid: 'PeerQueueKeyByAlias',
+        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        // The peer region's queue key is created by the peer's stack, and its id is random:
+        // without a cross-region reference it can only be named by pattern. The pattern is
+        // limited to this account and the peer region, and the conditions limit it to the one
+        // key carrying the alias alias/cognito-relay-queues, used through SQS in that region.
+        resources: [`arn:aws:kms:${peer.region}:${cfg.account}:key/*`],
+        conditions: {
+          'ForAnyValue:StringEquals': { 'kms:ResourceAliases': QUEUE_KEY_ALIAS },
+          StringEquals: { 'kms:ViaService': `sqs.${peer.region}.amazonaws.com` },
+        },
+      });
+    proxyRole.addToPolicy(peerQueueKeyByAlias());
+    proxyRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadOwnSecrets',
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [secrets.clientsSecret.secretArn, secrets.replicationKeyArn, secrets.refreshKeyArn],
+      }),
+    );
+    proxyRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadDrainSwitch',
+        actions: ['ssm:GetParameter'],
+        resources: [state.drain.parameterArn],
+      }),
+    );
+    proxyRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'HealthDescribeOwnPool',
+        actions: ['cognito-idp:DescribeUserPool'],
+        resources: [userPool.userPoolArn],
+      }),
+    );
+    replicatorRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReplayOnOwnPool',
+        actions: REPLICATOR_COGNITO_ACTIONS.map((a) => `cognito-idp:${a}`),
+        resources: [userPool.userPoolArn],
+      }),
+    );
+    replicatorRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'DeadLetterWithReason',
+        actions: ['sqs:SendMessage'],
+        resources: [queues.deadLetterQueue.queueArn],
+      }),
+    );
+    replicatorRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'EncryptForDeadLetterQueue',
+        actions: ['kms:GenerateDataKey'],
+        resources: [queueKey.keyArn],
+        conditions: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': QUEUE_KEY_ALIAS } },
+      }),
+    );
+    replicatorRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ForwardFallbackToPeerInbound',
+        actions: ['sqs:SendMessage'],
+        // Built from strings, as for the proxy: the peer's queue lives in the peer's stack.
+        resources: [inboundQueueArn(cfg, peer.region)],
+      }),
+    );
+    replicatorRole.addToPolicy(peerQueueKeyByAlias());
+    replicatorRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadReplicationKey',
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [secrets.replicationKeyArn],
+      }),
+    );
+    // The state table: read and write single items by key, nothing else (no Query/Scan/Delete/
+    // Update; the items expire through TTL). Not grantReadWriteData(), which grants far more.
+    for (const role of [proxyRole, replicatorRole]) {
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'StateTableItems',
+          actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+          resources: [state.stateTable.tableArn],
+        }),
+      );
+    }
+
+    // The limits table: the proxy adds to a counter (UpdateItem ADD) and reads one (GetItem);
+    // the replicator never touches it.
+    proxyRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'LimitsTableCounters',
+        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        resources: [state.limitsTable.tableArn],
+      }),
+    );
+
+    // For relayctl against this region: DLQ inspect and redrive (receive from the DLQ, send to the
+    // inbound queue, delete from the DLQ), queue depths, and the drain switch. Assumable by
+    // principals of this account (their own IAM policy must allow sts:AssumeRole on it), with MFA.
+    this.operatorRole = new iam.Role(scope, 'OperatorRole', {
+      roleName: operatorRoleName(region),
+      description: 'cognito-relay operator (relayctl): DLQ redrive, queue depth, drain switch',
+      assumedBy: new iam.AccountRootPrincipal().withConditions({
+        Bool: { 'aws:MultiFactorAuthPresent': 'true' },
+      }),
+      maxSessionDuration: Duration.hours(1),
+    });
+    this.operatorRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'RedriveDeadLetters',
+        actions: ['sqs:SendMessage', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+        resources: [queues.deadLetterQueue.queueArn, queues.inboundQueue.queueArn],
+      }),
+    );
+    this.operatorRole.addToPolicy(
+      new iam.PolicyStatement({
+        // relayctl status shows the fallback backlog too (attributes only, no message bodies).
+        sid: 'FallbackQueueDepth',
+        actions: ['sqs:GetQueueAttributes'],
+        resources: [queues.fallbackQueue.queueArn],
+      }),
+    );
+    this.operatorRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'QueueKey',
+        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        resources: [queueKey.keyArn],
+        conditions: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': QUEUE_KEY_ALIAS } },
+      }),
+    );
+    this.operatorRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'DrainSwitch',
+        actions: ['ssm:GetParameter', 'ssm:PutParameter'],
+        resources: [state.drain.parameterArn],
+      }),
+    );
+  }
+}
