@@ -1,13 +1,12 @@
+/**
+ * Builds the three stacks of cognito-relay from one config: the two regional stacks and the
+ * global failover stack. Refuses Lambda builds that cannot run (see assets.ts).
+ */
 import * as path from 'node:path';
 import { Annotations, App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import {
-  CDK_ROOT,
-  PLACEHOLDER_ASSET_DIR,
-  RelayConfig,
-  hasLambdaBuilds,
-  validateConfig,
-} from './config';
+import { ALLOW_PLACEHOLDERS_CONTEXT, LambdaFunctionName, resolveLambdaAssets } from './assets';
+import { CDK_ROOT, RelayConfig, validateConfig } from './config';
 import { GlobalStack } from './stack/global-stack';
 import { RegionalStack } from './stack/regional-stack';
 
@@ -17,6 +16,8 @@ export interface RelayApp {
   readonly standby: RegionalStack;
   readonly global: GlobalStack;
   readonly usedPlaceholderAssets: boolean;
+  /** The functions deployed with a placeholder build (only with the context flag). */
+  readonly placeholderFunctions: LambdaFunctionName[];
 }
 
 export interface BuildOptions {
@@ -27,23 +28,28 @@ export interface BuildOptions {
   readonly nag?: boolean;
 }
 
+function flag(app: App, key: string): boolean {
+  const v = app.node.tryGetContext(key);
+  return v === true || v === 'true';
+}
+
 /** Builds the three stacks of cognito-relay from one config. */
 export function buildRelayApp(config: RelayConfig, options: BuildOptions = {}): RelayApp {
   validateConfig(config);
   const app = options.app ?? new App();
   const wanted = path.resolve(CDK_ROOT, options.lambdaAssetDir ?? config.lambdaAssetDir);
-  const usedPlaceholderAssets = !hasLambdaBuilds(wanted);
-  const lambdaAssetDir = usedPlaceholderAssets ? PLACEHOLDER_ASSET_DIR : wanted;
+  const assets = resolveLambdaAssets(wanted, config.lambdaArchitecture, flag(app, ALLOW_PLACEHOLDERS_CONTEXT));
+  const usedPlaceholderAssets = assets.placeholders.length > 0;
 
   const primary = new RegionalStack(app, `CognitoRelay-${config.primary.region}`, {
     config,
     role: 'primary',
-    lambdaAssetDir,
+    lambdaAssets: assets.dirs,
   });
   const standby = new RegionalStack(app, `CognitoRelay-${config.standby.region}`, {
     config,
     role: 'standby',
-    lambdaAssetDir,
+    lambdaAssets: assets.dirs,
   });
   const global = new GlobalStack(app, 'CognitoRelay-Global', { config });
   // Deployment order only (no values cross regions): records and health checks need both regions.
@@ -54,11 +60,12 @@ export function buildRelayApp(config: RelayConfig, options: BuildOptions = {}): 
     for (const stack of [primary, standby]) {
       Annotations.of(stack).addWarningV2(
         'cognito-relay:placeholder-assets',
-        `No Lambda builds in ${wanted} (proxy/bootstrap, replicator/bootstrap): using placeholders ` +
-          'that fail every invocation. Build them (README) before deploying.',
+        `Placeholder Lambda builds (they fail every invocation) for ${assets.placeholders.join(', ')}, ` +
+          `allowed by ${ALLOW_PLACEHOLDERS_CONTEXT}: ${assets.problems.join('; ')}. ` +
+          `Do not deploy this assembly; build with scripts/build-lambdas.`,
       );
     }
   }
   if (options.nag ?? true) Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
-  return { app, primary, standby, global, usedPlaceholderAssets };
+  return { app, primary, standby, global, usedPlaceholderAssets, placeholderFunctions: assets.placeholders };
 }

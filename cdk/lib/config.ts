@@ -85,6 +85,13 @@ export interface RelayConfig {
    * Only the proxies read it.
    */
   readonly refreshKeySecretName: string;
+  /**
+   * Name of the Secrets Manager secret holding this region's bridge keyring (standby sign-in
+   * bridge, DESIGN.md): the proxy signs assertions with it and the auth-trigger Lambda of the
+   * same region verifies them. One per region (same name in each region, different values, no
+   * replica), created once by the operator (README) and rotated by adding a key to the ring.
+   */
+  readonly bridgeKeySecretName: string;
   readonly waf: WafConfig;
   /** Proxy-side limits beyond WAF (requests per minute), answered with TooManyRequestsException. */
   readonly proxyRatePerIp: number;
@@ -119,6 +126,11 @@ export interface RelayConfig {
    * `target/lambda`). Relative paths are resolved against the `cdk/` folder.
    */
   readonly lambdaAssetDir: string;
+  /**
+   * The functions' architecture: `arm64` (Graviton, the default: cheaper per GB-s) or `x86_64`.
+   * The builds in `lambdaAssetDir` must be ELF executables for it (`scripts/build-lambdas --arch`).
+   */
+  readonly lambdaArchitecture: 'arm64' | 'x86_64';
 }
 
 /** Example parameters: used by the tests and by `npm run synth`. Not real resources. */
@@ -138,6 +150,7 @@ export const exampleConfig: RelayConfig = {
   hostedZone: { id: 'Z0123456789EXAMPLE', name: 'example.com' },
   replicationKeySecretName: 'cognito-relay/replication-key',
   refreshKeySecretName: 'cognito-relay/refresh-key',
+  bridgeKeySecretName: 'cognito-relay/bridge-key',
   waf: {
     ratePerIpPer5Min: 1000,
     allowCidrs: ['192.0.2.0/24', '2001:db8::/32'],
@@ -159,6 +172,7 @@ export const exampleConfig: RelayConfig = {
   proxy5xxRateThreshold: 0.05,
   logRetention: RetentionDays.ONE_MONTH,
   lambdaAssetDir: '../target/lambda',
+  lambdaArchitecture: 'arm64',
 };
 
 /** The parameters `bin/app.ts` deploys. Replace the example with your own values. */
@@ -170,10 +184,10 @@ export const CDK_ROOT = path.resolve(__dirname, '..');
 /** Placeholder Lambda builds, used when the real ones have not been built (tests, offline synth). */
 export const PLACEHOLDER_ASSET_DIR = path.join(CDK_ROOT, 'test', 'fixtures', 'lambda');
 
-/** True when `<dir>/proxy/bootstrap` and `<dir>/replicator/bootstrap` both exist. */
+/** True when `<dir>/<function>/bootstrap` exists for every function (whatever it is). */
 export function hasLambdaBuilds(dir: string): boolean {
   const abs = path.resolve(CDK_ROOT, dir);
-  return ['proxy', 'replicator'].every((f) => fs.existsSync(path.join(abs, f, 'bootstrap')));
+  return ['proxy', 'replicator', 'auth-trigger'].every((f) => fs.existsSync(path.join(abs, f, 'bootstrap')));
 }
 
 /** The per-region public name, used by health checks: `auth-<region>.<zone>`. */
@@ -255,10 +269,12 @@ export function validateConfig(config: RelayConfig): void {
       errors.push(`certificate for ${r.region} must be an ACM certificate in ${r.region}`);
     }
   }
-  if (!config.replicationKeySecretName || !config.refreshKeySecretName) {
-    errors.push('replicationKeySecretName and refreshKeySecretName are required');
-  } else if (config.replicationKeySecretName === config.refreshKeySecretName) {
-    errors.push('refreshKeySecretName must name a different secret than replicationKeySecretName');
+  if (!config.replicationKeySecretName || !config.refreshKeySecretName || !config.bridgeKeySecretName) {
+    errors.push('replicationKeySecretName, refreshKeySecretName and bridgeKeySecretName are required');
+  } else if (
+    new Set([config.replicationKeySecretName, config.refreshKeySecretName, config.bridgeKeySecretName]).size !== 3
+  ) {
+    errors.push('replicationKeySecretName, refreshKeySecretName and bridgeKeySecretName must name three different secrets');
   }
   if (config.publicClientIds.length === 0) errors.push('at least one public ClientId is needed');
   if (!/^(|email|phone_number|email,phone_number|phone_number,email)$/.test(config.usernameAttributes)) {
@@ -267,6 +283,9 @@ export function validateConfig(config: RelayConfig): void {
   const zone = config.hostedZone.name.replace(/\.$/, '');
   if (config.domainName !== zone && !config.domainName.endsWith(`.${zone}`)) {
     errors.push(`domainName ${config.domainName} is not in hosted zone ${zone}`);
+  }
+  if (!['arm64', 'x86_64'].includes(config.lambdaArchitecture)) {
+    errors.push(`lambdaArchitecture must be 'arm64' or 'x86_64', got '${config.lambdaArchitecture}'`);
   }
   if (config.waf.ratePerIpPer5Min < 10) errors.push('waf.ratePerIpPer5Min must be at least 10');
   if (config.lagAlarmThresholdMs <= 0) errors.push('lagAlarmThresholdMs must be positive');

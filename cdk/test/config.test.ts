@@ -6,6 +6,7 @@ import { after, describe, test } from 'node:test';
 import { App } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { buildRelayApp } from '../lib/app';
+import { ALLOW_PLACEHOLDERS_CONTEXT, LAMBDA_FUNCTIONS, describeBuild } from '../lib/assets';
 import {
   deploymentConfig,
   exampleConfig,
@@ -94,30 +95,90 @@ describe('config', () => {
   });
 });
 
+/** A minimal ELF header: 64-bit, little endian, executable, for `machine`. */
+function fakeElf(file: string, machine: number): void {
+  const h = Buffer.alloc(64);
+  h.writeUInt32BE(0x7f454c46, 0);
+  h[4] = 2; // 64-bit
+  h[5] = 1; // little endian
+  h[6] = 1;
+  h.writeUInt16LE(2, 16); // ET_EXEC
+  h.writeUInt16LE(machine, 18);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, h, { mode: 0o755 });
+}
+const ARM64 = 183;
+const X86_64 = 62;
+const allow = () => new App({ context: { [ALLOW_PLACEHOLDERS_CONTEXT]: true } });
+
 describe('Lambda assets', () => {
-  test('missing builds fall back to the placeholders, with a warning', () => {
+  test('missing builds are refused, naming the build command and the override flag', () => {
     const missing = path.join(tmp, 'does-not-exist');
     assert.equal(hasLambdaBuilds(missing), false);
-    const r = buildRelayApp(exampleConfig, { app: new App(), lambdaAssetDir: missing, nag: false });
+    assert.throws(
+      () => buildRelayApp(exampleConfig, { app: new App(), lambdaAssetDir: missing, nag: false }),
+      (e: Error) =>
+        /proxy\/bootstrap: missing/.test(e.message) &&
+        /scripts\/build-lambdas --arch arm64/.test(e.message) &&
+        e.message.includes(ALLOW_PLACEHOLDERS_CONTEXT),
+    );
+  });
+
+  test('the placeholder scripts themselves are refused without the flag', () => {
+    assert.throws(
+      () => buildRelayApp(exampleConfig, { app: new App(), lambdaAssetDir: PLACEHOLDER_ASSET_DIR, nag: false }),
+      /a script, not an ELF executable/,
+    );
+  });
+
+  test('with the context flag, missing builds fall back to the placeholders, with a warning', () => {
+    const missing = path.join(tmp, 'does-not-exist');
+    const r = buildRelayApp(exampleConfig, { app: allow(), lambdaAssetDir: missing, nag: false });
     assert.equal(r.usedPlaceholderAssets, true);
-    Annotations.fromStack(r.primary).hasWarning('*', Match.stringLikeRegexp('placeholders'));
+    assert.deepEqual(r.placeholderFunctions, ['proxy', 'replicator', 'auth-trigger']);
+    Annotations.fromStack(r.primary).hasWarning('*', Match.stringLikeRegexp('Placeholder Lambda builds'));
     assert.equal(hasLambdaBuilds(PLACEHOLDER_ASSET_DIR), true);
   });
 
-  test('real builds are used when present (no warning)', () => {
-    const dir = path.join(tmp, 'lambda');
-    for (const f of ['proxy', 'replicator']) {
-      fs.mkdirSync(path.join(dir, f), { recursive: true });
-      fs.writeFileSync(path.join(dir, f, 'bootstrap'), `fake ${f} binary\n`, { mode: 0o755 });
-    }
+  test('ELF builds for the configured architecture are used (no warning, one asset per function)', () => {
+    const dir = path.join(tmp, 'lambda-arm64');
+    for (const f of LAMBDA_FUNCTIONS) fakeElf(path.join(dir, f, 'bootstrap'), ARM64);
+    // Distinct contents, so distinct assets.
+    for (const f of LAMBDA_FUNCTIONS) fs.appendFileSync(path.join(dir, f, 'bootstrap'), f);
     const r = buildRelayApp(exampleConfig, { app: new App(), lambdaAssetDir: dir, nag: false });
     assert.equal(r.usedPlaceholderAssets, false);
-    Annotations.fromStack(r.primary).hasNoWarning('*', Match.stringLikeRegexp('placeholders'));
-    // The two functions get different code assets.
+    Annotations.fromStack(r.primary).hasNoWarning('*', Match.stringLikeRegexp('Placeholder'));
     const fns = Template.fromStack(r.primary).findResources('AWS::Lambda::Function', {
       Properties: { Runtime: 'provided.al2023' },
     });
+    for (const f of Object.values<any>(fns)) assert.deepEqual(f.Properties.Architectures, ['arm64']);
     const keys = new Set(Object.values(fns).map((f) => JSON.stringify(f.Properties.Code.S3Key)));
-    assert.equal(keys.size, 2);
+    assert.equal(keys.size, Object.keys(fns).length);
+  });
+
+  test('a build for the other architecture is refused', () => {
+    const dir = path.join(tmp, 'lambda-x86');
+    for (const f of LAMBDA_FUNCTIONS) fakeElf(path.join(dir, f, 'bootstrap'), X86_64);
+    assert.throws(
+      () => buildRelayApp(exampleConfig, { app: new App(), lambdaAssetDir: dir, nag: false }),
+      /built for x86_64, the functions run on arm64/,
+    );
+    // ... and accepted when the functions are x86_64.
+    const r = buildRelayApp({ ...exampleConfig, lambdaArchitecture: 'x86_64' }, { app: new App(), lambdaAssetDir: dir, nag: false });
+    const fns = Template.fromStack(r.primary).findResources('AWS::Lambda::Function', {
+      Properties: { Runtime: 'provided.al2023' },
+    });
+    for (const f of Object.values<any>(fns)) assert.deepEqual(f.Properties.Architectures, ['x86_64']);
+  });
+
+  test('the ELF check reads real executables (this node binary) and rejects non-executables', () => {
+    assert.equal(describeBuild(process.execPath), process.arch === 'arm64' ? 'arm64' : 'x86_64');
+    const text = path.join(tmp, 'not-elf');
+    fs.writeFileSync(text, 'hello world, not a binary at all');
+    assert.equal(describeBuild(text), 'not an ELF file');
+    const arm32 = path.join(tmp, 'arm32', 'bootstrap');
+    fakeElf(arm32, 40);
+    assert.equal(describeBuild(arm32), 'an ELF executable for machine 40');
+    assert.equal(describeBuild(path.join(tmp, 'nope')), 'missing');
   });
 });

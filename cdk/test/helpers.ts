@@ -1,6 +1,7 @@
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { buildRelayApp, RelayApp } from '../lib/app';
+import { ALLOW_PLACEHOLDERS_CONTEXT } from '../lib/assets';
 import { exampleConfig, PLACEHOLDER_ASSET_DIR, RelayConfig } from '../lib/config';
 
 export interface Built {
@@ -13,7 +14,7 @@ export interface Built {
 /** Builds the example app on the placeholder Lambda builds (no Rust build needed). */
 export function build(config: RelayConfig = exampleConfig): Built {
   const relay = buildRelayApp(config, {
-    app: new App(),
+    app: new App({ context: { [ALLOW_PLACEHOLDERS_CONTEXT]: true } }),
     lambdaAssetDir: PLACEHOLDER_ASSET_DIR,
     nag: false,
   });

@@ -47,7 +47,7 @@ const JUSTIFIED_WILDCARDS: Array<{ pattern: RegExp; why: string; needs?: (s: any
       /^sqs\.[a-z0-9-]+\.amazonaws\.com$/.test(s.Condition?.StringEquals?.['kms:ViaService']),
   },
   {
-    pattern: /secret:cognito-relay\/(replication-key|refresh-key)-\?\?\?\?\?\?$/,
+    pattern: /secret:cognito-relay\/(replication-key|refresh-key|bridge-key)-\?\?\?\?\?\?$/,
     why: 'Secrets Manager suffix of an operator-created secret',
   },
 ];
@@ -148,6 +148,8 @@ describe('IAM: proxy role', () => {
 
   test('holds exactly the runtime permissions', () => {
     assert.deepEqual(actions, [
+      'cognito-idp:AdminInitiateAuth', // bridge (issue 10)
+      'cognito-idp:AdminRespondToAuthChallenge', // bridge (issue 10)
       'cognito-idp:DescribeUserPool',
       'dynamodb:GetItem',
       'dynamodb:GetItem',
@@ -160,6 +162,7 @@ describe('IAM: proxy role', () => {
       'kms:GenerateDataKey',
       'logs:CreateLogStream',
       'logs:PutLogEvents',
+      'secretsmanager:GetSecretValue', // bridge key
       'secretsmanager:GetSecretValue',
       'sqs:GetQueueAttributes',
       'sqs:SendMessage',
@@ -203,7 +206,7 @@ describe('IAM: proxy role', () => {
   });
 
   test('reads its clients secret, the replication key and the refresh-token keyring', () => {
-    const sec = st.filter((s) => list(s.Action).includes('secretsmanager:GetSecretValue'));
+    const sec = st.filter((s) => s.Sid === 'ReadOwnSecrets');
     assert.equal(sec.length, 1);
     const text = JSON.stringify(sec[0].Resource);
     assert.equal(list(sec[0].Resource).length, 3);
@@ -267,26 +270,25 @@ describe('IAM: operator role', () => {
     assert.deepEqual(trust[0].Condition, { Bool: { 'aws:MultiFactorAuthPresent': 'true' } });
   });
 
-  test('holds exactly the redrive, queue-depth, queue-key and drain-switch permissions', () => {
-    assert.deepEqual(st.flatMap((s) => list(s.Action)).sort(), [
-      'kms:Decrypt',
-      'kms:GenerateDataKey',
-      'sqs:DeleteMessage',
-      'sqs:GetQueueAttributes',
-      'sqs:GetQueueAttributes',
-      'sqs:ReceiveMessage',
-      'sqs:SendMessage',
-      'ssm:GetParameter',
-      'ssm:PutParameter',
-    ]);
-    const redrive = st.find((s) => s.Sid === 'RedriveDeadLetters');
-    assert.deepEqual(redrive.Resource, [q('cognito-relay-inbound-dlq.fifo'), q('cognito-relay-inbound.fifo')]);
-    assert.deepEqual(st.find((s) => s.Sid === 'FallbackQueueDepth').Resource, q('cognito-relay-fallback.fifo'));
+  test('holds exactly the redrive, queue-depth, queue-key and drain-switch permissions (from the manifest)', () => {
+    const bySid = (sid: string) => st.find((s) => s.Sid === sid);
+    assert.deepEqual(st.map((s) => s.Sid).sort(), ['DrainParameter', 'OwnDlq', 'OwnFallbackQueue', 'OwnInboundQueue', 'OwnQueueKey']);
+    // The DLQ is read and emptied; the inbound queue only receives the redriven events; the
+    // fallback queue is only measured.
+    assert.deepEqual(bySid('OwnDlq').Action, ['sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage']);
+    assert.deepEqual(bySid('OwnDlq').Resource, q('cognito-relay-inbound-dlq.fifo'));
+    assert.deepEqual(bySid('OwnInboundQueue').Action, ['sqs:GetQueueAttributes', 'sqs:SendMessage']);
+    assert.deepEqual(bySid('OwnInboundQueue').Resource, q('cognito-relay-inbound.fifo'));
+    assert.equal(bySid('OwnFallbackQueue').Action, 'sqs:GetQueueAttributes');
+    assert.deepEqual(bySid('OwnFallbackQueue').Resource, q('cognito-relay-fallback.fifo'));
     const key = only(t, 'AWS::KMS::Alias', { Properties: { AliasName: 'alias/cognito-relay-queues' } });
-    const kms = st.find((s) => s.Sid === 'QueueKey');
+    const kms = bySid('OwnQueueKey');
+    assert.deepEqual(kms.Action, ['kms:Decrypt', 'kms:GenerateDataKey']);
     assert.deepEqual(kms.Resource, { 'Fn::GetAtt': [key.props.TargetKeyId['Fn::GetAtt'][0], 'Arn'] });
+    assert.equal(kms.Condition['ForAnyValue:StringEquals']['kms:ResourceAliases'], 'alias/cognito-relay-queues');
     const param = only(t, 'AWS::SSM::Parameter', { Properties: { Name: '/cognito-relay/drain' } });
-    assert.match(JSON.stringify(st.find((s) => s.Sid === 'DrainSwitch').Resource), new RegExp(`"Ref":"${param.id}"`));
+    assert.deepEqual(bySid('DrainParameter').Action, ['ssm:GetParameter', 'ssm:PutParameter']);
+    assert.match(JSON.stringify(bySid('DrainParameter').Resource), new RegExp(`"Ref":"${param.id}"`));
   });
 });
 
@@ -404,6 +406,7 @@ describe('IAM: replicator role', () => {
     assert.equal(sec.length, 1);
     assert.match(JSON.stringify(sec[0].Resource), /replication-key-\?\?\?\?\?\?/);
     assert.doesNotMatch(JSON.stringify(st), /refresh-key/, 'the replicator never reads the refresh-token keyring');
+    assert.doesNotMatch(JSON.stringify(st), /bridge-key/, 'the replicator never reads the bridge keyring');
   });
 
   test('forwards the fallback queue: SendMessage (no "*") on the peer inbound queue ARN only', () => {

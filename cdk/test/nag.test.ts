@@ -7,6 +7,7 @@ import { App, Stack, Validations } from 'aws-cdk-lib';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { buildRelayApp } from '../lib/app';
+import { ALLOW_PLACEHOLDERS_CONTEXT } from '../lib/assets';
 import { exampleConfig, PLACEHOLDER_ASSET_DIR } from '../lib/config';
 import { nagAcknowledgements } from '../lib/nag';
 
@@ -44,7 +45,7 @@ describe('cdk-nag AwsSolutions', () => {
     const dir = outdir();
     const before = nagAcknowledgements.length;
     const { app } = buildRelayApp(exampleConfig, {
-      app: new App({ outdir: dir }),
+      app: new App({ outdir: dir, context: { [ALLOW_PLACEHOLDERS_CONTEXT]: true } }),
       lambdaAssetDir: PLACEHOLDER_ASSET_DIR,
     });
     let error: unknown;

@@ -4,7 +4,6 @@
  * queue, replayed into the pool; the fallback queue, forwarded to the peer's inbound queue).
  * Their permissions beyond their own logs are in `permissions.ts`.
  */
-import * as path from 'node:path';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -20,16 +19,22 @@ import {
   proxyRoleName,
   replicatorRoleName,
 } from '../config';
+import { LambdaFunctionName } from '../assets';
 import { MAX_DELIVERIES, MAX_RECEIVES, REPLICATOR_TIMEOUT_S, RelayQueues } from './queues';
 import { RelaySecrets } from './secrets';
 import { RelayState } from './state';
+
+/** The Lambda architecture of the config (arm64 by default). */
+export function architecture(cfg: RelayConfig): lambda.Architecture {
+  return cfg.lambdaArchitecture === 'x86_64' ? lambda.Architecture.X86_64 : lambda.Architecture.ARM_64;
+}
 
 export interface RelayFunctionsProps {
   readonly config: RelayConfig;
   readonly self: RegionConfig;
   readonly peer: RegionConfig;
-  /** Absolute folder holding `proxy/bootstrap` and `replicator/bootstrap`. */
-  readonly lambdaAssetDir: string;
+  /** Absolute folder of each function's build (holding its `bootstrap`), see assets.ts. */
+  readonly lambdaAssets: Record<LambdaFunctionName, string>;
   readonly queues: RelayQueues;
   readonly state: RelayState;
   readonly secrets: RelaySecrets;
@@ -91,9 +96,9 @@ export class RelayFunctions {
       functionName: 'cognito-relay-proxy',
       description: 'cognito-relay proxy: Cognito user API -> own pool, mutations -> peer queue',
       runtime: lambda.Runtime.PROVIDED_AL2023,
-      architecture: lambda.Architecture.ARM_64,
+      architecture: architecture(cfg),
       handler: 'bootstrap',
-      code: lambda.Code.fromAsset(path.join(props.lambdaAssetDir, 'proxy')),
+      code: lambda.Code.fromAsset(props.lambdaAssets.proxy),
       role: this.proxyRole,
       logGroup: this.proxyLogs,
       memorySize: 512,
@@ -156,9 +161,9 @@ export class RelayFunctions {
       description:
         'cognito-relay replicator: inbound FIFO queue -> own pool (Admin APIs); fallback queue -> peer inbound queue',
       runtime: lambda.Runtime.PROVIDED_AL2023,
-      architecture: lambda.Architecture.ARM_64,
+      architecture: architecture(cfg),
       handler: 'bootstrap',
-      code: lambda.Code.fromAsset(path.join(props.lambdaAssetDir, 'replicator')),
+      code: lambda.Code.fromAsset(props.lambdaAssets.replicator),
       role: this.replicatorRole,
       logGroup: this.replicatorLogs,
       memorySize: 256,

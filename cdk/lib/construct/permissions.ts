@@ -13,6 +13,8 @@ import {
   inboundQueueArn,
   operatorRoleName,
 } from '../config';
+import { ManifestRole, deployedRows } from '../permissions';
+import { RelayEventStream } from './event-stream';
 import { RelayFunctions } from './functions';
 import { RelayQueues } from './queues';
 import { RelaySecrets } from './secrets';
@@ -22,7 +24,6 @@ import { RelayState } from './state';
 export const REPLICATOR_COGNITO_ACTIONS = [
   'AdminCreateUser',
   'AdminSetUserPassword',
-  'AdminConfirmSignUp',
   'AdminGetUser',
   'AdminUpdateUserAttributes',
   'AdminDeleteUserAttributes',
@@ -43,11 +44,14 @@ export interface RelayPermissionsProps {
   readonly state: RelayState;
   readonly secrets: RelaySecrets;
   readonly functions: RelayFunctions;
+  readonly eventStream: RelayEventStream;
 }
 
 /** Resources are added to `scope` itself (see README.md beside this file). */
 export class RelayPermissions {
   public readonly operatorRole: iam.Role;
+  /** The ARN of every symbolic resource of the manifest, in this region. */
+  public readonly resources: Record<string, string>;
 
   constructor(scope: Construct, props: RelayPermissionsProps) {
     const { config: cfg, self, peer, queues, state, secrets, functions } = props;
@@ -103,6 +107,23 @@ export class RelayPermissions {
         sid: 'ReadOwnSecrets',
         actions: ['secretsmanager:GetSecretValue'],
         resources: [secrets.clientsSecret.secretArn, secrets.replicationKeyArn, secrets.refreshKeyArn],
+      }),
+    );
+    // The standby sign-in bridge (issue 10): the proxy signs assertions with this region's bridge
+    // key and mints tokens of its home pool through CUSTOM_AUTH (the auth-trigger Lambda checks
+    // the assertion). Exactly the manifest's rows; nothing else of the Admin API.
+    proxyRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadBridgeKey',
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [secrets.bridgeKeyArn],
+      }),
+    );
+    proxyRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'BridgeMintOnOwnPool',
+        actions: ['cognito-idp:AdminInitiateAuth', 'cognito-idp:AdminRespondToAuthChallenge'],
+        resources: [userPool.userPoolArn],
       }),
     );
     proxyRole.addToPolicy(
@@ -190,34 +211,69 @@ export class RelayPermissions {
       }),
       maxSessionDuration: Duration.hours(1),
     });
-    this.operatorRole.addToPolicy(
+    this.resources = resourceArns(props);
+    grantFromManifest(this.operatorRole, 'operator', this.resources);
+  }
+}
+
+/**
+ * The ARN (or token) of each symbolic resource the permission manifest names, in this region.
+ * `own-log-group` is per role and is not here.
+ */
+export function resourceArns(p: RelayPermissionsProps): Record<string, string> {
+  const { config: cfg, peer, queues, state, secrets } = p;
+  return {
+    'own-pool': secrets.userPool.userPoolArn,
+    'own-inbound-queue': queues.inboundQueue.queueArn,
+    'own-dlq': queues.deadLetterQueue.queueArn,
+    'own-fallback-queue': queues.fallbackQueue.queueArn,
+    'peer-inbound-queue': inboundQueueArn(cfg, peer.region),
+    'own-queue-key': queues.key.keyArn,
+    'peer-queue-key': `arn:aws:kms:${peer.region}:${cfg.account}:key/*`,
+    'clients-secret': secrets.clientsSecret.secretArn,
+    'replication-key': secrets.replicationKeyArn,
+    'refresh-key': secrets.refreshKeyArn,
+    'bridge-key': secrets.bridgeKeyArn,
+    'drain-parameter': state.drain.parameterArn,
+    'sign-up-policy-parameter': p.eventStream.policyParameter.parameterArn,
+    'state-table': state.stateTable.tableArn,
+    'limits-table': state.limitsTable.tableArn,
+    'event-bus': p.eventStream.bus.eventBusArn,
+  };
+}
+
+/** `own-fallback-queue` -> `OwnFallbackQueue` (statement ids). */
+function sid(symbol: string): string {
+  return symbol
+    .split(/[^a-zA-Z0-9]+/)
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+    .join('');
+}
+
+/**
+ * Grants `role` exactly the manifest's rows for `manifestRole`: one statement per resource, its
+ * actions sorted. The queue key is limited by its alias, as everywhere else.
+ */
+export function grantFromManifest(role: iam.Role, manifestRole: ManifestRole, arns: Record<string, string>): void {
+  const byResource = new Map<string, Set<string>>();
+  for (const row of deployedRows(manifestRole)) {
+    if (!(row.resource in arns)) {
+      throw new Error(`permissions.json: ${manifestRole} needs ${row.action} on '${row.resource}', which the stack does not map`);
+    }
+    const set = byResource.get(row.resource) ?? new Set<string>();
+    set.add(row.action);
+    byResource.set(row.resource, set);
+  }
+  for (const [resource, actions] of [...byResource.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+    role.addToPolicy(
       new iam.PolicyStatement({
-        sid: 'RedriveDeadLetters',
-        actions: ['sqs:SendMessage', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
-        resources: [queues.deadLetterQueue.queueArn, queues.inboundQueue.queueArn],
-      }),
-    );
-    this.operatorRole.addToPolicy(
-      new iam.PolicyStatement({
-        // relayctl status shows the fallback backlog too (attributes only, no message bodies).
-        sid: 'FallbackQueueDepth',
-        actions: ['sqs:GetQueueAttributes'],
-        resources: [queues.fallbackQueue.queueArn],
-      }),
-    );
-    this.operatorRole.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'QueueKey',
-        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
-        resources: [queueKey.keyArn],
-        conditions: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': QUEUE_KEY_ALIAS } },
-      }),
-    );
-    this.operatorRole.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'DrainSwitch',
-        actions: ['ssm:GetParameter', 'ssm:PutParameter'],
-        resources: [state.drain.parameterArn],
+        sid: sid(resource),
+        actions: [...actions].sort(),
+        resources: [arns[resource]],
+        conditions:
+          resource === 'own-queue-key'
+            ? { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': QUEUE_KEY_ALIAS } }
+            : undefined,
       }),
     );
   }

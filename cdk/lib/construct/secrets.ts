@@ -18,6 +18,8 @@ export class RelaySecrets {
   public readonly replicationKeyArn: string;
   /** ARN pattern of the refresh-token keyring secret. */
   public readonly refreshKeyArn: string;
+  /** ARN pattern of this region's bridge keyring secret. */
+  public readonly bridgeKeyArn: string;
 
   constructor(scope: Construct, cfg: RelayConfig, userPoolId: string) {
     this.userPool = cognito.UserPool.fromUserPoolId(scope, 'UserPool', userPoolId);
@@ -63,5 +65,10 @@ export class RelaySecrets {
     // keys rotate independently and the replicator never holds it. Only the proxy reads it.
     const refreshKey = secretsmanager.Secret.fromSecretNameV2(scope, 'RefreshKey', cfg.refreshKeySecretName);
     this.refreshKeyArn = `${refreshKey.secretArn}-??????`;
+    // The bridge keyring of THIS region (the proxy signs, the auth-trigger Lambda verifies):
+    // created once per region by the operator (a keyring is base64 of 32 random bytes, which a
+    // CloudFormation-generated secret cannot produce), rotated by adding a key to the ring.
+    const bridgeKey = secretsmanager.Secret.fromSecretNameV2(scope, 'BridgeKey', cfg.bridgeKeySecretName);
+    this.bridgeKeyArn = `${bridgeKey.secretArn}-??????`;
   }
 }

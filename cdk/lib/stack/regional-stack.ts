@@ -12,6 +12,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { LambdaFunctionName } from '../assets';
 import { acknowledge } from '../nag';
 import { RelayConfig, regionPair, regionalDomainName } from '../config';
 import { RelayAlarms } from '../construct/alarms';
@@ -36,8 +37,8 @@ export interface RegionalStackProps extends StackProps {
   readonly config: RelayConfig;
   /** Which of the two configured regions this stack deploys. */
   readonly role: RegionRole;
-  /** Absolute folder holding `proxy/bootstrap` and `replicator/bootstrap`. */
-  readonly lambdaAssetDir: string;
+  /** Absolute folder of each function's build (holding its `bootstrap`), see assets.ts. */
+  readonly lambdaAssets: Record<LambdaFunctionName, string>;
 }
 
 /**
@@ -59,6 +60,7 @@ export class RegionalStack extends Stack {
   public readonly state: RelayState;
   public readonly secrets: RelaySecrets;
   public readonly functions: RelayFunctions;
+  public readonly permissions: RelayPermissions;
 
   constructor(scope: Construct, id: string, props: RegionalStackProps) {
     const cfg = props.config;
@@ -83,7 +85,7 @@ export class RegionalStack extends Stack {
       config: cfg,
       self,
       peer,
-      lambdaAssetDir: props.lambdaAssetDir,
+      lambdaAssets: props.lambdaAssets,
       queues: this.queues,
       state: this.state,
       secrets: this.secrets,
@@ -96,7 +98,7 @@ export class RegionalStack extends Stack {
       config: cfg.eventStream,
       signUpPolicy: cfg.signUpPolicy,
     });
-    const permissions = new RelayPermissions(this, {
+    const permissions = (this.permissions = new RelayPermissions(this, {
       config: cfg,
       self,
       peer,
@@ -104,7 +106,8 @@ export class RegionalStack extends Stack {
       state: this.state,
       secrets: this.secrets,
       functions: this.functions,
-    });
+      eventStream: this.eventStream,
+    }));
     this.operatorRole = permissions.operatorRole;
     this.queues.restrictSenders(cfg, region, peer.region);
 

@@ -7,6 +7,7 @@ pub mod cognito;
 pub mod forward;
 pub mod limits;
 pub mod liveness;
+pub mod permissions;
 pub mod queue;
 pub mod runtime;
 pub mod state;
