@@ -160,6 +160,6 @@ mod tests {
         assert_eq!(ids.len(), QUERIES.len());
         assert!(ids
             .iter()
-            .all(|i| i.chars().next().is_some_and(|c| c.is_ascii_lowercase())));
+            .all(|i| i.chars().next().is_some_and(|ch| ch.is_ascii_lowercase())));
     }
 }
