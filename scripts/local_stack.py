@@ -17,7 +17,7 @@ import uuid
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from tests.harness.relay import start_proxy, start_replicator  # noqa: E402
+from tests.harness.relay import start_auth_triggers, start_proxy, start_replicator  # noqa: E402
 from tests.harness.stack import app_client, client, free_port, latest_code, provision_pair, route53_health_check, start_strict_moto, stop_strict_moto  # noqa: E402
 
 
@@ -84,6 +84,8 @@ def main() -> None:
     moto_b = start_strict_moto(mp[1], log_path=os.path.join(logdir, "moto-b.log"))
     try:
         a, b = provision_pair(moto_a.endpoint, "eu-west-1", moto_b.endpoint, "eu-central-1", args.kind)
+        # The auth-trigger Lambda in both regions (the standby sign-in bridge mints through it).
+        procs += start_auth_triggers((a, b), logdir)
         proxy_a = start_proxy(a, b, os.path.join(logdir, "proxy-a.log"), port=pp[0])
         proxy_b = start_proxy(b, a, os.path.join(logdir, "proxy-b.log"), port=pp[1])
         metrics = {}

@@ -15,7 +15,8 @@ PREFIX = "/2018-06-01/runtime"
 
 
 class FakeRuntime:
-    def __init__(self) -> None:
+    def __init__(self, function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:relay") -> None:
+        self.function_arn = function_arn
         self.pending: "queue.Queue[tuple[str, dict]]" = queue.Queue()
         self.results: dict[str, tuple[str, object]] = {}
         self.done = threading.Condition()
@@ -47,13 +48,16 @@ class FakeRuntime:
                         break
                     except queue.Empty:
                         if getattr(runtime, "closing", False):
-                            self.send_error(503)
+                            try:
+                                self.send_error(503)
+                            except OSError:
+                                pass  # the function process has gone already
                             return
                 body = json.dumps(event).encode()
                 self.send_response(200)
                 self.send_header("Lambda-Runtime-Aws-Request-Id", rid)
                 self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 30000))
-                self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:eu-west-1:123456789012:function:relay")
+                self.send_header("Lambda-Runtime-Invoked-Function-Arn", runtime.function_arn)
                 self.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))

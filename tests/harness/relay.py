@@ -48,6 +48,8 @@ def proxy_env(home: dict[str, Any], peer: dict[str, Any] | None, port: int, **ex
         "RELAY_CLIENTS_SECRET_ID": home["clients_secret_id"],
         "RELAY_REPLICATION_KEY_SECRET_ID": home["replication_key_secret_id"],
         "RELAY_REFRESH_KEY_SECRET_ID": home["refresh_key_secret_id"],
+        "RELAY_BRIDGE_KEY_SECRET_ID": home["bridge_key_secret_id"],
+        "RELAY_APP_USER_POOL_ID": home.get("app_pool_id", ""),
         "RELAY_STATE_TABLE": home["state_table"],
         "RELAY_FALLBACK_QUEUE_URL": home["fallback_queue_url"],
         "RELAY_DRAIN_PARAMETER": home["drain_parameter"],
@@ -76,6 +78,7 @@ def replicator_env(home: dict[str, Any], **extra: str) -> dict[str, str]:
         "RELAY_REPLICATION_KEY_SECRET_ID": home["replication_key_secret_id"],
         "RELAY_INBOUND_QUEUE_URL": home["inbound_queue_url"],
         "RELAY_PEER_USER_POOL_ID": home["peer_pool_id"],
+        "RELAY_APP_USER_POOL_ID": home.get("app_pool_id", ""),
         "RELAY_STATE_TABLE": home["state_table"],
         "RELAY_DLQ_URL": home["dlq_url"],
         "RELAY_ORIGIN_SUB_ATTRIBUTE": home.get("origin_sub_attribute", "custom:origin_sub"),
@@ -135,3 +138,40 @@ def start_proxy(home, peer, log_path: str, port: int | None = None, **extra: str
 
 def start_replicator(home, log_path: str, **extra: str) -> Proc:
     return Proc("replicator", replicator_env(home, **extra), log_path)
+
+
+def trigger_env(home: dict[str, Any], **extra: str) -> dict[str, str]:
+    """The auth-trigger Lambda's environment in region `home`."""
+    env = base_env()
+    env.update({
+        "RELAY_REGION": home["region"],
+        "AWS_REGION": home["region"],
+        "AWS_DEFAULT_REGION": home["region"],
+        "RELAY_AWS_ENDPOINT": home["endpoint"],
+        "AWS_ENDPOINT_URL": home["endpoint"],
+        "RELAY_BRIDGE_KEY_SECRET_ID": home["bridge_key_secret_id"],
+    })
+    env.update(extra)
+    return env
+
+
+def start_auth_triggers(pair, log_dir: str, name: str = "auth-trigger", **extra: str) -> list:
+    """Runs the real `auth-trigger` binary under a fake Lambda runtime in each region of `pair`,
+    registers it with that region's strict_moto and attaches it to the pool as the Define /
+    Create / Verify Auth Challenge triggers. Returns the LambdaHosts (`.stop()` them)."""
+    from .lambda_host import LambdaHost, set_auth_triggers
+    from .stack import client
+
+    hosts = []
+    try:
+        for side in pair:
+            host = LambdaHost([binary(name)], trigger_env(side, **extra),
+                              os.path.join(log_dir, f"{name}-{side['region']}.log"), side["region"], name)
+            hosts.append(host)
+            host.register(side["endpoint"])
+            set_auth_triggers(client("cognito-idp", side["endpoint"], side["region"]), side["pool_id"], host.arn)
+    except Exception:
+        for host in hosts:
+            host.stop()
+        raise
+    return hosts

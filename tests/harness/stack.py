@@ -36,6 +36,7 @@ PUBLIC_CLIENT_NAME = "public"
 CLIENTS_SECRET_ID = "cognito-relay/clients"
 REPLICATION_KEY_SECRET_ID = "cognito-relay/replication-key"
 REFRESH_KEY_SECRET_ID = "cognito-relay/refresh-key"
+BRIDGE_KEY_SECRET_ID = "cognito-relay/bridge-key"
 STATE_TABLE = "cognito-relay-state"
 LIMITS_TABLE = "cognito-relay-limits"
 INBOUND_QUEUE = "cognito-relay-inbound.fifo"
@@ -45,6 +46,8 @@ DRAIN_PARAMETER = "/cognito-relay/drain"
 ORIGIN_SUB_ATTRIBUTE = "custom:origin_sub"
 
 AUTH_FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+# The proxy's own (secret) client also mints bridged sign-ins through CUSTOM_AUTH.
+RELAY_AUTH_FLOWS = AUTH_FLOWS + ["ALLOW_CUSTOM_AUTH"]
 
 DUMMY_CREDENTIALS = {
     "aws_access_key_id": "testing",
@@ -164,7 +167,7 @@ def _create_client(idp, pool_id: str, name: str, with_secret: bool) -> dict[str,
         "UserPoolId": pool_id,
         "ClientName": name,
         "GenerateSecret": with_secret,
-        "ExplicitAuthFlows": AUTH_FLOWS,
+        "ExplicitAuthFlows": RELAY_AUTH_FLOWS if with_secret else AUTH_FLOWS,
         "EnableTokenRevocation": True,
     }
     if with_secret:
@@ -201,7 +204,10 @@ def provision_pair(
     clients_secret_id, replication_key_secret_id, inbound_queue_url, dlq_url,
     fallback_queue_url, drain_parameter, username_attributes ("" or "email"), plus kind,
     pool_name, origin_sub_attribute, replication_key_b64, refresh_key_secret_id,
-    refresh_key_b64, state_table and limits_table (DynamoDB, per region) and peer_pool_id.
+    refresh_key_b64, bridge_key_secret_id, bridge_key_b64 (the bridge keyring, same key in
+    both regions, `{"current":"b1","keys":{"b1":...}}`), state_table and limits_table
+    (DynamoDB, per region), peer_pool_id and app_pool_id (A's pool: what apps are built with). The relay clients also allow CUSTOM_AUTH; the
+    auth triggers are attached by `relay.start_auth_triggers` (they need the binary).
     Raises RuntimeError if a pool named "cognito-relay" already exists in a region."""
     if kind not in ("username", "email"):
         raise ValueError(f"kind must be 'username' or 'email', not {kind!r}")
@@ -214,6 +220,7 @@ def provision_pair(
     public_id = public["ClientId"]
     replication_key = base64.b64encode(secrets.token_bytes(32)).decode()
     refresh_key = base64.b64encode(secrets.token_bytes(32)).decode()
+    bridge_key = base64.b64encode(secrets.token_bytes(32)).decode()
 
     out = []
     for (endpoint, region), pool_id, relay in zip(regions, pools, relays):
@@ -239,6 +246,10 @@ def provision_pair(
         sm.create_secret(
             Name=REFRESH_KEY_SECRET_ID,
             SecretString=json.dumps({"current": "r1", "keys": {"r1": refresh_key}}),
+        )
+        sm.create_secret(
+            Name=BRIDGE_KEY_SECRET_ID,
+            SecretString=json.dumps({"current": "b1", "keys": {"b1": bridge_key}}),
         )
         client("dynamodb", endpoint, region).create_table(
             TableName=STATE_TABLE,
@@ -271,6 +282,8 @@ def provision_pair(
                 "replication_key_b64": replication_key,
                 "refresh_key_secret_id": REFRESH_KEY_SECRET_ID,
                 "refresh_key_b64": refresh_key,
+                "bridge_key_secret_id": BRIDGE_KEY_SECRET_ID,
+                "bridge_key_b64": bridge_key,
                 "state_table": STATE_TABLE,
                 "limits_table": LIMITS_TABLE,
                 "inbound_queue_url": inbound_url,
@@ -282,6 +295,8 @@ def provision_pair(
             }
         )
     out[0]["peer_pool_id"], out[1]["peer_pool_id"] = pools[1], pools[0]
+    # The apps are built with region A's pool id: B's proxy bridges SRP sign-ins and sessions.
+    out[0]["app_pool_id"] = out[1]["app_pool_id"] = pools[0]
     return Pair(out[0], out[1])
 
 

@@ -13,6 +13,8 @@ process, like ``moto_server``, with these differences for cognito-idp (see READM
   DeleteUserAttributes, RevokeToken, GetTokensFromRefreshToken,
   GetUserAttributeVerificationCode, VerifyUserAttribute, SetUserSettings,
   AdminSetUserSettings);
+* CUSTOM_AUTH runs Cognito's Define / Create / Verify loop, invoking the pool's trigger
+  functions for real through the invoke URLs registered with ``/_strict/lambda``;
 * faults can be injected (``/_strict/faults``, ``/_strict/down``) and calls are counted
   (``/_strict/calls``); SQS SendMessage can be made to fail for one message group
   (``/_strict/sqs_faults``).
@@ -372,6 +374,20 @@ def _user_to_json(self, *args, **kwargs):
     return out
 
 
+_orig_update_extended_config = Pool.update_extended_config
+# Settings UpdateUserPool cannot change (moto 5.2.5 drops them, turning an email pool into a
+# username pool); everything else is reset to what the request gives, like Cognito.
+_FIXED_POOL_SETTINGS = ("UsernameAttributes", "AliasAttributes", "UsernameConfiguration")
+
+
+def _update_extended_config(self, extended_config):
+    fixed = {k: self.extended_config[k] for k in _FIXED_POOL_SETTINGS
+             if k in getattr(self, "extended_config", {})}
+    _orig_update_extended_config(self, extended_config)
+    self.extended_config.update(fixed)
+
+
+Pool.update_extended_config = _update_extended_config
 Pool.create_refresh_token = _create_refresh_token
 Pool.create_access_token = _create_access_token
 Pool.create_id_token = _create_id_token
@@ -529,7 +545,7 @@ def _srp_check(state: dict[str, Any], secret_block: str, timestamp: Any, signatu
     prk = hmac.new(_srp_pad(u), _srp_pad(s_val), hashlib.sha256).digest()
     key = hmac.new(prk, b"Caldera Derived Key\x01", hashlib.sha256).digest()[:16]
     try:
-        block = base64.standard_b64decode(secret_block)
+        block = base64.b64decode(secret_block, validate=True)
     except ValueError:
         return False
     msg = state["pool_name"].encode() + state["user_id"].encode() + block + str(timestamp).encode()
@@ -550,15 +566,259 @@ def _fix_srp_challenge(result: Any, pool, srp_a: Any = None) -> Any:
                 salt, b_pub, state = _srp_start(pool, user, srp_a)
                 params["SALT"] = f"{salt:x}"
                 params["SRP_B"] = f"{b_pub:x}"
+                # Real Cognito's SECRET_BLOCK is opaque *standard base64*; moto's is a uuid, which
+                # Python's b64decode reads without its dashes but Node's Buffer reads as
+                # base64url: the real JS clients would sign other bytes than a Python server checks.
+                moto_session = params["SECRET_BLOCK"]
+                block = base64.standard_b64encode(secrets.token_bytes(96)).decode()
+                for backend in _backends():
+                    if moto_session in backend.sessions:
+                        backend.sessions[block] = backend.sessions[moto_session]
+                params["SECRET_BLOCK"] = block
                 with STATE_LOCK:
-                    SRP_STATE[params["SECRET_BLOCK"]] = state
+                    SRP_STATE[block] = state
     return result
+
+
+# -- CUSTOM_AUTH: Cognito's Define / Create / Verify loop, with the triggers invoked for real --------
+#
+# A trigger is an ARN in the pool's LambdaConfig; `POST /_strict/lambda {"arn", "url"}` maps it to
+# an invoke URL (a lambda host, see lambda_host.py): the event is POSTed there as JSON and the
+# answer is the function's output, or an error with header `X-Amz-Function-Error` (like the Lambda
+# Invoke API).
+
+# function ARN -> {"url": invoke URL, "timeout": seconds}
+LAMBDAS: dict[str, dict[str, Any]] = {}
+# Session string -> one step of a custom auth loop (single use).
+CUSTOM_SESSIONS: dict[str, dict[str, Any]] = {}
+CUSTOM_SESSION_SECONDS = 180  # Cognito's default AuthSessionValidity (3 minutes)
+LAMBDA_TIMEOUT_SECONDS = 5.0  # Cognito waits 5 s for a trigger
+TRIGGERS = ("DefineAuthChallenge", "CreateAuthChallenge", "VerifyAuthChallengeResponse")
+
+
+def _lambda_config(pool) -> dict[str, str]:
+    return dict(pool.extended_config.get("LambdaConfig") or {})
+
+
+def _custom_auth_triggers(pool) -> dict[str, str]:
+    config = _lambda_config(pool)
+    if not all(config.get(t) for t in TRIGGERS):
+        raise InvalidParameterException("Custom auth lambda trigger is not configured for the user pool.")
+    return {t: config[t] for t in TRIGGERS}
+
+
+def _user_attributes_for_trigger(pool, user) -> dict[str, str]:
+    """userAttributes as Cognito sends them to triggers: every attribute, `sub`,
+    `cognito:user_status`, and the alias markers of email/phone pools."""
+    attrs = {k: v for k, v in user.attribute_lookup.items() if v is not None}
+    attrs["sub"] = user.id
+    attrs["cognito:user_status"] = user.status.value if hasattr(user.status, "value") else str(user.status)
+    username_attributes = pool.extended_config.get("UsernameAttributes") or []
+    if "email" in username_attributes and attrs.get("email_verified") == "true":
+        attrs["cognito:email_alias"] = attrs.get("email", "")
+    if "phone_number" in username_attributes and attrs.get("phone_number_verified") == "true":
+        attrs["cognito:phone_number_alias"] = attrs.get("phone_number", "")
+    return attrs
+
+
+def _invoke_trigger(arn: str, trigger: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Invokes one trigger; -> its `response` object. Errors are Cognito's: the function failed ->
+    UserLambdaValidationException; no answer in time / cannot reach it -> UnexpectedLambdaException;
+    output that is not the event -> InvalidLambdaResponseException."""
+    import urllib.error
+    import urllib.request
+
+    with STATE_LOCK:
+        target = LAMBDAS.get(arn)
+    if target is None:
+        raise CognitoError(
+            "UnexpectedLambdaException",
+            f"{trigger} invocation failed due to error AccessDeniedException.",
+        )
+    request = urllib.request.Request(
+        target["url"], data=json.dumps(event).encode(), method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=target["timeout"]) as r:
+            function_error = r.headers.get("X-Amz-Function-Error")
+            raw = r.read()
+    except urllib.error.HTTPError as e:
+        raise CognitoError(
+            "UnexpectedLambdaException", f"{trigger} invocation failed due to error {e.code} from Lambda."
+        ) from None
+    except (OSError, TimeoutError):  # timeouts, refused connections
+        raise CognitoError(
+            "UnexpectedLambdaException",
+            f"{trigger} invocation failed due to error Socket timeout while invoking Lambda function.",
+        ) from None
+    try:
+        output = json.loads(raw or b"null")
+    except ValueError:
+        output = None
+    if function_error:
+        message = output.get("errorMessage") if isinstance(output, dict) else None
+        raise CognitoError("UserLambdaValidationException", f"{trigger} failed with error {message}.")
+    if not isinstance(output, dict) or not isinstance(output.get("response"), dict):
+        raise CognitoError("InvalidLambdaResponseException", "Invalid lambda function output : Invalid JSON")
+    return output["response"]
+
+
+def _trigger_event(pool, user, client_id: str, source: str, request: dict[str, Any], response: dict[str, Any]):
+    return {
+        "version": "1",
+        "region": pool.id.split("_", 1)[0],
+        "userPoolId": pool.id,
+        "userName": user.username,
+        "callerContext": {"awsSdkVersion": "aws-sdk-unknown-unknown", "clientId": client_id},
+        "triggerSource": source,
+        "request": request,
+        "response": response,
+    }
+
+
+def _define(state: dict[str, Any], pool, user) -> dict[str, Any]:
+    request = {
+        "userAttributes": _user_attributes_for_trigger(pool, user),
+        "session": [dict(item) for item in state["history"]],
+        "clientMetadata": dict(state["client_metadata"]),
+        "userNotFound": False,
+    }
+    event = _trigger_event(pool, user, state["client_id"], "DefineAuthChallenge_Authentication", request,
+                           {"challengeName": None, "issueTokens": None, "failAuthentication": None})
+    return _invoke_trigger(state["triggers"]["DefineAuthChallenge"], "DefineAuthChallenge", event)
+
+
+def _create(state: dict[str, Any], pool, user, challenge: str) -> dict[str, Any]:
+    request = {
+        "userAttributes": _user_attributes_for_trigger(pool, user),
+        "challengeName": challenge,
+        "session": [dict(item) for item in state["history"]],
+        "clientMetadata": dict(state["client_metadata"]),
+        "userNotFound": False,
+    }
+    event = _trigger_event(pool, user, state["client_id"], "CreateAuthChallenge_Authentication", request,
+                           {"publicChallengeParameters": None, "privateChallengeParameters": None,
+                            "challengeMetadata": None})
+    return _invoke_trigger(state["triggers"]["CreateAuthChallenge"], "CreateAuthChallenge", event)
+
+
+def _verify(state: dict[str, Any], pool, user, answer: str, client_metadata: dict[str, str]) -> bool:
+    request = {
+        "userAttributes": _user_attributes_for_trigger(pool, user),
+        "privateChallengeParameters": dict(state["private"]),
+        "challengeAnswer": answer,
+        "clientMetadata": dict(client_metadata),
+        "userNotFound": False,
+    }
+    event = _trigger_event(pool, user, state["client_id"], "VerifyAuthChallengeResponse_Authentication",
+                           request, {"answerCorrect": None})
+    return _invoke_trigger(state["triggers"]["VerifyAuthChallengeResponse"], "VerifyAuthChallengeResponse",
+                           event).get("answerCorrect") is True
+
+
+def _string_map(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): str(v) for k, v in value.items() if v is not None}
+
+
+def _custom_next(backend, pool, client, user, state: dict[str, Any]) -> ActionResult:
+    """Define, then tokens / failure / the next challenge (Create, a new single-use Session)."""
+    decision = _define(state, pool, user)
+    if decision.get("failAuthentication") is True:
+        raise NotAuthorizedError("Incorrect username or password.")
+    if decision.get("issueTokens") is True:
+        return ActionResult(backend._log_user_in(pool, client, user.username))
+    challenge = decision.get("challengeName")
+    if challenge != "CUSTOM_CHALLENGE":
+        if challenge in (None, ""):
+            raise CognitoError("InvalidLambdaResponseException", "Unrecognizable lambda output")
+        raise InvalidParameterException(f"strict_moto: challenge {challenge} from DefineAuthChallenge is not emulated")
+    created = _create(state, pool, user, challenge)
+    session = base64.b64encode(secrets.token_bytes(48)).decode()
+    step = {
+        **state,
+        "private": _string_map(created.get("privateChallengeParameters")),
+        "metadata": created.get("challengeMetadata") if isinstance(created.get("challengeMetadata"), str) else None,
+        "expires": time.monotonic() + CUSTOM_SESSION_SECONDS,
+    }
+    with STATE_LOCK:
+        CUSTOM_SESSIONS[session] = step
+    public = _string_map(created.get("publicChallengeParameters"))
+    public["USERNAME"] = user.username
+    return ActionResult({"ChallengeName": "CUSTOM_CHALLENGE", "Session": session, "ChallengeParameters": public})
+
+
+def _custom_auth_initiate(self, admin: bool) -> ActionResult:
+    client_id = self._get_param("ClientId")
+    params = self._get_param("AuthParameters") or {}
+    backend, pool, client = _by_client(client_id)
+    triggers = _custom_auth_triggers(pool)
+    if params.get("SRP_A"):
+        raise InvalidParameterException("strict_moto: CUSTOM_AUTH with SRP_A is not emulated")
+    typed = params.get("USERNAME")
+    if not isinstance(typed, str) or not typed:
+        raise InvalidParameterException("Missing required parameter USERNAME")
+    user = pool._get_user(typed)
+    if user is None:
+        if client.extended_config.get("PreventUserExistenceErrors") == "ENABLED":
+            raise NotAuthorizedError("Incorrect username or password.")
+        raise UserNotFoundError("User does not exist.")
+    if not user.enabled:
+        raise NotAuthorizedError("User is disabled.")
+    if user.status == UserStatus.UNCONFIRMED:
+        raise CognitoError("UserNotConfirmedException", "User is not confirmed.")
+    state = {
+        "pool_id": pool.id,
+        "client_id": client.id,
+        "username": user.username,
+        "triggers": triggers,
+        "history": [],
+        "client_metadata": _string_map(self._get_param("ClientMetadata")),
+        "admin": admin,
+    }
+    return _custom_next(backend, pool, client, user, state)
+
+
+def _custom_auth_respond(self, admin: bool) -> ActionResult:
+    client_id = self._get_param("ClientId")
+    answers = self._get_param("ChallengeResponses") or {}
+    backend, pool, client = _by_client(client_id)
+    if admin and self._get_param("UserPoolId") != pool.id:
+        raise ResourceNotFoundError(f"User pool client {client_id} does not exist.")
+    _require_hash(client, answers.get("USERNAME"), answers.get("SECRET_HASH"))
+    session = self._get_param("Session")
+    with STATE_LOCK:
+        state = CUSTOM_SESSIONS.pop(session, None) if isinstance(session, str) else None
+    if state is None or state["client_id"] != client.id or state["admin"] != admin:
+        raise NotAuthorizedError("Invalid session for the user.")
+    if time.monotonic() > state["expires"]:
+        raise NotAuthorizedError("Invalid session for the user, session is expired.")
+    user = pool._get_user(answers.get("USERNAME")) if isinstance(answers.get("USERNAME"), str) else None
+    if user is None or user.username != state["username"]:
+        raise NotAuthorizedError("Invalid session for the user.")
+    if not user.enabled:
+        raise NotAuthorizedError("User is disabled.")
+    answer = answers.get("ANSWER")
+    if not isinstance(answer, str):
+        raise InvalidParameterException("ANSWER is required for CUSTOM_CHALLENGE")
+    correct = _verify(state, pool, user, answer, _string_map(self._get_param("ClientMetadata")))
+    history = list(state["history"]) + [
+        {"challengeName": "CUSTOM_CHALLENGE", "challengeResult": correct, "challengeMetadata": state["metadata"]}
+    ]
+    next_state = {k: v for k, v in state.items() if k not in ("private", "metadata", "expires")}
+    next_state["history"] = history
+    next_state["client_metadata"] = _string_map(self._get_param("ClientMetadata")) or state["client_metadata"]
+    return _custom_next(backend, pool, client, user, next_state)
 
 
 @handler
 def initiate_auth(self):
     with COGNITO_LOCK:
         ctx = _check_initiate(self, admin=False)
+        if ctx["flow"] == "CUSTOM_AUTH":
+            return _custom_auth_initiate(self, admin=False)
         srp_a = (self._get_param("AuthParameters") or {}).get("SRP_A")
         return _fix_srp_challenge(_orig["initiate_auth"](self), ctx["pool"], srp_a)
 
@@ -566,7 +826,9 @@ def initiate_auth(self):
 @handler
 def admin_initiate_auth(self):
     with COGNITO_LOCK:
-        _check_initiate(self, admin=True)
+        ctx = _check_initiate(self, admin=True)
+        if ctx["flow"] == "CUSTOM_AUTH":
+            return _custom_auth_initiate(self, admin=True)
         return _orig["admin_initiate_auth"](self)
 
 
@@ -606,6 +868,8 @@ def _check_challenge_hash(backend, client, name: str, answers: dict[str, Any]) -
 @handler
 def respond_to_auth_challenge(self):
     with COGNITO_LOCK:
+        if self._get_param("ChallengeName") == "CUSTOM_CHALLENGE":
+            return _custom_auth_respond(self, admin=False)
         _check_challenge(self)
         return _orig["respond_to_auth_challenge"](self)
 
@@ -613,6 +877,8 @@ def respond_to_auth_challenge(self):
 @handler
 def admin_respond_to_auth_challenge(self):
     with COGNITO_LOCK:
+        if self._get_param("ChallengeName") == "CUSTOM_CHALLENGE":
+            return _custom_auth_respond(self, admin=True)
         _check_challenge(self)
         return _orig["admin_respond_to_auth_challenge"](self)
 
@@ -1261,6 +1527,24 @@ class StrictApp:
                     FAULTS[kind] = 0
                 DOWN["down"] = False
             return _json_response(start_response, "200 OK", {**FAULTS, "down": False})
+        if name == "lambda":
+            if method == "POST":
+                ok = isinstance(payload, dict) and all(isinstance(payload.get(k), str) and payload.get(k)
+                                                       for k in ("arn", "url"))
+                timeout = payload.get("timeout", LAMBDA_TIMEOUT_SECONDS) if isinstance(payload, dict) else None
+                if not ok or not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
+                    return _json_response(start_response, "400 Bad Request",
+                                          {"error": "expected {\"arn\": str, \"url\": str, \"timeout\"?: seconds}"})
+                with STATE_LOCK:
+                    LAMBDAS[payload["arn"]] = {"url": payload["url"], "timeout": float(timeout)}
+            elif method == "DELETE":
+                with STATE_LOCK:
+                    if isinstance(payload, dict) and payload.get("arn"):
+                        LAMBDAS.pop(payload["arn"], None)
+                    else:
+                        LAMBDAS.clear()
+            with STATE_LOCK:
+                return _json_response(start_response, "200 OK", {"functions": LAMBDAS})
         if name == "calls":
             if method == "GET":
                 with STATE_LOCK:

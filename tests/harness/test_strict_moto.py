@@ -333,6 +333,17 @@ def test_srp_secret_hash_over_user_id_for_srp(epool):
     assert claims(out["AuthenticationResult"]["AccessToken"])["username"] == user_id
 
 
+def test_srp_secret_block_is_standard_base64(epool):
+    """Node's Buffer reads '-'/'_' as base64url while Python drops them: a block that is not
+    strict standard base64 would make the real JS clients sign other bytes than we check."""
+    user = epool.confirmed_user()
+    _, srp_a = srp.start()
+    params = epool.c.initiate_auth(ClientId=epool.cid, AuthFlow="USER_SRP_AUTH", AuthParameters={
+        "USERNAME": user, "SRP_A": srp_a, "SECRET_HASH": epool.hash(user)})["ChallengeParameters"]
+    block = params["SECRET_BLOCK"]
+    assert base64.b64encode(base64.b64decode(block, validate=True)).decode() == block
+
+
 def test_srp_proof_is_verified_wrong_password_or_pool_name_fail(upool):
     username = upool.confirmed_user()
 
@@ -638,3 +649,213 @@ def test_sqs_send_fault_refuses_one_group_after_skipping(ep):
     assert bodies == ["g2-1", "g2-3", "g1-1"]
     stack.strict_post(ep, "sqs_faults", method="DELETE")
     assert stack.strict_get(ep, "sqs_faults") == {"faults": {}, "failed": {}}
+
+
+# ---------------------------------------------------------------------------- CUSTOM_AUTH
+
+
+@pytest.fixture(scope="module")
+def toy(ep, tmp_path_factory):
+    """The toy custom-auth trigger (toy_trigger.py) under the fake Lambda runtime, registered."""
+    from tests.harness.lambda_host import LambdaHost, python_command
+
+    tmp = tmp_path_factory.mktemp("toy")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["TOY_TRIGGER_EVENTS"] = str(tmp / "events.jsonl")
+    host = LambdaHost(python_command("toy_trigger.py"), env, str(tmp / "toy.log"), REGION, "toy-auth")
+    host.register(ep)
+    host.events_path = env["TOY_TRIGGER_EVENTS"]
+    try:
+        yield host
+    finally:
+        host.stop()
+
+
+def toy_events(toy, since: int = 0) -> list[dict]:
+    try:
+        with open(toy.events_path) as f:
+            return [json.loads(line) for line in f.read().splitlines()[since:]]
+    except FileNotFoundError:
+        return []
+
+
+class CustomPool(Pool):
+    """A pool whose relay client also allows CUSTOM_AUTH, with the toy trigger attached."""
+
+    def __init__(self, ep: str, kind: str, toy):
+        from tests.harness.lambda_host import set_auth_triggers
+
+        super().__init__(ep, kind)
+        self.c.update_user_pool_client(UserPoolId=self.id, ClientId=self.cid,
+                                       ExplicitAuthFlows=stack.AUTH_FLOWS + ["ALLOW_CUSTOM_AUTH"])
+        set_auth_triggers(self.c, self.id, toy.arn)
+
+    def start(self, username: str, **extra) -> dict:
+        return self.c.initiate_auth(
+            ClientId=self.cid, AuthFlow="CUSTOM_AUTH",
+            AuthParameters={"USERNAME": username, "SECRET_HASH": self.hash(username)}, **extra)
+
+    def answer(self, username: str, session: str, answer: str, **extra) -> dict:
+        return self.c.respond_to_auth_challenge(
+            ClientId=self.cid, ChallengeName="CUSTOM_CHALLENGE", Session=session,
+            ChallengeResponses={"USERNAME": username, "ANSWER": answer, "SECRET_HASH": self.hash(username)},
+            **extra)
+
+
+def test_custom_auth_loop_runs_the_triggers_with_cognito_events(ep, toy):
+    pool = CustomPool(ep, "email", toy)
+    email = pool.confirmed_user()
+    internal = pool.c.admin_get_user(UserPoolId=pool.id, Username=email)["Username"]
+    seen = len(toy_events(toy))
+
+    started = pool.start(email, ClientMetadata={"app": "demo"})
+    assert started["ChallengeName"] == "CUSTOM_CHALLENGE"
+    params = started["ChallengeParameters"]
+    assert set(params) == {"word", "USERNAME"} and params["USERNAME"] == internal
+    done = pool.answer(email, started["Session"], params["word"])
+    tokens = done["AuthenticationResult"]
+    assert claims(tokens["AccessToken"])["username"] == internal
+    assert claims(tokens["IdToken"])["email"] == email
+    assert pool.c.get_user(AccessToken=tokens["AccessToken"])["Username"] == internal
+    # the refresh token works like any other
+    refreshed = pool.c.initiate_auth(ClientId=pool.cid, AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={
+        "REFRESH_TOKEN": tokens["RefreshToken"], "SECRET_HASH": pool.hash(internal)})
+    assert "AccessToken" in refreshed["AuthenticationResult"]
+
+    events = toy_events(toy, seen)
+    assert [e["triggerSource"] for e in events] == [
+        "DefineAuthChallenge_Authentication", "CreateAuthChallenge_Authentication",
+        "VerifyAuthChallengeResponse_Authentication", "DefineAuthChallenge_Authentication"]
+    for e in events:
+        assert e["version"] == "1" and e["region"] == REGION and e["userPoolId"] == pool.id
+        assert e["userName"] == internal
+        assert e["callerContext"] == {"awsSdkVersion": "aws-sdk-unknown-unknown", "clientId": pool.cid}
+        attrs = e["request"]["userAttributes"]
+        assert attrs["sub"] == internal and attrs["email"] == email
+        assert attrs["cognito:user_status"] == "CONFIRMED" and attrs["email_verified"] == "true"
+        assert e["request"]["userNotFound"] is False
+    define1, create, verify, define2 = events
+    assert define1["request"]["session"] == [] and define1["request"]["clientMetadata"] == {"app": "demo"}
+    assert define1["response"] == {"challengeName": None, "issueTokens": None, "failAuthentication": None}
+    assert create["request"]["challengeName"] == "CUSTOM_CHALLENGE" and create["request"]["session"] == []
+    assert create["response"] == {"publicChallengeParameters": None, "privateChallengeParameters": None,
+                                  "challengeMetadata": None}
+    assert verify["request"]["privateChallengeParameters"] == {"answer": params["word"]}
+    assert verify["request"]["challengeAnswer"] == params["word"]
+    assert verify["response"] == {"answerCorrect": None}
+    assert define2["request"]["session"] == [
+        {"challengeName": "CUSTOM_CHALLENGE", "challengeResult": True, "challengeMetadata": "round-1"}]
+
+
+def test_custom_auth_wrong_answers_fail_and_sessions_are_single_use(ep, toy):
+    pool = CustomPool(ep, "username", toy)
+    alice, bob = pool.confirmed_user(), pool.confirmed_user()
+
+    first = pool.start(alice)
+    second = pool.answer(alice, first["Session"], "wrong")  # Define asks again
+    assert second["ChallengeName"] == "CUSTOM_CHALLENGE" and second["Session"] != first["Session"]
+    # the answered session is used up: replaying it (even with the right word) is refused
+    assert error_of(pool.answer, username=alice, session=first["Session"],
+                    answer=first["ChallengeParameters"]["word"]) == (
+        "NotAuthorizedException", "Invalid session for the user.")
+    # the replay did not burn the live session... but a session is bound to its user
+    assert error_of(pool.answer, username=bob, session=second["Session"],
+                    answer=second["ChallengeParameters"]["word"]) == (
+        "NotAuthorizedException", "Invalid session for the user.")
+    # ... and any attempt uses it up
+    assert error_of(pool.answer, username=alice, session=second["Session"],
+                    answer=second["ChallengeParameters"]["word"])[0] == "NotAuthorizedException"
+    # three wrong answers: Define fails the authentication with Cognito's message
+    s = pool.start(alice)["Session"]
+    s = pool.answer(alice, s, "no")["Session"]
+    s = pool.answer(alice, s, "no")["Session"]
+    assert error_of(pool.answer, username=alice, session=s, answer="no") == (
+        "NotAuthorizedException", "Incorrect username or password.")
+    # a made-up session
+    assert error_of(pool.answer, username=alice, session=base64.b64encode(b"x" * 48).decode(), answer="x") == (
+        "NotAuthorizedException", "Invalid session for the user.")
+    # the session is bound to the client too
+    other = pool.c.create_user_pool_client(UserPoolId=pool.id, ClientName="other", GenerateSecret=False,
+                                           ExplicitAuthFlows=["ALLOW_CUSTOM_AUTH"])["UserPoolClient"]["ClientId"]
+    s = pool.start(alice)
+    assert error_of(pool.c.respond_to_auth_challenge, ClientId=other, ChallengeName="CUSTOM_CHALLENGE",
+                    Session=s["Session"], ChallengeResponses={"USERNAME": alice, "ANSWER": s["ChallengeParameters"]["word"]}) == (
+        "NotAuthorizedException", "Invalid session for the user.")
+
+
+def test_custom_auth_secret_hash_flow_and_trigger_configuration(ep, toy):
+    pool = CustomPool(ep, "username", toy)
+    user = pool.confirmed_user()
+    kwargs = {"ClientId": pool.cid, "AuthFlow": "CUSTOM_AUTH", "AuthParameters": {"USERNAME": user}}
+    started = assert_hash_enforced(pool.c.initiate_auth, kwargs, in_auth, pool.hash(user), pool.cid)
+    answer = {"ClientId": pool.cid, "ChallengeName": "CUSTOM_CHALLENGE", "Session": started["Session"],
+              "ChallengeResponses": {"USERNAME": user, "ANSWER": started["ChallengeParameters"]["word"]}}
+    code, _ = error_of(pool.c.respond_to_auth_challenge, **answer)
+    assert code == "NotAuthorizedException"
+    # (a refused hash does not use the session up)
+    assert "AuthenticationResult" in pool.c.respond_to_auth_challenge(**in_answers(answer, pool.hash(user)))
+    # Admin flavour
+    s = pool.c.admin_initiate_auth(UserPoolId=pool.id, ClientId=pool.cid, AuthFlow="CUSTOM_AUTH",
+                                   AuthParameters={"USERNAME": user, "SECRET_HASH": pool.hash(user)})
+    done = pool.c.admin_respond_to_auth_challenge(
+        UserPoolId=pool.id, ClientId=pool.cid, ChallengeName="CUSTOM_CHALLENGE", Session=s["Session"],
+        ChallengeResponses={"USERNAME": user, "ANSWER": s["ChallengeParameters"]["word"],
+                            "SECRET_HASH": pool.hash(user)})
+    assert "AccessToken" in done["AuthenticationResult"]
+    # a client without ALLOW_CUSTOM_AUTH
+    plain = Pool(ep, "username")
+    plain_user = plain.confirmed_user()
+    assert error_of(plain.c.initiate_auth, ClientId=plain.cid, AuthFlow="CUSTOM_AUTH", AuthParameters={
+        "USERNAME": plain_user, "SECRET_HASH": plain.hash(plain_user)}) == (
+        "InvalidParameterException", "CUSTOM_AUTH flow not enabled for this client")
+    # a pool without the triggers
+    plain.c.update_user_pool_client(UserPoolId=plain.id, ClientId=plain.cid,
+                                    ExplicitAuthFlows=stack.AUTH_FLOWS + ["ALLOW_CUSTOM_AUTH"])
+    assert error_of(plain.c.initiate_auth, ClientId=plain.cid, AuthFlow="CUSTOM_AUTH", AuthParameters={
+        "USERNAME": plain_user, "SECRET_HASH": plain.hash(plain_user)}) == (
+        "InvalidParameterException", "Custom auth lambda trigger is not configured for the user pool.")
+    # unknown, disabled and unconfirmed users
+    assert error_of(pool.start, username="nobody")[0] == "UserNotFoundException"
+    pending = pool.name()
+    pool.sign_up(pending)
+    assert error_of(pool.start, username=pending) == ("UserNotConfirmedException", "User is not confirmed.")
+    pool.c.admin_disable_user(UserPoolId=pool.id, Username=user)
+    assert error_of(pool.start, username=user) == ("NotAuthorizedException", "User is disabled.")
+
+
+def test_custom_auth_trigger_failures_are_cognito_errors(ep, toy):
+    pool = CustomPool(ep, "username", toy)
+    user = pool.confirmed_user()
+    assert error_of(pool.start, username=user, ClientMetadata={"mode": "crash"}) == (
+        "UserLambdaValidationException", "DefineAuthChallenge failed with error toy trigger crashed on purpose.")
+    assert error_of(pool.start, username=user, ClientMetadata={"mode": "garbage"}) == (
+        "InvalidLambdaResponseException", "Invalid lambda function output : Invalid JSON")
+    # a trigger that does not answer within the timeout
+    toy.register(ep, timeout=0.5)
+    try:
+        assert error_of(pool.start, username=user, ClientMetadata={"mode": "hang", "seconds": "2"}) == (
+            "UnexpectedLambdaException",
+            "DefineAuthChallenge invocation failed due to error Socket timeout while invoking Lambda function.")
+    finally:
+        toy.register(ep)
+    # a trigger ARN the emulator cannot invoke
+    from tests.harness.lambda_host import set_auth_triggers
+    set_auth_triggers(pool.c, pool.id, "arn:aws:lambda:eu-west-1:123456789012:function:missing")
+    assert error_of(pool.start, username=user)[0] == "UnexpectedLambdaException"
+    # and the toy still works afterwards (the hung call has finished by now or queues first)
+    set_auth_triggers(pool.c, pool.id, toy.arn)
+    s = pool.start(user)
+    assert "AuthenticationResult" in pool.answer(user, s["Session"], s["ChallengeParameters"]["word"])
+
+
+def test_update_user_pool_keeps_username_attributes(epool):
+    from tests.harness.lambda_host import set_auth_triggers
+
+    set_auth_triggers(epool.c, epool.id, "arn:aws:lambda:eu-west-1:123456789012:function:f")
+    described = epool.c.describe_user_pool(UserPoolId=epool.id)["UserPool"]
+    assert described["UsernameAttributes"] == ["email"]
+    assert described["AutoVerifiedAttributes"] == ["email"]
+    assert described["LambdaConfig"]["DefineAuthChallenge"].endswith(":function:f")
+    # and a plain UpdateUserPool resets what it is not given, like Cognito
+    epool.c.update_user_pool(UserPoolId=epool.id)
+    assert not epool.c.describe_user_pool(UserPoolId=epool.id)["UserPool"].get("LambdaConfig")

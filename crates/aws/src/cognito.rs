@@ -21,7 +21,9 @@ pub struct Pool {
 
 fn classify<E: ProvideErrorMetadata, R>(op: &str, e: SdkError<E, R>) -> ApplyError {
     let text = format!("{op}: {}", crate::describe(&e));
-    if crate::is_retryable(&e) {
+    if crate::is_throttling(&e) {
+        ApplyError::Throttled(text)
+    } else if crate::is_retryable(&e) {
         ApplyError::Retryable(text)
     } else {
         ApplyError::Permanent(text)

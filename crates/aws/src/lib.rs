@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{BehaviorVersion, Region};
+
+pub use aws_config::SdkConfig;
 
 pub use aws_sdk_cognitoidentityprovider as cognito_sdk;
 pub use aws_sdk_sqs as sqs_sdk;
@@ -81,6 +83,35 @@ where
     }
 }
 
+/// `sdk` with the SDK's own retries off (one attempt per call), for clients whose calls the
+/// caller retries itself (the replicator's paced backoff around Cognito).
+pub fn without_retries(sdk: &SdkConfig) -> SdkConfig {
+    sdk.to_builder()
+        .retry_config(RetryConfig::disabled())
+        .build()
+}
+
+/// The error codes AWS services throttle with.
+const THROTTLING: &[&str] = &[
+    "TooManyRequestsException",
+    "ThrottlingException",
+    "Throttling",
+    "RequestThrottled",
+];
+
+/// Whether an SDK error is the service throttling the caller.
+pub fn is_throttling<E, R>(e: &aws_sdk_sqs::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_sqs::error::ProvideErrorMetadata,
+{
+    match e {
+        aws_sdk_sqs::error::SdkError::ServiceError(se) => {
+            THROTTLING.contains(&se.err().code().unwrap_or_default())
+        }
+        _ => false,
+    }
+}
+
 /// Whether an SDK error is worth retrying (throttling, 5xx, transport).
 pub fn is_retryable<E, R>(e: &aws_sdk_sqs::error::SdkError<E, R>) -> bool
 where
@@ -90,16 +121,12 @@ where
     match e {
         SdkError::ServiceError(se) => {
             let code = se.err().code().unwrap_or_default();
-            matches!(
-                code,
-                "TooManyRequestsException"
-                    | "ThrottlingException"
-                    | "Throttling"
-                    | "InternalErrorException"
-                    | "InternalFailure"
-                    | "ServiceUnavailable"
-                    | "RequestThrottled"
-            ) || code.is_empty()
+            THROTTLING.contains(&code)
+                || matches!(
+                    code,
+                    "InternalErrorException" | "InternalFailure" | "ServiceUnavailable"
+                )
+                || code.is_empty()
         }
         SdkError::ConstructionFailure(_) => false,
         _ => true,

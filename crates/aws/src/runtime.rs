@@ -24,6 +24,24 @@ impl Env for HashMap<String, String> {
     }
 }
 
+/// `RELAY_USERNAME_ATTRIBUTES`, the pool's `UsernameAttributes` (comma-separated; empty for a
+/// username pool): parsed once here for every binary. Only `email` and `phone_number` exist.
+pub fn username_attributes(env: &dyn Env) -> Result<Vec<String>, String> {
+    let list: Vec<String> = env
+        .get("RELAY_USERNAME_ATTRIBUTES")
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
+    match list.iter().find(|a| *a != "email" && *a != "phone_number") {
+        Some(bad) => Err(format!(
+            "RELAY_USERNAME_ATTRIBUTES: {bad:?} is not email or phone_number"
+        )),
+        None => Ok(list),
+    }
+}
+
 /// JSON logs to stderr, one line per event, `RUST_LOG` filter (default `info`).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -48,4 +66,24 @@ pub fn or_exit<T>(bin: &str, code: i32, r: Result<T, String>) -> T {
         eprintln!("{bin}: {e}");
         std::process::exit(code)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(v: &str) -> HashMap<String, String> {
+        [("RELAY_USERNAME_ATTRIBUTES".to_owned(), v.to_owned())].into()
+    }
+
+    #[test]
+    fn username_attributes_are_split_trimmed_and_checked() {
+        assert_eq!(
+            username_attributes(&env(" email , phone_number,")),
+            Ok(vec!["email".to_owned(), "phone_number".to_owned()])
+        );
+        assert_eq!(username_attributes(&env("  ")), Ok(vec![]));
+        let err = username_attributes(&env("email,nickname")).unwrap_err();
+        assert!(err.starts_with("RELAY_USERNAME_ATTRIBUTES") && err.contains("nickname"));
+    }
 }

@@ -45,6 +45,30 @@ fn unavailable<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
     StoreError::Unavailable(format!("{what}: {why}"))
 }
 
+impl Table {
+    /// Puts `pk` = `key` if absent, expiring at `expires` (seconds since the epoch): a one-time
+    /// marker. `Ok(false)` when it already exists.
+    pub async fn claim_once(&self, key: &str, expires: i64) -> Result<bool, StoreError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .item("pk", AttributeValue::S(key.to_owned()))
+            .item("ttl", AttributeValue::N(expires.max(0).to_string()))
+            .condition_expression("attribute_not_exists(pk)");
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable("PutItem", &e)),
+        }
+    }
+}
+
 impl StateStore for Table {
     async fn load(&self, key: &str) -> Result<Versioned, StoreError> {
         let out = self

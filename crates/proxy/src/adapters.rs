@@ -146,3 +146,40 @@ impl Control for AwsControl {
         Box::pin(self.pool.ping())
     }
 }
+
+impl crate::ports::BridgeStore for StateMarks {
+    fn record<'a>(
+        &'a self,
+        user_key: &'a str,
+    ) -> BoxFut<'a, Result<replication::UserRecord, String>> {
+        use replication::StateStore;
+        Box::pin(async move {
+            self.0
+                .load(&replication::state::record_key(user_key))
+                .await
+                .map(|v| v.record)
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn claim_once<'a>(&'a self, id: &'a str, expires: i64) -> BoxFut<'a, Result<bool, String>> {
+        Box::pin(async move {
+            self.0
+                .claim_once(&format!("once#{id}"), expires)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn update<'a>(
+        &'a self,
+        user_key: &'a str,
+        mut f: Box<dyn FnMut(&mut replication::UserRecord) + Send + 'a>,
+    ) -> BoxFut<'a, Result<(), String>> {
+        Box::pin(async move {
+            replication::state::update(&self.0, &replication::state::record_key(user_key), |r| f(r))
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}

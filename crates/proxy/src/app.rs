@@ -54,6 +54,8 @@ pub struct AppState {
     pub policy: Option<Arc<crate::policy::PolicyHandle>>,
     /// Event stream for downstream systems (`stream.rs`).
     pub events: Option<Arc<crate::stream::Publisher>>,
+    /// This region's state table as the standby sign-in bridge reads it (`bridge.rs`).
+    pub bridge_store: Option<Arc<dyn crate::ports::BridgeStore>>,
 }
 
 impl AppState {
@@ -86,6 +88,7 @@ impl AppState {
             emf,
             policy: None,
             events: None,
+            bridge_store: None,
         })
     }
 }
@@ -272,14 +275,14 @@ fn now_ms() -> u64 {
 }
 
 /// What the upstream answered.
-struct Upstream {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
+pub(crate) struct Upstream {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
 }
 
 impl Upstream {
-    fn error_type(&self) -> Option<&str> {
+    pub(crate) fn error_type(&self) -> Option<&str> {
         self.headers
             .get("x-amzn-errortype")
             .and_then(|v| v.to_str().ok())
@@ -305,7 +308,7 @@ impl Upstream {
     }
 }
 
-async fn call_upstream(
+pub(crate) async fn call_upstream(
     st: &AppState,
     action: &str,
     body: Vec<u8>,
@@ -650,6 +653,10 @@ async fn stages(
     notes: &mut Notes,
 ) -> Result<Outcome, WireError> {
     let mut admitted = admit(st, req, spec?, notes).await?;
+    if let Some(outcome) = crate::bridge::bridge(st, &mut admitted).await? {
+        notes.relay_answered = true;
+        return Ok(outcome);
+    }
     let up = forward(st, &mut admitted).await?;
     let answer = Answer::of(&admitted, &st.sink, up);
     let delivery = replicate_stage(st, &admitted, &answer).await;
@@ -912,6 +919,9 @@ impl Answer {
 /// Stage 3, replicate: a successful mutation's event, sealed for the peer and delivered before
 /// the client is answered. `None` when there is nothing to replicate.
 async fn replicate_stage(st: &AppState, a: &Admitted, answer: &Answer) -> Option<Delivery> {
+    if a.spec.name == "InitiateAuth" {
+        return material_from_sign_in(st, a, answer).await;
+    }
     let mutation = a.spec.mutation.filter(|_| st.sink.is_some())?;
     if !answer.up.status.is_success() {
         return None;
@@ -930,6 +940,62 @@ async fn replicate_stage(st: &AppState, a: &Admitted, answer: &Answer) -> Option
         &a.secrets.keys,
     )
     .await
+}
+
+/// Credential material for the standby sign-in bridge from a successful `USER_PASSWORD_AUTH`
+/// (how backfilled users, who have no password on the standby, stop needing a reset): the
+/// password goes to the peer as a SetPassword event (its replicator sets it and derives the
+/// SRP verifier) only when this region has not sent material for this user and password
+/// before (a keyed fingerprint in this region's state table). SRP sign-ins never reveal the
+/// password; their users get material from sign-up, password changes and resets only.
+async fn material_from_sign_in(st: &AppState, a: &Admitted, answer: &Answer) -> Option<Delivery> {
+    st.cfg.app_user_pool_id.as_ref()?;
+    let store = st.bridge_store.as_ref()?;
+    st.sink.as_ref()?;
+    if a.body.get("AuthFlow").and_then(Value::as_str) != Some("USER_PASSWORD_AUTH") {
+        return None;
+    }
+    let resp = answer.json.as_ref()?;
+    resp.get("AuthenticationResult")?;
+    let params = a.body.get("AuthParameters")?;
+    let user = params.get("USERNAME")?.as_str()?;
+    let password = params.get("PASSWORD")?.as_str()?;
+    let fp = a
+        .secrets
+        .keys
+        .keyed_hash("srp-material-fp", &format!("{user}\n{password}"));
+    match store.record(user).await {
+        Ok(r) if r.material_fp.as_deref() == Some(fp.as_str()) => return None,
+        Ok(_) => {}
+        Err(e) => {
+            // Cannot tell: send (a duplicate costs one idempotent event).
+            warn!(error = %e, "cannot read the material fingerprint");
+        }
+    }
+    let req = serde_json::json!({ "PASSWORD": password });
+    let d = replicate(
+        st,
+        a.spec,
+        Mutation::SetPassword("PASSWORD"),
+        None,
+        &req,
+        resp,
+        &a.secrets.keys,
+    )
+    .await?;
+    if matches!(d, Delivery::Peer | Delivery::Fallback) {
+        let fp2 = fp.clone();
+        if let Err(e) = store
+            .update(
+                user,
+                Box::new(move |r: &mut replication::UserRecord| r.material_fp = Some(fp2.clone())),
+            )
+            .await
+        {
+            warn!(error = %e, "cannot record the material fingerprint");
+        }
+    }
+    Some(d)
 }
 
 /// Stage 4, respond: Cognito's status, body and `x-amzn-*` / `Date` headers, with the refresh

@@ -71,6 +71,15 @@ pub struct Config {
     pub policy: Option<crate::policy::PolicyConfig>,
     /// Event stream to EventBridge (`RELAY_EVENTS_*`, see `stream.rs`); None = off.
     pub events: Option<crate::stream::StreamConfig>,
+    /// The pool id the apps were built with (`RELAY_APP_USER_POOL_ID`, the primary's). A proxy
+    /// whose home pool differs bridges SRP sign-ins and sessions for it (`bridge.rs`).
+    pub app_user_pool_id: Option<String>,
+    /// The bridge keyring (`RELAY_BRIDGE_KEY_SECRET_ID`): signs the assertions the home pool's
+    /// auth-trigger accepts, and seals the bridge's SRP secret blocks.
+    pub bridge_key_secret_id: Option<String>,
+    /// Forward app-sent `AuthFlow=CUSTOM_AUTH` (`RELAY_ALLOW_APP_CUSTOM_AUTH=true`, for pools
+    /// with custom auth of their own); refused by default.
+    pub allow_app_custom_auth: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -136,21 +145,7 @@ impl Config {
         if !user_pool_id.starts_with(&format!("{region}_")) {
             return Err(format!("RELAY_USER_POOL_ID={user_pool_id:?} does not belong to RELAY_REGION={region:?} (expected {region}_...)"));
         }
-        let username_attributes: Vec<String> = env
-            .get("RELAY_USERNAME_ATTRIBUTES")
-            .unwrap_or_default()
-            .split(',')
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect();
-        if let Some(bad) = username_attributes
-            .iter()
-            .find(|a| *a != "email" && *a != "phone_number")
-        {
-            return Err(format!(
-                "RELAY_USERNAME_ATTRIBUTES: {bad:?} is not email or phone_number"
-            ));
-        }
+        let username_attributes = relay_aws::runtime::username_attributes(env)?;
         let cognito_endpoint = env
             .get("RELAY_COGNITO_ENDPOINT")
             .unwrap_or_else(|| format!("https://cognito-idp.{region}.amazonaws.com/"));
@@ -184,7 +179,7 @@ impl Config {
             .parse()
             .map_err(|_| format!("RELAY_LISTEN={listen:?} is not an address:port"))?;
         let ms = |key, d| num(env, key, d).map(Duration::from_millis);
-        Ok(Self {
+        Self {
             region,
             user_pool_id,
             username_attributes,
@@ -246,7 +241,42 @@ impl Config {
             control_cache: ms("RELAY_CONTROL_CACHE_MS", 5_000)?,
             policy: crate::policy::PolicyConfig::from_env(env)?,
             events: crate::stream::StreamConfig::from_env(env, relay_aws::runtime::lambda_mode())?,
-        })
+            app_user_pool_id: env.get("RELAY_APP_USER_POOL_ID"),
+            bridge_key_secret_id: env.get("RELAY_BRIDGE_KEY_SECRET_ID"),
+            allow_app_custom_auth: match env
+                .get("RELAY_ALLOW_APP_CUSTOM_AUTH")
+                .as_deref()
+                .map(str::trim)
+            {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(v) => {
+                    return Err(format!(
+                        "RELAY_ALLOW_APP_CUSTOM_AUTH={v:?} is not true or false"
+                    ))
+                }
+            },
+        }
+        .checked_bridge()
+    }
+
+    /// Whether this proxy bridges: an app pool is configured and it is not the home pool.
+    pub fn bridging(&self) -> bool {
+        self.app_user_pool_id
+            .as_deref()
+            .is_some_and(|app| app != self.user_pool_id)
+    }
+
+    fn checked_bridge(self) -> Result<Self, String> {
+        if self.bridging() {
+            if self.bridge_key_secret_id.is_none() {
+                return Err("RELAY_APP_USER_POOL_ID differs from RELAY_USER_POOL_ID (this proxy bridges): RELAY_BRIDGE_KEY_SECRET_ID is required".into());
+            }
+            if self.state_table.is_none() {
+                return Err("RELAY_APP_USER_POOL_ID differs from RELAY_USER_POOL_ID (this proxy bridges): RELAY_STATE_TABLE is required (it holds the SRP verifiers)".into());
+            }
+        }
+        Ok(self)
     }
 
     pub fn alias_pool(&self) -> bool {

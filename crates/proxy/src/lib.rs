@@ -4,6 +4,7 @@
 
 pub mod adapters;
 pub mod app;
+mod bridge;
 pub mod config;
 pub mod health;
 pub mod limiter;
@@ -40,10 +41,19 @@ pub async fn build(cfg: Config, lambda: bool) -> Result<Arc<AppState>, String> {
         cfg.replication_key_secret_id.clone(),
         cfg.secret_ttl,
     )
-    .with_refresh_secret(cfg.refresh_key_secret_id.clone());
+    .with_refresh_secret(cfg.refresh_key_secret_id.clone())
+    .with_bridge_secret(
+        cfg.bridging()
+            .then(|| cfg.bridge_key_secret_id.clone())
+            .flatten(),
+    );
     let marks: Option<Arc<dyn ports::LocalMarks>> = cfg.state_table.as_deref().map(|t| {
         Arc::new(adapters::StateMarks(relay_aws::state::Table::new(&home, t)))
             as Arc<dyn ports::LocalMarks>
+    });
+    let bridge_store: Option<Arc<dyn ports::BridgeStore>> = cfg.state_table.as_deref().map(|t| {
+        Arc::new(adapters::StateMarks(relay_aws::state::Table::new(&home, t)))
+            as Arc<dyn ports::BridgeStore>
     });
     let sink: Option<Arc<dyn ports::EventSink>> = match &cfg.peer {
         Some(peer) => {
@@ -106,6 +116,7 @@ pub async fn build(cfg: Config, lambda: bool) -> Result<Arc<AppState>, String> {
     };
     let mut state = AppState::new(cfg, secrets, sink, Some(control), limiter, lambda)?;
     state.marks = marks;
+    state.bridge_store = bridge_store;
     state.policy = match state.cfg.policy.clone() {
         Some(p) => {
             let fetch = Arc::new(policy::Fetcher(Some(aws_sdk_ssm::Client::new(&home))));

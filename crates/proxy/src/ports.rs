@@ -38,6 +38,24 @@ pub trait LocalMarks: Send + Sync {
     ) -> BoxFut<'a, Result<(), String>>;
 }
 
+/// What the standby sign-in bridge keeps in this region's state table (`replication::state`).
+pub trait BridgeStore: Send + Sync {
+    /// The user's record (SRP material, MFA flag, material fingerprint); default when none.
+    fn record<'a>(
+        &'a self,
+        user_key: &'a str,
+    ) -> BoxFut<'a, Result<replication::UserRecord, String>>;
+    /// Marks the one-time `id` used until `expires` (seconds since the epoch). `Ok(false)`
+    /// when it was used before.
+    fn claim_once<'a>(&'a self, id: &'a str, expires: i64) -> BoxFut<'a, Result<bool, String>>;
+    /// Changes the user's record (material written here, the fingerprint of sent material).
+    fn update<'a>(
+        &'a self,
+        user_key: &'a str,
+        f: Box<dyn FnMut(&mut replication::UserRecord) + Send + 'a>,
+    ) -> BoxFut<'a, Result<(), String>>;
+}
+
 /// The region's switches and home pool, for `/health`.
 pub trait Control: Send + Sync {
     fn drained(&self) -> BoxFut<'_, Result<bool, String>>;

@@ -21,6 +21,8 @@ pub struct Loaded {
     pub keys: Keyring,
     /// Subkeys for sealing refresh tokens.
     pub refresh_keys: Keyring,
+    /// The bridge keyring (bridging proxies only).
+    pub bridge_keys: Option<Keyring>,
 }
 
 pub struct SecretCache {
@@ -28,6 +30,7 @@ pub struct SecretCache {
     clients_id: String,
     key_id: String,
     refresh_id: Option<String>,
+    bridge_id: Option<String>,
     ttl: Duration,
     /// A rejected hash reloads the secrets only when the copy is at least this old.
     min_refresh: Duration,
@@ -57,6 +60,7 @@ impl SecretCache {
             clients_id,
             key_id,
             refresh_id: None,
+            bridge_id: None,
             ttl,
             min_refresh: MIN_REFRESH,
             current: std::sync::RwLock::new(None),
@@ -78,6 +82,12 @@ impl SecretCache {
         self
     }
 
+    /// Reads the bridge keyring from its own secret (bridging proxies).
+    pub fn with_bridge_secret(mut self, id: Option<String>) -> Self {
+        self.bridge_id = id;
+        self
+    }
+
     async fn load(&self) -> Result<Arc<Loaded>, String> {
         let clients = ClientMapping::from_json(&self.source.fetch(&self.clients_id).await?)?;
         let keys = Keyring::from_json(&self.source.fetch(&self.key_id).await?)
@@ -88,10 +98,18 @@ impl SecretCache {
                 .derive("refresh-token"),
             None => keys.derive("refresh-token"),
         };
+        let bridge_keys = match &self.bridge_id {
+            Some(id) => Some(
+                Keyring::from_json(&self.source.fetch(id).await?)
+                    .map_err(|e| format!("{id}: {e}"))?,
+            ),
+            None => None,
+        };
         Ok(Arc::new(Loaded {
             clients,
             keys,
             refresh_keys,
+            bridge_keys,
         }))
     }
 

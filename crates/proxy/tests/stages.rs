@@ -1,7 +1,7 @@
 //! The request stages in process (`oneshot`), forwarding to a stub Cognito (a local axum server
 //! that checks secret hashes like Cognito does) and capturing what the event sink receives:
 //! forwarding, the retry after a client secret rotation, replication and refresh-token sealing.
-#![allow(clippy::unwrap_used, clippy::type_complexity)] // test code: a panic is the failure report
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -51,12 +51,15 @@ impl SecretSource for Rotating {
 /// What the stub answers an action: status, error type, body.
 type Answer = (u16, &'static str, String);
 
+/// How the stub answers a call whose hash is right.
+type Answering = Arc<dyn Fn(&str, &Value) -> Answer + Send + Sync>;
+
 /// A stub Cognito. It refuses a wrong secret hash the way Cognito does (under the secret it
 /// currently holds), answers the rest with `answer`, and records each call (action, body).
 #[derive(Clone)]
 struct Stub {
     secret: Arc<Mutex<String>>,
-    answer: Arc<dyn Fn(&str, &Value) -> Answer + Send + Sync>,
+    answer: Answering,
     calls: Arc<Mutex<Vec<(String, Value)>>>,
 }
 

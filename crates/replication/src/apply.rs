@@ -14,14 +14,23 @@ use crate::event::{Attr, Change, Event};
 use crate::pacing::{Category, Pacer};
 use crate::state::{record_key, update, StateStore, StoreError};
 
-/// Prefix of the error for a password sealed under a key the replicator does not have yet.
+/// What the error for a password sealed under a key the replicator does not have yet says.
 pub const UNKNOWN_KEY: &str = "sealed with a key this replicator does not have";
 
+/// Why an event was not applied. Retryable or permanent is decided by the variant, never by
+/// the message: `Throttled`, `Retryable` and `UnknownKey` are worth another attempt later,
+/// `Permanent` goes to the DLQ with its reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApplyError {
-    /// Throttling, 5xx, timeouts, connection trouble: try again later.
+    /// Cognito throttled the call (TooManyRequestsException and kin): try again later, paced.
+    #[error("retryable: {0}")]
+    Throttled(String),
+    /// 5xx, timeouts, connection trouble, the state store: try again later.
     #[error("retryable: {0}")]
     Retryable(String),
+    /// A password sealed under a key rotated in at the origin: re-read the keyring and retry.
+    #[error("retryable: {UNKNOWN_KEY}: {0}")]
+    UnknownKey(String),
     /// The event cannot be applied as it is (bad event, unknown pool, missing user).
     #[error("permanent: {0}")]
     Permanent(String),
@@ -29,13 +38,42 @@ pub enum ApplyError {
 
 impl ApplyError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, ApplyError::Retryable(_))
+        !matches!(self, ApplyError::Permanent(_))
     }
     pub fn class(&self) -> &'static str {
-        match self {
-            ApplyError::Retryable(_) => "retryable",
-            ApplyError::Permanent(_) => "permanent",
+        if self.is_retryable() {
+            "retryable"
+        } else {
+            "permanent"
         }
+    }
+    /// The reason without the class prefix (what the DLQ and the logs carry).
+    pub fn reason(&self) -> String {
+        match self {
+            ApplyError::UnknownKey(r) => format!("{UNKNOWN_KEY}: {r}"),
+            ApplyError::Throttled(r) | ApplyError::Retryable(r) | ApplyError::Permanent(r) => {
+                r.clone()
+            }
+        }
+    }
+}
+
+/// What applying one event cost beyond one call per step: read by the replicator's metrics
+/// (`ApplyRetries`, `CognitoThrottled`).
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Calls repeated after a retryable error (the in-process backoff layer).
+    pub retries: std::sync::atomic::AtomicU64,
+    /// Attempts Cognito answered with throttling (every attempt, the last one included).
+    pub throttled: std::sync::atomic::AtomicU64,
+}
+
+impl Tally {
+    pub fn retries(&self) -> u64 {
+        self.retries.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    pub fn throttled(&self) -> u64 {
+        self.throttled.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -122,6 +160,9 @@ pub struct ApplyConfig {
     pub max_retries: usize,
     pub min_backoff: Duration,
     pub max_backoff: Duration,
+    /// The pool id the apps were built with (`RELAY_APP_USER_POOL_ID`). When set and different
+    /// from the target pool, every replicated password also yields an SRP verifier for it.
+    pub app_pool_id: Option<String>,
 }
 
 impl ApplyConfig {
@@ -131,6 +172,7 @@ impl ApplyConfig {
             max_retries: 5,
             min_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(2),
+            app_pool_id: None,
         }
     }
 }
@@ -325,6 +367,7 @@ fn alternate_key(event: &Event) -> Option<&str> {
 async fn with_retry<T, F, Fut>(
     cfg: &ApplyConfig,
     pacer: &Pacer,
+    tally: &Tally,
     category: Category,
     f: F,
 ) -> Result<T, ApplyError>
@@ -338,16 +381,24 @@ where
         .with_max_delay(cfg.max_backoff)
         .with_max_times(cfg.max_retries)
         .with_jitter();
+    use std::sync::atomic::Ordering::Relaxed;
     (|| {
         let fut = f();
         async move {
             pacer.acquire(category).await;
-            fut.await
+            let r = fut.await;
+            if matches!(r, Err(ApplyError::Throttled(_))) {
+                tally.throttled.fetch_add(1, Relaxed);
+            }
+            r
         }
     })
     .retry(policy)
     .sleep(tokio::time::sleep)
     .when(ApplyError::is_retryable)
+    .notify(|_, _| {
+        tally.retries.fetch_add(1, Relaxed);
+    })
     .await
 }
 
@@ -365,6 +416,19 @@ pub async fn apply<D: UserDirectory, S: StateStore>(
     pacer: &Pacer,
     cfg: &ApplyConfig,
 ) -> Result<Outcome, ApplyError> {
+    apply_tallied(event, dir, store, keys, pacer, cfg, &Tally::default()).await
+}
+
+/// `apply`, counting its retries and throttled attempts in `tally`.
+pub async fn apply_tallied<D: UserDirectory, S: StateStore>(
+    event: &Event,
+    dir: &D,
+    store: &S,
+    keys: &Keyring,
+    pacer: &Pacer,
+    cfg: &ApplyConfig,
+    tally: &Tally,
+) -> Result<Outcome, ApplyError> {
     let key = record_key(&event.user_key);
     let record = store.load(&key).await.map_err(store_error)?.record;
     let Some(change) = record.fresh(event) else {
@@ -376,9 +440,7 @@ pub async fn apply<D: UserDirectory, S: StateStore>(
                 .open(sealed, event.id.as_bytes())
                 .map_err(|e| match e {
                     // A key rotated in at the origin: retryable, the keyring is re-read.
-                    wire::seal::SealError::UnknownKey(_) => {
-                        ApplyError::Retryable(format!("{UNKNOWN_KEY}: {e}"))
-                    }
+                    wire::seal::SealError::UnknownKey(_) => ApplyError::UnknownKey(e.to_string()),
                     other => ApplyError::Permanent(format!("cannot open sealed password: {other}")),
                 })?;
             Some(Password(String::from_utf8(plain).map_err(|_| {
@@ -395,21 +457,22 @@ pub async fn apply<D: UserDirectory, S: StateStore>(
         (None, true) => ConfirmVerifies::Nothing,
         (None, false) => ConfirmVerifies::Unknown,
     };
-    let mut state = with_retry(cfg, pacer, Category::UserRead, || {
+    let mut state = with_retry(cfg, pacer, tally, Category::UserRead, || {
         dir.get_user(&event.user_key)
     })
     .await?;
     if state.is_none() {
         if let Some(alt) = alternate_key(event) {
-            state = with_retry(cfg, pacer, Category::UserRead, || dir.get_user(alt)).await?;
+            state = with_retry(cfg, pacer, tally, Category::UserRead, || dir.get_user(alt)).await?;
         }
     }
+    let srp_password = password.clone();
     let (steps, outcome) = plan(event, &change, state.as_ref(), password, verifies, cfg)?;
     let mut username = state.map(|s| s.username);
     for step in &steps {
         match step {
             Step::Create { attributes } => {
-                let created = with_retry(cfg, pacer, step.category(), || {
+                let created = with_retry(cfg, pacer, tally, step.category(), || {
                     dir.create_user(&event.user_key, attributes)
                 })
                 .await?;
@@ -417,13 +480,24 @@ pub async fn apply<D: UserDirectory, S: StateStore>(
             }
             other => {
                 let user = username.as_deref().ok_or_else(|| missing(event))?;
-                with_retry(cfg, pacer, other.category(), || dir.run(user, other)).await?;
+                with_retry(cfg, pacer, tally, other.category(), || dir.run(user, other)).await?;
             }
         }
     }
     let order = event.order();
+    // The standby sign-in bridge's verifier, from the password just set (derived once, outside
+    // the conditional-write loop).
+    let material = match (&srp_password, &cfg.app_pool_id, &username) {
+        (Some(pw), Some(app), Some(user)) if *app != event.target_pool => Some(
+            crate::state::SrpMaterial::derive(keys, &key, app, &event.user_key, user, &pw.0),
+        ),
+        _ => None,
+    };
     update(store, &key, |r| {
         r.advance(&change, &order);
+        if let Some(m) = &material {
+            r.srp = Some(m.clone());
+        }
         r.attempts.remove(&event.id);
     })
     .await
@@ -723,7 +797,7 @@ mod tests {
             let mut t = self.throttle.lock().unwrap();
             if *t > 0 {
                 *t -= 1;
-                return Err(ApplyError::Retryable("TooManyRequestsException".into()));
+                return Err(ApplyError::Throttled("TooManyRequestsException".into()));
             }
             Ok(())
         }
@@ -812,9 +886,10 @@ mod tests {
         // Sealed under a key rotated in after this keyring was read: retryable, names the cause.
         let newer = Keyring::single("k2", [9; 32]);
         let rotated = event(create(Some(newer.seal(b"pw", b"e1"))));
-        assert!(
-            matches!(apply(&rotated, &fake, &fresh, &keys, &pacer, &cfg).await, Err(ApplyError::Retryable(r)) if r.starts_with(UNKNOWN_KEY))
-        );
+        assert!(matches!(
+            apply(&rotated, &fake, &fresh, &keys, &pacer, &cfg).await,
+            Err(ApplyError::UnknownKey(_))
+        ));
     }
 
     #[tokio::test(start_paused = true)]
@@ -954,5 +1029,90 @@ mod stale_tests {
             pool.0.lock().unwrap().is_empty(),
             "a redriven sign-up does not resurrect a deleted user"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn passwords_yield_a_sealed_srp_verifier_for_the_app_pool_gone_with_the_user() {
+        use crate::state::{record_key, StateStore};
+        let keys = Keyring::single("k1", [1; 32]);
+        let (pool, store, pacer) = (Pool::default(), MemoryStore::default(), Pacer::defaults());
+        let mut cfg = ApplyConfig::standard();
+        cfg.app_pool_id = Some("eu-west-1_AppPool".into());
+        let sign_up = ev(10, |id| Change::CreateUser {
+            attributes: vec![],
+            sealed_password: Some(keys.seal(b"first-Pass1", id.as_bytes())),
+            confirm_verifies: None,
+        });
+        apply(&sign_up, &pool, &store, &keys, &pacer, &cfg)
+            .await
+            .unwrap();
+        let rk = record_key("alice");
+        let rec = store.load(&rk).await.unwrap().record;
+        let m = rec.srp.clone().expect("material after sign-up");
+        assert_eq!(
+            (m.pool.as_str(), m.user_id.as_str(), m.username.as_str()),
+            ("eu-west-1_AppPool", "alice", "alice")
+        );
+        assert!(!m.sealed.contains("first"), "sealed at rest");
+        let secret = m
+            .open(&keys, &rk)
+            .expect("opens with the replication keyring");
+        let expect = wire::srp::verifier("AppPool", "alice", "first-Pass1", &secret.salt);
+        assert_eq!(
+            wire::srp::int_hex(&secret.verifier),
+            wire::srp::int_hex(&expect)
+        );
+        assert!(
+            m.open(&keys, &record_key("bob")).is_none(),
+            "bound to its record"
+        );
+        assert!(m.open(&Keyring::single("k1", [2; 32]), &rk).is_none());
+        // A password change replaces it.
+        let change = ev(20, |id| Change::SetPassword {
+            sealed_password: keys.seal(b"second-Pass2", id.as_bytes()),
+        });
+        apply(&change, &pool, &store, &keys, &pacer, &cfg)
+            .await
+            .unwrap();
+        let m2 = store.load(&rk).await.unwrap().record.srp.unwrap();
+        let s2 = m2.open(&keys, &rk).unwrap();
+        let expect2 = wire::srp::verifier("AppPool", "alice", "second-Pass2", &s2.salt);
+        assert_eq!(
+            wire::srp::int_hex(&s2.verifier),
+            wire::srp::int_hex(&expect2)
+        );
+        // MFA turned on is remembered; deletion removes the material.
+        let mfa = ev(25, |_| Change::MfaPreference {
+            settings: serde_json::json!({"SMSMfaSettings": {"Enabled": true}}),
+        });
+        apply(&mfa, &pool, &store, &keys, &pacer, &cfg)
+            .await
+            .unwrap();
+        assert_eq!(store.load(&rk).await.unwrap().record.mfa, Some(true));
+        apply(
+            &ev(30, |_| Change::Delete),
+            &pool,
+            &store,
+            &keys,
+            &pacer,
+            &cfg,
+        )
+        .await
+        .unwrap();
+        let gone = store.load(&rk).await.unwrap().record;
+        assert!(gone.srp.is_none() && gone.mfa.is_none());
+        // Without an app pool (or when the target is the app pool) nothing is derived.
+        let store2 = MemoryStore::default();
+        apply(
+            &sign_up,
+            &Pool::default(),
+            &store2,
+            &keys,
+            &pacer,
+            &ApplyConfig::standard(),
+        )
+        .await
+        .unwrap();
+        assert!(store2.load(&rk).await.unwrap().record.srp.is_none());
     }
 }

@@ -57,8 +57,8 @@ pub fn build_change(
                 .map(str::to_owned),
         },
         Mutation::ConfirmSignUp => Change::Confirm,
-        Mutation::SetPassword(field) => Change::SetPassword {
-            sealed_password: seal(str_of(req, &[field])?),
+        Mutation::SetPassword(at) => Change::SetPassword {
+            sealed_password: seal(req.pointer(at)?.as_str()?),
         },
         Mutation::ChallengeNewPassword => {
             if str_of(req, &["ChallengeName"]) != Some("NEW_PASSWORD_REQUIRED")
@@ -272,7 +272,7 @@ mod tests {
         );
         assert_eq!(
             build_change(
-                Mutation::SetPassword("ProposedPassword"),
+                Mutation::SetPassword("/ProposedPassword"),
                 &json!({"PreviousPassword":"a"}),
                 &r,
                 &k,

@@ -9,7 +9,8 @@ pub mod pacing;
 pub mod state;
 
 pub use apply::{
-    apply, plan, ApplyConfig, ApplyError, ConfirmVerifies, Outcome, Step, UserDirectory, UserState,
+    apply, apply_tallied, plan, ApplyConfig, ApplyError, ConfirmVerifies, Outcome, Step, Tally,
+    UserDirectory, UserState,
 };
 pub use build::{build_change, UserIdentity};
 pub use event::{Attr, Change, Envelope, Event, EventError, Header, OrderKey, EVENT_VERSION};

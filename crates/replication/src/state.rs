@@ -32,6 +32,105 @@ pub struct UserRecord {
     /// The attribute the origin sent the sign-up code to (verified on confirmation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirm_verifies: Option<String>,
+    /// The standby sign-in bridge's SRP material for this user (see `SrpMaterial`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub srp: Option<SrpMaterial>,
+    /// Whether the user's last replicated MFA preference or settings enabled a second factor
+    /// (the bridge refuses such users rather than bypass the factor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa: Option<bool>,
+    /// Origin side: a keyed fingerprint (replication keyring, never an unkeyed hash) of the
+    /// user key and password whose material this proxy last sent the peer from a successful
+    /// USER_PASSWORD_AUTH, so that not every sign-in sends an event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub material_fp: Option<String>,
+}
+
+/// Purpose of the subkey (of the replication keyring) that seals SRP material at rest.
+pub const SRP_MATERIAL_PURPOSE: &str = "srp-verifier";
+
+/// A user's SRP verifier for the app pool's name, derived by the replicator from a password the
+/// origin saw succeed. Only the salt and verifier are secret-ish (a verifier allows an offline
+/// guessing attack, like a password hash): they are sealed under a subkey of the replication
+/// keyring, bound to the record key, so the table alone reveals nothing.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SrpMaterial {
+    /// The app pool id the verifier binds (its name part is in x).
+    pub pool: String,
+    /// USER_ID_FOR_SRP the verifier was computed with (the user key).
+    pub user_id: String,
+    /// The home (target) pool's internal username, to mint tokens for.
+    pub username: String,
+    /// `{"salt": hex, "verifier": hex}` sealed with `SRP_MATERIAL_PURPOSE`, aad = record key.
+    pub sealed: String,
+}
+
+impl std::fmt::Debug for SrpMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SrpMaterial")
+            .field("pool", &self.pool)
+            .field("user_id", &self.user_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Salt and verifier (big-endian bytes).
+pub struct SrpSecret {
+    pub salt: Vec<u8>,
+    pub verifier: Vec<u8>,
+}
+
+impl SrpMaterial {
+    /// Derives and seals the material for `password` (one 3072-bit exponentiation).
+    pub fn derive(
+        keys: &wire::seal::Keyring,
+        record_key: &str,
+        app_pool: &str,
+        user_id: &str,
+        username: &str,
+        password: &str,
+    ) -> Self {
+        use wire::srp;
+        let salt = srp::new_salt();
+        let v = srp::verifier(srp::pool_name(app_pool), user_id, password, &salt);
+        let plain = serde_json::json!({"salt": srp::int_hex(&salt), "verifier": srp::int_hex(&v)});
+        let sealed = keys
+            .derive(SRP_MATERIAL_PURPOSE)
+            .seal(plain.to_string().as_bytes(), record_key.as_bytes());
+        Self {
+            pool: app_pool.to_owned(),
+            user_id: user_id.to_owned(),
+            username: username.to_owned(),
+            sealed,
+        }
+    }
+
+    /// Opens the sealed salt and verifier (`None`: tampered, moved to another record, or sealed
+    /// under a retired key).
+    pub fn open(&self, keys: &wire::seal::Keyring, record_key: &str) -> Option<SrpSecret> {
+        let plain = keys
+            .derive(SRP_MATERIAL_PURPOSE)
+            .open(&self.sealed, record_key.as_bytes())
+            .ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&plain).ok()?;
+        Some(SrpSecret {
+            salt: wire::srp::parse_hex(v.get("salt")?.as_str()?)?,
+            verifier: wire::srp::parse_hex(v.get("verifier")?.as_str()?)?,
+        })
+    }
+}
+
+/// Whether MFA settings as the app sent them (SetUserMFAPreference's settings objects, or
+/// SetUserSettings' MFAOptions) turn a second factor on.
+pub fn enables_mfa(settings: &serde_json::Value) -> bool {
+    match settings {
+        serde_json::Value::Array(list) => !list.is_empty(),
+        serde_json::Value::Object(m) => m.values().any(|s| {
+            s.get("Enabled").and_then(serde_json::Value::as_bool) == Some(true)
+                || s.get("PreferredMfa").and_then(serde_json::Value::as_bool) == Some(true)
+        }),
+        _ => false,
+    }
 }
 
 const EXISTS: &str = "exists";
@@ -107,11 +206,22 @@ impl UserRecord {
                 *m = order.clone();
             }
         }
-        if let Change::CreateUser {
-            confirm_verifies, ..
-        } = change
-        {
-            self.confirm_verifies = confirm_verifies.clone();
+        match change {
+            Change::CreateUser {
+                confirm_verifies, ..
+            } => {
+                self.confirm_verifies = confirm_verifies.clone();
+                self.srp = None;
+                self.mfa = None;
+            }
+            // The verifier goes with the user.
+            Change::Delete => {
+                self.srp = None;
+                self.mfa = None;
+            }
+            Change::MfaPreference { settings } => self.mfa = Some(enables_mfa(settings)),
+            Change::Settings { mfa_options } => self.mfa = Some(enables_mfa(mfa_options)),
+            _ => {}
         }
     }
 }

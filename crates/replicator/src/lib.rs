@@ -1,6 +1,25 @@
 //! The replicator: applies inbound replication events to this region's pool. One `process`
 //! over a batch, two drivers (a Lambda with an SQS event source reporting partial batch
 //! failures, and a standalone long-polling worker).
+//!
+//! # Retries: one layer per call
+//!
+//! - **Cognito Admin calls** (`UserDirectory`, the calls that replay an event) are retried by
+//!   the in-process backoff in `replication::apply` only: `RELAY_MAX_RETRIES` (default 5)
+//!   retries with jittered exponential backoff, each attempt paced by the `Pacer` (Cognito's
+//!   per-category quotas), on retryable errors by type (`ApplyError::Throttled`, `Retryable`,
+//!   `UnknownKey`; never `Permanent`). The SDK's own retries are off for that client
+//!   (`relay_aws::without_retries`): an SDK retry would bypass the pacer and multiply the
+//!   attempts. Every repeated call counts in `ApplyRetries`, every throttled attempt in
+//!   `CognitoThrottled`.
+//! - **State table, Secrets Manager, SQS** (bookkeeping around an event, not the replay) are
+//!   retried by the SDK's standard retry only (3 attempts, from the binary's one SDK config);
+//!   nothing wraps them in another loop.
+//! - **SQS redelivery** is not a per-call retry but the per-event one: an event whose calls
+//!   ran out of in-process retries is left on the queue (`Disposition::Retry`) and delivered
+//!   again after the visibility timeout; after `RELAY_MAX_RECEIVES` of its own failed attempts
+//!   (counted in the state table) it goes to the DLQ with the reason. It is what makes an
+//!   outage longer than one invocation lose nothing.
 #![forbid(unsafe_code)]
 
 use std::collections::{BTreeMap, HashMap};
@@ -10,8 +29,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use replication::pacing::{Category, Pacer};
 use replication::state::{record_key, update};
 use replication::{
-    apply, ApplyConfig, ApplyError, Envelope, EventError, Header, Outcome, StateStore,
-    UserDirectory,
+    apply_tallied, ApplyConfig, ApplyError, Envelope, EventError, Header, Outcome, StateStore,
+    Tally, UserDirectory,
 };
 use wire::seal::Keyring;
 
@@ -69,6 +88,7 @@ impl Config {
         }
         let mut apply = ApplyConfig::standard();
         apply.origin_sub_attribute = env.get("RELAY_ORIGIN_SUB_ATTRIBUTE");
+        apply.app_pool_id = env.get("RELAY_APP_USER_POOL_ID");
         if let Some(r) = env.get("RELAY_MAX_RETRIES") {
             apply.max_retries = r
                 .parse()
@@ -109,13 +129,7 @@ impl Config {
             user_pool_id: req("RELAY_USER_POOL_ID")?,
             peer_user_pool_id: req("RELAY_PEER_USER_POOL_ID")?,
             state_table: req("RELAY_STATE_TABLE")?,
-            username_attributes: env
-                .get("RELAY_USERNAME_ATTRIBUTES")
-                .unwrap_or_default()
-                .split(',')
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-                .collect(),
+            username_attributes: relay_aws::runtime::username_attributes(env)?,
             aws_endpoint: env.get("RELAY_AWS_ENDPOINT"),
             replication_key_secret_id: req("RELAY_REPLICATION_KEY_SECRET_ID")?,
             inbound_queue_url: env.get("RELAY_INBOUND_QUEUE_URL"),
@@ -182,6 +196,8 @@ pub struct Stats {
     pub lag_ms: Mutex<std::collections::VecDeque<u64>>,
     lag_sum: std::sync::atomic::AtomicU64,
     lag_count: std::sync::atomic::AtomicU64,
+    /// Per action: (calls retried in process, attempts Cognito throttled).
+    pub calls: Mutex<BTreeMap<String, (u64, u64)>>,
 }
 
 impl Stats {
@@ -192,6 +208,17 @@ impl Stats {
             .unwrap_or_else(|p| p.into_inner())
             .entry((action.to_owned(), outcome.to_owned()))
             .or_default() += 1;
+    }
+    /// Counts what applying one event of `action` cost in retries and throttled attempts.
+    fn count_calls(&self, action: &str, tally: &Tally) {
+        let (retries, throttled) = (tally.retries(), tally.throttled());
+        if retries + throttled == 0 {
+            return;
+        }
+        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = calls.entry(action.to_owned()).or_default();
+        entry.0 += retries;
+        entry.1 += throttled;
     }
     fn record_lag(&self, lag: u64) {
         use std::sync::atomic::Ordering::Relaxed;
@@ -216,6 +243,20 @@ impl Stats {
                 "relay_replication_events_total{{action=\"{a}\",outcome=\"{o}\"}} {n}\n"
             ));
         }
+        let calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        s.push_str("# TYPE relay_replication_apply_retries_total counter\n");
+        for (a, (retries, _)) in calls.iter() {
+            s.push_str(&format!(
+                "relay_replication_apply_retries_total{{action=\"{a}\"}} {retries}\n"
+            ));
+        }
+        s.push_str("# TYPE relay_replication_cognito_throttled_total counter\n");
+        for (a, (_, throttled)) in calls.iter() {
+            s.push_str(&format!(
+                "relay_replication_cognito_throttled_total{{action=\"{a}\"}} {throttled}\n"
+            ));
+        }
+        drop(calls);
         let mut sorted: Vec<u64> = self
             .lag_ms
             .lock()
@@ -335,7 +376,10 @@ impl<D: UserDirectory, S: StateStore> Replicator<D, S> {
         self.stats.count("unknown", outcome);
         tracing::error!(message_id = %m.message_id, %reason, "event refused and sent to the DLQ, not applied");
         if self.emf {
-            println!("{}", emf_event("unknown", outcome, 0, false));
+            println!(
+                "{}",
+                emf_event("unknown", outcome, 0, false, &Tally::default())
+            );
         }
         Disposition::DeadLetter(reason)
     }
@@ -397,29 +441,15 @@ impl<D: UserDirectory, S: StateStore> Replicator<D, S> {
             Err(d) => return d,
         };
         let keys = self.keys.read().unwrap_or_else(|p| p.into_inner()).clone();
-        let mut result = apply(
-            &event,
-            &self.dir,
-            &self.store,
-            &keys,
-            &self.pacer,
-            &self.cfg.apply,
-        )
-        .await;
-        if matches!(&result, Err(ApplyError::Retryable(r)) if r.starts_with(replication::apply::UNKNOWN_KEY))
-        {
+        let tally = Tally::default();
+        let (dir, store, pacer, cfg) = (&self.dir, &self.store, &self.pacer, &self.cfg.apply);
+        let mut result = apply_tallied(&event, dir, store, &keys, pacer, cfg, &tally).await;
+        if matches!(&result, Err(ApplyError::UnknownKey(_))) {
             if let Some(fresh) = self.reload_keys().await {
-                result = apply(
-                    &event,
-                    &self.dir,
-                    &self.store,
-                    &fresh,
-                    &self.pacer,
-                    &self.cfg.apply,
-                )
-                .await;
+                result = apply_tallied(&event, dir, store, &fresh, pacer, cfg, &tally).await;
             }
         }
+        self.stats.count_calls(&event.action, &tally);
         let lag = now_ms().saturating_sub(event.origin_time_ms);
         let (disposition, outcome) = match &result {
             Ok(Outcome::Applied) => (Disposition::Done, "applied"),
@@ -429,20 +459,20 @@ impl<D: UserDirectory, S: StateStore> Replicator<D, S> {
                 tracing::warn!(event_id = %event.id, part = what, "applied without a part that cannot be replicated");
                 (Disposition::Done, "partial")
             }
-            Err(ApplyError::Permanent(r)) => (Disposition::DeadLetter(r.clone()), "permanent"),
-            Err(ApplyError::Retryable(r)) => match self.failed_attempt(&event).await {
-                Some(n) if n >= self.cfg.max_receives => (
+            Err(e @ ApplyError::Permanent(_)) => (Disposition::DeadLetter(e.reason()), "permanent"),
+            Err(e) => match (self.failed_attempt(&event).await, e.reason()) {
+                (Some(n), r) if n >= self.cfg.max_receives => (
                     Disposition::DeadLetter(format!("gave up after {n} attempts: {r}")),
                     "retryable",
                 ),
-                None if m.receive_count >= self.cfg.max_deliveries => (
+                (None, r) if m.receive_count >= self.cfg.max_deliveries => (
                     Disposition::DeadLetter(format!(
                         "gave up after {} deliveries: {r}",
                         m.receive_count
                     )),
                     "retryable",
                 ),
-                _ => (Disposition::Retry(r.clone()), "retryable"),
+                (_, r) => (Disposition::Retry(r), "retryable"),
             },
         };
         if matches!(disposition, Disposition::DeadLetter(_)) {
@@ -471,7 +501,8 @@ impl<D: UserDirectory, S: StateStore> Replicator<D, S> {
                     &event.action,
                     outcome,
                     lag,
-                    matches!(disposition, Disposition::Done)
+                    matches!(disposition, Disposition::Done),
+                    &tally,
                 )
             );
         }
@@ -479,40 +510,123 @@ impl<D: UserDirectory, S: StateStore> Replicator<D, S> {
     }
 }
 
-fn emf_event(action: &str, outcome: &str, lag_ms: u64, applied: bool) -> String {
+/// One CloudWatch EMF line per event, namespace `CognitoRelay`, dimension sets `[["Action"], []]`.
+/// `CognitoThrottled` counts every attempt Cognito throttled (the proxy emits the same metric
+/// for the requests it forwards: the dimensionless series sums both); `ApplyRetries` counts
+/// calls the in-process backoff repeated.
+fn emf_event(action: &str, outcome: &str, lag_ms: u64, applied: bool, tally: &Tally) -> String {
     serde_json::json!({
         "_aws": {"Timestamp": now_ms(), "CloudWatchMetrics": [{"Namespace": "CognitoRelay", "Dimensions": [["Action"], []], "Metrics": [
-            {"Name": "ReplicationLagMs", "Unit": "Milliseconds"}, {"Name": "ReplicationApplied", "Unit": "Count"}, {"Name": "ReplicationFailed", "Unit": "Count"}]}]},
+            {"Name": "ReplicationLagMs", "Unit": "Milliseconds"}, {"Name": "ReplicationApplied", "Unit": "Count"}, {"Name": "ReplicationFailed", "Unit": "Count"},
+            {"Name": "CognitoThrottled", "Unit": "Count"}, {"Name": "ApplyRetries", "Unit": "Count"}]}]},
         "Action": action,
         "Outcome": outcome,
         "ReplicationLagMs": lag_ms,
         "ReplicationApplied": u8::from(applied),
         "ReplicationFailed": u8::from(!applied),
+        "CognitoThrottled": tally.throttled(),
+        "ApplyRetries": tally.retries(),
     })
     .to_string()
+}
+
+/// This region's dead-letter queue, as a port so that settling is unit-tested.
+pub trait DeadLetterQueue: Send + Sync {
+    /// Sends `body` with its `reason` (a message attribute), in `group_id`, deduplicated by
+    /// `dedup_id`.
+    fn send<'a>(
+        &'a self,
+        body: &'a str,
+        group_id: &'a str,
+        dedup_id: &'a str,
+        reason: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
+}
+
+/// The DLQ over SQS.
+pub struct SqsDeadLetters<'a> {
+    pub queues: &'a relay_aws::queue::Queues,
+    pub url: &'a str,
+}
+
+impl DeadLetterQueue for SqsDeadLetters<'_> {
+    fn send<'a>(
+        &'a self,
+        body: &'a str,
+        group_id: &'a str,
+        dedup_id: &'a str,
+        reason: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(
+            self.queues
+                .send(self.url, body, group_id, dedup_id, Some(reason)),
+        )
+    }
+}
+
+/// Writes `m` to the DLQ with its `reason`. True when it is safely there (it may leave the
+/// inbound queue); false when there is no DLQ or the write failed (it stays on the queue, for
+/// the redrive policy or the next delivery: never dropped).
+pub async fn dead_letter(dlq: Option<&dyn DeadLetterQueue>, m: &Inbound, reason: &str) -> bool {
+    let Some(dlq) = dlq else {
+        tracing::error!(message_id = %m.message_id, "no RELAY_DLQ_URL: event left on the queue for the redrive policy");
+        return false;
+    };
+    let group = m.group_id.clone().unwrap_or_else(|| "poison".into());
+    match dlq.send(&m.body, &group, &m.message_id, reason).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(message_id = %m.message_id, error = %e, "cannot write to the DLQ; event stays on the queue");
+            false
+        }
+    }
+}
+
+/// Settles a processed message: true when it may leave the queue (applied, or safely written
+/// to the DLQ), false when SQS must deliver it again.
+pub async fn settle(dlq: Option<&dyn DeadLetterQueue>, m: &Inbound, d: Disposition) -> bool {
+    match d {
+        Disposition::Done => true,
+        Disposition::DeadLetter(reason) => dead_letter(dlq, m, &reason).await,
+        Disposition::Retry(_) => false,
+    }
+}
+
+/// Settles a processed batch; the ids of the messages SQS must deliver again (the Lambda's
+/// partial batch failures).
+pub async fn settle_batch(
+    dlq: Option<&dyn DeadLetterQueue>,
+    batch: &[Inbound],
+    decisions: Vec<Disposition>,
+) -> Vec<String> {
+    let mut failed = Vec::new();
+    for (m, d) in batch.iter().zip(decisions) {
+        if !settle(dlq, m, d).await {
+            failed.push(m.message_id.clone());
+        }
+    }
+    failed
 }
 
 /// The replicator over AWS: this region's pool and state table.
 pub type Live = Replicator<relay_aws::cognito::Pool, relay_aws::state::Table>;
 
-/// Builds a replicator over this region's pool. Fails (before any work) on bad config or an
-/// unreadable replication key.
-pub async fn build(cfg: Config, emf: bool) -> Result<Live, String> {
-    let sdk = relay_aws::sdk_config(
-        &cfg.region,
-        cfg.aws_endpoint.as_deref(),
-        2,
-        Duration::from_secs(5),
-    )
-    .await;
-    let secrets = relay_aws::Secrets::new(&sdk);
+/// Builds a replicator over this region's pool with the binary's one SDK configuration `sdk`
+/// (SDK retries on for the state table and Secrets Manager; off for Cognito, whose calls the
+/// in-process backoff retries: see the module doc). Fails (before any work) on an unreadable
+/// replication key.
+pub async fn build(sdk: &relay_aws::SdkConfig, cfg: Config, emf: bool) -> Result<Live, String> {
+    let secrets = relay_aws::Secrets::new(sdk);
     let keys = Keyring::from_json(&secrets.get(&cfg.replication_key_secret_id).await?)
         .map_err(|e| e.to_string())?;
-    let dir =
-        relay_aws::cognito::Pool::new(&sdk, &cfg.user_pool_id, cfg.username_attributes.clone());
+    let dir = relay_aws::cognito::Pool::new(
+        &relay_aws::without_retries(sdk),
+        &cfg.user_pool_id,
+        cfg.username_attributes.clone(),
+    );
     let pacer = Pacer::new(&cfg.quotas);
     let key_source = Some((secrets, cfg.replication_key_secret_id.clone()));
-    let store = relay_aws::state::Table::new(&sdk, &cfg.state_table);
+    let store = relay_aws::state::Table::new(sdk, &cfg.state_table);
     Ok(Replicator {
         dir,
         store,
@@ -541,13 +655,13 @@ mod tests {
     impl UserDirectory for Pool {
         async fn get_user(&self, key: &str) -> Result<Option<UserState>, ApplyError> {
             if key == "throttled" {
-                return Err(ApplyError::Retryable("TooManyRequestsException".into()));
+                return Err(ApplyError::Throttled("TooManyRequestsException".into()));
             }
             if key == "flaky" {
                 let mut f = self.flaky.lock().unwrap();
                 if *f > 0 {
                     *f -= 1;
-                    return Err(ApplyError::Retryable("TooManyRequestsException".into()));
+                    return Err(ApplyError::Throttled("TooManyRequestsException".into()));
                 }
             }
             Ok(self.users.lock().unwrap().get(key).cloned())
@@ -860,6 +974,157 @@ mod tests {
             v
         };
         assert_eq!(outcomes[3], Disposition::Done, "{outcomes:?}");
+    }
+
+    #[tokio::test]
+    async fn throttled_attempts_and_in_process_retries_are_counted_per_action() {
+        let mut r = replicator();
+        r.cfg.apply.max_retries = 2;
+        r.cfg.apply.min_backoff = Duration::from_millis(1);
+        r.cfg.apply.max_backoff = Duration::from_millis(2);
+        // Throttled once, then through: one retry, one throttled attempt, applied.
+        *r.dir.flaky.lock().unwrap() = 1;
+        let d = r.process(&[msg("flaky", Change::Delete, 1)]).await;
+        assert_eq!(d[0], Disposition::Done);
+        // Throttled on every attempt: 3 attempts (2 retries), all throttled, retried later.
+        let d = r.process(&[msg("throttled", Change::Delete, 1)]).await;
+        assert!(matches!(&d[0], Disposition::Retry(x) if x.contains("TooManyRequests")));
+        // Not throttled at all: nothing counted.
+        r.process(&[msg("bob", Change::Delete, 1)]).await;
+        let text = r.stats.prometheus();
+        assert!(
+            text.contains("relay_replication_apply_retries_total{action=\"X\"} 3\n")
+                && text.contains("relay_replication_cognito_throttled_total{action=\"X\"} 4\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_emf_line_has_the_names_namespace_and_dimensions_the_cdk_alarms_read() {
+        let tally = Tally::default();
+        tally.retries.store(2, std::sync::atomic::Ordering::Relaxed);
+        tally
+            .throttled
+            .store(3, std::sync::atomic::Ordering::Relaxed);
+        let line: serde_json::Value =
+            serde_json::from_str(&emf_event("SignUp", "retryable", 7, false, &tally)).unwrap();
+        let directive = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "CognitoRelay");
+        assert_eq!(directive["Dimensions"], serde_json::json!([["Action"], []]));
+        let declared: Vec<(&str, &str)> = directive["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["Name"].as_str().unwrap(), m["Unit"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            declared,
+            [
+                ("ReplicationLagMs", "Milliseconds"),
+                ("ReplicationApplied", "Count"),
+                ("ReplicationFailed", "Count"),
+                ("CognitoThrottled", "Count"),
+                ("ApplyRetries", "Count"),
+            ]
+        );
+        assert_eq!(
+            (
+                &line["Action"],
+                &line["CognitoThrottled"],
+                &line["ApplyRetries"],
+                &line["ReplicationFailed"]
+            ),
+            (
+                &serde_json::json!("SignUp"),
+                &serde_json::json!(3),
+                &serde_json::json!(2),
+                &serde_json::json!(1)
+            )
+        );
+    }
+
+    /// A DLQ that records what it got, or refuses every write.
+    #[derive(Default)]
+    struct Dlq {
+        sent: Mutex<Vec<(String, String, String, String)>>,
+        down: bool,
+    }
+    impl DeadLetterQueue for Dlq {
+        fn send<'a>(
+            &'a self,
+            body: &'a str,
+            group_id: &'a str,
+            dedup_id: &'a str,
+            reason: &'a str,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>
+        {
+            let r = if self.down {
+                Err("unreachable".to_owned())
+            } else {
+                self.sent.lock().unwrap().push((
+                    body.into(),
+                    group_id.into(),
+                    dedup_id.into(),
+                    reason.into(),
+                ));
+                Ok(())
+            };
+            Box::pin(async move { r })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_leaves_the_queue_only_when_applied_or_safely_dead_lettered() {
+        let m = |id: &str, group: Option<&str>| Inbound {
+            message_id: id.into(),
+            body: format!("body-{id}"),
+            receive_count: 1,
+            group_id: group.map(str::to_owned),
+        };
+        let batch = [
+            m("done", Some("g1")),
+            m("dead", Some("g2")),
+            m("retry", Some("g3")),
+            m("poison", None),
+        ];
+        let decisions = || {
+            vec![
+                Disposition::Done,
+                Disposition::DeadLetter("permanent: bad event".into()),
+                Disposition::Retry("throttled".into()),
+                Disposition::DeadLetter("event is not JSON".into()),
+            ]
+        };
+        let dlq = Dlq::default();
+        let failed = settle_batch(Some(&dlq), &batch, decisions()).await;
+        assert_eq!(failed, ["retry"], "only the retry stays for redelivery");
+        assert_eq!(
+            dlq.sent.lock().unwrap().clone(),
+            [
+                (
+                    "body-dead".to_owned(),
+                    "g2".to_owned(),
+                    "dead".to_owned(),
+                    "permanent: bad event".to_owned()
+                ),
+                (
+                    "body-poison".to_owned(),
+                    "poison".to_owned(),
+                    "poison".to_owned(),
+                    "event is not JSON".to_owned()
+                ),
+            ],
+            "each with its reason, its group kept (or the poison group)"
+        );
+        // A DLQ that cannot be written, or none at all: nothing dead-lettered leaves the queue.
+        let down = Dlq {
+            down: true,
+            ..Default::default()
+        };
+        for dlq in [Some(&down as &dyn DeadLetterQueue), None] {
+            let failed = settle_batch(dlq, &batch, decisions()).await;
+            assert_eq!(failed, ["dead", "retry", "poison"]);
+        }
     }
 
     #[tokio::test]

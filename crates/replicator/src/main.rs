@@ -8,7 +8,11 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use lambda_runtime::{service_fn, LambdaEvent};
 use relay_aws::liveness::{self, dep};
 use relay_aws::runtime::{lambda_mode, or_exit};
-use replicator::{build, init_logging, Config, Disposition, Inbound, ProcessEnv};
+use relay_aws::SdkConfig;
+use replicator::{
+    build, init_logging, settle, settle_batch, Config, DeadLetterQueue, Disposition, Inbound,
+    ProcessEnv, SqsDeadLetters,
+};
 
 /// Retry pacing for dependencies: from 200 ms up to this, with jitter, without end. It bounds
 /// how long a waiting process takes to notice that the network is back.
@@ -29,16 +33,16 @@ const INIT_BUDGET: Duration = Duration::from_secs(2);
 type Replicator = replicator::Live;
 
 /// The replicator, once its replication key has been read.
-async fn connect_once(cfg: &Config, lambda: bool) -> Result<Replicator, String> {
-    let r = build(cfg.clone(), lambda).await;
+async fn connect_once(cfg: &Config, sdk: &SdkConfig, lambda: bool) -> Result<Replicator, String> {
+    let r = build(sdk, cfg.clone(), lambda).await;
     liveness::global().observe(dep::REPLICATION_KEY, &r);
     r
 }
 
 /// The replicator, retrying (with backoff, without end) until the replication key can be read.
-async fn connect(cfg: &Config, lambda: bool) -> Replicator {
+async fn connect(cfg: &Config, sdk: &SdkConfig, lambda: bool) -> Replicator {
     use backon::Retryable;
-    (|| connect_once(cfg, lambda))
+    (|| connect_once(cfg, sdk, lambda))
         .retry(retry_policy())
         .await
         .expect("retries without end")
@@ -65,7 +69,7 @@ async fn main() {
     .await;
     let queues = relay_aws::queue::Queues::new(&sdk);
     if lambda {
-        run_lambda(cfg, queues).await;
+        run_lambda(cfg, sdk, queues).await;
         return;
     }
     // Standalone. From here on nothing AWS does makes the process exit: it waits and retries.
@@ -94,7 +98,7 @@ async fn main() {
         });
     }
     let r = tokio::select! {
-        r = connect(&cfg, false) => Arc::new(r),
+        r = connect(&cfg, &sdk, false) => Arc::new(r),
         _ = stopped(stop.clone()) => return,
     };
     let _ = slot.set(r.clone());
@@ -122,7 +126,7 @@ async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
 
 /// The Lambda: the replication key is read at init if it can be within INIT_BUDGET, else at the
 /// first invocation that needs it (fallback forwarding does not).
-async fn run_lambda(cfg: Config, queues: relay_aws::queue::Queues) {
+async fn run_lambda(cfg: Config, sdk: SdkConfig, queues: relay_aws::queue::Queues) {
     let peer = match &cfg.forward {
         Some(f) => Some(relay_aws::queue::Queues::new(
             &relay_aws::sdk_config(
@@ -136,7 +140,7 @@ async fn run_lambda(cfg: Config, queues: relay_aws::queue::Queues) {
         None => None,
     };
     let cell: Arc<tokio::sync::OnceCell<Arc<Replicator>>> = Arc::new(tokio::sync::OnceCell::new());
-    match tokio::time::timeout(INIT_BUDGET, connect_once(&cfg, true)).await {
+    match tokio::time::timeout(INIT_BUDGET, connect_once(&cfg, &sdk, true)).await {
         Ok(Ok(r)) => {
             let _ = cell.set(Arc::new(r));
         }
@@ -148,12 +152,18 @@ async fn run_lambda(cfg: Config, queues: relay_aws::queue::Queues) {
             tracing::warn!("replication key not read within the init budget; reading it at the first invocation");
         }
     }
-    let (cfg, queues) = (Arc::new(cfg), Arc::new(queues));
+    let (cfg, sdk, queues) = (Arc::new(cfg), Arc::new(sdk), Arc::new(queues));
     let handler = service_fn(move |ev: LambdaEvent<SqsEvent>| {
-        let (cfg, queues, peer, cell) = (cfg.clone(), queues.clone(), peer.clone(), cell.clone());
+        let (cfg, sdk, queues, peer, cell) = (
+            cfg.clone(),
+            sdk.clone(),
+            queues.clone(),
+            peer.clone(),
+            cell.clone(),
+        );
         async move {
             Ok::<_, lambda_runtime::Error>(
-                handle_lambda(&cfg, &cell, &queues, peer.as_ref(), ev).await,
+                handle_lambda(&cfg, &sdk, &cell, &queues, peer.as_ref(), ev).await,
             )
         }
     });
@@ -163,42 +173,11 @@ async fn run_lambda(cfg: Config, queues: relay_aws::queue::Queues) {
     }
 }
 
-async fn dead_letter(
-    queues: &relay_aws::queue::Queues,
-    dlq: Option<&str>,
-    m: &Inbound,
-    reason: &str,
-) -> bool {
-    let Some(dlq) = dlq else {
-        tracing::error!(message_id = %m.message_id, "no RELAY_DLQ_URL: event left on the queue for the redrive policy");
-        return false;
-    };
-    let group = m.group_id.clone().unwrap_or_else(|| "poison".into());
-    match queues
-        .send(dlq, &m.body, &group, &m.message_id, Some(reason))
-        .await
-    {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::error!(message_id = %m.message_id, error = %e, "cannot write to the DLQ; event stays on the queue");
-            false
-        }
-    }
-}
-
-/// Settles a processed message: true when it may leave the queue (applied, or safely written
-/// to the DLQ), false when SQS must deliver it again.
-async fn settle(
-    queues: &relay_aws::queue::Queues,
-    dlq: Option<&str>,
-    m: &Inbound,
-    d: Disposition,
-) -> bool {
-    match d {
-        Disposition::Done => true,
-        Disposition::DeadLetter(reason) => dead_letter(queues, dlq, m, &reason).await,
-        Disposition::Retry(_) => false,
-    }
+/// This region's DLQ over SQS, when configured.
+fn dlq<'a>(queues: &'a relay_aws::queue::Queues, cfg: &'a Config) -> Option<SqsDeadLetters<'a>> {
+    cfg.dlq_url
+        .as_deref()
+        .map(|url| SqsDeadLetters { queues, url })
 }
 
 /// The Lambda answer naming the messages SQS must deliver again.
@@ -261,6 +240,7 @@ fn key_budget(deadline: std::time::SystemTime) -> Duration {
 
 async fn handle_lambda(
     cfg: &Config,
+    sdk: &SdkConfig,
     cell: &tokio::sync::OnceCell<Arc<Replicator>>,
     queues: &relay_aws::queue::Queues,
     peer: Option<&relay_aws::queue::Queues>,
@@ -285,7 +265,7 @@ async fn handle_lambda(
         let budget = key_budget(ev.context.deadline());
         let ready = tokio::time::timeout(
             budget,
-            cell.get_or_init(|| async { Arc::new(connect(cfg, true).await) }),
+            cell.get_or_init(|| async { Arc::new(connect(cfg, sdk, true).await) }),
         )
         .await;
         match ready {
@@ -340,13 +320,9 @@ async fn handle_inbound(
     batch: Vec<Inbound>,
 ) -> SqsBatchResponse {
     let decisions = r.process(&batch).await;
-    let mut failed = Vec::new();
-    for (m, d) in batch.iter().zip(decisions) {
-        if !settle(queues, r.cfg.dlq_url.as_deref(), m, d).await {
-            failed.push(m.message_id.clone());
-        }
-    }
-    batch_response(failed)
+    let dlq = dlq(queues, &r.cfg);
+    let dlq = dlq.as_ref().map(|d| d as &dyn DeadLetterQueue);
+    batch_response(settle_batch(dlq, &batch, decisions).await)
 }
 
 /// After a batch in which nothing applied and something must be retried: the pool may be
@@ -414,7 +390,8 @@ async fn worker(
             live.ready(dep::HOME_POOL);
         }
         for ((m, raw), d) in inbound.iter().zip(&batch).zip(decisions) {
-            if settle(queues, r.cfg.dlq_url.as_deref(), m, d).await {
+            let dlq = dlq(queues, &r.cfg);
+            if settle(dlq.as_ref().map(|d| d as &dyn DeadLetterQueue), m, d).await {
                 if let Err(e) = queues.delete(&url, &raw.receipt_handle).await {
                     tracing::warn!(message_id = %m.message_id, error = %e, "delete failed; the event will be delivered again (apply is idempotent)");
                 }

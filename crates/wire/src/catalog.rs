@@ -1,5 +1,20 @@
-//! The action catalog: one row per Cognito user-pool action an app may call through the relay.
-//! Adding an action means adding one row here (and one test).
+//! The action catalog: one row per Cognito user-pool action an app may call through the relay,
+//! the single source of the action's wire shape (where its secret goes, whether it takes a
+//! client id and user context, where a refresh token sits, what it mutates and from which
+//! request fields, as JSON pointers).
+//!
+//! Adding an action that changes nothing: its row here, and its case in this file's tests.
+//!
+//! Adding a **mutating** action touches exactly these places:
+//! 1. its row here, with `mutates(.., Mutation::X)` (a new `Mutation` variant only when no
+//!    existing one describes the change; its request fields as JSON pointers);
+//! 2. `replication::build_change` — the `Change` built from the request and the answer (only
+//!    for a new `Mutation` variant);
+//! 3. its replay: `replication::plan` (the Admin steps for the `Change`) and, for a new
+//!    `Step`, the adapter call in `relay_aws::cognito` (`UserDirectory::run`);
+//! 4. its row in the replay table of `docs/replication-events.md` (a test here checks that
+//!    every mutating row is named there);
+//! 5. its tests: the row's test here, and `build_change`/`plan` tests for a new variant.
 
 use crate::WireError;
 
@@ -20,12 +35,25 @@ pub enum SecretPlacement {
     ClientSecret,
 }
 
+/// Where a request carries a refresh token (which the relay may have sealed: `prepare` opens
+/// it there). Locations are JSON pointers into the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshTokenAt {
+    /// The action takes no refresh token.
+    Nowhere,
+    /// Always at this pointer (`/Token`, `/RefreshToken`).
+    Always(&'static str),
+    /// At this pointer when `AuthFlow` is a refresh flow (InitiateAuth's
+    /// `/AuthParameters/REFRESH_TOKEN`).
+    InRefreshFlow(&'static str),
+}
+
 /// What a successful call changes about the user, i.e. what must be replicated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mutation {
     SignUp,
     ConfirmSignUp,
-    /// A new password in the named request field.
+    /// A new password at the JSON pointer (into the request).
     SetPassword(&'static str),
     /// Only the `NEW_PASSWORD_REQUIRED` answer of RespondToAuthChallenge sets a password.
     ChallengeNewPassword,
@@ -49,8 +77,8 @@ pub struct ActionSpec {
     pub mutation: Option<Mutation>,
     /// The response may carry `AuthenticationResult.RefreshToken`.
     pub issues_tokens: bool,
-    /// The request carries a refresh token (`AuthParameters.REFRESH_TOKEN`, `Token`, `RefreshToken`).
-    pub takes_refresh_token: bool,
+    /// Where the request carries a refresh token.
+    pub refresh_token: RefreshTokenAt,
 }
 
 const fn row(name: &'static str, secret: SecretPlacement) -> ActionSpec {
@@ -61,7 +89,7 @@ const fn row(name: &'static str, secret: SecretPlacement) -> ActionSpec {
         user_context: false,
         mutation: None,
         issues_tokens: false,
-        takes_refresh_token: false,
+        refresh_token: RefreshTokenAt::Nowhere,
     }
 }
 const fn ctx(mut a: ActionSpec) -> ActionSpec {
@@ -76,24 +104,31 @@ const fn tokens(mut a: ActionSpec) -> ActionSpec {
     a.issues_tokens = true;
     a
 }
-const fn refresh(mut a: ActionSpec) -> ActionSpec {
-    a.takes_refresh_token = true;
+const fn refresh(mut a: ActionSpec, at: RefreshTokenAt) -> ActionSpec {
+    a.refresh_token = at;
     a
 }
 
 use Mutation as M;
+use RefreshTokenAt as R;
 use SecretPlacement as S;
 
 /// Every non-Admin user-pool action an app can call. Everything else is refused.
 pub static CATALOG: &[ActionSpec] = &[
     // Sign-in.
-    refresh(tokens(ctx(row("InitiateAuth", S::AuthParameters)))),
+    refresh(
+        tokens(ctx(row("InitiateAuth", S::AuthParameters))),
+        R::InRefreshFlow("/AuthParameters/REFRESH_TOKEN"),
+    ),
     tokens(ctx(mutates(
         row("RespondToAuthChallenge", S::ChallengeResponses),
         M::ChallengeNewPassword,
     ))),
-    refresh(tokens(row("GetTokensFromRefreshToken", S::ClientSecret))),
-    refresh(row("RevokeToken", S::ClientSecret)),
+    refresh(
+        tokens(row("GetTokensFromRefreshToken", S::ClientSecret)),
+        R::Always("/RefreshToken"),
+    ),
+    refresh(row("RevokeToken", S::ClientSecret), R::Always("/Token")),
     // Sign-up and recovery.
     ctx(mutates(row("SignUp", S::TopLevel), M::SignUp)),
     ctx(mutates(row("ConfirmSignUp", S::TopLevel), M::ConfirmSignUp)),
@@ -101,7 +136,7 @@ pub static CATALOG: &[ActionSpec] = &[
     ctx(row("ForgotPassword", S::TopLevel)),
     ctx(mutates(
         row("ConfirmForgotPassword", S::TopLevel),
-        M::SetPassword("Password"),
+        M::SetPassword("/Password"),
     )),
     // The signed-in user (access token).
     row("GetUser", S::None),
@@ -111,7 +146,7 @@ pub static CATALOG: &[ActionSpec] = &[
     row("GetUserAttributeVerificationCode", S::None),
     mutates(
         row("ChangePassword", S::None),
-        M::SetPassword("ProposedPassword"),
+        M::SetPassword("/ProposedPassword"),
     ),
     mutates(row("DeleteUser", S::None), M::DeleteUser),
     mutates(row("GlobalSignOut", S::None), M::GlobalSignOut),
@@ -208,6 +243,57 @@ mod tests {
                 "ResendConfirmationCode",
                 "ForgotPassword",
                 "ConfirmForgotPassword"
+            ]
+        );
+    }
+
+    /// The "from" column of the replay table in `docs/replication-events.md` (the table whose
+    /// header starts "| `op` | from |").
+    fn documented_sources() -> Vec<String> {
+        let doc = include_str!("../../../docs/replication-events.md");
+        let table = doc
+            .split("| `op` | from |")
+            .nth(1)
+            .expect("docs/replication-events.md has the replay table");
+        table
+            .lines()
+            .skip(2) // the rest of the header line, and the |---| line
+            .take_while(|l| l.starts_with('|'))
+            .filter_map(|l| l.split('|').nth(2).map(str::to_owned))
+            .collect()
+    }
+
+    #[test]
+    fn the_replay_table_names_every_mutating_action() {
+        let sources = documented_sources();
+        assert!(sources.len() >= 10, "{sources:?}");
+        for a in CATALOG.iter().filter(|a| a.mutation.is_some()) {
+            assert!(
+                sources.iter().any(|from| from
+                    .split(|c: char| !c.is_ascii_alphanumeric())
+                    .any(|word| word == a.name)),
+                "docs/replication-events.md does not say how {} replays",
+                a.name
+            );
+        }
+    }
+
+    #[test]
+    fn refresh_tokens_sit_where_the_actions_take_them() {
+        let at: Vec<_> = CATALOG
+            .iter()
+            .filter(|a| a.refresh_token != R::Nowhere)
+            .map(|a| (a.name, a.refresh_token))
+            .collect();
+        assert_eq!(
+            at,
+            [
+                (
+                    "InitiateAuth",
+                    R::InRefreshFlow("/AuthParameters/REFRESH_TOKEN")
+                ),
+                ("GetTokensFromRefreshToken", R::Always("/RefreshToken")),
+                ("RevokeToken", R::Always("/Token")),
             ]
         );
     }

@@ -3,14 +3,18 @@
 //! Cognito-shaped errors. Pure: no I/O, no async runtime, no SDK.
 #![forbid(unsafe_code)]
 
+pub mod bridge;
 pub mod catalog;
 pub mod error;
 pub mod hash;
 pub mod jwt;
 pub mod prepare;
 pub mod seal;
+pub mod srp;
 
-pub use catalog::{lookup, ActionSpec, Mutation, SecretPlacement, CATALOG, TARGET_PREFIX};
+pub use catalog::{
+    lookup, ActionSpec, Mutation, RefreshTokenAt, SecretPlacement, CATALOG, TARGET_PREFIX,
+};
 pub use error::WireError;
 pub use hash::secret_hash;
 pub use prepare::{prepare, seal_response_tokens, ClientMapping, Prepared, RegionalClient};

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use crate::catalog::{ActionSpec, SecretPlacement};
+use crate::catalog::{ActionSpec, RefreshTokenAt, SecretPlacement};
 use crate::seal::Keyring;
 use crate::{hash::secret_hash, jwt, WireError};
 
@@ -104,6 +104,23 @@ fn required(m: &Map<String, Value>, key: &str, wire_name: &str) -> Result<String
     })
 }
 
+/// The value at JSON pointer `at` of the request object `top` (`None` when absent). The field's
+/// parent, when it has one, must be an object.
+fn field_at<'a>(
+    top: &'a mut Map<String, Value>,
+    at: &str,
+) -> Result<Option<&'a mut Value>, WireError> {
+    let path = at.strip_prefix('/').unwrap_or(at);
+    let Some((parent, rest)) = path.split_once('/') else {
+        return Ok(top.get_mut(path));
+    };
+    let holder = top
+        .get_mut(parent)
+        .filter(|p| p.is_object())
+        .ok_or_else(|| WireError::invalid_parameter(format!("{parent} must be an object")))?;
+    Ok(holder.pointer_mut(&format!("/{rest}")))
+}
+
 fn is_refresh_flow(flow: Option<&str>) -> bool {
     matches!(flow, Some("REFRESH_TOKEN_AUTH" | "REFRESH_TOKEN"))
 }
@@ -158,28 +175,18 @@ pub fn prepare(
 
     // Refresh tokens the relay sealed carry the internal username; open them here.
     let mut refresh_user = None;
-    if spec.takes_refresh_token {
-        let location: Option<(&str, &str)> = match spec.name {
-            "InitiateAuth" if is_refresh_flow(top.get("AuthFlow").and_then(Value::as_str)) => {
-                Some(("AuthParameters", "REFRESH_TOKEN"))
-            }
-            "RevokeToken" => Some(("", "Token")),
-            "GetTokensFromRefreshToken" => Some(("", "RefreshToken")),
-            _ => None,
-        };
-        if let Some((parent, key)) = location {
-            let holder = if parent.is_empty() {
-                &mut *top
-            } else {
-                top.get_mut(parent)
-                    .and_then(Value::as_object_mut)
-                    .ok_or_else(|| {
-                        WireError::invalid_parameter("AuthParameters must be an object")
-                    })?
-            };
-            if let Some(token) = holder.get(key).and_then(Value::as_str) {
+    let at = match spec.refresh_token {
+        RefreshTokenAt::Nowhere => None,
+        RefreshTokenAt::Always(at) => Some(at),
+        RefreshTokenAt::InRefreshFlow(at) => {
+            is_refresh_flow(top.get("AuthFlow").and_then(Value::as_str)).then_some(at)
+        }
+    };
+    if let Some(at) = at {
+        if let Some(slot) = field_at(top, at)? {
+            if let Some(token) = slot.as_str() {
                 let (user, raw) = open_refresh_token(refresh_keys, token)?;
-                holder.insert(key.into(), Value::String(raw));
+                *slot = Value::String(raw);
                 refresh_user = user;
             }
         }

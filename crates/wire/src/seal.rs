@@ -12,6 +12,13 @@ use serde::Deserialize;
 
 use crate::hash::derive_key;
 
+fn mac(key: &[u8; 32], msg: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut m = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key).expect("any key length");
+    m.update(msg);
+    m.finalize().into_bytes().into()
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SealError {
     #[error("keyring is invalid: {0}")]
@@ -111,6 +118,21 @@ impl Keyring {
             self.current,
             URL_SAFE_NO_PAD.encode(derive_key(&sub, value))
         )
+    }
+
+    /// HMAC-SHA256 of `msg` under the current key's subkey for `purpose`: `(key id, tag)`.
+    pub fn sign(&self, purpose: &str, msg: &[u8]) -> (String, [u8; 32]) {
+        let sub = derive_key(&self.keys[&self.current], purpose);
+        (self.current.clone(), mac(&sub, msg))
+    }
+
+    /// Checks a `sign` tag made under key `kid` (any key still in the ring), in constant time.
+    pub fn verify(&self, kid: &str, purpose: &str, msg: &[u8], tag: &[u8]) -> bool {
+        let Some(key) = self.keys.get(kid) else {
+            return false;
+        };
+        let expected = mac(&derive_key(key, purpose), msg);
+        tag.len() == expected.len() && bool::from(subtle::ConstantTimeEq::ct_eq(&expected[..], tag))
     }
 
     /// Seals `plaintext`, authenticating `aad` (context the value must be opened with).
