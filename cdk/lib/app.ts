@@ -5,7 +5,13 @@
 import * as path from 'node:path';
 import { Annotations, App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { ALLOW_PLACEHOLDERS_CONTEXT, LambdaFunctionName, resolveLambdaAssets } from './assets';
+import {
+  ALLOW_PLACEHOLDERS_CONTEXT,
+  ARCHITECTURE_CONTEXT,
+  LambdaFunctionName,
+  placeholderAllowance,
+  resolveLambdaAssets,
+} from './assets';
 import { CDK_ROOT, RelayConfig, validateConfig } from './config';
 import { GlobalStack } from './stack/global-stack';
 import { RegionalStack } from './stack/regional-stack';
@@ -28,17 +34,19 @@ export interface BuildOptions {
   readonly nag?: boolean;
 }
 
-function flag(app: App, key: string): boolean {
-  const v = app.node.tryGetContext(key);
-  return v === true || v === 'true';
-}
 
 /** Builds the three stacks of cognito-relay from one config. */
 export function buildRelayApp(config: RelayConfig, options: BuildOptions = {}): RelayApp {
-  validateConfig(config);
   const app = options.app ?? new App();
+  const archOverride = app.node.tryGetContext(ARCHITECTURE_CONTEXT);
+  if (archOverride !== undefined) config = { ...config, lambdaArchitecture: archOverride };
+  validateConfig(config);
   const wanted = path.resolve(CDK_ROOT, options.lambdaAssetDir ?? config.lambdaAssetDir);
-  const assets = resolveLambdaAssets(wanted, config.lambdaArchitecture, flag(app, ALLOW_PLACEHOLDERS_CONTEXT));
+  const assets = resolveLambdaAssets(
+    wanted,
+    config.lambdaArchitecture,
+    placeholderAllowance(app.node.tryGetContext(ALLOW_PLACEHOLDERS_CONTEXT)),
+  );
   const usedPlaceholderAssets = assets.placeholders.length > 0;
 
   const primary = new RegionalStack(app, `CognitoRelay-${config.primary.region}`, {

@@ -15,7 +15,10 @@ export type LambdaArchitecture = 'arm64' | 'x86_64';
 export const LAMBDA_FUNCTIONS = ['proxy', 'replicator', 'auth-trigger'] as const;
 export type LambdaFunctionName = (typeof LAMBDA_FUNCTIONS)[number];
 
-/** Context flag that lets synth fall back to the placeholder builds. */
+/**
+ * Context flag that lets synth fall back to the placeholder builds: `true` for every function,
+ * or a comma-separated list of functions (`auth-trigger`).
+ */
 export const ALLOW_PLACEHOLDERS_CONTEXT = 'cognito-relay:allowPlaceholders';
 
 /** ELF e_machine values. */
@@ -64,7 +67,12 @@ export interface ResolvedAssets {
  * Picks each function's build from `dir`, checking it is an ELF executable for `arch`. Without
  * `allowPlaceholders`, any problem is an error naming the command that builds them.
  */
-export function resolveLambdaAssets(dir: string, arch: LambdaArchitecture, allowPlaceholders: boolean): ResolvedAssets {
+export function resolveLambdaAssets(
+  dir: string,
+  arch: LambdaArchitecture,
+  allowPlaceholders: boolean | readonly string[],
+): ResolvedAssets {
+  const allowed = (fn: string) => allowPlaceholders === true || (Array.isArray(allowPlaceholders) && allowPlaceholders.includes(fn));
   const dirs = {} as Record<LambdaFunctionName, string>;
   const placeholders: LambdaFunctionName[] = [];
   const problems: string[] = [];
@@ -79,12 +87,26 @@ export function resolveLambdaAssets(dir: string, arch: LambdaArchitecture, allow
     dirs[fn] = path.join(PLACEHOLDER_ASSET_DIR, fn);
     placeholders.push(fn);
   }
-  if (problems.length > 0 && !allowPlaceholders) {
+  const refused = placeholders.filter((fn) => !allowed(fn));
+  if (refused.length > 0) {
     throw new Error(
       `cognito-relay: no deployable Lambda builds for ${arch}:\n- ${problems.join('\n- ')}\n` +
         `Build them with: scripts/build-lambdas --arch ${arch}  (from the repository root; it synthesises too)\n` +
-        `Placeholders (which fail every invocation) are used only with -c ${ALLOW_PLACEHOLDERS_CONTEXT}=true.`,
+        `Placeholders (which fail every invocation) are used only with -c ${ALLOW_PLACEHOLDERS_CONTEXT}=true ` +
+        `(or =<function>,<function> for just those).`,
     );
   }
   return { dirs, placeholders, problems };
 }
+
+/** Reads the placeholder context value: true, false, or the functions listed. */
+export function placeholderAllowance(value: unknown): boolean | string[] {
+  if (value === true || value === 'true') return true;
+  if (typeof value === 'string' && value.trim() !== '' && value !== 'false') {
+    return value.split(',').map((v) => v.trim()).filter(Boolean);
+  }
+  return false;
+}
+
+/** Context key that overrides the parameter file's lambdaArchitecture (scripts/build-lambdas). */
+export const ARCHITECTURE_CONTEXT = 'cognito-relay:architecture';

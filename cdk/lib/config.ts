@@ -1,9 +1,10 @@
 /**
  * All deployment parameters of cognito-relay, in one typed place.
  *
- * Edit `deploymentConfig` at the bottom of this file for a real deployment.
- * `exampleConfig` is what the tests and an out-of-the-box `npm run synth` use: it names
- * a fake account and fake pools, so nothing is looked up in AWS (no `fromLookup`).
+ * A real deployment does NOT edit this file: its parameters live in a JSON file per environment
+ * (`parameters/<env>.json`, see parameters.ts and the README), passed with
+ * `-c cognito-relay:parameters=<file>`. `exampleConfig` is what the tests use and what
+ * `parameters/example.json` holds: a fake account and fake pools, so nothing is looked up in AWS.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -20,6 +21,15 @@ export interface RegionConfig {
    * When absent, the stack creates one, DNS-validated in the hosted zone.
    */
   readonly certificateArn?: string;
+  /**
+   * Generation of this region's replication queues (default 1). The inbound, dead-letter and
+   * fallback queues are RETAINED when the region stack is deleted (they may hold undelivered
+   * events) and have fixed names (the peer addresses the inbound queue by name), so a deleted
+   * stack is recreated with the next generation: names get a `-g<N>` suffix and do not collide
+   * with the retained queues (README, "Delete and recreate a region stack"). Deploy BOTH
+   * regional stacks after changing it (the peer sends to the new inbound queue).
+   */
+  readonly queueGeneration?: number;
 }
 
 export interface WafConfig {
@@ -92,6 +102,15 @@ export interface RelayConfig {
    * replica), created once by the operator (README) and rotated by adding a key to the ring.
    */
   readonly bridgeKeySecretName: string;
+  /** The standby sign-in bridge's trigger Lambda (README, "Attach the bridge triggers"). */
+  readonly bridge: {
+    /**
+     * Fail the deploy unless each region's pool uses `cognito-relay-auth-trigger` as its
+     * Define/Create/Verify Auth Challenge triggers. Off for the very first deploy (the function
+     * must exist before it can be attached), on after the one-time attach step.
+     */
+    readonly requireTriggersAttached: boolean;
+  };
   readonly waf: WafConfig;
   /** Proxy-side limits beyond WAF (requests per minute), answered with TooManyRequestsException. */
   readonly proxyRatePerIp: number;
@@ -105,6 +124,12 @@ export interface RelayConfig {
   readonly signUpPolicy: string;
   /** `RELAY_CORS_ORIGINS`: comma-separated origins, or `*`. */
   readonly corsOrigins: string;
+  /**
+   * Concurrent executions reserved for the replicator (at least 4: two event sources with the
+   * service minimum of 2 each), so a flood of proxy invocations cannot starve replication.
+   * Comes out of the account's regional concurrency quota.
+   */
+  readonly replicatorReservedConcurrency: number;
   /** Replicator pacing per quota category (requests per second per replicator process). */
   readonly replicatorQuotas: {
     readonly userCreation: number;
@@ -151,6 +176,7 @@ export const exampleConfig: RelayConfig = {
   replicationKeySecretName: 'cognito-relay/replication-key',
   refreshKeySecretName: 'cognito-relay/refresh-key',
   bridgeKeySecretName: 'cognito-relay/bridge-key',
+  bridge: { requireTriggersAttached: false },
   waf: {
     ratePerIpPer5Min: 1000,
     allowCidrs: ['192.0.2.0/24', '2001:db8::/32'],
@@ -161,6 +187,7 @@ export const exampleConfig: RelayConfig = {
   corsOrigins: '*',
   eventStream: { user: 'hash', lambdaFlushMs: 200 },
   signUpPolicy: JSON.stringify({ dry_run: true, blocked_email_domains: [], signups_per_ip_per_minute: 10 }),
+  replicatorReservedConcurrency: 5,
   replicatorQuotas: {
     userCreation: 50,
     userUpdate: 25,
@@ -175,8 +202,6 @@ export const exampleConfig: RelayConfig = {
   lambdaArchitecture: 'arm64',
 };
 
-/** The parameters `bin/app.ts` deploys. Replace the example with your own values. */
-export const deploymentConfig: RelayConfig = exampleConfig;
 
 /** The folder `cdk/` itself (this file lives in `cdk/lib`). */
 export const CDK_ROOT = path.resolve(__dirname, '..');
@@ -217,13 +242,29 @@ export const METRIC_NAMESPACE = 'CognitoRelay';
 export const HEALTH_PATH = '/health';
 export const STAGE_NAME = 'prod';
 
+/** The settings of `region` (one of the two configured regions). */
+export function regionConfig(config: RelayConfig, region: string): RegionConfig {
+  const r = [config.primary, config.standby].find((x) => x.region === region);
+  if (!r) throw new Error(`${region} is neither the primary nor the standby region`);
+  return r;
+}
+
+/**
+ * The name of one of a region's queues in its current generation: the base name at generation
+ * 1 (so existing deployments keep their queues), `<base>-g<N>.fifo` after.
+ */
+export function queueName(config: RelayConfig, region: string, base: string): string {
+  const gen = regionConfig(config, region).queueGeneration ?? 1;
+  return gen === 1 ? base : base.replace(/\.fifo$/, `-g${gen}.fifo`);
+}
+
 /** Deterministic URL of a region's inbound queue (no cross-region stack reference needed). */
 export function inboundQueueUrl(config: RelayConfig, region: string): string {
-  return `https://sqs.${region}.amazonaws.com/${config.account}/${INBOUND_QUEUE_NAME}`;
+  return `https://sqs.${region}.amazonaws.com/${config.account}/${queueName(config, region, INBOUND_QUEUE_NAME)}`;
 }
 
 export function inboundQueueArn(config: RelayConfig, region: string): string {
-  return `arn:aws:sqs:${region}:${config.account}:${INBOUND_QUEUE_NAME}`;
+  return `arn:aws:sqs:${region}:${config.account}:${queueName(config, region, INBOUND_QUEUE_NAME)}`;
 }
 
 /** The two regions as seen from one of them: its own settings and its peer's. */
@@ -286,6 +327,15 @@ export function validateConfig(config: RelayConfig): void {
   }
   if (!['arm64', 'x86_64'].includes(config.lambdaArchitecture)) {
     errors.push(`lambdaArchitecture must be 'arm64' or 'x86_64', got '${config.lambdaArchitecture}'`);
+  }
+  for (const r of [config.primary, config.standby]) {
+    const g = r.queueGeneration;
+    if (g !== undefined && !(Number.isInteger(g) && g >= 1 && g <= 999)) {
+      errors.push(`queueGeneration of ${r.region} must be an integer from 1 to 999`);
+    }
+  }
+  if (!(Number.isInteger(config.replicatorReservedConcurrency) && config.replicatorReservedConcurrency >= 4)) {
+    errors.push('replicatorReservedConcurrency must be an integer of at least 4 (two event sources x 2)');
   }
   if (config.waf.ratePerIpPer5Min < 10) errors.push('waf.ratePerIpPer5Min must be at least 10');
   if (config.lagAlarmThresholdMs <= 0) errors.push('lagAlarmThresholdMs must be positive');

@@ -97,16 +97,18 @@ describe('dashboard (regional)', () => {
     only(primary, 'AWS::CloudWatch::Dashboard', { Properties: { DashboardName: 'cognito-relay-eu-west-1' } });
   });
 
-  test('replication lag p50 and p99', () => {
-    const w = titled('Replication lag (ms)');
-    assert.match(w, /"CognitoRelay","ReplicationLagMs",\{[^}]*"stat":"p50"/);
-    assert.match(w, /"CognitoRelay","ReplicationLagMs",\{[^}]*"stat":"p99"/);
+  test('replication lag p99 of both directions, side by side (each read in the region that applies it)', () => {
+    const w = titled('Replication lag p99 (ms): eu-central-1 -> eu-west-1 | eu-west-1 -> eu-central-1');
+    assert.match(w, /"CognitoRelay","ReplicationLagMs",\{[^}]*"region":"eu-west-1"[^}]*"stat":"p99"|"CognitoRelay","ReplicationLagMs",\{[^}]*"stat":"p99"[^}]*"region":"eu-west-1"/);
+    assert.match(w, /"CognitoRelay","ReplicationLagMs",\{[^}]*"region":"eu-central-1"[^}]*"stat":"p99"|"CognitoRelay","ReplicationLagMs",\{[^}]*"stat":"p99"[^}]*"region":"eu-central-1"/);
   });
 
   test('backlog, oldest event age and DLQ depth', () => {
     assert.match(titled('Backlog (messages visible)'), /ApproximateNumberOfMessagesVisible/);
     assert.match(titled('Oldest event age (s)'), /ApproximateAgeOfOldestMessage/);
-    assert.match(titled('DLQ depth'), /ApproximateNumberOfMessagesVisible/);
+    const dlq = titled('DLQ depth: eu-west-1 | eu-central-1');
+    assert.match(dlq, /ApproximateNumberOfMessagesVisible/);
+    assert.match(dlq, /"QueueName","cognito-relay-inbound-dlq.fifo",\{[^}]*"region":"eu-central-1"/);
   });
 
   test('applied / failed per action and proxy requests / latency / errors per action', () => {

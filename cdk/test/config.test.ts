@@ -8,7 +8,6 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { buildRelayApp } from '../lib/app';
 import { ALLOW_PLACEHOLDERS_CONTEXT, LAMBDA_FUNCTIONS, describeBuild } from '../lib/assets';
 import {
-  deploymentConfig,
   exampleConfig,
   hasLambdaBuilds,
   inboundQueueUrl,
@@ -30,7 +29,6 @@ after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 describe('config', () => {
   test('the example config is valid and is what bin/app.ts deploys by default', () => {
     validateConfig(exampleConfig);
-    assert.equal(deploymentConfig, exampleConfig);
     assert.equal(exampleConfig.lambdaAssetDir, '../target/lambda');
   });
 
@@ -140,6 +138,18 @@ describe('Lambda assets', () => {
     assert.equal(hasLambdaBuilds(PLACEHOLDER_ASSET_DIR), true);
   });
 
+  test('the flag can allow placeholders for named functions only', () => {
+    const dir = path.join(tmp, 'lambda-no-trigger');
+    for (const f of ['proxy', 'replicator']) fakeElf(path.join(dir, f, 'bootstrap'), ARM64);
+    const only = new App({ context: { [ALLOW_PLACEHOLDERS_CONTEXT]: 'auth-trigger' } });
+    const r = buildRelayApp(exampleConfig, { app: only, lambdaAssetDir: dir, nag: false });
+    assert.deepEqual(r.placeholderFunctions, ['auth-trigger']);
+    // A missing proxy is still refused when only the trigger may be a placeholder.
+    fs.rmSync(path.join(dir, 'proxy'), { recursive: true });
+    const again = new App({ context: { [ALLOW_PLACEHOLDERS_CONTEXT]: 'auth-trigger' } });
+    assert.throws(() => buildRelayApp(exampleConfig, { app: again, lambdaAssetDir: dir, nag: false }), /proxy\/bootstrap: missing/);
+  });
+
   test('ELF builds for the configured architecture are used (no warning, one asset per function)', () => {
     const dir = path.join(tmp, 'lambda-arm64');
     for (const f of LAMBDA_FUNCTIONS) fakeElf(path.join(dir, f, 'bootstrap'), ARM64);
@@ -163,7 +173,9 @@ describe('Lambda assets', () => {
       () => buildRelayApp(exampleConfig, { app: new App(), lambdaAssetDir: dir, nag: false }),
       /built for x86_64, the functions run on arm64/,
     );
-    // ... and accepted when the functions are x86_64.
+    // ... and accepted when the functions are x86_64 (parameter, or the build script's context).
+    const ctx = new App({ context: { 'cognito-relay:architecture': 'x86_64' } });
+    assert.equal(buildRelayApp(exampleConfig, { app: ctx, lambdaAssetDir: dir, nag: false }).usedPlaceholderAssets, false);
     const r = buildRelayApp({ ...exampleConfig, lambdaArchitecture: 'x86_64' }, { app: new App(), lambdaAssetDir: dir, nag: false });
     const fns = Template.fromStack(r.primary).findResources('AWS::Lambda::Function', {
       Properties: { Runtime: 'provided.al2023' },

@@ -60,6 +60,9 @@ describe('permissions: each role grants exactly its manifest rows', () => {
         expected('replicator'),
       );
     });
+    test(`${name}: auth-trigger (reads its region's bridge key, nothing else)`, () => {
+      assert.deepEqual(granted(stack, stack.bridge.role, stack.bridge.logs.logGroupArn), expected('auth-trigger'));
+    });
     test(`${name}: operator (relayctl)`, () => {
       assert.deepEqual(granted(stack, stack.operatorRole, undefined), expected('operator'));
     });

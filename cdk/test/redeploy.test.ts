@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { exampleConfig } from '../lib/config';
 import { build } from './helpers';
 
 /**
@@ -24,11 +25,34 @@ describe('delete and recreate a region stack', () => {
       assert.deepEqual(a.toJSON(), b.toJSON());
     });
 
-    test(`${name}: no retained resource carries a fixed name (a recreated stack would collide with it)`, () => {
+    test(`${name}: a retained resource's fixed name is either per stack instance or a generation-named queue`, () => {
+      const ids = new Set(Object.keys(a.toJSON().Resources));
       const retained = Object.entries<any>(a.toJSON().Resources).filter(([, r]) => r.DeletionPolicy === 'Retain');
       assert.ok(retained.some(([, r]) => r.Type === 'AWS::DynamoDB::Table'), 'the state table is retained');
       for (const [id, r] of retained) {
-        for (const p of NAME_PROPS) assert.equal(r.Properties?.[p], undefined, `${id} (${r.Type}) is retained with a fixed ${p}`);
+        for (const p of NAME_PROPS) {
+          const v = r.Properties?.[p];
+          if (v === undefined) continue;
+          if (typeof v === 'string') {
+            // Literal names: only the replication queues, whose names carry queueGeneration.
+            assert.equal(r.Type, 'AWS::SQS::Queue', `${id} (${r.Type}) is retained with the fixed ${p} ${v}`);
+            continue;
+          }
+          // Built names must include something new in a recreated stack: its stack id, or the
+          // physical id of one of its own resources.
+          const text = JSON.stringify(v);
+          const refs = [...text.matchAll(/"Ref":"([^"]+)"/g)].map((m) => m[1]);
+          assert.ok(refs.some((x) => x === 'AWS::StackId' || ids.has(x)), `${id}: ${p} ${text} is the same for a recreated stack`);
+        }
+      }
+    });
+
+    test(`${name}: the DLQ, fallback and inbound queues are retained on deletion and replacement`, () => {
+      const queues = Object.entries<any>(a.findResources('AWS::SQS::Queue')).filter(([, q]) => q.Properties.FifoQueue);
+      assert.equal(queues.length, 3);
+      for (const [id, q] of queues) {
+        assert.equal(q.DeletionPolicy, 'Retain', id);
+        assert.equal(q.UpdateReplacePolicy, 'Retain', id);
       }
     });
 
@@ -40,6 +64,22 @@ describe('delete and recreate a region stack', () => {
       for (const [id, r] of named) assert.equal(r.DeletionPolicy, undefined, id);
     });
   }
+
+  test('a deleted region stack is recreated with the next queueGeneration: no retained name collides', () => {
+    const literalRetained = (t: any) =>
+      Object.values<any>(t.toJSON().Resources)
+        .filter((r) => r.DeletionPolicy === 'Retain')
+        .flatMap((r) => NAME_PROPS.map((p) => r.Properties?.[p]).filter((v) => typeof v === 'string'));
+    const before = literalRetained(first.primary);
+    assert.deepEqual(before.sort(), ['cognito-relay-fallback.fifo', 'cognito-relay-inbound-dlq.fifo', 'cognito-relay-inbound.fifo']);
+    const again = build({ ...exampleConfig, primary: { ...exampleConfig.primary, queueGeneration: 2 } });
+    const after = literalRetained(again.primary);
+    assert.deepEqual(after.sort(), ['cognito-relay-fallback-g2.fifo', 'cognito-relay-inbound-dlq-g2.fifo', 'cognito-relay-inbound-g2.fifo']);
+    assert.equal(after.filter((n: string) => before.includes(n)).length, 0);
+    // The peer follows: it sends to the new inbound queue.
+    assert.match(JSON.stringify(again.standby.toJSON()), /eu-west-1:111111111111:cognito-relay-inbound-g2\.fifo/);
+    assert.doesNotMatch(JSON.stringify(again.standby.toJSON()), /eu-west-1:111111111111:cognito-relay-inbound\.fifo/);
+  });
 
   test('IAM role names (account-wide) do not collide between the stacks', () => {
     const names = [first.primary, first.standby, first.global].flatMap((t) =>

@@ -227,6 +227,7 @@ describe('drain switch, app client, secrets', () => {
     assert.equal(c.props.GenerateSecret, true);
     assert.equal(c.props.EnablePropagateAdditionalUserContextData, true);
     assert.deepEqual([...c.props.ExplicitAuthFlows].sort(), [
+      'ALLOW_CUSTOM_AUTH', // the bridge mints tokens through the custom challenge
       'ALLOW_REFRESH_TOKEN_AUTH',
       'ALLOW_USER_PASSWORD_AUTH',
       'ALLOW_USER_SRP_AUTH',
@@ -326,7 +327,14 @@ describe('WAF', () => {
     const rules = acl.props.Rules as any[];
     assert.deepEqual(
       rules.map((r) => r.Name),
-      ['deny-ips', 'allow-ips', 'rate-per-ip'],
+      [
+        'deny-ips',
+        'allow-ips',
+        'rate-per-ip',
+        'aws-AWSManagedRulesAmazonIpReputationList',
+        'aws-AWSManagedRulesCommonRuleSet',
+        'aws-AWSManagedRulesKnownBadInputsRuleSet',
+      ],
     );
     const rate = rules[2];
     assert.deepEqual(rate.Statement.RateBasedStatement, {

@@ -95,7 +95,9 @@ export class RelayAlarms {
       }),
       threshold: 300,
       comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
+      // 3 of 5 minutes: one slow minute of the peer is not a page.
+      evaluationPeriods: 5,
+      datapointsToAlarm: 3,
       treatMissingData: cw.TreatMissingData.NOT_BREACHING,
     });
     alarm('Proxy5xxRate', {
@@ -112,26 +114,48 @@ export class RelayAlarms {
       alarmDescription:
         'The proxy dropped request events (EventBridge bus slow, unreachable or refusing, or the buffer full): ' +
         'downstream systems miss them. Requests are not affected. See docs/event-stream.md.',
-      metric: p.eventStream.droppedMetric,
+      metric: p.eventStream.droppedMetric.with({ period: Duration.minutes(1) }),
       threshold: 0,
       comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
+      // 3 of 5 minutes: a bus hiccup that drops a few events once is not a page.
+      evaluationPeriods: 5,
+      datapointsToAlarm: 3,
       treatMissingData: cw.TreatMissingData.NOT_BREACHING,
     });
     alarm('CognitoThrottling', {
-      alarmDescription: 'Cognito throttled the proxy or the replicator (TooManyRequestsException).',
-      metric: relayMetric('CognitoThrottled', 'Sum', Duration.minutes(5)),
+      alarmDescription:
+        'Cognito throttled the proxy or the replicator (TooManyRequestsException) in 3 of the last 5 minutes. ' +
+        'Both emit CognitoThrottled with the dimension sets [Action] and [] (EMF): this alarm reads the ' +
+        'dimensionless series, which counts both. Replicator throttles are retried (ApplyRetries).',
+      metric: relayMetric('CognitoThrottled', 'Sum'),
       threshold: 0,
       comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 3,
       treatMissingData: cw.TreatMissingData.NOT_BREACHING,
     });
     alarm('ReplicatorErrors', {
-      alarmDescription: 'Replicator invocations fail as a whole (not single events).',
-      metric: p.replicator.metricErrors({ period: Duration.minutes(5) }),
+      alarmDescription:
+        'Replicator invocations fail as a whole (not single events) in 3 of the last 5 minutes: the batch ' +
+        'comes back and its events use up deliveries.',
+      metric: p.replicator.metricErrors({ period: Duration.minutes(1) }),
       threshold: 0,
       comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 3,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    // Reserved concurrency is the replicator's ceiling: throttled invocations mean the event
+    // sources want more than it may run (a backlog building), never a proxy flood taking its share.
+    alarm('ReplicatorThrottled', {
+      alarmDescription:
+        `The replicator hit its reserved concurrency (${cfg.replicatorReservedConcurrency}) in 3 of the last 5 minutes: ` +
+        'raise replicatorReservedConcurrency in the parameter file if the backlog grows.',
+      metric: p.replicator.metricThrottles({ period: Duration.minutes(1) }),
+      threshold: 0,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 3,
       treatMissingData: cw.TreatMissingData.NOT_BREACHING,
     });
   }

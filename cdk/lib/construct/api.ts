@@ -3,7 +3,7 @@
  * endpoint off) with access logs, the two custom domains (the global name and
  * `auth-<region>.<zone>`), their certificate and their Route 53 alias records.
  */
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { Fn, RemovalPolicy } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -23,6 +23,7 @@ export interface RelayApiProps {
 export class RelayApi {
   public readonly accessLogs: logs.LogGroup;
   public readonly api: apigw.LambdaRestApi;
+  public readonly executionLogs: logs.LogGroup;
 
   constructor(scope: Construct, props: RelayApiProps) {
     const { config: cfg, self } = props;
@@ -63,6 +64,15 @@ export class RelayApi {
         throttlingRateLimit: 1000,
         throttlingBurstLimit: 2000,
       },
+    });
+
+    // API Gateway writes execution logs (level ERROR) to a group it names itself; created here so
+    // it has a retention. Its name holds the REST API id, new for a recreated stack, so retaining
+    // it never collides.
+    this.executionLogs = new logs.LogGroup(scope, 'ApiExecutionLogs', {
+      logGroupName: Fn.join('', ['API-Gateway-Execution-Logs_', this.api.restApiId, `/${STAGE_NAME}`]),
+      retention: cfg.logRetention,
+      removalPolicy: RemovalPolicy.RETAIN,
     });
 
     const zone = route53.HostedZone.fromHostedZoneAttributes(scope, 'Zone', {

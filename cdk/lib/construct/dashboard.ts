@@ -14,6 +14,11 @@ export interface RelayDashboardProps {
   readonly alarms: cw.IAlarm[];
   /** Where Route 53 publishes health-check metrics (us-east-1). */
   readonly healthCheckRegion: string;
+  /** This region and its peer: lag, DLQ and throttles are shown for both, side by side. */
+  readonly region: string;
+  readonly peerRegion: string;
+  /** The peer's dead-letter queue name (its generation), for its depth. */
+  readonly peerDeadLetterQueueName: string;
 }
 
 const PERIOD = Duration.minutes(1);
@@ -27,8 +32,8 @@ function perAction(metricName: string, stat: string, label: string): cw.MathExpr
   });
 }
 
-function relay(metricName: string, statistic: string, label: string): cw.Metric {
-  return new cw.Metric({ namespace: METRIC_NAMESPACE, metricName, statistic, period: PERIOD, label });
+function relay(metricName: string, statistic: string, label: string, region?: string): cw.Metric {
+  return new cw.Metric({ namespace: METRIC_NAMESPACE, metricName, statistic, period: PERIOD, label, region });
 }
 
 /** The per-region operations dashboard. */
@@ -48,12 +53,15 @@ export class RelayDashboard extends Construct {
       dashboardName: props.dashboardName,
       defaultInterval: Duration.hours(3),
     });
+    const { region, peerRegion } = props;
+    // Both directions of replication, side by side: the lag of events applied HERE (written in
+    // the peer) and of events applied in the PEER (written here). Cross-region metrics.
     this.dashboard.addWidgets(
       new cw.GraphWidget({
-        title: 'Replication lag (ms)',
+        title: `Replication lag p99 (ms): ${peerRegion} -> ${region} | ${region} -> ${peerRegion}`,
         left: [
-          relay('ReplicationLagMs', 'p50', 'lag p50'),
-          relay('ReplicationLagMs', 'p99', 'lag p99'),
+          relay('ReplicationLagMs', 'p99', `into ${region}`, region),
+          relay('ReplicationLagMs', 'p99', `into ${peerRegion}`, peerRegion),
         ],
         width: w,
         height: h,
@@ -76,11 +84,46 @@ export class RelayDashboard extends Construct {
     );
     this.dashboard.addWidgets(
       new cw.GraphWidget({
-        title: 'DLQ depth',
-        left: [qMetric(props.deadLetterQueue, 'dead-letter queue', 'visible')],
+        title: `DLQ depth: ${region} | ${peerRegion}`,
+        left: [
+          qMetric(props.deadLetterQueue, `DLQ ${region}`, 'visible'),
+          new cw.Metric({
+            namespace: 'AWS/SQS',
+            metricName: 'ApproximateNumberOfMessagesVisible',
+            dimensionsMap: { QueueName: props.peerDeadLetterQueueName },
+            statistic: 'Maximum',
+            period: PERIOD,
+            region: peerRegion,
+            label: `DLQ ${peerRegion}`,
+          }),
+        ],
         width: w,
         height: h,
       }),
+      new cw.GraphWidget({
+        title: 'Fallback: events sent to it | forwarded to the peer',
+        left: [
+          relay('ReplicationFallback', 'Sum', 'sent to the fallback queue'),
+          props.fallbackQueue.metricNumberOfMessagesDeleted({ period: PERIOD, statistic: 'Sum', label: 'forwarded (deleted after the send)' }),
+        ],
+        width: w,
+        height: h,
+      }),
+      new cw.GraphWidget({
+        title: `Cognito throttles and replicator retries: ${region} | ${peerRegion}`,
+        left: [
+          relay('CognitoThrottled', 'Sum', `throttled ${region}`, region),
+          relay('CognitoThrottled', 'Sum', `throttled ${peerRegion}`, peerRegion),
+        ],
+        right: [
+          relay('ApplyRetries', 'Sum', `retries ${region}`, region),
+          relay('ApplyRetries', 'Sum', `retries ${peerRegion}`, peerRegion),
+        ],
+        width: w,
+        height: h,
+      }),
+    );
+    this.dashboard.addWidgets(
       new cw.GraphWidget({
         title: 'Replication applied per action',
         left: [perAction('ReplicationApplied', 'Sum', '')],
@@ -127,12 +170,8 @@ export class RelayDashboard extends Construct {
         height: h,
       }),
       new cw.GraphWidget({
-        title: 'Lost / fallback / Cognito throttled',
-        left: [
-          relay('ReplicationLost', 'Sum', 'lost'),
-          relay('ReplicationFallback', 'Sum', 'to fallback queue'),
-          relay('CognitoThrottled', 'Sum', 'Cognito throttled'),
-        ],
+        title: 'Lost events',
+        left: [relay('ReplicationLost', 'Sum', 'lost')],
         width: w,
         height: h,
       }),
@@ -150,6 +189,27 @@ export class RelayDashboard extends Construct {
         ],
         leftYAxis: { min: 0, max: 1 },
         width: w,
+        height: h,
+      }),
+    );
+    // The standby sign-in bridge (issue 10).
+    this.dashboard.addWidgets(
+      new cw.GraphWidget({
+        title: 'Bridge: SRP sign-ins and refreshes bridged',
+        left: [relay('BridgeSrpSignIns', 'Sum', 'SRP sign-ins'), relay('BridgeRefreshes', 'Sum', 'refreshes')],
+        width: 12,
+        height: h,
+      }),
+      new cw.GraphWidget({
+        title: 'Bridge: refusals per reason',
+        left: [
+          new cw.MathExpression({
+            expression: `SEARCH('{${METRIC_NAMESPACE},Reason} MetricName="BridgeRefusals"', 'Sum', 60)`,
+            label: '',
+            period: PERIOD,
+          }),
+        ],
+        width: 12,
         height: h,
       }),
     );

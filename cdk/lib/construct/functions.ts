@@ -169,6 +169,9 @@ export class RelayFunctions {
       memorySize: 256,
       timeout: Duration.seconds(REPLICATOR_TIMEOUT_S),
       environment: replicatorEnv,
+      // Its own share of the region's concurrency: a proxy flood cannot starve replication
+      // (and replication cannot grow past what the pool's quotas pace anyway).
+      reservedConcurrentExecutions: cfg.replicatorReservedConcurrency,
     });
     // Grants ReceiveMessage/DeleteMessage/ChangeMessageVisibility/GetQueueAttributes/GetQueueUrl
     // on the inbound queue and kms:Decrypt on its key, nothing more.

@@ -4,7 +4,7 @@
  * encrypts all three. Also the inbound queue's and the key's resource policies, which admit only
  * the peer's proxy and replicator and this region's operator as senders.
  */
-import { Duration } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -17,6 +17,7 @@ import {
   RelayConfig,
   operatorRoleName,
   proxyRoleName,
+  queueName,
   replicatorRoleName,
   roleArn,
 } from '../config';
@@ -57,7 +58,7 @@ export class RelayQueues {
   public readonly inboundQueue: sqs.Queue;
   public readonly fallbackQueue: sqs.Queue;
 
-  constructor(scope: Construct) {
+  constructor(scope: Construct, cfg: RelayConfig, region: string) {
     this.key = new kms.Key(scope, 'QueueKey', {
       alias: QUEUE_KEY_ALIAS,
       description: 'cognito-relay: encrypts the replication queues',
@@ -70,14 +71,18 @@ export class RelayQueues {
       dataKeyReuse: Duration.minutes(5),
       retentionPeriod: Duration.days(14),
       enforceSSL: true,
+      // They can hold events not yet applied or forwarded: kept when the stack is deleted (and on
+      // replacement). Their names carry the region's queueGeneration, so a recreated stack uses
+      // new names next to the retained queues (config.ts, README).
+      removalPolicy: RemovalPolicy.RETAIN,
     };
     this.deadLetterQueue = new sqs.Queue(scope, 'InboundDeadLetterQueue', {
       ...fifoCommon,
-      queueName: INBOUND_DLQ_NAME,
+      queueName: queueName(cfg, region, INBOUND_DLQ_NAME),
     });
     this.inboundQueue = new sqs.Queue(scope, 'InboundQueue', {
       ...fifoCommon,
-      queueName: INBOUND_QUEUE_NAME,
+      queueName: queueName(cfg, region, INBOUND_QUEUE_NAME),
       // The event id is the deduplication id; ordering is per user (MessageGroupId), so
       // high-throughput FIFO (dedup and throughput per message group) fits.
       contentBasedDeduplication: false,
@@ -88,7 +93,7 @@ export class RelayQueues {
     });
     this.fallbackQueue = new sqs.Queue(scope, 'FallbackQueue', {
       ...fifoCommon,
-      queueName: FALLBACK_QUEUE_NAME,
+      queueName: queueName(cfg, region, FALLBACK_QUEUE_NAME),
       contentBasedDeduplication: false,
       deduplicationScope: sqs.DeduplicationScope.MESSAGE_GROUP,
       fifoThroughputLimit: sqs.FifoThroughputLimit.PER_MESSAGE_GROUP_ID,

@@ -27,8 +27,9 @@ export class RelaySecrets {
       userPool: this.userPool,
       userPoolClientName: 'cognito-relay',
       generateSecret: true,
-      // CDK adds ALLOW_REFRESH_TOKEN_AUTH whenever explicit auth flows are given.
-      authFlows: { userPassword: true, userSrp: true },
+      // CDK adds ALLOW_REFRESH_TOKEN_AUTH whenever explicit auth flows are given. CUSTOM_AUTH:
+      // the bridge mints tokens of this pool through the custom challenge (auth-trigger Lambda).
+      authFlows: { userPassword: true, userSrp: true, custom: true },
       enablePropagateAdditionalUserContextData: true,
       disableOAuth: true,
       preventUserExistenceErrors: true,

@@ -4,7 +4,8 @@
  * the fallback queue, secrets, the drain switch, alarms and a dashboard. Each concern is a part
  * or construct under `../construct/`; this file wires them in order.
  */
-import { CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
+import { CfnOutput, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -14,9 +15,11 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { LambdaFunctionName } from '../assets';
 import { acknowledge } from '../nag';
-import { RelayConfig, regionPair, regionalDomainName } from '../config';
+import { deployedRows } from '../permissions';
+import { INBOUND_DLQ_NAME, RelayConfig, queueName, regionPair, regionalDomainName } from '../config';
 import { RelayAlarms } from '../construct/alarms';
 import { RelayApi } from '../construct/api';
+import { RelayBridge } from '../construct/bridge';
 import { RelayDashboard } from '../construct/dashboard';
 import { RelayEventStream } from '../construct/event-stream';
 import { RelayFunctions } from '../construct/functions';
@@ -61,6 +64,9 @@ export class RegionalStack extends Stack {
   public readonly secrets: RelaySecrets;
   public readonly functions: RelayFunctions;
   public readonly permissions: RelayPermissions;
+  public readonly bridge: RelayBridge;
+
+  private readonly props: RegionalStackProps;
 
   constructor(scope: Construct, id: string, props: RegionalStackProps) {
     const cfg = props.config;
@@ -70,10 +76,11 @@ export class RegionalStack extends Stack {
       env: { account: cfg.account, region: self.region },
       description: `cognito-relay ${props.role} region ${self.region} (peer ${peer.region})`,
     });
+    this.props = props;
     const region = self.region;
     const regionalName = regionalDomainName(cfg, region);
 
-    this.queues = new RelayQueues(this);
+    this.queues = new RelayQueues(this, cfg, region);
     this.inboundQueue = this.queues.inboundQueue;
     this.deadLetterQueue = this.queues.deadLetterQueue;
     this.fallbackQueue = this.queues.fallbackQueue;
@@ -109,6 +116,17 @@ export class RegionalStack extends Stack {
       eventStream: this.eventStream,
     }));
     this.operatorRole = permissions.operatorRole;
+    this.bridge = new RelayBridge(this, {
+      config: cfg,
+      self,
+      userPool: this.secrets.userPool,
+      lambdaAssets: props.lambdaAssets,
+      resources: permissions.resources,
+    });
+    // The bridge's proxy side: the app pool (the primary's, same in both regions) whose SRP
+    // name the proxy answers for, and the key it signs assertions with.
+    this.proxyFunction.addEnvironment('RELAY_APP_USER_POOL_ID', cfg.primary.userPoolId);
+    this.proxyFunction.addEnvironment('RELAY_BRIDGE_KEY_SECRET_ID', cfg.bridgeKeySecretName);
     this.queues.restrictSenders(cfg, region, peer.region);
 
     this.api = new RelayApi(this, { config: cfg, self, proxy: this.proxyFunction }).api;
@@ -130,7 +148,12 @@ export class RegionalStack extends Stack {
       fallbackQueue: this.fallbackQueue,
       alarms,
       healthCheckRegion: cfg.globalRegion,
+      region,
+      peerRegion: peer.region,
+      peerDeadLetterQueueName: queueName(cfg, peer.region, INBOUND_DLQ_NAME),
     });
+
+    this.customResourceLogs();
 
     this.acknowledgeNagFindings(
       this.secrets.clientsSecret,
@@ -160,6 +183,22 @@ export class RegionalStack extends Stack {
     });
     new CfnOutput(this, 'ProxyLogGroup', { value: this.functions.proxyLogs.logGroupName });
     new CfnOutput(this, 'ReplicatorLogGroup', { value: this.functions.replicatorLogs.logGroupName });
+  }
+
+  /**
+   * CDK's AwsCustomResource provider (DescribeUserPoolClient for the client secret, the bridge
+   * check) would log to a group Lambda creates without retention: point it at one with retention.
+   */
+  private customResourceLogs(): void {
+    const provider = this.node.tryFindChild(AWS_CUSTOM_RESOURCE_PROVIDER_ID) as lambda.Function | undefined;
+    if (!provider) return;
+    const group = new logs.LogGroup(this, 'CustomResourceLogs', {
+      retention: this.props.config.logRetention,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    (provider.node.defaultChild as lambda.CfnFunction).addPropertyOverride('LoggingConfig', {
+      LogGroup: group.logGroupName,
+    });
   }
 
   /**
@@ -215,6 +254,24 @@ export class RegionalStack extends Stack {
       'The account-level API Gateway CloudWatch role (needed for stage execution logs) uses the AWS ' +
         'managed policy AmazonAPIGatewayPushToCloudWatchLogs, the documented setup.',
     );
+    // relayctl's reads that IAM cannot scope further (operator role, from the manifest).
+    const operatorResources = new Set(deployedRows('operator').map((r) => r.resource));
+    if (operatorResources.has('all-metrics')) {
+      acknowledge(
+        this.operatorRole,
+        'AwsSolutions-IAM5[Resource::*]',
+        'cloudwatch:GetMetricData (relayctl status on the Lambda deployment) supports no resource-level ' +
+          'permissions: AWS requires "*". It reads metrics only, in the one statement that grants nothing else.',
+      );
+    }
+    if (operatorResources.has('health-checks')) {
+      acknowledge(
+        this.operatorRole,
+        'AwsSolutions-IAM5[Resource::arn:aws:route53:::healthcheck/*]',
+        'route53:GetHealthCheckStatus on the health checks of the global stack, whose ids Route 53 ' +
+          'generates and which no regional stack may reference: read-only, Route 53 health checks only.',
+      );
+    }
     // The CDK-managed custom resource provider behind userPoolClientSecret.
     const provider = this.node.tryFindChild(AWS_CUSTOM_RESOURCE_PROVIDER_ID);
     if (provider) {
