@@ -18,12 +18,18 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from tests.harness.relay import start_auth_triggers, start_proxy, start_replicator  # noqa: E402
-from tests.harness.stack import app_client, client, free_port, latest_code, provision_pair, start_strict_moto, stop_strict_moto  # noqa: E402
+from tests.harness.stack import app_client, client, free_port, latest_code, provision_pair, route53_health_check, start_strict_moto, stop_strict_moto  # noqa: E402
 
 
-def relayctl_config(a, b, proxy_a, proxy_b, metrics) -> dict:
+def relayctl_config(a, b, proxy_a, proxy_b, metrics, route53_endpoint=None) -> dict:
+    """The relayctl deployment file. With `route53_endpoint`, each region gets a Route 53 health
+    check on its proxy's /health in that emulator (Route 53 is global: region B's emulator
+    plays it), which `relayctl failover`/`failback` wait on."""
     def region(side, proxy, role):
-        return {
+        extra = {}
+        if route53_endpoint:
+            extra["health_check_id"] = route53_health_check(route53_endpoint, proxy.url + "/health")
+        return {**extra,
             "replicator_metrics_url": metrics[side["region"]],
             "name": side["region"], "role": role, "health_url": proxy.url + "/health",
             "user_pool_id": side["pool_id"], "username_attributes": side["username_attributes"],
@@ -31,7 +37,10 @@ def relayctl_config(a, b, proxy_a, proxy_b, metrics) -> dict:
             "fallback_queue_url": side["fallback_queue_url"], "drain_parameter": side["drain_parameter"],
             "aws_endpoint": side["endpoint"],
         }
-    return {"regions": [region(a, proxy_a, "primary"), region(b, proxy_b, "standby")]}
+    cfg = {"regions": [region(a, proxy_a, "primary"), region(b, proxy_b, "standby")]}
+    if route53_endpoint:
+        cfg["route53_endpoint"] = route53_endpoint
+    return cfg
 
 
 def demo(a, b, proxy_a) -> None:
@@ -86,7 +95,7 @@ def main() -> None:
             procs.append(start_replicator(side, os.path.join(logdir, f"replicator-{name}.log"), RELAY_METRICS_LISTEN=f"127.0.0.1:{port}"))
         procs += [proxy_a, proxy_b]
         with open(os.path.join(logdir, "relay.json"), "w") as f:
-            json.dump(relayctl_config(a, b, proxy_a, proxy_b, metrics), f, indent=2)
+            json.dump(relayctl_config(a, b, proxy_a, proxy_b, metrics, route53_endpoint=moto_b.endpoint), f, indent=2)
         print(f"""
 cognito-relay local stack ({args.kind} sign-in pools), logs in .local/
   region A  eu-west-1     proxy {proxy_a.url}   emulator {a['endpoint']}   pool {a['pool_id']}

@@ -47,13 +47,13 @@ const JUSTIFIED_WILDCARDS: Array<{ pattern: RegExp; why: string; needs?: (s: any
       /^sqs\.[a-z0-9-]+\.amazonaws\.com$/.test(s.Condition?.StringEquals?.['kms:ViaService']),
   },
   {
-    pattern: /^arn:aws:route53:::healthcheck\/\*$/,
-    why: 'relayctl failover reads the health checks of the global stack (generated ids)',
-    needs: (s) => JSON.stringify(list(s.Action)) === '["route53:GetHealthCheckStatus"]',
-  },
-  {
     pattern: /secret:cognito-relay\/(replication-key|refresh-key|bridge-key)-\?\?\?\?\?\?$/,
     why: 'Secrets Manager suffix of an operator-created secret',
+  },
+  {
+    pattern: /^arn:aws:route53:::healthcheck\/\*$/,
+    why: "relayctl failover/failback: the global stack's health checks (ids unknown to a regional stack), read-only",
+    needs: (s) => JSON.stringify(s.Action) === JSON.stringify('route53:GetHealthCheckStatus'),
   },
 ];
 
@@ -93,15 +93,14 @@ describe('IAM: every policy document', () => {
     }
   });
 
-  test('"*" as a whole resource only in KMS key policies (where it means "this key")', () => {
+  test('"*" as a whole resource only in KMS key policies (where it means "this key") and for cloudwatch:GetMetricData alone', () => {
     for (const { where, type, statement } of all) {
       if (statement.Effect !== 'Allow') continue;
       for (const r of list(statement.Resource)) {
-        // ... and cloudwatch:GetMetricData alone (relayctl status), which has no resource-level
-        // permissions.
-        if (r === '*' && type !== 'AWS::KMS::Key') {
-          assert.deepEqual(list(statement.Action), ['cloudwatch:GetMetricData'], `${where}: Resource "*"`);
-        }
+        if (r !== '*') continue;
+        // GetMetricData has no resource-level permissions (relayctl status on the Lambda deployment).
+        if (JSON.stringify(statement.Action) === JSON.stringify('cloudwatch:GetMetricData')) continue;
+        assert.equal(type, 'AWS::KMS::Key', `${where}: Resource "*"`);
       }
     }
   });
@@ -277,7 +276,7 @@ describe('IAM: operator role', () => {
     assert.deepEqual(trust[0].Condition, { Bool: { 'aws:MultiFactorAuthPresent': 'true' } });
   });
 
-  test('holds exactly the redrive, queue-depth, queue-key and drain-switch permissions (from the manifest)', () => {
+  test('holds exactly the redrive, queue-depth, queue-key, drain-switch, metrics, health-check and reconcile permissions (from the manifest)', () => {
     const bySid = (sid: string) => st.find((s) => s.Sid === sid);
     assert.deepEqual(st.map((s) => s.Sid).sort(), [
       'AllMetrics',
@@ -286,12 +285,24 @@ describe('IAM: operator role', () => {
       'OwnDlq',
       'OwnFallbackQueue',
       'OwnInboundQueue',
+      'OwnPool',
       'OwnQueueKey',
     ]);
-    // relayctl status (CloudWatch) and failover (Route 53): read-only, alone in their statements.
-    assert.deepEqual(bySid('AllMetrics'), { Sid: 'AllMetrics', Effect: 'Allow', Action: 'cloudwatch:GetMetricData', Resource: '*' });
-    assert.deepEqual(bySid('HealthChecks').Action, 'route53:GetHealthCheckStatus');
+    // relayctl status / failover lag check; failover/failback wait for Route 53.
+    assert.equal(bySid('AllMetrics').Action, 'cloudwatch:GetMetricData');
+    assert.equal(bySid('AllMetrics').Resource, '*');
+    assert.equal(bySid('HealthChecks').Action, 'route53:GetHealthCheckStatus');
     assert.equal(bySid('HealthChecks').Resource, 'arn:aws:route53:::healthcheck/*');
+    // reconcile / backfill repair this region's pool: no password, MFA, delete or sign-out actions.
+    assert.deepEqual(bySid('OwnPool').Action, [
+      'cognito-idp:AdminCreateUser',
+      'cognito-idp:AdminDeleteUserAttributes',
+      'cognito-idp:AdminDisableUser',
+      'cognito-idp:AdminEnableUser',
+      'cognito-idp:AdminGetUser',
+      'cognito-idp:AdminUpdateUserAttributes',
+      'cognito-idp:ListUsers',
+    ]);
     // The DLQ is read and emptied; the inbound queue only receives the redriven events; the
     // fallback queue is only measured.
     assert.deepEqual(bySid('OwnDlq').Action, ['sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage']);

@@ -1,6 +1,7 @@
 """Region A fails, the standby serves the same apps (same public ClientId), writes made on the
 standby replicate back once A returns, failback loses nothing. Also runs every relayctl command
-written in runbooks/ against this stack, so a runbook cannot rot."""
+written in runbooks/ against this stack, page by page in the situation the page is written for,
+and asserts the exit code the page gives for it (`# exit N`), so a runbook cannot rot."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.harness.relay import ROOT, binary, start_proxy, start_replicator, wait_http
-from tests.harness.stack import app_client, client, free_port, latest_code, provision_pair, start_strict_moto, stop_strict_moto, strict_get, strict_post
+from tests.harness.stack import (app_client, client, free_port, latest_code, provision_pair, route53_health_check, start_strict_moto,
+                                 stop_strict_moto, strict_get, strict_post)
 from tests.harness.wait import eventually
 
 A, B = "eu-west-1", "eu-central-1"
@@ -39,14 +41,29 @@ class Stack:
         self.rep_a = start_replicator(self.a, os.path.join(workdir, "replicator-a.log"))
         self.rep_b = start_replicator(self.b, os.path.join(workdir, "replicator-b.log"))
         self.config = os.path.join(workdir, "relay.json")
+        # Route 53 is global: region B's emulator plays it (it stays up when region A is lost).
+        self.route53 = self.moto_b.endpoint
         regions = []
         for side, proxy, role in ((self.a, self.proxy_a, "primary"), (self.b, self.proxy_b, "standby")):
+            # No replicator_metrics_url: relayctl reads lag and lost from CloudWatch, as on the
+            # Lambda deployment.
             regions.append({"name": side["region"], "role": role, "health_url": proxy.url + "/health", "user_pool_id": side["pool_id"],
                             "username_attributes": side["username_attributes"], "inbound_queue_url": side["inbound_queue_url"],
                             "dlq_url": side["dlq_url"], "fallback_queue_url": side["fallback_queue_url"],
-                            "drain_parameter": side["drain_parameter"], "aws_endpoint": side["endpoint"]})
+                            "drain_parameter": side["drain_parameter"], "aws_endpoint": side["endpoint"],
+                            "health_check_id": route53_health_check(self.route53, proxy.url + "/health")})
+        self.deployment = {"regions": regions, "route53_endpoint": self.route53}
         with open(self.config, "w") as f:
-            json.dump({"regions": regions}, f)
+            json.dump(self.deployment, f)
+
+    def variant(self, name: str, **primary_overrides) -> str:
+        """A copy of the deployment file with some of the primary's fields replaced."""
+        d = json.loads(json.dumps(self.deployment))
+        d["regions"][0].update(primary_overrides)
+        path = os.path.join(self.workdir, f"relay-{name}.json")
+        with open(path, "w") as f:
+            json.dump(d, f)
+        return path
 
     def kill_a(self) -> None:
         self.net.kill()
@@ -182,7 +199,11 @@ def test_region_loss_failover_and_failback(stack: Stack):
     assert "pools are equal" in out.stdout
 
 
-def runbook_commands() -> list[tuple[str, str]]:
+EXIT_NOTE = re.compile(r"\s+#\s*exit\s+(\d+)\s*$")
+
+
+def runbook_commands() -> list[tuple[str, str, int | None]]:
+    """(page, command, exit code the page gives for it) for every relayctl line in a ```sh block."""
     cmds = []
     for name in sorted(os.listdir(os.path.join(ROOT, "runbooks"))):
         if not name.endswith(".md"):
@@ -192,7 +213,8 @@ def runbook_commands() -> list[tuple[str, str]]:
             for line in block.splitlines():
                 line = line.strip()
                 if line.startswith("relayctl "):
-                    cmds.append((name, line))
+                    m = EXIT_NOTE.search(line)
+                    cmds.append((name, EXIT_NOTE.sub("", line), int(m.group(1)) if m else None))
     return cmds
 
 
@@ -207,32 +229,83 @@ def settled(s: Stack) -> None:
     until(lambda: s.relayctl("reconcile", "--from", B, "--to", A, code=None).returncode == 0, timeout=30, interval=1)
 
 
+def wait_all_good(s: Stack, timeout: float = 60.0) -> None:
+    """Both regions healthy, undrained, queues empty: `relayctl status` exits 0."""
+    until(lambda: s.relayctl("status", code=None).returncode == 0, timeout=timeout, interval=1)
+
+
+def scenario_clean(s: Stack) -> None:
+    s.relayctl("undrain", A)
+    s.relayctl("undrain", B)
+    wait_all_good(s)
+
+
+def scenario_failed_over(s: Stack) -> None:
+    scenario_clean(s)
+    out = s.relayctl("failover", code=None)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def scenario_primary_pool_down(s: Stack) -> None:
+    scenario_clean(s)
+    strict_post(s.moto_a.endpoint, "down", {"down": True})
+    until(lambda: health(s.proxy_a) == 503, timeout=20)
+
+
+def restore_primary_pool(s: Stack) -> None:
+    strict_post(s.moto_a.endpoint, "down", {"down": False})
+
+
+# The situation each page is written for ("When:" at its top); the rest run on a clean stack.
+SCENARIOS = {
+    "automatic-failover.md": (scenario_primary_pool_down, restore_primary_pool),
+    "failback.md": (scenario_failed_over, None),
+}
+
+
 def test_runbook_commands_run_against_the_local_stack(stack: Stack, tmp_path):
-    """Every relayctl line of runbooks/ runs, in order, and exits with the code that step must
-    give on a healthy stack with equal pools: 0, except `status` while a region is drained (3,
-    "attention"). After a drain/undrain the test waits until that region's /health shows it,
-    as the runbooks tell the operator to."""
-    s = stack
-    settled(s)
+    """Every relayctl line of runbooks/ runs, page by page, in the situation the page is written
+    for (SCENARIOS; a clean stack otherwise), and exits with the code its `# exit N` note says."""
+    settled(stack)
     cmds = runbook_commands()
     assert len(cmds) >= 10, "runbooks give their relayctl commands in ```sh blocks"
-    env = {"RELAY_CONFIG": s.config, "PRIMARY": A, "STANDBY": B, "BACKFILL_STATE": str(tmp_path / "backfill.json")}
-    proxies = {A: s.proxy_a, B: s.proxy_b}
-    drained: set[str] = set()
-    for name, line in cmds:
-        expanded = line
-        for k, v in env.items():
-            expanded = expanded.replace(f'"${k}"', v).replace(f"${{{k}}}", v).replace(f"${k}", v)
-        args = expanded.split()[1:]
-        verb = args[2]
-        expected = 3 if verb == "status" and drained else 0
-        out = subprocess.run([binary("relayctl"), *args], capture_output=True, text=True, timeout=120)
-        assert out.returncode == expected, f"{name}: `{line}` exited {out.returncode}, expected {expected}: {out.stdout[-300:]} {out.stderr[-500:]}"
-        if verb in ("drain", "undrain"):
-            region = args[3]
-            (drained.add if verb == "drain" else drained.discard)(region)
-            until(lambda: health(proxies[region]) == (503 if verb == "drain" else 200), timeout=15)
-    settled(s)
+    unannotated = [f"{name}: {line}" for name, line, code in cmds if code is None]
+    assert not unannotated, f"runbook lines without '# exit N': {unannotated}"
+    pages = {name for name, _, _ in cmds}
+    assert {"forced-failover.md", "failback.md", "game-day-drill.md"} <= pages
+    assert any(" failover" in line for _, line, _ in cmds) and any(" failback" in line for _, line, _ in cmds)
+    env = {"RELAY_CONFIG": stack.config, "PRIMARY": A, "STANDBY": B, "BACKFILL_STATE": str(tmp_path / "backfill.json")}
+    ran = 0
+    for page in sorted(pages):
+        setup, teardown = SCENARIOS.get(page, (scenario_clean, None))
+        setup(stack)
+        try:
+            for name, line, want in cmds:
+                if name != page:
+                    continue
+                expanded = line
+                for k, v in env.items():
+                    expanded = expanded.replace(f'"${k}"', v).replace(f"${{{k}}}", v).replace(f"${k}", v)
+                args = expanded.split()[1:]
+
+                def run():
+                    return subprocess.run([binary("relayctl"), *args], capture_output=True, text=True, timeout=300)
+
+                out = run()
+                if args[-1] == "status" and out.returncode != want:
+                    # status only observes: the page's code holds once the proxies have seen the
+                    # switch set by the line before (their control cache, 5 s).
+                    deadline = time.time() + 20
+                    while out.returncode != want and time.time() < deadline:
+                        time.sleep(0.5)
+                        out = run()
+                assert out.returncode == want, f"{name}: `{line}` exited {out.returncode}, the page says {want}:\n{out.stdout[-1500:]}\n{out.stderr[-500:]}"
+                ran += 1
+        finally:
+            if teardown:
+                teardown(stack)
+    assert ran == len(cmds)
+    scenario_clean(stack)
 
 
 def test_drain_switch_is_seen_in_time_and_survives_a_restart(stack: Stack):

@@ -331,3 +331,19 @@ def latest_code(endpoint: str, pool_id: str, username: str, kind: str | None = N
     if not items:
         raise LookupError(f"no message for {username!r} in {pool_id} (kind={kind})")
     return items[-1]["code"]
+
+
+def route53_health_check(endpoint: str, health_url: str) -> str:
+    """Creates a Route 53 health check (in the emulator at `endpoint`) on a proxy's
+    `/health`, like the global stack's, and returns its id. strict_moto answers
+    GetHealthCheckStatus by probing that URL (see strict_moto.route53_get_health_check_status)."""
+    from urllib.parse import urlsplit
+
+    u = urlsplit(health_url)
+    r53 = client("route53", endpoint, "us-east-1")
+    hc = r53.create_health_check(
+        CallerReference=f"relay-{secrets.token_hex(6)}",
+        HealthCheckConfig={"IPAddress": u.hostname, "Port": u.port or 80, "Type": u.scheme.upper(),
+                           "ResourcePath": u.path or "/", "RequestInterval": 10, "FailureThreshold": 3},
+    )
+    return hc["HealthCheck"]["Id"]

@@ -1359,6 +1359,128 @@ def admin_set_user_settings(self):
 
 
 # --------------------------------------------------------------------------------------
+# CloudWatch GetMetricData and Route 53 GetHealthCheckStatus (what relayctl reads)
+# --------------------------------------------------------------------------------------
+
+from moto.cloudwatch import models as _cw  # noqa: E402
+from moto.route53.responses import Route53 as _Route53Response  # noqa: E402
+
+_cw_orig_get_metric_data = _cw.CloudWatchBackend.get_metric_data
+
+
+def _cw_stat(values: list[float], stat: str) -> float | None:
+    """A CloudWatch statistic over raw datapoint values; percentiles (pNN, pNN.N) by nearest
+    rank, as CloudWatch computes them for datapoints sent as single values."""
+    if not values:
+        return None
+    if stat == "Sum":
+        return sum(values)
+    if stat == "Average":
+        return sum(values) / len(values)
+    if stat == "Minimum":
+        return min(values)
+    if stat == "Maximum":
+        return max(values)
+    if stat == "SampleCount":
+        return float(len(values))
+    if stat.startswith("p"):
+        q = float(stat[1:])
+        ordered = sorted(values)
+        rank = max(1, -(-len(ordered) * q // 100))  # ceil(n * q / 100)
+        return ordered[int(rank) - 1]
+    raise _cw.ValidationError(f"The value {stat} for parameter MetricDataQueries.member.1.MetricStat.Stat is not valid.")
+
+
+def cloudwatch_get_metric_data(self, queries, start_time, end_time, scan_by="TimestampAscending"):
+    """Strict GetMetricData for MetricStat queries. Stock moto matches any dimensions when a
+    query names none (so the dimensionless total and the per-`Action` series of an EMF line
+    are summed together, counting every event twice), ignores the namespace when a query names
+    dimensions, and has no percentiles. Real CloudWatch matches the exact dimension set.
+    Queries with expressions go to moto as they are."""
+    if any("Expression" in q for q in queries):
+        return _cw_orig_get_metric_data(self, queries, start_time, end_time, scan_by)
+    start_time = start_time.replace(microsecond=0)
+    end_time = end_time.replace(microsecond=0)
+    if start_time >= end_time:
+        raise _cw.ValidationError("The parameter EndTime must be greater than StartTime.")
+    results = []
+    for query in queries:
+        ms = query["MetricStat"]
+        metric = ms["Metric"]
+        want = sorted((d["Name"], d["Value"]) for d in metric.get("Dimensions", []))
+        period = int(ms["Period"])
+        if period <= 0 or (period >= 60 and period % 60):
+            raise _cw.ValidationError("The parameter Period must be 1, 5, 10, 30 or a multiple of 60.")
+        points = [
+            md for md in self.get_all_metrics()
+            if isinstance(md, _cw.MetricDatum)
+            and md.namespace == metric["Namespace"] and md.name == metric["MetricName"]
+            and sorted((d.name, d.value) for d in md.dimensions) == want
+            and (not ms.get("Unit") or md.unit == ms["Unit"])
+            and start_time <= md.timestamp < end_time
+        ]
+        values, stamps = [], []
+        bucket = start_time
+        while bucket < end_time:
+            nxt = bucket + _cw.timedelta(seconds=period)
+            v = _cw_stat([md.value for md in points if bucket <= md.timestamp < nxt], ms["Stat"])
+            if v is not None:
+                values.append(v)
+                stamps.append(bucket)
+            bucket = nxt
+        if scan_by == "TimestampDescending":
+            values.reverse()
+            stamps.reverse()
+        if query.get("ReturnData", True):
+            results.append({"id": query["Id"], "label": query.get("Label") or metric["MetricName"],
+                            "values": values, "timestamps": stamps, "status_code": "Complete"})
+    return results
+
+
+_cw.CloudWatchBackend.get_metric_data = cloudwatch_get_metric_data
+
+# Route 53 health checkers, as relayctl sees them through GetHealthCheckStatus. Stock moto
+# answers "Success" for every health check whatever its endpoint does. Here each call probes
+# the health check's endpoint (Type HTTP/HTTPS, IPAddress or FullyQualifiedDomainName, Port,
+# ResourcePath) once and reports that result from three checker regions. Route 53's real
+# checkers probe every RequestInterval and need FailureThreshold results in a row; this one
+# answers with the endpoint's state now (no threshold, no interval).
+R53_CHECKERS = ("us-east-1", "eu-west-1", "ap-southeast-1")
+
+
+def _r53_probe(hc) -> str:
+    import urllib.error
+    import urllib.request
+
+    host = hc.ip_address or hc.fqdn
+    scheme = "https" if (hc.type_ or "HTTP").upper().startswith("HTTPS") else "http"
+    url = f"{scheme}://{host}:{hc.port or (443 if scheme == 'https' else 80)}{hc.resource_path or '/'}"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            code = resp.status
+    except urllib.error.HTTPError as e:
+        code = e.code
+    except OSError as e:
+        return f"Failure: Connection failed ({type(e).__name__})."
+    if 200 <= code < 400:
+        return f"Success: HTTP Status Code {code}, OK"
+    return f"Failure: HTTP Status Code {code}."
+
+
+def route53_get_health_check_status(self):
+    hc = self.backend.get_health_check(self._get_param("HealthCheckId"))
+    status = _r53_probe(hc)
+    now = _cw.utcnow()
+    return ActionResult({"HealthCheckObservations": [
+        {"Region": region, "IPAddress": "127.0.13.37", "StatusReport": {"Status": status, "CheckedTime": now}}
+        for region in R53_CHECKERS
+    ]})
+
+
+_Route53Response.get_health_check_status = route53_get_health_check_status
+
+
+# --------------------------------------------------------------------------------------
 # WSGI layer: control endpoints, faults, call counts
 # --------------------------------------------------------------------------------------
 

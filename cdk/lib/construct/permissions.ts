@@ -199,7 +199,8 @@ export class RelayPermissions {
     // principals of this account (their own IAM policy must allow sts:AssumeRole on it), with MFA.
     this.operatorRole = new iam.Role(scope, 'OperatorRole', {
       roleName: operatorRoleName(region),
-      description: 'cognito-relay operator (relayctl): DLQ redrive, queue depth, drain switch',
+      description:
+        'cognito-relay operator (relayctl): status, failover/failback, DLQ redrive, drain switch, reconcile/backfill',
       assumedBy: new iam.AccountRootPrincipal().withConditions({
         Bool: { 'aws:MultiFactorAuthPresent': 'true' },
       }),
@@ -233,10 +234,10 @@ export function resourceArns(p: RelayPermissionsProps): Record<string, string> {
     'state-table': state.stateTable.tableArn,
     'limits-table': state.limitsTable.tableArn,
     'event-bus': p.eventStream.bus.eventBusArn,
-    // relayctl (issue 11b): GetMetricData has no resource-level permissions (AWS requires "*");
-    // the health checks live in the global stack with generated ids.
+    // relayctl (operator): CloudWatch GetMetricData has no resource-level permissions; the
+    // Route 53 health checks live in the global stack (ids unknown here), and Route 53 is global.
     'all-metrics': '*',
-    'health-checks': `arn:aws:route53:::healthcheck/*`,
+    'health-checks': 'arn:aws:route53:::healthcheck/*',
   };
 }
 

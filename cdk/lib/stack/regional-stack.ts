@@ -282,6 +282,20 @@ export class RegionalStack extends Stack {
           'uses AWSLambdaBasicExecutionRole for its own logs; aws-cdk-lib creates it.',
       );
     }
+    // relayctl (operator role): CloudWatch GetMetricData cannot be limited to resources; Route 53
+    // health checks belong to the global stack, read-only (GetHealthCheckStatus).
+    acknowledge(
+      this.operatorRole,
+      'AwsSolutions-IAM5[Resource::*]',
+      'cloudwatch:GetMetricData (relayctl status and the failover lag check) supports no resource-level ' +
+        'permissions; the statement grants that read-only action only.',
+    );
+    acknowledge(
+      this.operatorRole,
+      'AwsSolutions-IAM5[Resource::arn:aws:route53:::healthcheck/*]',
+      'route53:GetHealthCheckStatus (relayctl failover/failback) on the health checks of the global ' +
+        'stack, whose ids this regional stack cannot reference; read-only.',
+    );
     // The proxy sends mutations to the peer's inbound queue; the replicator forwards the
     // fallback queue to it. Both encrypt with the peer's queue key.
     for (const role of peerKeyRoles) {

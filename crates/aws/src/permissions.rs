@@ -93,6 +93,8 @@ const STATE: &str = "crates/aws/src/state.rs";
 const LIMITS: &str = "crates/aws/src/limits.rs";
 const POLICY: &str = "crates/proxy/src/policy.rs";
 const STREAM: &str = "crates/proxy/src/stream.rs";
+const RELAYCTL_CLOUDWATCH: &str = "crates/relayctl/src/cloudwatch.rs";
+const RELAYCTL_HEALTH: &str = "crates/relayctl/src/health.rs";
 
 /// Every permission of every role. Order does not matter (the export sorts).
 pub const GRANTS: &[Grant] = &[
@@ -585,20 +587,6 @@ pub const GRANTS: &[Grant] = &[
     ),
     g(
         "operator",
-        "cloudwatch:GetMetricData",
-        "all-metrics",
-        Via::Planned("issue 11b: relayctl status from CloudWatch (crates/relayctl/src/cloudwatch.rs)"),
-        "relayctl status on the Lambda deployment: lag p99, lost, fallback, throttles (EMF metrics)",
-    ),
-    g(
-        "operator",
-        "route53:GetHealthCheckStatus",
-        "health-checks",
-        Via::Planned("issue 11b: relayctl failover/failback (crates/relayctl/src/health.rs)"),
-        "relayctl failover/failback wait for Route 53's view of the health checks to flip",
-    ),
-    g(
-        "operator",
         "kms:Decrypt",
         "own-queue-key",
         Via::QueueEncryption,
@@ -610,6 +598,69 @@ pub const GRANTS: &[Grant] = &[
         "own-queue-key",
         Via::QueueEncryption,
         "send to the inbound queue",
+    ),
+    g(
+        "operator",
+        "cloudwatch:GetMetricData",
+        "all-metrics",
+        Via::Sdk(RELAYCTL_CLOUDWATCH),
+        "relayctl status (Lambda deployment) and the failover/failback lag check: lag p99, lost, fallback, throttles, bridge counters (GetMetricData has no resource-level permissions)",
+    ),
+    g(
+        "operator",
+        "route53:GetHealthCheckStatus",
+        "health-checks",
+        Via::Sdk(RELAYCTL_HEALTH),
+        "relayctl failover / failback wait for Route 53's view of the regions to flip",
+    ),
+    g(
+        "operator",
+        "cognito-idp:ListUsers",
+        "own-pool",
+        Via::Sdk(COGNITO),
+        "relayctl reconcile / backfill: read the pool page by page, find a user by alias",
+    ),
+    g(
+        "operator",
+        "cognito-idp:AdminGetUser",
+        "own-pool",
+        Via::Sdk(COGNITO),
+        "relayctl reconcile / backfill: a user that already exists",
+    ),
+    g(
+        "operator",
+        "cognito-idp:AdminCreateUser",
+        "own-pool",
+        Via::Sdk(COGNITO),
+        "relayctl reconcile --apply / backfill: create a missing user (message suppressed)",
+    ),
+    g(
+        "operator",
+        "cognito-idp:AdminEnableUser",
+        "own-pool",
+        Via::Sdk(COGNITO),
+        "relayctl reconcile --apply: sign-in state as on the reference pool",
+    ),
+    g(
+        "operator",
+        "cognito-idp:AdminDisableUser",
+        "own-pool",
+        Via::Sdk(COGNITO),
+        "relayctl reconcile --apply / backfill: a user who cannot sign in at the source",
+    ),
+    g(
+        "operator",
+        "cognito-idp:AdminUpdateUserAttributes",
+        "own-pool",
+        Via::Sdk(COGNITO),
+        "relayctl reconcile --apply: attributes as on the reference pool",
+    ),
+    g(
+        "operator",
+        "cognito-idp:AdminDeleteUserAttributes",
+        "own-pool",
+        Via::Sdk(COGNITO),
+        "relayctl reconcile --apply: attributes the reference pool does not have",
     ),
 ];
 

@@ -19,9 +19,14 @@ pub struct Region {
     /// Emulator endpoint (local stack); absent for AWS.
     #[serde(default)]
     pub aws_endpoint: Option<String>,
-    /// The replicator's Prometheus endpoint, if it runs standalone.
+    /// The replicator's Prometheus endpoint, if it runs standalone. Without it (the Lambda
+    /// deployment), `status` reads the region's numbers from CloudWatch (`GetMetricData`).
     #[serde(default)]
     pub replicator_metrics_url: Option<String>,
+    /// The Route 53 health check on this region's `/health` (global stack output). Without it,
+    /// `failover`/`failback` judge the flip by polling `/health` themselves.
+    #[serde(default)]
+    pub health_check_id: Option<String>,
 }
 
 impl Region {
@@ -49,6 +54,9 @@ impl Region {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Deployment {
     pub regions: Vec<Region>,
+    /// Emulator endpoint for Route 53 (local stack); absent for AWS.
+    #[serde(default)]
+    pub route53_endpoint: Option<String>,
 }
 
 impl Deployment {
@@ -61,6 +69,26 @@ impl Deployment {
             return Err(format!("{} lists no regions", path.display()));
         }
         Ok(d)
+    }
+    /// SDK configuration for Route 53 (a global service, signed for us-east-1).
+    pub async fn route53_sdk(&self) -> aws_config::SdkConfig {
+        relay_aws::sdk_config(
+            "us-east-1",
+            self.route53_endpoint.as_deref(),
+            3,
+            std::time::Duration::from_secs(10),
+        )
+        .await
+    }
+    /// The region with this role, or the first/other region as a fallback: `primary` is the
+    /// one whose role is "primary" (else the first), `standby` the other one.
+    pub fn by_role(&self, role: &str) -> Result<&Region, String> {
+        if let Some(r) = self.regions.iter().find(|r| r.role == role) {
+            return Ok(r);
+        }
+        Err(format!(
+            "no region has role {role:?} in the deployment file; name the region explicitly"
+        ))
     }
     pub fn region(&self, name: &str) -> Result<&Region, String> {
         self.regions

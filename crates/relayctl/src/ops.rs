@@ -23,6 +23,11 @@ struct RegionStatus {
     fallback: Option<u64>,
     lost: Option<u64>,
     lag_p99_ms: Option<f64>,
+    /// Where LOST and LAG come from: `prometheus` (standalone processes' `/metrics`) or
+    /// `cloudwatch` (the Lambda deployment: the EMF metrics over `--window`).
+    metrics_source: &'static str,
+    /// The region's CloudWatch numbers (Lambda deployment only).
+    cloudwatch: Option<crate::cloudwatch::RegionMetrics>,
     /// What this region's processes wait for (proxy: from /health; standalone replicator: from
     /// its /metrics): a process that is recovering, not a dead one.
     waiting: Vec<ProcessWaiting>,
@@ -80,14 +85,14 @@ fn http() -> reqwest::Client {
 }
 
 /// A counter or gauge from a Prometheus text page (first matching line).
-fn scrape(text: &str, metric: &str) -> Option<f64> {
+pub(crate) fn scrape(text: &str, metric: &str) -> Option<f64> {
     text.lines()
         .find(|l| l.starts_with(metric))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
 }
 
-async fn region_status(r: &Region) -> RegionStatus {
+async fn region_status(r: &Region, window_minutes: u64) -> RegionStatus {
     let mut s = RegionStatus {
         region: r.name.clone(),
         role: r.role.clone(),
@@ -100,6 +105,12 @@ async fn region_status(r: &Region) -> RegionStatus {
         fallback: None,
         lost: None,
         lag_p99_ms: None,
+        metrics_source: if r.replicator_metrics_url.is_some() {
+            "prometheus"
+        } else {
+            "cloudwatch"
+        },
+        cloudwatch: None,
         waiting: vec![],
         errors: vec![],
     };
@@ -144,7 +155,17 @@ async fn region_status(r: &Region) -> RegionStatus {
         }
         Err(_) => s.health = "UNREACHABLE".into(),
     }
-    if let Some(base) = r.health_url.strip_suffix("/health") {
+    let sdk = r.sdk().await;
+    if r.replicator_metrics_url.is_none() {
+        match crate::cloudwatch::read(&sdk, window_minutes).await {
+            Ok(m) => {
+                s.lag_p99_ms = m.lag_p99_ms;
+                s.lost = m.lost;
+                s.cloudwatch = Some(m);
+            }
+            Err(e) => s.errors.push(e),
+        }
+    } else if let Some(base) = r.health_url.strip_suffix("/health") {
         if let Ok(resp) = client.get(format!("{base}/metrics")).send().await {
             if let Ok(text) = resp.text().await {
                 s.lost = scrape(&text, "relay_replication_lost_total").map(|v| v as u64);
@@ -172,7 +193,6 @@ async fn region_status(r: &Region) -> RegionStatus {
                 .push("replicator: /metrics does not answer (not running?)".into()),
         }
     }
-    let sdk = r.sdk().await;
     match DrainSwitch::new(&sdk, &r.drain_parameter).get().await {
         Ok(d) => s.drained = Some(d),
         Err(e) => s.errors.push(e),
@@ -203,10 +223,10 @@ fn opt<T: ToString>(v: &Option<T>) -> String {
 }
 
 /// Exit code 0 when all is well, 3 when something needs attention.
-pub async fn status(cfg: &Deployment, as_json: bool) -> Result<i32, String> {
+pub async fn status(cfg: &Deployment, window_minutes: u64, as_json: bool) -> Result<i32, String> {
     let mut all = vec![];
     for r in &cfg.regions {
-        all.push(region_status(r).await);
+        all.push(region_status(r, window_minutes).await);
     }
     let attention = all.iter().any(|s| {
         s.health != "ok"
@@ -251,6 +271,51 @@ pub async fn status(cfg: &Deployment, as_json: bool) -> Result<i32, String> {
                 opt(&s.lost),
                 opt(&s.lag_p99_ms)
             );
+        }
+        let cw: Vec<_> = all
+            .iter()
+            .filter_map(|s| s.cloudwatch.as_ref().map(|m| (s.region.as_str(), m)))
+            .collect();
+        if let Some((_, first)) = cw.first() {
+            out!(
+                "CloudWatch (namespace {}, last {} min; - = no datapoint):",
+                crate::cloudwatch::NAMESPACE,
+                first.window_s / 60
+            );
+            out!(
+                "{:<16} {:>10} {:>5} {:>13} {:>18} {:>16} {:>21} {:>12}",
+                "REGION",
+                "LAG p99 ms",
+                "LOST",
+                "FALLBACK SENT",
+                "FALLBACK FORWARDED",
+                "THROTTLED PROXY",
+                "THROTTLED REPLICATOR",
+                "APPLY FAILED"
+            );
+            let dash = |v: &Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
+            for (region, m) in &cw {
+                out!(
+                    "{:<16} {:>10} {:>5} {:>13} {:>18} {:>16} {:>21} {:>12}",
+                    region,
+                    m.lag_p99_ms.map_or("-".to_owned(), |v| format!("{v:.0}")),
+                    dash(&m.lost),
+                    dash(&m.fallback_sent),
+                    dash(&m.fallback_forwarded),
+                    dash(&m.throttled_proxy),
+                    dash(&m.throttled_replicator),
+                    dash(&m.apply_failed)
+                );
+            }
+            for (region, m) in &cw {
+                if m.bridge_srp_sign_ins.is_some() || m.bridge_refusals.is_some() {
+                    out!(
+                        "{region} bridge: {} SRP sign-in(s), {} refusal(s)",
+                        dash(&m.bridge_srp_sign_ins),
+                        dash(&m.bridge_refusals)
+                    );
+                }
+            }
         }
         for s in &all {
             if let Some(r) = &s.health_reason {
