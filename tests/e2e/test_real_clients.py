@@ -261,8 +261,6 @@ def test_failover_default_srp_sign_in_works_on_the_standby(stack: Stack):
         assert_signed_in(app.run("signIn", password=PASSWORD), s.b)
 
 
-@pytest.mark.xfail(strict=True, reason="the bridge has no SRP material on the standby for a user who signed up on "
-                                       "the standby itself (proxy refuses with reason no_material)")
 def test_failover_user_signed_up_on_the_standby_signs_in_there(stack: Stack):
     s = stack
     st = on_standby(s)
