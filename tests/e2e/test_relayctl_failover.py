@@ -215,6 +215,7 @@ def test_status_reads_the_lambda_metrics_from_cloudwatch(stack: Stack):
     emf(cw, "ReplicationLost", "Count", "SignUp", [1, 0, 1, 0, 0])
     emf(cw, "ReplicationFallback", "Count", "SignUp", [1, 1, 1, 0, 0])
     emf(cw, "CognitoThrottled", "Count", "InitiateAuth", [1] * 5 + [0] * 20)
+    emf(cw, "ApplyRetries", "Count", "AdminCreateUser", [1] * 7)
     emf(cw, "BridgeSrpSignIns", "Count", "InitiateAuth", [1] * 4)
     emf(cw, "BridgeRefusals", "Count", "InitiateAuth", [1])
 
@@ -225,9 +226,9 @@ def test_status_reads_the_lambda_metrics_from_cloudwatch(stack: Stack):
     assert by[B]["metrics_source"] == "cloudwatch"
     assert m["lag_p99_ms"] == 990 and by[B]["lag_p99_ms"] == 990
     assert (m["lost"], by[B]["lost"]) == (2, 2)  # each EMF line counted once, not per dimension set
-    assert m["fallback_sent"] == 3 and m["throttled_proxy"] == 5 and m["apply_failed"] == 1
+    assert m["fallback_sent"] == 3 and m["throttled"] == 5 and m["apply_retries"] == 7 and m["apply_failed"] == 1
     assert m["bridge_srp_sign_ins"] == 4 and m["bridge_refusals"] == 1
-    assert m["fallback_forwarded"] is None and m["throttled_replicator"] is None  # nothing emitted them
+    assert m["fallback_forwarded"] is None  # no fallback event was forwarded in this window
     assert by[A]["cloudwatch"]["lost"] is None and by[A]["cloudwatch"]["lag_p99_ms"] is None
 
     text = relayctl(s, "status")

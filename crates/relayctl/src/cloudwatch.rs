@@ -31,10 +31,11 @@ pub struct RegionMetrics {
     pub fallback_sent: Option<u64>,
     /// `FallbackForwarded`: fallback events forwarded to the peer's inbound queue.
     pub fallback_forwarded: Option<u64>,
-    /// `CognitoThrottled`: Cognito throttled this region's proxy.
-    pub throttled_proxy: Option<u64>,
-    /// `ReplicatorThrottled`: Cognito throttled this region's replicator.
-    pub throttled_replicator: Option<u64>,
+    /// `CognitoThrottled`: Cognito throttled a call of this region's proxy or replicator (both
+    /// emit the same name; the dimensionless series is their sum).
+    pub throttled: Option<u64>,
+    /// `ApplyRetries`: Cognito calls the replicator's in-process backoff repeated.
+    pub apply_retries: Option<u64>,
     /// `ReplicationFailed`: events the replicator could not apply (each attempt).
     pub apply_failed: Option<u64>,
     /// `BridgeSrpSignIns` (standby sign-in bridge), when the deployment has the bridge.
@@ -49,8 +50,8 @@ const QUERIES: &[(&str, &str, &str)] = &[
     ("lost", "ReplicationLost", "Sum"),
     ("fallback", "ReplicationFallback", "Sum"),
     ("forwarded", "FallbackForwarded", "Sum"),
-    ("thrproxy", "CognitoThrottled", "Sum"),
-    ("thrrep", "ReplicatorThrottled", "Sum"),
+    ("throttled", "CognitoThrottled", "Sum"),
+    ("retries", "ApplyRetries", "Sum"),
     ("failed", "ReplicationFailed", "Sum"),
     ("srp", "BridgeSrpSignIns", "Sum"),
     ("refused", "BridgeRefusals", "Sum"),
@@ -128,8 +129,8 @@ pub async fn read(sdk: &aws_config::SdkConfig, minutes: u64) -> Result<RegionMet
         lost: sum("lost"),
         fallback_sent: sum("fallback"),
         fallback_forwarded: sum("forwarded"),
-        throttled_proxy: sum("thrproxy"),
-        throttled_replicator: sum("thrrep"),
+        throttled: sum("throttled"),
+        apply_retries: sum("retries"),
         apply_failed: sum("failed"),
         bridge_srp_sign_ins: sum("srp"),
         bridge_refusals: sum("refused"),

@@ -289,8 +289,8 @@ pub async fn status(cfg: &Deployment, window_minutes: u64, as_json: bool) -> Res
                 "LOST",
                 "FALLBACK SENT",
                 "FALLBACK FORWARDED",
-                "THROTTLED PROXY",
-                "THROTTLED REPLICATOR",
+                "COGNITO THROTTLED",
+                "APPLY RETRIES",
                 "APPLY FAILED"
             );
             let dash = |v: &Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
@@ -302,8 +302,8 @@ pub async fn status(cfg: &Deployment, window_minutes: u64, as_json: bool) -> Res
                     dash(&m.lost),
                     dash(&m.fallback_sent),
                     dash(&m.fallback_forwarded),
-                    dash(&m.throttled_proxy),
-                    dash(&m.throttled_replicator),
+                    dash(&m.throttled),
+                    dash(&m.apply_retries),
                     dash(&m.apply_failed)
                 );
             }

@@ -221,6 +221,13 @@ async fn forward_fallback(
         .collect();
     let fates = forward_batch(&ports, &batch).await;
     relay_aws::forward::note_peer(liveness::global(), &fates);
+    let forwarded = fates
+        .iter()
+        .filter(|f| matches!(f, relay_aws::forward::Fate::Forwarded))
+        .count();
+    if forwarded > 0 {
+        println!("{}", emf_forwarded(forwarded));
+    }
     batch
         .into_iter()
         .zip(fates)
@@ -284,6 +291,20 @@ async fn handle_lambda(
         println!("{}", emf_waiting(&w));
     }
     resp
+}
+
+/// One CloudWatch EMF line per forwarding batch (metric `FallbackForwarded`, no dimensions):
+/// fallback events this region's replicator moved to the peer's inbound queue.
+fn emf_forwarded(n: usize) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    serde_json::json!({
+        "_aws": {"Timestamp": now, "CloudWatchMetrics": [{"Namespace": "CognitoRelay", "Dimensions": [[]], "Metrics": [{"Name": "FallbackForwarded", "Unit": "Count"}]}]},
+        "FallbackForwarded": n,
+    })
+    .to_string()
 }
 
 /// One CloudWatch EMF line per dependency the Lambda waits for (metric `DependencyWaitingSeconds`).
