@@ -2,41 +2,16 @@
 //! decisions, with in-memory ports. Forwarding is covered end to end in tests/e2e.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
-use proxy::config::Config;
-use proxy::ports::{BoxFut, Control, LocalLimiter, SecretSource};
-use proxy::secrets::SecretCache;
+use proxy::ports::LocalLimiter;
 use proxy::AppState;
-use tower::ServiceExt;
 
 mod common;
 
-struct Switch {
-    drained: bool,
-    pool_ok: bool,
-}
-impl Control for Switch {
-    fn drained(&self) -> BoxFut<'_, Result<bool, String>> {
-        let d = self.drained;
-        Box::pin(async move { Ok(d) })
-    }
-    fn pool_ok(&self) -> BoxFut<'_, Result<(), String>> {
-        let ok = self.pool_ok;
-        Box::pin(async move {
-            if ok {
-                Ok(())
-            } else {
-                Err("connection failure".into())
-            }
-        })
-    }
-}
+use common::{call, cognito, healthy, Switch};
 
 fn state(extra: &[(&str, &str)], control: Switch) -> Arc<AppState> {
     Arc::new(
@@ -50,38 +25,6 @@ fn state(extra: &[(&str, &str)], control: Switch) -> Arc<AppState> {
         )
         .unwrap(),
     )
-}
-
-fn healthy() -> Switch {
-    Switch {
-        drained: false,
-        pool_ok: true,
-    }
-}
-
-async fn call(
-    st: Arc<AppState>,
-    req: Request<Body>,
-) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
-    let resp = proxy::app(st).oneshot(req).await.unwrap();
-    let (parts, body) = resp.into_parts();
-    let bytes = body.collect().await.unwrap().to_bytes();
-    (
-        parts.status,
-        parts.headers,
-        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-    )
-}
-
-fn cognito(target: &str, body: &str) -> Request<Body> {
-    Request::post("/")
-        .header("content-type", "application/x-amz-json-1.1")
-        .header(
-            "x-amz-target",
-            format!("AWSCognitoIdentityProviderService.{target}"),
-        )
-        .body(Body::from(body.to_owned()))
-        .unwrap()
 }
 
 #[tokio::test]
@@ -224,86 +167,6 @@ async fn health_reports_drain_and_pool_with_a_reason() {
     assert_eq!(
         (status, body["pool"].as_str()),
         (StatusCode::SERVICE_UNAVAILABLE, Some("unreachable"))
-    );
-}
-
-/// Secrets Manager unreachable: counts the attempts.
-struct Unreachable(std::sync::atomic::AtomicUsize);
-impl SecretSource for Unreachable {
-    fn fetch<'a>(&'a self, _: &'a str) -> BoxFut<'a, Result<String, String>> {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Box::pin(async { Err("GetSecretValue: connection failure (I/O)".to_owned()) })
-    }
-}
-
-#[tokio::test]
-async fn without_its_secrets_the_proxy_answers_cognito_shaped_503s_and_health_says_why() {
-    let source = Arc::new(Unreachable(Default::default()));
-    let mut env: HashMap<String, String> = HashMap::new();
-    for (k, v) in [
-        ("RELAY_REGION", "eu-west-1"),
-        ("RELAY_USER_POOL_ID", "eu-west-1_x"),
-        ("RELAY_CLIENTS_SECRET_ID", "clients"),
-        ("RELAY_REPLICATION_KEY_SECRET_ID", "key"),
-        ("RELAY_COGNITO_ENDPOINT", "http://127.0.0.1:9/"),
-    ] {
-        env.insert(k.into(), v.into());
-    }
-    let secrets = SecretCache::new(
-        source.clone(),
-        "clients".into(),
-        "key".into(),
-        Duration::from_secs(60),
-    );
-    let st = Arc::new(
-        AppState::new(
-            Config::from_env(&env).unwrap(),
-            secrets,
-            None,
-            Some(Arc::new(healthy())),
-            Arc::new(LocalLimiter::default()),
-            false,
-        )
-        .unwrap(),
-    );
-    let (status, headers, body) = call(
-        st.clone(),
-        cognito("ForgotPassword", r#"{"ClientId":"pub","Username":"a"}"#),
-    )
-    .await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(headers["x-amzn-errortype"], "ServiceUnavailableException");
-    assert_eq!(body["__type"], "ServiceUnavailableException");
-    // Right after a failure, requests do not wait for Secrets Manager again.
-    let attempts = source.0.load(std::sync::atomic::Ordering::SeqCst);
-    let (status, _, _) = call(
-        st.clone(),
-        cognito("ForgotPassword", r#"{"ClientId":"pub","Username":"a"}"#),
-    )
-    .await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(
-        source.0.load(std::sync::atomic::Ordering::SeqCst),
-        attempts,
-        "no new attempt within the retry gate"
-    );
-    let (status, _, body) = call(st, Request::get("/health").body(Body::empty()).unwrap()).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(
-        body["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("waiting for secrets (Secrets Manager) since "),
-        "{body}"
-    );
-    assert!(
-        body["waiting"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|w| w["dependency"] == "secrets (Secrets Manager)"
-                && w["error"].as_str().unwrap().contains("connection failure")),
-        "{body}"
     );
 }
 

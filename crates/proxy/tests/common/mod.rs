@@ -6,9 +6,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
 use proxy::config::Config;
-use proxy::ports::{BoxFut, SecretSource};
+use proxy::ports::{BoxFut, Control, SecretSource};
 use proxy::secrets::SecretCache;
+use proxy::AppState;
+use tower::ServiceExt;
 
 /// The replication key of `Secrets` (32 bytes of 0x01).
 pub const KEY_B64: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
@@ -55,4 +60,59 @@ pub fn secrets() -> SecretCache {
         "key".into(),
         Duration::from_secs(60),
     )
+}
+
+// The router driven in process (`oneshot`).
+
+pub struct Switch {
+    pub drained: bool,
+    pub pool_ok: bool,
+}
+impl Control for Switch {
+    fn drained(&self) -> BoxFut<'_, Result<bool, String>> {
+        let d = self.drained;
+        Box::pin(async move { Ok(d) })
+    }
+    fn pool_ok(&self) -> BoxFut<'_, Result<(), String>> {
+        let ok = self.pool_ok;
+        Box::pin(async move {
+            if ok {
+                Ok(())
+            } else {
+                Err("connection failure".into())
+            }
+        })
+    }
+}
+
+pub fn healthy() -> Switch {
+    Switch {
+        drained: false,
+        pool_ok: true,
+    }
+}
+
+pub async fn call(
+    st: Arc<AppState>,
+    req: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+    let resp = proxy::app(st).oneshot(req).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    (
+        parts.status,
+        parts.headers,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+pub fn cognito(target: &str, body: &str) -> Request<Body> {
+    Request::post("/")
+        .header("content-type", "application/x-amz-json-1.1")
+        .header(
+            "x-amz-target",
+            format!("AWSCognitoIdentityProviderService.{target}"),
+        )
+        .body(Body::from(body.to_owned()))
+        .unwrap()
 }
