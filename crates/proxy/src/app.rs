@@ -1029,7 +1029,7 @@ async fn material_from_sign_in(st: &AppState, a: &Admitted, answer: &Answer) -> 
     let d = replicate(
         st,
         a.spec,
-        Mutation::SetPassword("PASSWORD"),
+        Mutation::SetPassword("/PASSWORD"),
         None,
         &req,
         resp,
