@@ -295,10 +295,8 @@ def test_runbook_commands_run_against_the_local_stack(stack: Stack, tmp_path):
                 if args[-1] == "status" and out.returncode != want:
                     # status only observes: the page's code holds once the proxies have seen the
                     # switch set by the line before (their control cache, 5 s).
-                    deadline = time.time() + 20
-                    while out.returncode != want and time.time() < deadline:
-                        time.sleep(0.5)
-                        out = run()
+                    out = eventually(lambda: (o := run()).returncode == want and o, timeout=20, interval=0.5,
+                                     what=f"{name}: `{line}` exits {want} once the proxies saw the switch")
                 assert out.returncode == want, f"{name}: `{line}` exited {out.returncode}, the page says {want}:\n{out.stdout[-1500:]}\n{out.stderr[-500:]}"
                 ran += 1
         finally:
