@@ -19,7 +19,7 @@ use tower::ServiceExt;
 mod common;
 use wire::seal::Keyring;
 
-use common::KEY_B64;
+use common::{call, cognito, KEY_B64};
 
 /// Captures what the proxy delivers.
 #[derive(Default)]
@@ -102,28 +102,6 @@ async fn state(stub: Stub, extra: &[(&str, &str)]) -> (Arc<AppState>, Arc<Captur
     )
     .unwrap();
     (Arc::new(st), sink)
-}
-
-fn cognito(target: &str, body: &str) -> Request<Body> {
-    Request::post("/")
-        .header("content-type", "application/x-amz-json-1.1")
-        .header(
-            "x-amz-target",
-            format!("AWSCognitoIdentityProviderService.{target}"),
-        )
-        .body(Body::from(body.to_owned()))
-        .unwrap()
-}
-
-async fn call(st: Arc<AppState>, req: Request<Body>) -> (StatusCode, HeaderMap, serde_json::Value) {
-    let resp = proxy::app(st).oneshot(req).await.unwrap();
-    let (parts, body) = resp.into_parts();
-    let bytes = body.collect().await.unwrap().to_bytes();
-    (
-        parts.status,
-        parts.headers,
-        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-    )
 }
 
 fn keys() -> Keyring {
