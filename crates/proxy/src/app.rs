@@ -518,6 +518,9 @@ async fn replicate(
     // users who sign up or change their password on the standby can sign in there by SRP too
     // (after the mark: a sign-up's mark clears old material).
     local_material(st, &event, keys).await;
+    if matches!(d, Delivery::Peer | Delivery::Fallback) {
+        sent_material(st, &event, keys).await;
+    }
     let counter = match d {
         Delivery::Peer => &st.metrics.replicated,
         Delivery::Fallback => &st.metrics.fallback,
@@ -525,6 +528,48 @@ async fn replicate(
     };
     counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Some(d)
+}
+
+/// The password an event sets (sign-up with a password, password change, reset, new password
+/// challenge, backfill), opened from its sealed field.
+fn password_in(event: &Event, keys: &wire::seal::Keyring) -> Option<String> {
+    let sealed = match &event.change {
+        replication::Change::CreateUser {
+            sealed_password: Some(p),
+            ..
+        }
+        | replication::Change::SetPassword { sealed_password: p } => p,
+        _ => return None,
+    };
+    keys.open(sealed, event.id.as_bytes())
+        .ok()
+        .and_then(|p| String::from_utf8(p).ok())
+}
+
+/// Records that the peer has material for this password: every password-setting event the
+/// peer receives gives it the password (and so its SRP verifier), so a later
+/// `USER_PASSWORD_AUTH` sign-in with the same password sends nothing.
+async fn sent_material(st: &AppState, event: &Event, keys: &wire::seal::Keyring) {
+    let Some(store) = st
+        .bridge_store
+        .as_ref()
+        .filter(|_| st.cfg.app_user_pool_id.is_some())
+    else {
+        return;
+    };
+    let Some(password) = password_in(event, keys) else {
+        return;
+    };
+    let fp = replication::state::material_fp(keys, &event.user_key, &password);
+    if let Err(e) = store
+        .update(
+            &event.user_key,
+            Box::new(move |r: &mut replication::UserRecord| r.material_fp = Some(fp.clone())),
+        )
+        .await
+    {
+        warn!(event_id = %event.id, error = %e, "cannot record the material fingerprint");
+    }
 }
 
 async fn local_material(st: &AppState, event: &Event, keys: &wire::seal::Keyring) {
@@ -537,19 +582,7 @@ async fn local_material(st: &AppState, event: &Event, keys: &wire::seal::Keyring
     ) else {
         return;
     };
-    let sealed = match &event.change {
-        replication::Change::CreateUser {
-            sealed_password: Some(p),
-            ..
-        }
-        | replication::Change::SetPassword { sealed_password: p } => p,
-        _ => return,
-    };
-    let Some(password) = keys
-        .open(sealed, event.id.as_bytes())
-        .ok()
-        .and_then(|p| String::from_utf8(p).ok())
-    else {
+    let Some(password) = password_in(event, keys) else {
         return;
     };
     let rk = replication::state::record_key(&event.user_key);
@@ -1013,10 +1046,7 @@ async fn material_from_sign_in(st: &AppState, a: &Admitted, answer: &Answer) -> 
     let params = a.body.get("AuthParameters")?;
     let user = params.get("USERNAME")?.as_str()?;
     let password = params.get("PASSWORD")?.as_str()?;
-    let fp = a
-        .secrets
-        .keys
-        .keyed_hash("srp-material-fp", &format!("{user}\n{password}"));
+    let fp = replication::state::material_fp(&a.secrets.keys, user, password);
     match store.record(user).await {
         Ok(r) if r.material_fp.as_deref() == Some(fp.as_str()) => return None,
         Ok(_) => {}
@@ -1036,6 +1066,8 @@ async fn material_from_sign_in(st: &AppState, a: &Admitted, answer: &Answer) -> 
         &a.secrets.keys,
     )
     .await?;
+    // `replicate` recorded the fingerprint under the user's key; the name the user typed may
+    // differ from it (an alias, another case), so it is recorded under that name too.
     if matches!(d, Delivery::Peer | Delivery::Fallback) {
         let fp2 = fp.clone();
         if let Err(e) = store

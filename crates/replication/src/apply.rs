@@ -517,10 +517,17 @@ pub async fn apply_tallied<D: UserDirectory, S: StateStore>(
         ),
         _ => None,
     };
+    // The origin holds the password it sent: a sign-in with it here need not send it back.
+    let fp = srp_password
+        .as_ref()
+        .map(|pw| crate::state::material_fp(keys, &event.user_key, &pw.0));
     update(store, &key, |r| {
         r.advance(&change, &order);
         if let Some(m) = &material {
             r.srp = Some(m.clone());
+        }
+        if fp.is_some() {
+            r.material_fp.clone_from(&fp);
         }
         r.attempts.remove(&event.id);
     })
@@ -1144,7 +1151,13 @@ mod stale_tests {
         apply(&change, &pool, &store, &keys, &pacer, &cfg)
             .await
             .unwrap();
-        let m2 = store.load(&rk).await.unwrap().record.srp.unwrap();
+        let rec2 = store.load(&rk).await.unwrap().record;
+        assert_eq!(
+            rec2.material_fp.as_deref(),
+            Some(crate::state::material_fp(&keys, "alice", "second-Pass2").as_str()),
+            "a sign-in here with the password the origin sent is not sent back"
+        );
+        let m2 = rec2.srp.unwrap();
         let s2 = m2.open(&keys, &rk).unwrap();
         let expect2 = wire::srp::verifier("AppPool", "alice", "second-Pass2", &s2.salt);
         assert_eq!(
@@ -1170,7 +1183,7 @@ mod stale_tests {
         .await
         .unwrap();
         let gone = store.load(&rk).await.unwrap().record;
-        assert!(gone.srp.is_none() && gone.mfa.is_none());
+        assert!(gone.srp.is_none() && gone.mfa.is_none() && gone.material_fp.is_none());
         // Without an app pool (or when the target is the app pool) nothing is derived.
         let store2 = MemoryStore::default();
         apply(

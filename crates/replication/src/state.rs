@@ -39,11 +39,18 @@ pub struct UserRecord {
     /// (the bridge refuses such users rather than bypass the factor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mfa: Option<bool>,
-    /// Origin side: a keyed fingerprint (replication keyring, never an unkeyed hash) of the
-    /// user key and password whose material this proxy last sent the peer from a successful
-    /// USER_PASSWORD_AUTH, so that not every sign-in sends an event.
+    /// A keyed fingerprint (`material_fp`) of the user key and the password the peer region is
+    /// known to hold: recorded by this region's proxy when it sent the peer an event setting
+    /// that password, and by this region's replicator when it applied one that came from the
+    /// peer. A successful USER_PASSWORD_AUTH whose password matches sends nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub material_fp: Option<String>,
+}
+
+/// The fingerprint kept in `UserRecord::material_fp`: keyed with the replication keyring (both
+/// regions hold it), never an unkeyed hash of a password.
+pub fn material_fp(keys: &wire::seal::Keyring, user_key: &str, password: &str) -> String {
+    keys.keyed_hash("srp-material-fp", &format!("{user_key}\n{password}"))
 }
 
 /// Purpose of the subkey (of the replication keyring) that seals SRP material at rest.
@@ -214,10 +221,11 @@ impl UserRecord {
                 self.srp = None;
                 self.mfa = None;
             }
-            // The verifier goes with the user.
+            // The verifier and the fingerprint go with the user.
             Change::Delete => {
                 self.srp = None;
                 self.mfa = None;
+                self.material_fp = None;
             }
             Change::MfaPreference { settings } => self.mfa = Some(enables_mfa(settings)),
             Change::Settings { mfa_options } => self.mfa = Some(enables_mfa(mfa_options)),
