@@ -75,7 +75,7 @@ pub struct Deployment {
 pub fn with_profile(
     sdk: aws_config::SdkConfig,
     profile: Option<&str>,
-    files: Option<aws_config::profile::profile_file::ProfileFiles>,
+    files: Option<aws_runtime::env_config::file::EnvConfigFiles>,
 ) -> aws_config::SdkConfig {
     let Some(profile) = profile else {
         return sdk;
@@ -150,8 +150,8 @@ impl Deployment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_config::profile::profile_file::{ProfileFileKind, ProfileFiles};
     use aws_credential_types::provider::ProvideCredentials;
+    use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 
     async fn key_id(sdk: &aws_config::SdkConfig) -> String {
         sdk.credentials_provider()
@@ -175,8 +175,8 @@ mod tests {
         )
         .unwrap();
         let files = || {
-            ProfileFiles::builder()
-                .with_file(ProfileFileKind::Credentials, &creds)
+            EnvConfigFiles::builder()
+                .with_file(EnvConfigFileKind::Credentials, &creds)
                 .build()
         };
         let base = relay_aws::sdk_config(
