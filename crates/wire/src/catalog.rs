@@ -64,6 +64,9 @@ pub enum Mutation {
     Settings,
     DeleteUser,
     GlobalSignOut,
+    /// A refresh token revoked (RevokeToken). Not on a catalog row: the token id is inside the
+    /// relay-sealed token, so the proxy builds this change itself (`{"TokenId","Pool"}`).
+    RevokeToken,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
