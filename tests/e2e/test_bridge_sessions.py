@@ -134,6 +134,28 @@ def test_a_token_revoked_on_the_standby_stays_dead_on_both(stack: Stack):
     assert refused_at(s, s.proxy_a.url, token_a)[0] == "NotAuthorizedException"
 
 
+def test_signing_out_of_a_continued_session_ends_all_of_it(stack: Stack):
+    s = stack
+    name = new_user(s)
+    token_a = sign_in(s, s.proxy_a.url, name)["RefreshToken"]
+    token_b = refresh(s, s.proxy_b.url, token_a)["AuthenticationResult"]["RefreshToken"]
+    # The app signs out on the standby (its token is now the standby's).
+    app_client(s.proxy_b.url, B).revoke_token(ClientId=s.client_id, Token=token_b)
+    assert refused_at(s, s.proxy_b.url, token_b)[0] == "NotAuthorizedException"
+    assert refused_at(s, s.proxy_b.url, token_a) == REVOKED, "a copy of the token it started with"
+    eventually(lambda: refusal_of(s, s.proxy_a.url, token_a), timeout=30, what="the revocation reaches the primary")
+
+
+def test_revoking_the_first_token_ends_its_continuation(stack: Stack):
+    s = stack
+    name = new_user(s)
+    token_a = sign_in(s, s.proxy_a.url, name)["RefreshToken"]
+    token_b = refresh(s, s.proxy_b.url, token_a)["AuthenticationResult"]["RefreshToken"]
+    app_client(s.proxy_a.url, A).revoke_token(ClientId=s.client_id, Token=token_a)
+    eventually(lambda: refusal_of(s, s.proxy_b.url, token_b), timeout=30, what="the revocation reaches the standby")
+    assert refused_at(s, s.proxy_b.url, token_b) == REVOKED
+
+
 def test_a_global_sign_out_on_the_primary_ends_the_session_on_the_standby(stack: Stack):
     s = stack
     name = new_user(s)

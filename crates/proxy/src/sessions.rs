@@ -47,14 +47,19 @@ pub(crate) async fn stage(
     st: &Arc<AppState>,
     a: &mut Admitted,
 ) -> Result<Option<Outcome>, WireError> {
-    let Some(claims) = a
-        .prepared
-        .refresh
-        .clone()
-        .filter(|c| c.from_other_pool(&st.cfg.user_pool_id))
-    else {
+    let Some(claims) = a.prepared.refresh.clone() else {
         return Ok(None);
     };
+    let home = st.cfg.user_pool_id.as_str();
+    if !claims.from_other_pool(home) {
+        // A home-pool token that continues a session begun on the peer (minted here by this
+        // stage): Cognito knows nothing of that session's revocation or sign-out there.
+        if is_refresh(a) && claims.session_pool().is_some_and(|p| p != home) {
+            let user = user_key(st, &claims).unwrap_or_default();
+            session_alive(st, user, &claims).await?;
+        }
+        return Ok(None);
+    }
     if !is_peer_pool(st, claims.pool.as_deref().unwrap_or_default()) {
         return Err(refused(
             st,
@@ -63,9 +68,9 @@ pub(crate) async fn stage(
         ));
     }
     match a.spec.name {
-        "InitiateAuth" | "GetTokensFromRefreshToken" => continue_session(st, a, &claims)
-            .await
-            .map(Some),
+        "InitiateAuth" | "GetTokensFromRefreshToken" => {
+            continue_session(st, a, &claims).await.map(Some)
+        }
         "RevokeToken" => Ok(Some(revoke_peer_token(st, a, &claims).await)),
         _ => Ok(None),
     }
@@ -76,6 +81,42 @@ pub(crate) async fn stage(
 fn is_peer_pool(st: &AppState, pool: &str) -> bool {
     st.cfg.peer.as_ref().is_some_and(|p| p.user_pool_id == pool)
         || st.cfg.app_user_pool_id.as_deref() == Some(pool)
+}
+
+fn is_refresh(a: &Admitted) -> bool {
+    a.spec.name == "GetTokensFromRefreshToken"
+        || (a.spec.name == "InitiateAuth"
+            && matches!(
+                a.body.get("AuthFlow").and_then(Value::as_str),
+                Some("REFRESH_TOKEN_AUTH" | "REFRESH_TOKEN")
+            ))
+}
+
+/// Refuses a session that ended here since `claims` was issued (`UserRecord::session_ended`).
+async fn session_alive(st: &AppState, user: &str, claims: &SealedRefresh) -> Result<(), WireError> {
+    let store = st.bridge_store.as_ref().ok_or_else(|| {
+        refused(
+            st,
+            "not_configured",
+            WireError::not_authorized(CANNOT_CONTINUE),
+        )
+    })?;
+    let record = store.record(user).await.map_err(|e| {
+        warn!(error = %e, "cannot read the state table to continue a session");
+        refused(
+            st,
+            "store_unavailable",
+            WireError::unavailable("The relay cannot refresh the session right now; retry"),
+        )
+    })?;
+    match record.session_ended(claims.session_id(), claims.issued_ms) {
+        Some(ended) => Err(refused(
+            st,
+            ended.reason(),
+            WireError::not_authorized(REVOKED),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn user_key<'a>(st: &AppState, claims: &'a SealedRefresh) -> Option<&'a str> {
@@ -102,25 +143,7 @@ async fn continue_session(
             WireError::not_authorized(CANNOT_CONTINUE),
         ));
     };
-    let store = st
-        .bridge_store
-        .as_ref()
-        .ok_or_else(|| refused(st, "not_configured", WireError::not_authorized(CANNOT_CONTINUE)))?;
-    let record = store.record(user).await.map_err(|e| {
-        warn!(error = %e, "cannot read the state table to continue a session");
-        refused(
-            st,
-            "store_unavailable",
-            WireError::unavailable("The relay cannot refresh the session right now; retry"),
-        )
-    })?;
-    if let Some(ended) = record.session_ended(&claims.id, claims.issued_ms) {
-        return Err(refused(
-            st,
-            ended.reason(),
-            WireError::not_authorized(REVOKED),
-        ));
-    }
+    session_alive(st, user, claims).await?;
     let minted = match mint(st, a, &keys, user, "refresh").await {
         Ok(o) => o,
         // `mint` answers a user missing here like a wrong password (sign-in: no oracle); a
@@ -130,13 +153,18 @@ async fn continue_session(
         }
         Err(e) => return Err(e),
     };
-    reshape(minted, a.spec.name).await
+    reshape(minted, a, claims).await
 }
 
 /// The minted answer (RespondToAuthChallenge's shape) in the shape of the refresh action:
 /// InitiateAuth `{AuthenticationResult, ChallengeParameters: {}}`, GetTokensFromRefreshToken
-/// `{AuthenticationResult}`. Errors (Cognito's, passed through by `mint`) are kept as they are.
-async fn reshape(minted: Outcome, action: &str) -> Result<Outcome, WireError> {
+/// `{AuthenticationResult}`, its refresh token sealed as a continuation of `from`'s session.
+/// Errors (Cognito's, passed through by `mint`) are kept as they are.
+async fn reshape(
+    minted: Outcome,
+    a: &Admitted,
+    from: &SealedRefresh,
+) -> Result<Outcome, WireError> {
     if !minted.response.status().is_success() {
         return Ok(minted);
     }
@@ -145,8 +173,14 @@ async fn reshape(minted: Outcome, action: &str) -> Result<Outcome, WireError> {
         .await
         .map_err(|_| WireError::internal("The relay failed while handling the request"))?;
     let v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-    let result = v.get("AuthenticationResult").cloned().unwrap_or_default();
-    let out = if action == "InitiateAuth" {
+    let mut result = v.get("AuthenticationResult").cloned().unwrap_or_default();
+    let keys = &a.secrets.refresh_keys;
+    if let Some(slot) = result.get_mut("RefreshToken") {
+        if let Ok(Some(minted)) = wire::session::open(keys, slot.as_str().unwrap_or_default()) {
+            *slot = Value::String(wire::session::seal(keys, &minted.continuing(from)));
+        }
+    }
+    let out = if a.spec.name == "InitiateAuth" {
         json!({ "AuthenticationResult": result, "ChallengeParameters": {} })
     } else {
         json!({ "AuthenticationResult": result })
@@ -176,7 +210,7 @@ async fn revoke_peer_token(st: &AppState, a: &Admitted, claims: &SealedRefresh) 
 /// send (the peer does not continue those either).
 pub(crate) async fn after_revoke(st: &AppState, a: &Admitted, ok: bool) -> Option<Delivery> {
     let claims = a.prepared.refresh.as_ref().filter(|_| ok)?;
-    (!claims.id.is_empty()).then_some(())?;
+    (!claims.session_id().is_empty()).then_some(())?;
     let username = Some(claims.username.clone());
     replicate_revocation(st, a, claims, username).await
 }
@@ -199,8 +233,8 @@ async fn replicate_revocation(
         origin_sub: None,
     };
     let req = json!({
-        "TokenId": claims.id,
-        "Pool": claims.pool.clone().unwrap_or_else(|| st.cfg.user_pool_id.clone()),
+        "TokenId": claims.session_id(),
+        "Pool": claims.session_pool().unwrap_or(&st.cfg.user_pool_id),
     });
     crate::app::replicate(
         st,

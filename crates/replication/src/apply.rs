@@ -621,7 +621,13 @@ mod tests {
             let got = plan_all(&revoke("a_1"), state, None, ConfirmVerifies::Unknown, &cfg);
             assert_eq!(got.unwrap(), (vec![], Outcome::Applied));
         }
-        let got = plan_all(&revoke("b_1"), Some(&alice), None, ConfirmVerifies::Unknown, &cfg);
+        let got = plan_all(
+            &revoke("b_1"),
+            Some(&alice),
+            None,
+            ConfirmVerifies::Unknown,
+            &cfg,
+        );
         assert_eq!(got.unwrap(), (vec![Step::GlobalSignOut], Outcome::Applied));
     }
 

@@ -564,14 +564,22 @@ mod tests {
         applied(&mut rec, &at(200, Change::GlobalSignOut));
         assert_eq!(rec.session_ended("t2", 100), Some(SessionEnded::SignedOut));
         assert_eq!(rec.session_ended("t2", 200), Some(SessionEnded::SignedOut));
-        assert_eq!(rec.session_ended("t3", 201), None, "issued after the sign-out");
+        assert_eq!(
+            rec.session_ended("t3", 201),
+            None,
+            "issued after the sign-out"
+        );
         assert!(
             !rec.marks.contains_key("revoked:t1"),
             "the sign-out covers the revocation"
         );
         applied(&mut rec, &at(300, Change::Delete));
         assert_eq!(rec.session_ended("t3", 201), Some(SessionEnded::Recreated));
-        assert_eq!(rec.fresh(&revoke(250, "t9")), None, "older than the deletion");
+        assert_eq!(
+            rec.fresh(&revoke(250, "t9")),
+            None,
+            "older than the deletion"
+        );
     }
 
     #[test]
@@ -587,7 +595,11 @@ mod tests {
             rec.session_ended(&format!("t{}", MAX_REVOKED_PER_USER + 4), 1),
             Some(SessionEnded::Revoked)
         );
-        assert_eq!(rec.fresh(&revoke(114, "t104")), None, "a duplicate is stale");
+        assert_eq!(
+            rec.fresh(&revoke(114, "t104")),
+            None,
+            "a duplicate is stale"
+        );
     }
 
     #[tokio::test]

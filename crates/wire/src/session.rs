@@ -46,6 +46,13 @@ pub struct SealedRefresh {
     /// The user's `phone_number` claim at issue.
     #[serde(rename = "ph", default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
+    /// The session this token continues: the id of the token the user signed in with, kept
+    /// by every token the bridge mints from it (empty: this token started the session).
+    #[serde(rename = "s", default, skip_serializing_if = "String::is_empty")]
+    pub session: String,
+    /// The pool that issued the session's first token (`None`: this token's `pool`).
+    #[serde(rename = "sp", default, skip_serializing_if = "Option::is_none")]
+    pub session_pool: Option<String>,
 }
 
 impl std::fmt::Debug for SealedRefresh {
@@ -71,6 +78,28 @@ impl SealedRefresh {
             "phone_number" => self.phone.as_deref(),
             _ => None,
         })
+    }
+
+    /// The id of the session (what a revocation names): revoking any token of a session ends
+    /// all of it, in both regions, as revoking Cognito's one refresh token would.
+    pub fn session_id(&self) -> &str {
+        if self.session.is_empty() {
+            &self.id
+        } else {
+            &self.session
+        }
+    }
+
+    /// The pool that issued the session's first token.
+    pub fn session_pool(&self) -> Option<&str> {
+        self.session_pool.as_deref().or(self.pool.as_deref())
+    }
+
+    /// `self` (a token just minted) made a continuation of `from`'s session.
+    pub fn continuing(mut self, from: &SealedRefresh) -> Self {
+        self.session = from.session_id().to_owned();
+        self.session_pool = from.session_pool().map(str::to_owned);
+        self
     }
 
     /// Whether this token was issued by a pool other than `home` (a legacy token, with no
@@ -155,6 +184,8 @@ pub fn claims_for(
         id: new_token_id(),
         email: claim(&id_claims, "email"),
         phone: claim(&id_claims, "phone_number"),
+        session: String::new(),
+        session_pool: None,
     })
 }
 
@@ -184,7 +215,12 @@ mod tests {
         assert_eq!(c.pool.as_deref(), Some("eu-west-1_AAA"));
         assert_eq!(c.email.as_deref(), Some("a@x.io"));
         assert_eq!((c.issued_ms, c.id.len()), (1_000, 22));
-        assert_ne!(c.id, claims_for(result.as_object().unwrap(), "raw", None, 1).unwrap().id);
+        assert_ne!(
+            c.id,
+            claims_for(result.as_object().unwrap(), "raw", None, 1)
+                .unwrap()
+                .id
+        );
         assert_eq!(c.user_key(&[]), Some("uuid-1"));
         assert_eq!(c.user_key(&["email".into()]), Some("a@x.io"));
         assert_eq!(c.user_key(&["phone_number".into()]), None);
@@ -202,6 +238,8 @@ mod tests {
             id: new_token_id(),
             email: None,
             phone: None,
+            session: String::new(),
+            session_pool: None,
         };
         let sealed = seal(&keys(), &c);
         assert!(sealed.starts_with(SEALED_REFRESH_PREFIX) && !sealed.contains("cognito-secret"));
@@ -240,6 +278,41 @@ mod tests {
         assert_eq!((c.username.as_str(), c.token.as_str()), ("alice", "tok"));
         assert_eq!((c.pool, c.issued_ms, c.id.as_str()), (None, 0, ""));
         assert!(!SealedRefresh::default().from_other_pool("any_pool"));
+    }
+
+    #[test]
+    fn a_continued_token_keeps_the_session_it_continues() {
+        let first = SealedRefresh {
+            id: "t1".into(),
+            pool: Some("a_1".into()),
+            ..SealedRefresh::default()
+        };
+        assert_eq!(
+            (first.session_id(), first.session_pool()),
+            ("t1", Some("a_1"))
+        );
+        let second = SealedRefresh {
+            id: "t2".into(),
+            pool: Some("b_1".into()),
+            ..SealedRefresh::default()
+        }
+        .continuing(&first);
+        assert_eq!(
+            (second.session_id(), second.session_pool()),
+            ("t1", Some("a_1"))
+        );
+        let third = SealedRefresh {
+            id: "t3".into(),
+            pool: Some("a_1".into()),
+            ..SealedRefresh::default()
+        }
+        .continuing(&second);
+        assert_eq!(
+            (third.session_id(), third.session_pool()),
+            ("t1", Some("a_1"))
+        );
+        let reopened = open(&keys(), &seal(&keys(), &third)).unwrap().unwrap();
+        assert_eq!(reopened, third);
     }
 
     #[test]
