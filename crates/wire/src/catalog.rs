@@ -298,6 +298,8 @@ mod tests {
             | Mutation::Settings(p) => vec![p],
             Mutation::MfaPreference(ps) => ps.to_vec(),
             Mutation::ConfirmSignUp | Mutation::DeleteUser | Mutation::GlobalSignOut => vec![],
+            // Built by the proxy (not read from the app's request): fixed fields.
+            Mutation::RevokeToken => vec!["/TokenId", "/Pool"],
         }
     }
 
