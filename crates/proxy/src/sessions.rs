@@ -55,7 +55,13 @@ pub(crate) async fn stage(
         // A home-pool token that continues a session begun on the peer (minted here by this
         // stage): Cognito knows nothing of that session's revocation or sign-out there.
         if is_refresh(a) && claims.session_pool().is_some_and(|p| p != home) {
-            let user = user_key(st, &claims).unwrap_or_default();
+            let Some(user) = user_key(st, &claims) else {
+                return Err(refused(
+                    st,
+                    "no_user_key",
+                    WireError::not_authorized(CANNOT_CONTINUE),
+                ));
+            };
             session_alive(st, user, &claims).await?;
         }
         return Ok(None);
