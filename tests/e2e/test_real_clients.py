@@ -212,11 +212,8 @@ def test_primary_half_finished_sign_up_completes_with_a_resent_code(stack: Stack
 # are set up on the primary, the primary is drained and the apps' endpoint points at the
 # standby, later back. State is carried on the stack object.
 
-# Not built yet by the bridge (issue 10 points 4 and 5): continuing a session across regions and
-# finishing a sign-up on the standby. These phases fail for exactly that reason today; strict, so
-# that the marker must go once they pass.
-sessions_not_bridged = pytest.mark.xfail(
-    strict=True, reason="issue 10 point 4 (sessions continue across regions) is not built in the proxy yet")
+# Not built yet by the bridge (issue 10 point 5): finishing a sign-up on the standby. These phases
+# fail for exactly that reason today; strict, so that the marker must go once they pass.
 signups_not_bridged = pytest.mark.xfail(
     strict=True, reason="issue 10 point 5 (half-finished sign-ups finish on the standby) is not built in the proxy yet")
 
@@ -269,7 +266,6 @@ def test_failover_user_signed_up_on_the_standby_signs_in_there(stack: Stack):
     assert_signed_in(app.run("signIn", password=PASSWORD), s.b)
 
 
-@sessions_not_bridged
 def test_failover_signed_in_apps_keep_their_sessions_on_the_standby(stack: Stack):
     s = stack
     st = on_standby(s)
@@ -320,7 +316,6 @@ def test_failback_srp_sign_in_works_on_the_primary_again(stack: Stack):
         assert_signed_in(app.run("signIn", password=PASSWORD), s.a)
 
 
-@sessions_not_bridged
 def test_failback_sessions_from_the_standby_continue_on_the_primary(stack: Stack):
     s = stack
     st = back_on_primary(s)

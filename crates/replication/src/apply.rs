@@ -267,6 +267,14 @@ pub fn plan(
         }
         (Change::CreateUser { .. }, Some(_)) => Ok((vec![], Outcome::AlreadyApplied)),
         (Change::Delete | Change::GlobalSignOut, None) => Ok((vec![], Outcome::AlreadyApplied)),
+        // A token of the target's own pool revoked through the other region's proxy (which
+        // cannot reach this pool's Cognito with it): no Admin API revokes one refresh token, so
+        // the user is signed out here (fail closed; their other sessions sign in again).
+        (Change::RevokeToken { pool, .. }, Some(_)) if *pool == event.target_pool => {
+            applied(vec![S::GlobalSignOut])
+        }
+        // A token of the origin's pool: recording its id (the mark) is the whole change.
+        (Change::RevokeToken { .. }, _) => Ok((vec![], Outcome::Applied)),
         (_, None) => Err(missing(event)),
         (Change::Confirm, Some(u)) => {
             // Verify exactly what the origin verified: the attribute its code went to.
@@ -597,6 +605,30 @@ mod tests {
             sealed_password: sealed,
             confirm_verifies: None,
         }
+    }
+
+    #[test]
+    fn a_revoked_token_is_recorded_and_signs_out_only_when_it_is_of_this_pool() {
+        let cfg = ApplyConfig::standard();
+        let revoke = |pool: &str| {
+            event(Change::RevokeToken {
+                token_id: "t1".into(),
+                pool: pool.into(),
+            })
+        };
+        let alice = user("CONFIRMED", true, &[]);
+        for state in [None, Some(&alice)] {
+            let got = plan_all(&revoke("a_1"), state, None, ConfirmVerifies::Unknown, &cfg);
+            assert_eq!(got.unwrap(), (vec![], Outcome::Applied));
+        }
+        let got = plan_all(
+            &revoke("b_1"),
+            Some(&alice),
+            None,
+            ConfirmVerifies::Unknown,
+            &cfg,
+        );
+        assert_eq!(got.unwrap(), (vec![Step::GlobalSignOut], Outcome::Applied));
     }
 
     #[test]
