@@ -55,7 +55,7 @@ impl HealthCache {
         if !matches!(d.as_ref(), Some((at, _)) if at.elapsed() < self.drain_ttl) {
             let r = tokio::time::timeout(CHECK_TIMEOUT, control.drained())
                 .await
-                .unwrap_or_else(|_| Err(crate::Error::Timeout));
+                .unwrap_or(Err(crate::Error::Timeout));
             liveness::global().observe(dep::DRAIN_SWITCH, &r);
             *d = Some((Instant::now(), r));
         }
@@ -67,7 +67,7 @@ impl HealthCache {
         if !matches!(p.as_ref(), Some((at, _)) if at.elapsed() < self.pool_ttl) {
             let r = tokio::time::timeout(CHECK_TIMEOUT, control.pool_ok())
                 .await
-                .unwrap_or_else(|_| Err(crate::Error::Timeout));
+                .unwrap_or(Err(crate::Error::Timeout));
             liveness::global().observe(dep::HOME_POOL, &r);
             *p = Some((Instant::now(), r));
         }

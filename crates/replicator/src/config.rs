@@ -110,7 +110,7 @@ pub struct Forward {
 impl Config {
     /// Reads and checks the `RELAY_*` variables of `env`.
     pub fn from_env(env: &dyn Env) -> Result<Self, Error> {
-        Ok(Self::from_args(relay_aws::runtime::parse_env(env)?)?)
+        Self::from_args(relay_aws::runtime::parse_env(env)?)
     }
 
     /// Checks what spans several variables and builds the typed configuration.
