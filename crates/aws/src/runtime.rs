@@ -93,11 +93,8 @@ fn config_error(e: &clap::Error, names: &HashMap<String, String>) -> crate::Erro
 pub fn username_attributes(
     value: Option<&str>,
 ) -> Result<Vec<replication::SignInAlias>, crate::Error> {
-    replication::SignInAlias::parse_list(value.unwrap_or_default()).map_err(|bad| {
-        crate::Error::Config(format!(
-            "RELAY_USERNAME_ATTRIBUTES: {bad:?} is not email or phone_number"
-        ))
-    })
+    replication::SignInAlias::parse_list(value.unwrap_or_default())
+        .map_err(|e| crate::Error::Config(format!("RELAY_USERNAME_ATTRIBUTES: {e}")))
 }
 
 /// JSON logs to stderr, one line per event, `RUST_LOG` filter (default `info`).

@@ -66,9 +66,9 @@ impl Deployment {
             return Err(format!("{} lists no regions", path.display()));
         }
         for r in &d.regions {
-            if let Err(bad) = replication::SignInAlias::parse_list(&r.username_attributes) {
+            if let Err(e) = replication::SignInAlias::parse_list(&r.username_attributes) {
                 return Err(format!(
-                    "{}: region {}: username_attributes: {bad:?} is not email or phone_number",
+                    "{}: region {}: username_attributes: {e}",
                     path.display(),
                     r.name
                 ));

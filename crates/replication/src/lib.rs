@@ -16,4 +16,4 @@ pub use apply::{
 pub use build::{build_change, UserIdentity};
 pub use event::{Attr, Change, Envelope, Event, EventError, Header, OrderKey, EVENT_VERSION};
 pub use state::{MemoryStore, StateStore, StoreError, UserRecord};
-pub use user::{SignInAlias, UserStatus};
+pub use user::{SignInAlias, UnknownAlias, UserStatus};

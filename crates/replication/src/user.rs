@@ -83,18 +83,23 @@ impl SignInAlias {
 
     /// The comma-separated list (`RELAY_USERNAME_ATTRIBUTES`, relayctl's `username_attributes`):
     /// trimmed, blanks skipped; `Err` names the first entry that is not an alias.
-    pub fn parse_list(list: &str) -> Result<Vec<Self>, String> {
+    pub fn parse_list(list: &str) -> Result<Vec<Self>, UnknownAlias> {
         list.split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(|s| match s {
                 "email" => Ok(Self::Email),
                 "phone_number" => Ok(Self::PhoneNumber),
-                bad => Err(bad.to_owned()),
+                bad => Err(UnknownAlias(bad.to_owned())),
             })
             .collect()
     }
 }
+
+/// An entry of a sign-in alias list that is neither `email` nor `phone_number`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not email or phone_number")]
+pub struct UnknownAlias(pub String);
 
 impl fmt::Display for SignInAlias {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -131,7 +136,7 @@ mod tests {
         assert_eq!(SignInAlias::parse_list("  "), Ok(vec![]));
         assert_eq!(
             SignInAlias::parse_list("email,nickname"),
-            Err("nickname".into())
+            Err(UnknownAlias("nickname".into()))
         );
     }
 }
