@@ -344,7 +344,7 @@ pub fn plan(
 /// e-mail / phone (it sent its user a code), replay that in two calls: the value with the flag
 /// "true" (so this pool sends nothing), then the origin's flag. A failure between the two is
 /// retried like any step (the event is replayed whole).
-fn updates_without_a_message(attributes: &[Attr]) -> Vec<Step> {
+pub fn updates_without_a_message(attributes: &[Attr]) -> Vec<Step> {
     let mut first = attributes.to_vec();
     let mut then = vec![];
     for a in &mut first {
