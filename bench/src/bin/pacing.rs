@@ -133,7 +133,7 @@ fn main() {
         let users = (0..args.events)
             .map(|i| {
                 let name = format!("user-{i:05}");
-                (name.clone(), UserState { username: name, status: "CONFIRMED".into(), enabled: true, attributes: vec![Attr { name: "name".into(), value: "old".into() }] })
+                (name.clone(), UserState { username: name, status: replication::UserStatus::Confirmed, enabled: true, attributes: vec![Attr { name: "name".into(), value: "old".into() }] })
             })
             .collect();
         let quota = args.q.floor() as usize;

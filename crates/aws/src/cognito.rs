@@ -5,10 +5,10 @@ use aws_config::SdkConfig;
 use aws_sdk_cognitoidentityprovider::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cognitoidentityprovider::types::{
     AttributeType, DeliveryMediumType, EmailMfaSettingsType, MessageActionType, MfaOptionType,
-    SmsMfaSettingsType, UserType,
+    SmsMfaSettingsType, UserStatusType, UserType,
 };
 use aws_sdk_cognitoidentityprovider::Client;
-use replication::{ApplyError, Attr, Step, UserDirectory, UserState};
+use replication::{ApplyError, Attr, SignInAlias, Step, UserDirectory, UserState, UserStatus};
 use serde_json::Value;
 
 #[derive(Clone, Debug)]
@@ -16,7 +16,7 @@ pub struct Pool {
     client: Client,
     pool_id: String,
     /// `UsernameAttributes` of the pool (e.g. `email`); empty for username pools.
-    alias_attributes: Vec<String>,
+    alias_attributes: Vec<SignInAlias>,
 }
 
 fn classify<E: ProvideErrorMetadata, R>(op: &str, e: SdkError<E, R>) -> ApplyError {
@@ -58,20 +58,22 @@ fn attrs_out(list: &[Attr]) -> Vec<AttributeType> {
         .collect()
 }
 
+/// The SDK's `UserStatusType` as the relay's [`UserStatus`] (absent: `Unknown`).
+pub fn status(s: Option<&UserStatusType>) -> UserStatus {
+    s.map_or(UserStatus::Unknown, |s| UserStatus::parse(s.as_str()))
+}
+
 pub fn user_state(u: &UserType) -> UserState {
     UserState {
         username: u.username().unwrap_or_default().to_owned(),
-        status: u
-            .user_status()
-            .map(|s| s.as_str().to_owned())
-            .unwrap_or_default(),
+        status: status(u.user_status()),
         enabled: u.enabled(),
         attributes: attrs_in(u.attributes()),
     }
 }
 
 impl Pool {
-    pub fn new(cfg: &SdkConfig, pool_id: &str, alias_attributes: Vec<String>) -> Self {
+    pub fn new(cfg: &SdkConfig, pool_id: &str, alias_attributes: Vec<SignInAlias>) -> Self {
         Self {
             client: Client::new(cfg),
             pool_id: pool_id.to_owned(),
@@ -80,7 +82,7 @@ impl Pool {
     }
 
     /// Over a given client (tests use a mocked one).
-    pub fn from_client(client: Client, pool_id: &str, alias_attributes: Vec<String>) -> Self {
+    pub fn from_client(client: Client, pool_id: &str, alias_attributes: Vec<SignInAlias>) -> Self {
         Self {
             client,
             pool_id: pool_id.to_owned(),
@@ -93,13 +95,13 @@ impl Pool {
     }
 
     /// The cheap call behind `/health`.
-    pub async fn ping(&self) -> Result<(), String> {
+    pub async fn ping(&self) -> Result<(), crate::Error> {
         self.client
             .describe_user_pool()
             .user_pool_id(&self.pool_id)
             .send()
             .await
-            .map_err(|e| crate::describe(&e))?;
+            .map_err(|e| crate::Error::sdk_bare(&e))?;
         Ok(())
     }
 
@@ -107,7 +109,7 @@ impl Pool {
     pub async fn list_page(
         &self,
         token: Option<String>,
-    ) -> Result<(Vec<UserState>, Option<String>), String> {
+    ) -> Result<(Vec<UserState>, Option<String>), crate::Error> {
         let out = self
             .client
             .list_users()
@@ -116,7 +118,7 @@ impl Pool {
             .set_pagination_token(token)
             .send()
             .await
-            .map_err(|e| crate::describe(&e))?;
+            .map_err(|e| crate::Error::sdk_bare(&e))?;
         Ok((
             out.users().iter().map(user_state).collect(),
             out.pagination_token().map(str::to_owned),
@@ -155,10 +157,7 @@ impl UserDirectory for Pool {
         {
             Ok(u) => Ok(Some(UserState {
                 username: u.username().to_owned(),
-                status: u
-                    .user_status()
-                    .map(|s| s.as_str().to_owned())
-                    .unwrap_or_default(),
+                status: status(u.user_status()),
                 enabled: u.enabled(),
                 attributes: attrs_in(u.user_attributes()),
             })),
@@ -177,14 +176,9 @@ impl UserDirectory for Pool {
         let mut attributes = attributes.to_vec();
         // In pools that sign in by e-mail or phone, the key is that attribute's value.
         for attr in &self.alias_attributes {
-            let looks_right = if attr == "email" {
-                key.contains('@')
-            } else {
-                key.starts_with('+')
-            };
-            if looks_right && !attributes.iter().any(|a| &a.name == attr) {
+            if attr.looks_like(key) && !attributes.iter().any(|a| a.name == attr.as_str()) {
                 attributes.push(Attr {
-                    name: attr.clone(),
+                    name: attr.as_str().to_owned(),
                     value: key.to_owned(),
                 });
             }
@@ -201,7 +195,7 @@ impl UserDirectory for Pool {
         match res {
             Ok(out) => Ok(out.user().map(user_state).unwrap_or(UserState {
                 username: key.to_owned(),
-                status: "FORCE_CHANGE_PASSWORD".into(),
+                status: UserStatus::ForceChangePassword,
                 enabled: true,
                 attributes,
             })),

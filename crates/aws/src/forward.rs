@@ -21,11 +21,11 @@ use crate::queue::Queues;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ForwardError {
     #[error("peer inbound queue: {0}")]
-    Peer(String),
+    Peer(crate::Error),
     #[error("fallback queue: {0}")]
-    Fallback(String),
+    Fallback(crate::Error),
     #[error("dead-letter queue: {0}")]
-    DeadLetter(String),
+    DeadLetter(crate::Error),
 }
 
 /// One message of the fallback queue, whichever driver received it.
@@ -335,7 +335,10 @@ mod tests {
             // Yield, so that groups really interleave.
             tokio::task::yield_now().await;
             if self.fail.contains(&event.id.as_str()) {
-                return Err(ForwardError::Peer("connection failure (I/O)".into()));
+                return Err(ForwardError::Peer(crate::Error::Call {
+                    failure: crate::Failure::Transient,
+                    text: "connection failure (I/O)".into(),
+                }));
             }
             self.got.lock().unwrap().push(event.id.clone());
             Ok(())

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cognito;
+pub mod error;
 pub mod forward;
 pub mod limits;
 pub mod liveness;
@@ -19,6 +20,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 
 pub use aws_config::SdkConfig;
+pub use error::{Error, Failure};
 
 pub use aws_sdk_cognitoidentityprovider as cognito_sdk;
 pub use aws_sdk_sqs as sqs_sdk;
@@ -145,17 +147,17 @@ impl Secrets {
             client: aws_sdk_secretsmanager::Client::new(cfg),
         }
     }
-    pub async fn get(&self, id: &str) -> Result<String, String> {
+    pub async fn get(&self, id: &str) -> Result<String, Error> {
         let out = self
             .client
             .get_secret_value()
             .secret_id(id)
             .send()
             .await
-            .map_err(|e| format!("GetSecretValue {id}: {}", describe(&e)))?;
+            .map_err(|e| Error::sdk(format!("GetSecretValue {id}"), &e))?;
         out.secret_string()
             .map(str::to_owned)
-            .ok_or_else(|| format!("secret {id} has no string value"))
+            .ok_or_else(|| Error::Unexpected(format!("secret {id} has no string value")))
     }
 }
 
@@ -176,20 +178,20 @@ impl DrainSwitch {
     pub fn name(&self) -> &str {
         &self.name
     }
-    pub async fn get(&self) -> Result<bool, String> {
+    pub async fn get(&self) -> Result<bool, Error> {
         let out = self
             .client
             .get_parameter()
             .name(&self.name)
             .send()
             .await
-            .map_err(|e| format!("GetParameter {}: {}", self.name, describe(&e)))?;
+            .map_err(|e| Error::sdk(format!("GetParameter {}", self.name), &e))?;
         Ok(out
             .parameter()
             .and_then(|p| p.value())
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")))
     }
-    pub async fn set(&self, drained: bool) -> Result<(), String> {
+    pub async fn set(&self, drained: bool) -> Result<(), Error> {
         self.client
             .put_parameter()
             .name(&self.name)
@@ -198,7 +200,7 @@ impl DrainSwitch {
             .overwrite(true)
             .send()
             .await
-            .map_err(|e| format!("PutParameter {}: {}", self.name, describe(&e)))?;
+            .map_err(|e| Error::sdk(format!("PutParameter {}", self.name), &e))?;
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 use aws_config::SdkConfig;
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
 
-use crate::describe;
+use crate::Error;
 
 #[derive(Clone, Debug)]
 pub struct Queues {
@@ -47,7 +47,7 @@ impl Queues {
         group_id: &str,
         dedup_id: &str,
         reason: Option<&str>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let mut req = self
             .client
             .send_message()
@@ -60,12 +60,12 @@ impl Queues {
                 .data_type("String")
                 .string_value(r)
                 .build()
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| Error::Unexpected(format!("reason attribute: {e}")))?;
             req = req.message_attributes("reason", attr);
         }
         req.send()
             .await
-            .map_err(|e| format!("SendMessage: {}", describe(&e)))?;
+            .map_err(|e| Error::sdk("SendMessage", &e))?;
         Ok(())
     }
 
@@ -76,7 +76,7 @@ impl Queues {
         url: &str,
         header: &replication::Header,
         body: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         self.send(url, body, &header.group, &header.id, None).await
     }
 
@@ -86,7 +86,7 @@ impl Queues {
         max: i32,
         wait_secs: i32,
         visibility: Option<i32>,
-    ) -> Result<Vec<Received>, String> {
+    ) -> Result<Vec<Received>, Error> {
         let mut req = self
             .client
             .receive_message()
@@ -101,7 +101,7 @@ impl Queues {
         let out = req
             .send()
             .await
-            .map_err(|e| format!("ReceiveMessage: {}", describe(&e)))?;
+            .map_err(|e| Error::sdk("ReceiveMessage", &e))?;
         Ok(out
             .messages()
             .iter()
@@ -128,19 +128,19 @@ impl Queues {
             .collect())
     }
 
-    pub async fn delete(&self, url: &str, receipt_handle: &str) -> Result<(), String> {
+    pub async fn delete(&self, url: &str, receipt_handle: &str) -> Result<(), Error> {
         self.client
             .delete_message()
             .queue_url(url)
             .receipt_handle(receipt_handle)
             .send()
             .await
-            .map_err(|e| format!("DeleteMessage: {}", describe(&e)))?;
+            .map_err(|e| Error::sdk("DeleteMessage", &e))?;
         Ok(())
     }
 
     /// Makes a received message visible again at once (for another try, in its group's order).
-    pub async fn release(&self, url: &str, receipt_handle: &str) -> Result<(), String> {
+    pub async fn release(&self, url: &str, receipt_handle: &str) -> Result<(), Error> {
         self.client
             .change_message_visibility()
             .queue_url(url)
@@ -148,11 +148,11 @@ impl Queues {
             .visibility_timeout(0)
             .send()
             .await
-            .map_err(|e| format!("ChangeMessageVisibility: {}", describe(&e)))?;
+            .map_err(|e| Error::sdk("ChangeMessageVisibility", &e))?;
         Ok(())
     }
 
-    pub async fn depth(&self, url: &str) -> Result<Depth, String> {
+    pub async fn depth(&self, url: &str) -> Result<Depth, Error> {
         let out = self
             .client
             .get_queue_attributes()
@@ -161,7 +161,7 @@ impl Queues {
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
             .send()
             .await
-            .map_err(|e| format!("GetQueueAttributes: {}", describe(&e)))?;
+            .map_err(|e| Error::sdk("GetQueueAttributes", &e))?;
         let attrs = out.attributes();
         let get = |k: QueueAttributeName| {
             attrs

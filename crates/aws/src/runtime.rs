@@ -1,5 +1,9 @@
 //! What both binaries need from their process: configuration from the environment (through a
 //! small trait, so tests pass a map) and JSON logs.
+//!
+//! Configuration is declared once per binary as a clap `Parser` whose every argument names its
+//! variable (`#[arg(long, env = "RELAY_...")]`, with its default and type); [`parse_env`] reads
+//! exactly those variables from an [`Env`] and reports a bad one by its variable name.
 
 use std::collections::HashMap;
 
@@ -24,22 +28,73 @@ impl Env for HashMap<String, String> {
     }
 }
 
+/// Parses `P` from `env`: each argument that declares `env = "RELAY_..."` takes that variable's
+/// value (trimmed; unset and blank are the same), clap supplies defaults and types. Only `env`
+/// is read (not the process environment behind it), so tests pass a map. Errors name the
+/// variable: `RELAY_X is required`, `RELAY_X="v" is not valid: ...`.
+pub fn parse_env<P: clap::Parser>(env: &dyn Env) -> Result<P, crate::Error> {
+    let cmd = P::command();
+    let mut names = HashMap::new();
+    let mut argv = vec![cmd.get_name().to_owned()];
+    for arg in cmd.get_arguments() {
+        let (Some(name), Some(long)) = (arg.get_env().and_then(|n| n.to_str()), arg.get_long())
+        else {
+            continue;
+        };
+        names.insert(long.to_owned(), name.to_owned());
+        if let Some(v) = env.get(name) {
+            argv.push(format!("--{long}={}", v.trim()));
+        }
+    }
+    let cmd = cmd
+        .mut_args(|a| a.env(None::<&'static str>))
+        .disable_help_flag(true)
+        .disable_version_flag(true);
+    cmd.try_get_matches_from(argv)
+        .and_then(|m| P::from_arg_matches(&m))
+        .map_err(|e| config_error(&e, &names))
+}
+
+/// A clap error as a configuration error naming the variable (`names`: long flag → variable).
+fn config_error(e: &clap::Error, names: &HashMap<String, String>) -> crate::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let context = |k| match e.get(k) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        Some(ContextValue::Strings(v)) => v.first().cloned(),
+        _ => None,
+    };
+    let name = context(ContextKind::InvalidArg)
+        .and_then(|a| {
+            let long = a.strip_prefix("--")?.split([' ', '=']).next()?.to_owned();
+            names.get(&long).cloned()
+        })
+        .unwrap_or_else(|| "a RELAY_ variable".to_owned());
+    let text = match (e.kind(), context(ContextKind::InvalidValue)) {
+        (ErrorKind::MissingRequiredArgument, _) => format!("{name} is required"),
+        (_, Some(value)) => {
+            let why = std::error::Error::source(e)
+                .map(|s| format!(": {s}"))
+                .or_else(|| {
+                    context(ContextKind::ValidValue).map(|_| match e.get(ContextKind::ValidValue) {
+                        Some(ContextValue::Strings(v)) => format!(" (one of {})", v.join(", ")),
+                        _ => String::new(),
+                    })
+                })
+                .unwrap_or_default();
+            format!("{name}={value:?} is not valid{why}")
+        }
+        (kind, None) => format!("{name}: {kind}"),
+    };
+    crate::Error::Config(text)
+}
+
 /// `RELAY_USERNAME_ATTRIBUTES`, the pool's `UsernameAttributes` (comma-separated; empty for a
 /// username pool): parsed once here for every binary. Only `email` and `phone_number` exist.
-pub fn username_attributes(env: &dyn Env) -> Result<Vec<String>, String> {
-    let list: Vec<String> = env
-        .get("RELAY_USERNAME_ATTRIBUTES")
-        .unwrap_or_default()
-        .split(',')
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect();
-    match list.iter().find(|a| *a != "email" && *a != "phone_number") {
-        Some(bad) => Err(format!(
-            "RELAY_USERNAME_ATTRIBUTES: {bad:?} is not email or phone_number"
-        )),
-        None => Ok(list),
-    }
+pub fn username_attributes(
+    value: Option<&str>,
+) -> Result<Vec<replication::SignInAlias>, crate::Error> {
+    replication::SignInAlias::parse_list(value.unwrap_or_default())
+        .map_err(|e| crate::Error::Config(format!("RELAY_USERNAME_ATTRIBUTES: {e}")))
 }
 
 /// JSON logs to stderr, one line per event, `RUST_LOG` filter (default `info`).
@@ -61,7 +116,7 @@ pub fn lambda_mode() -> bool {
 }
 
 /// The value, or the binary's message on stderr and exit `code` (2: configuration, 1: runtime).
-pub fn or_exit<T>(bin: &str, code: i32, r: Result<T, String>) -> T {
+pub fn or_exit<T, E: std::fmt::Display>(bin: &str, code: i32, r: Result<T, E>) -> T {
     r.unwrap_or_else(|e| {
         eprintln!("{bin}: {e}");
         std::process::exit(code)
@@ -72,18 +127,63 @@ pub fn or_exit<T>(bin: &str, code: i32, r: Result<T, String>) -> T {
 mod tests {
     use super::*;
 
-    fn env(v: &str) -> HashMap<String, String> {
-        [("RELAY_USERNAME_ATTRIBUTES".to_owned(), v.to_owned())].into()
+    #[derive(Debug, clap::Parser)]
+    #[command(name = "t")]
+    struct Args {
+        #[arg(long, env = "RELAY_NAME")]
+        name: String,
+        #[arg(long, env = "RELAY_COUNT", default_value_t = 7)]
+        count: u32,
+        #[arg(long, env = "RELAY_MODE", default_value = "allow")]
+        mode: Mode,
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+    enum Mode {
+        Allow,
+        Refuse,
+    }
+
+    fn vars(list: &[(&str, &str)]) -> HashMap<String, String> {
+        list.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn parse_env_reads_declared_variables_with_defaults() {
+        let a: Args = parse_env(&vars(&[("RELAY_NAME", " x "), ("RELAY_COUNT", "  ")])).unwrap();
+        assert_eq!((a.name.as_str(), a.count, a.mode), ("x", 7, Mode::Allow));
+        let a: Args = parse_env(&vars(&[("RELAY_NAME", "x"), ("RELAY_MODE", "refuse")])).unwrap();
+        assert_eq!(a.mode, Mode::Refuse);
+    }
+
+    #[test]
+    fn parse_env_errors_name_the_variable() {
+        let e = parse_env::<Args>(&vars(&[])).unwrap_err().to_string();
+        assert_eq!(e, "RELAY_NAME is required");
+        let e = parse_env::<Args>(&vars(&[("RELAY_NAME", "x"), ("RELAY_COUNT", "lots")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("RELAY_COUNT=\"lots\" is not valid"), "{e}");
+        let e = parse_env::<Args>(&vars(&[("RELAY_NAME", "x"), ("RELAY_MODE", "maybe")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("RELAY_MODE=\"maybe\" is not valid"), "{e}");
     }
 
     #[test]
     fn username_attributes_are_split_trimmed_and_checked() {
+        use replication::SignInAlias::{Email, PhoneNumber};
         assert_eq!(
-            username_attributes(&env(" email , phone_number,")),
-            Ok(vec!["email".to_owned(), "phone_number".to_owned()])
+            username_attributes(Some(" email , phone_number,")),
+            Ok(vec![Email, PhoneNumber])
         );
-        assert_eq!(username_attributes(&env("  ")), Ok(vec![]));
-        let err = username_attributes(&env("email,nickname")).unwrap_err();
+        assert_eq!(username_attributes(Some("  ")), Ok(vec![]));
+        assert_eq!(username_attributes(None), Ok(vec![]));
+        let err = username_attributes(Some("email,nickname"))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("RELAY_USERNAME_ATTRIBUTES") && err.contains("nickname"));
     }
 }

@@ -245,7 +245,7 @@ async fn in_an_email_pool_a_key_not_found_by_username_is_looked_up_by_the_alias(
     let pool = Pool::from_client(
         idp_client(&[&by_username, &by_alias]),
         "eu-west-1_P",
-        vec!["email".into()],
+        vec![replication::SignInAlias::Email],
     );
     let u = pool
         .get_user("moved@x.io")
@@ -272,7 +272,11 @@ async fn create_user_suppresses_the_invitation_and_adds_the_alias_attribute() {
                     .any(|a| a.name() == "name" && a.value() == Some("Ada"))
         })
         .then_output(|| AdminCreateUserOutput::builder().build());
-    let pool = Pool::from_client(idp_client(&[&create]), "eu-west-1_P", vec!["email".into()]);
+    let pool = Pool::from_client(
+        idp_client(&[&create]),
+        "eu-west-1_P",
+        vec![replication::SignInAlias::Email],
+    );
     let u = pool
         .create_user(
             "ada@x.io",
@@ -284,7 +288,7 @@ async fn create_user_suppresses_the_invitation_and_adds_the_alias_attribute() {
         .await
         .expect("created");
     assert_eq!(create.num_calls(), 1);
-    assert_eq!(u.status, "FORCE_CHANGE_PASSWORD");
+    assert_eq!(u.status, replication::UserStatus::ForceChangePassword);
     assert_eq!(u.attr("email"), Some("ada@x.io"));
 }
 

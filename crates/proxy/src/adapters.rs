@@ -16,8 +16,8 @@ use crate::ports::{BoxFut, Control, Delivery, EventSink, SecretSource};
 pub struct SecretsManager(pub Secrets);
 
 impl SecretSource for SecretsManager {
-    fn fetch<'a>(&'a self, id: &'a str) -> BoxFut<'a, Result<String, String>> {
-        Box::pin(self.0.get(id))
+    fn fetch<'a>(&'a self, id: &'a str) -> BoxFut<'a, Result<String, crate::Error>> {
+        Box::pin(async move { Ok(self.0.get(id).await?) })
     }
 }
 
@@ -117,13 +117,13 @@ impl crate::ports::LocalMarks for StateMarks {
         user_key: &'a str,
         change: &'a replication::Change,
         order: &'a replication::OrderKey,
-    ) -> BoxFut<'a, Result<(), String>> {
+    ) -> BoxFut<'a, Result<(), crate::Error>> {
         Box::pin(async move {
             replication::state::update(&self.0, &replication::state::record_key(user_key), |r| {
                 r.advance(change, order)
             })
             .await
-            .map_err(|e| e.to_string())
+            .map_err(crate::Error::from)
         })
     }
 }
@@ -134,16 +134,16 @@ pub struct AwsControl {
 }
 
 impl Control for AwsControl {
-    fn drained(&self) -> BoxFut<'_, Result<bool, String>> {
+    fn drained(&self) -> BoxFut<'_, Result<bool, crate::Error>> {
         Box::pin(async move {
             match &self.drain {
-                Some(d) => d.get().await,
+                Some(d) => Ok(d.get().await?),
                 None => Ok(false),
             }
         })
     }
-    fn pool_ok(&self) -> BoxFut<'_, Result<(), String>> {
-        Box::pin(self.pool.ping())
+    fn pool_ok(&self) -> BoxFut<'_, Result<(), crate::Error>> {
+        Box::pin(async move { Ok(self.pool.ping().await?) })
     }
 }
 
@@ -151,23 +151,27 @@ impl crate::ports::BridgeStore for StateMarks {
     fn record<'a>(
         &'a self,
         user_key: &'a str,
-    ) -> BoxFut<'a, Result<replication::UserRecord, String>> {
+    ) -> BoxFut<'a, Result<replication::UserRecord, crate::Error>> {
         use replication::StateStore;
         Box::pin(async move {
             self.0
                 .load(&replication::state::record_key(user_key))
                 .await
                 .map(|v| v.record)
-                .map_err(|e| e.to_string())
+                .map_err(crate::Error::from)
         })
     }
 
-    fn claim_once<'a>(&'a self, id: &'a str, expires: i64) -> BoxFut<'a, Result<bool, String>> {
+    fn claim_once<'a>(
+        &'a self,
+        id: &'a str,
+        expires: i64,
+    ) -> BoxFut<'a, Result<bool, crate::Error>> {
         Box::pin(async move {
             self.0
                 .claim_once(&format!("once#{id}"), expires)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(crate::Error::from)
         })
     }
 
@@ -175,11 +179,11 @@ impl crate::ports::BridgeStore for StateMarks {
         &'a self,
         user_key: &'a str,
         mut f: Box<dyn FnMut(&mut replication::UserRecord) + Send + 'a>,
-    ) -> BoxFut<'a, Result<(), String>> {
+    ) -> BoxFut<'a, Result<(), crate::Error>> {
         Box::pin(async move {
             replication::state::update(&self.0, &replication::state::record_key(user_key), |r| f(r))
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(crate::Error::from)
         })
     }
 }

@@ -66,7 +66,7 @@ impl AppState {
         control: Option<Arc<dyn Control>>,
         limiter: Arc<dyn RateLimiter>,
         emf: bool,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, crate::Error> {
         let http = reqwest::Client::builder()
             .timeout(cfg.upstream_timeout)
             .connect_timeout(std::time::Duration::from_secs(2))
@@ -74,7 +74,7 @@ impl AppState {
             .pool_max_idle_per_host(64)
             .tcp_nodelay(true)
             .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .map_err(|e| crate::Error::Setup(format!("cannot build the HTTP client: {e}")))?;
         let health = HealthCache::new(control, cfg.health_cache, cfg.control_cache);
         Ok(Self {
             cfg,
@@ -124,7 +124,10 @@ impl IntoResponse for Refusal {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/x-amz-json-1.1"),
         );
-        h.insert("x-amzn-errortype", HeaderValue::from_static(self.0.kind));
+        h.insert(
+            "x-amzn-errortype",
+            HeaderValue::from_static(self.0.kind.as_str()),
+        );
         r
     }
 }
@@ -133,7 +136,7 @@ async fn fallback(method: Method) -> Response {
     let e = if method == Method::POST {
         WireError::unknown_operation("Unknown path; Cognito requests go to POST /")
     } else {
-        WireError::new(404, "ResourceNotFoundException", "Not found")
+        WireError::new(404, wire::ErrorKind::ResourceNotFound, "Not found")
     };
     Refusal(e).into_response()
 }
@@ -376,7 +379,7 @@ async fn alias_of(st: &AppState, access_token: &str) -> Result<Option<String>, W
     let alias = st.cfg.username_attributes.iter().find_map(|want| {
         attrs
             .iter()
-            .find(|a| a.get("Name").and_then(Value::as_str) == Some(want))
+            .find(|a| a.get("Name").and_then(Value::as_str) == Some(want.as_str()))
             .and_then(|a| a.get("Value")?.as_str())
             .map(str::to_owned)
     });
@@ -775,11 +778,7 @@ async fn limit(st: &AppState, key: String, per_minute: u32) -> Result<(), WireEr
 }
 
 fn not_json() -> WireError {
-    WireError::new(
-        400,
-        "SerializationException",
-        "Request body is not valid JSON",
-    )
+    WireError::serialization("Request body is not valid JSON")
 }
 
 /// A request that passed admission, ready to forward.
@@ -839,9 +838,7 @@ async fn admit(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if !(ct.starts_with("application/x-amz-json-1.1") || ct.starts_with("application/json")) {
-        return Err(WireError::new(
-            400,
-            "SerializationException",
+        return Err(WireError::serialization(
             "Content-Type must be application/x-amz-json-1.1",
         ));
     }

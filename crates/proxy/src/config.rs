@@ -1,10 +1,176 @@
-//! Typed proxy configuration, read through a small trait so tests pass a map. Invalid
+//! Typed proxy configuration, declared once: [`Args`] names every `RELAY_*` variable with its
+//! type and default (clap, read by `relay_aws::runtime::parse_env` from an `Env`, so tests pass
+//! a map), and [`Config::from_args`] checks what spans several variables. Invalid
 //! configuration fails before any port is bound, with a message naming the variable.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::shared_limiter::OnStoreError;
+use crate::stream::UserField;
+use crate::Error;
 pub use relay_aws::runtime::{Env, ProcessEnv};
+
+/// Every variable the proxy reads (see `config/proxy.example.env`).
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "proxy",
+    about = "cognito-relay's proxy: configured by RELAY_* variables"
+)]
+pub struct Args {
+    #[arg(long, env = "RELAY_REGION")]
+    pub region: String,
+    #[arg(long, env = "RELAY_USER_POOL_ID")]
+    pub user_pool_id: String,
+    #[arg(long, env = "RELAY_USERNAME_ATTRIBUTES")]
+    pub username_attributes: Option<String>,
+    #[arg(long, env = "RELAY_COGNITO_ENDPOINT")]
+    pub cognito_endpoint: Option<String>,
+    #[arg(long, env = "RELAY_AWS_ENDPOINT")]
+    pub aws_endpoint: Option<String>,
+    #[arg(long, env = "RELAY_CLIENTS_SECRET_ID")]
+    pub clients_secret_id: String,
+    #[arg(long, env = "RELAY_REPLICATION_KEY_SECRET_ID")]
+    pub replication_key_secret_id: String,
+    #[arg(long, env = "RELAY_REFRESH_KEY_SECRET_ID")]
+    pub refresh_key_secret_id: Option<String>,
+    #[arg(long, env = "RELAY_STATE_TABLE")]
+    pub state_table: Option<String>,
+    #[arg(long, env = "RELAY_PEER_REGION")]
+    pub peer_region: Option<String>,
+    #[arg(long, env = "RELAY_PEER_QUEUE_URL")]
+    pub peer_queue_url: Option<String>,
+    #[arg(long, env = "RELAY_PEER_AWS_ENDPOINT")]
+    pub peer_aws_endpoint: Option<String>,
+    #[arg(long, env = "RELAY_PEER_USER_POOL_ID")]
+    pub peer_user_pool_id: Option<String>,
+    #[arg(long, env = "RELAY_FALLBACK_QUEUE_URL")]
+    pub fallback_queue_url: Option<String>,
+    #[arg(long, env = "RELAY_DRAIN_PARAMETER")]
+    pub drain_parameter: Option<String>,
+    #[arg(long, env = "RELAY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[arg(long, env = "RELAY_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: crate::net::TrustedProxies,
+    /// Gone (replaced by RELAY_TRUSTED_PROXIES); set, it is refused with an explanation.
+    #[arg(long, env = "RELAY_TRUSTED_HOPS", hide = true)]
+    pub trusted_hops: Option<String>,
+    #[arg(long, env = "RELAY_CORS_ORIGINS")]
+    pub cors_origins: Option<String>,
+    #[arg(long, env = "RELAY_RATE_PER_IP", default_value_t = 600)]
+    pub rate_per_ip: u32,
+    #[arg(long, env = "RELAY_RATE_PER_USERNAME", default_value_t = 60)]
+    pub rate_per_username: u32,
+    #[arg(long, env = "RELAY_LIMITER_MAX_KEYS", default_value_t = crate::limiter::DEFAULT_MAX_KEYS)]
+    pub limiter_max_keys: usize,
+    #[arg(long, env = "RELAY_LIMITS_TABLE")]
+    pub limits_table: Option<String>,
+    #[arg(long, env = "RELAY_FAILED_SIGNINS_PER_USERNAME", default_value_t = 10)]
+    pub failed_signins_per_username: u32,
+    #[arg(long, env = "RELAY_FAILED_SIGNIN_WINDOW_S", default_value_t = 900)]
+    pub failed_signin_window_s: u64,
+    #[arg(
+        long,
+        env = "RELAY_LIMITS_ON_STORE_ERROR",
+        value_enum,
+        default_value = "allow"
+    )]
+    pub limits_on_store_error: OnStoreError,
+    #[arg(long, env = "RELAY_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+    #[arg(long, env = "RELAY_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+    #[arg(long, env = "RELAY_BODY_TIMEOUT_MS", default_value_t = 10_000)]
+    pub body_timeout_ms: u64,
+    #[arg(long, env = "RELAY_MAX_CONNECTIONS", default_value_t = 2048)]
+    pub max_connections: usize,
+    #[arg(long, env = "RELAY_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
+    pub max_connections_per_ip: usize,
+    #[arg(long, env = "RELAY_UPSTREAM_TIMEOUT_MS", default_value_t = 5_000)]
+    pub upstream_timeout_ms: u64,
+    #[arg(long, env = "RELAY_SECRET_TTL_MS", default_value_t = 300_000)]
+    pub secret_ttl_ms: u64,
+    #[arg(long, env = "RELAY_HEALTH_CACHE_MS", default_value_t = 5_000)]
+    pub health_cache_ms: u64,
+    #[arg(long, env = "RELAY_CONTROL_CACHE_MS", default_value_t = 5_000)]
+    pub control_cache_ms: u64,
+    #[arg(long, env = "RELAY_APP_USER_POOL_ID")]
+    pub app_user_pool_id: Option<String>,
+    #[arg(long, env = "RELAY_BRIDGE_KEY_SECRET_ID")]
+    pub bridge_key_secret_id: Option<String>,
+    #[arg(long, env = "RELAY_ALLOW_APP_CUSTOM_AUTH", action = clap::ArgAction::Set, default_value_t = false)]
+    pub allow_app_custom_auth: bool,
+    /// Read by `main` before the runtime exists; declared here so it is validated and listed.
+    #[arg(long, env = "RELAY_WORKER_THREADS")]
+    pub worker_threads: Option<usize>,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    #[command(flatten)]
+    pub events: EventArgs,
+}
+
+/// The sign-up policy's variables (`policy.rs`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct PolicyArgs {
+    /// JSON, `file:` or `ssm:`; unset = every sign-up is forwarded.
+    #[arg(long = "policy", env = "RELAY_POLICY")]
+    pub document: Option<String>,
+    #[arg(
+        long = "policy-disposable-domains",
+        env = "RELAY_POLICY_DISPOSABLE_DOMAINS"
+    )]
+    pub disposable: Option<String>,
+    #[arg(
+        long = "policy-reload-ms",
+        env = "RELAY_POLICY_RELOAD_MS",
+        default_value_t = 30_000
+    )]
+    pub reload_ms: u64,
+}
+
+/// The event stream's variables (`stream.rs`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct EventArgs {
+    /// Name or ARN; unset = no stream.
+    #[arg(long = "events-bus", env = "RELAY_EVENTS_BUS")]
+    pub bus: Option<String>,
+    #[arg(
+        long = "events-user",
+        env = "RELAY_EVENTS_USER",
+        value_enum,
+        default_value = "hash"
+    )]
+    pub user: UserField,
+    #[arg(
+        long = "events-buffer",
+        env = "RELAY_EVENTS_BUFFER",
+        default_value_t = 10_000
+    )]
+    pub buffer: usize,
+    #[arg(
+        long = "events-concurrency",
+        env = "RELAY_EVENTS_CONCURRENCY",
+        default_value_t = 4
+    )]
+    pub concurrency: usize,
+    #[arg(
+        long = "events-timeout-ms",
+        env = "RELAY_EVENTS_TIMEOUT_MS",
+        default_value_t = 2_000
+    )]
+    pub timeout_ms: u64,
+    #[arg(
+        long = "events-source",
+        env = "RELAY_EVENTS_SOURCE",
+        default_value = "cognito-relay.proxy"
+    )]
+    pub source: String,
+    #[arg(long = "events-endpoint", env = "RELAY_EVENTS_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// Default: 200 under Lambda, 0 standalone.
+    #[arg(long = "events-flush-ms", env = "RELAY_EVENTS_FLUSH_MS")]
+    pub flush_ms: Option<u64>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origins {
@@ -17,7 +183,7 @@ pub struct Config {
     pub region: String,
     pub user_pool_id: String,
     /// `UsernameAttributes` of the pool: empty for username pools, e.g. `["email"]`.
-    pub username_attributes: Vec<String>,
+    pub username_attributes: Vec<replication::SignInAlias>,
     pub cognito_endpoint: String,
     /// Endpoint override for this region's AWS services (SQS, Secrets Manager, SSM, Cognito admin).
     pub aws_endpoint: Option<String>,
@@ -51,7 +217,7 @@ pub struct Config {
     pub failed_signins_per_username: u32,
     pub failed_signin_window: Duration,
     /// What a request gets when the limits table cannot be reached.
-    pub limits_on_store_error: crate::shared_limiter::OnStoreError,
+    pub limits_on_store_error: OnStoreError,
     pub max_body_bytes: usize,
     /// Standalone: a request head (and the next one on a kept-alive connection) must arrive
     /// within this, or the connection is closed.
@@ -91,16 +257,6 @@ pub struct Peer {
     pub aws_endpoint: Option<String>,
 }
 
-fn num<T: std::str::FromStr>(env: &dyn Env, key: &str, default: T) -> Result<T, String> {
-    match env.get(key) {
-        None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| format!("{key}={v:?} is not a valid number")),
-    }
-}
-
 /// Whether the authority that starts `rest` (`host[:port][/...]`) is a loopback address.
 fn loopback_host(rest: &str) -> bool {
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
@@ -117,37 +273,34 @@ fn loopback_host(rest: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-fn trusted_proxies(env: &dyn Env) -> Result<crate::net::TrustedProxies, String> {
-    if env.get("RELAY_TRUSTED_HOPS").is_some() {
-        return Err("RELAY_TRUSTED_HOPS is replaced by RELAY_TRUSTED_PROXIES: the CIDRs of the proxies in front whose X-Forwarded-For entries are believed (a hop count trusts any peer)".into());
+fn positive(ms: u64, key: &str) -> Result<Duration, Error> {
+    if ms == 0 {
+        return Err(Error::Config(format!("{key} must be more than 0")));
     }
-    env.get("RELAY_TRUSTED_PROXIES")
-        .unwrap_or_default()
-        .parse()
-        .map_err(|e| format!("RELAY_TRUSTED_PROXIES: {e}"))
-}
-
-fn positive(d: Duration, key: &str) -> Result<Duration, String> {
-    if d.is_zero() {
-        return Err(format!("{key} must be more than 0"));
-    }
-    Ok(d)
-}
-
-fn req(env: &dyn Env, key: &str) -> Result<String, String> {
-    env.get(key).ok_or_else(|| format!("{key} is required"))
+    Ok(Duration::from_millis(ms))
 }
 
 impl Config {
-    pub fn from_env(env: &dyn Env) -> Result<Self, String> {
-        let region = req(env, "RELAY_REGION")?;
-        let user_pool_id = req(env, "RELAY_USER_POOL_ID")?;
+    /// Reads and checks the `RELAY_*` variables of `env`.
+    pub fn from_env(env: &dyn Env) -> Result<Self, Error> {
+        Self::from_args(
+            relay_aws::runtime::parse_env(env)?,
+            relay_aws::runtime::lambda_mode(),
+        )
+    }
+
+    /// Checks what spans several variables and builds the typed configuration.
+    pub fn from_args(a: Args, lambda: bool) -> Result<Self, Error> {
+        let bad = |text: String| Err(Error::Config(text));
+        let region = a.region;
+        let user_pool_id = a.user_pool_id;
         if !user_pool_id.starts_with(&format!("{region}_")) {
-            return Err(format!("RELAY_USER_POOL_ID={user_pool_id:?} does not belong to RELAY_REGION={region:?} (expected {region}_...)"));
+            return bad(format!("RELAY_USER_POOL_ID={user_pool_id:?} does not belong to RELAY_REGION={region:?} (expected {region}_...)"));
         }
-        let username_attributes = relay_aws::runtime::username_attributes(env)?;
-        let cognito_endpoint = env
-            .get("RELAY_COGNITO_ENDPOINT")
+        let username_attributes =
+            relay_aws::runtime::username_attributes(a.username_attributes.as_deref())?;
+        let cognito_endpoint = a
+            .cognito_endpoint
             .unwrap_or_else(|| format!("https://cognito-idp.{region}.amazonaws.com/"));
         // Client secrets travel in some bodies (RevokeToken, GetTokensFromRefreshToken): plain
         // HTTP only to this host (an emulator or a local stub), never over a network.
@@ -156,14 +309,24 @@ impl Config {
                 .strip_prefix("http://")
                 .is_some_and(loopback_host))
         {
-            return Err(format!("RELAY_COGNITO_ENDPOINT={cognito_endpoint:?} must be an https:// URL (http:// only to a loopback address, for emulators)"));
+            return bad(format!("RELAY_COGNITO_ENDPOINT={cognito_endpoint:?} must be an https:// URL (http:// only to a loopback address, for emulators)"));
         }
-        let peer = match (env.get("RELAY_PEER_REGION"), env.get("RELAY_PEER_QUEUE_URL")) {
-            (Some(region), Some(queue_url)) => Some(Peer { region, queue_url, aws_endpoint: env.get("RELAY_PEER_AWS_ENDPOINT"), user_pool_id: req(env, "RELAY_PEER_USER_POOL_ID")? }),
+        let peer = match (a.peer_region, a.peer_queue_url) {
+            (Some(region), Some(queue_url)) => Some(Peer {
+                region,
+                queue_url,
+                aws_endpoint: a.peer_aws_endpoint,
+                user_pool_id: a.peer_user_pool_id.ok_or_else(|| {
+                    Error::Config("RELAY_PEER_USER_POOL_ID is required".into())
+                })?,
+            }),
             (None, None) => None,
-            _ => return Err("RELAY_PEER_REGION and RELAY_PEER_QUEUE_URL go together (both, or neither to run without replication)".into()),
+            _ => return bad("RELAY_PEER_REGION and RELAY_PEER_QUEUE_URL go together (both, or neither to run without replication)".into()),
         };
-        let cors_origins = match env.get("RELAY_CORS_ORIGINS").as_deref().map(str::trim) {
+        if a.trusted_hops.is_some() {
+            return bad("RELAY_TRUSTED_HOPS is replaced by RELAY_TRUSTED_PROXIES: the CIDRs of the proxies in front whose X-Forwarded-For entries are believed (a hop count trusts any peer)".into());
+        }
+        let cors_origins = match a.cors_origins.as_deref().map(str::trim) {
             None | Some("*") => Origins::Any,
             Some(list) => Origins::List(
                 list.split(',')
@@ -172,90 +335,49 @@ impl Config {
                     .collect(),
             ),
         };
-        let listen = env
-            .get("RELAY_LISTEN")
-            .unwrap_or_else(|| "127.0.0.1:8080".into());
-        let listen = listen
-            .parse()
-            .map_err(|_| format!("RELAY_LISTEN={listen:?} is not an address:port"))?;
-        let ms = |key, d| num(env, key, d).map(Duration::from_millis);
+        if a.max_connections == 0 {
+            return bad("RELAY_MAX_CONNECTIONS must be at least 1".into());
+        }
         Self {
             region,
             user_pool_id,
             username_attributes,
             cognito_endpoint,
-            aws_endpoint: env.get("RELAY_AWS_ENDPOINT"),
-            clients_secret_id: req(env, "RELAY_CLIENTS_SECRET_ID")?,
-            replication_key_secret_id: req(env, "RELAY_REPLICATION_KEY_SECRET_ID")?,
-            refresh_key_secret_id: env.get("RELAY_REFRESH_KEY_SECRET_ID"),
-            state_table: env.get("RELAY_STATE_TABLE"),
+            aws_endpoint: a.aws_endpoint,
+            clients_secret_id: a.clients_secret_id,
+            replication_key_secret_id: a.replication_key_secret_id,
+            refresh_key_secret_id: a.refresh_key_secret_id,
+            state_table: a.state_table,
             peer,
-            fallback_queue_url: env.get("RELAY_FALLBACK_QUEUE_URL"),
-            drain_parameter: env.get("RELAY_DRAIN_PARAMETER"),
-            listen,
-            trusted_proxies: trusted_proxies(env)?,
+            fallback_queue_url: a.fallback_queue_url,
+            drain_parameter: a.drain_parameter,
+            listen: a.listen,
+            trusted_proxies: a.trusted_proxies,
             cors_origins,
-            rate_per_ip_per_min: num(env, "RELAY_RATE_PER_IP", 600)?,
-            rate_per_username_per_min: num(env, "RELAY_RATE_PER_USERNAME", 60)?,
-            limiter_max_keys: num(
-                env,
-                "RELAY_LIMITER_MAX_KEYS",
-                crate::limiter::DEFAULT_MAX_KEYS,
-            )?,
-            limits_table: env.get("RELAY_LIMITS_TABLE"),
-            failed_signins_per_username: num(env, "RELAY_FAILED_SIGNINS_PER_USERNAME", 10)?,
+            rate_per_ip_per_min: a.rate_per_ip,
+            rate_per_username_per_min: a.rate_per_username,
+            limiter_max_keys: a.limiter_max_keys,
+            limits_table: a.limits_table,
+            failed_signins_per_username: a.failed_signins_per_username,
             failed_signin_window: positive(
-                Duration::from_secs(num(env, "RELAY_FAILED_SIGNIN_WINDOW_S", 900)?),
+                a.failed_signin_window_s.saturating_mul(1000),
                 "RELAY_FAILED_SIGNIN_WINDOW_S",
             )?,
-            limits_on_store_error: match env
-                .get("RELAY_LIMITS_ON_STORE_ERROR")
-                .as_deref()
-                .map(str::trim)
-            {
-                None | Some("allow") => crate::shared_limiter::OnStoreError::Allow,
-                Some("refuse") => crate::shared_limiter::OnStoreError::Refuse,
-                Some(v) => {
-                    return Err(format!(
-                        "RELAY_LIMITS_ON_STORE_ERROR={v:?} is not allow or refuse"
-                    ))
-                }
-            },
-            max_body_bytes: num(env, "RELAY_MAX_BODY_BYTES", 64 * 1024)?,
-            header_timeout: positive(
-                ms("RELAY_HEADER_TIMEOUT_MS", 10_000)?,
-                "RELAY_HEADER_TIMEOUT_MS",
-            )?,
-            body_timeout: positive(
-                ms("RELAY_BODY_TIMEOUT_MS", 10_000)?,
-                "RELAY_BODY_TIMEOUT_MS",
-            )?,
-            max_connections: match num(env, "RELAY_MAX_CONNECTIONS", 2048)? {
-                0 => return Err("RELAY_MAX_CONNECTIONS must be at least 1".into()),
-                n => n,
-            },
-            max_connections_per_ip: num(env, "RELAY_MAX_CONNECTIONS_PER_IP", 64)?,
-            upstream_timeout: ms("RELAY_UPSTREAM_TIMEOUT_MS", 5_000)?,
-            secret_ttl: ms("RELAY_SECRET_TTL_MS", 300_000)?,
-            health_cache: ms("RELAY_HEALTH_CACHE_MS", 5_000)?,
-            control_cache: ms("RELAY_CONTROL_CACHE_MS", 5_000)?,
-            policy: crate::policy::PolicyConfig::from_env(env)?,
-            events: crate::stream::StreamConfig::from_env(env, relay_aws::runtime::lambda_mode())?,
-            app_user_pool_id: env.get("RELAY_APP_USER_POOL_ID"),
-            bridge_key_secret_id: env.get("RELAY_BRIDGE_KEY_SECRET_ID"),
-            allow_app_custom_auth: match env
-                .get("RELAY_ALLOW_APP_CUSTOM_AUTH")
-                .as_deref()
-                .map(str::trim)
-            {
-                None | Some("false") => false,
-                Some("true") => true,
-                Some(v) => {
-                    return Err(format!(
-                        "RELAY_ALLOW_APP_CUSTOM_AUTH={v:?} is not true or false"
-                    ))
-                }
-            },
+            limits_on_store_error: a.limits_on_store_error,
+            max_body_bytes: a.max_body_bytes,
+            header_timeout: positive(a.header_timeout_ms, "RELAY_HEADER_TIMEOUT_MS")?,
+            body_timeout: positive(a.body_timeout_ms, "RELAY_BODY_TIMEOUT_MS")?,
+            max_connections: a.max_connections,
+            max_connections_per_ip: a.max_connections_per_ip,
+            upstream_timeout: Duration::from_millis(a.upstream_timeout_ms),
+            secret_ttl: Duration::from_millis(a.secret_ttl_ms),
+            health_cache: Duration::from_millis(a.health_cache_ms),
+            control_cache: Duration::from_millis(a.control_cache_ms),
+            policy: crate::policy::PolicyConfig::from_args(&a.policy)?,
+            events: crate::stream::StreamConfig::from_args(&a.events, lambda)?,
+            app_user_pool_id: a.app_user_pool_id,
+            bridge_key_secret_id: a.bridge_key_secret_id,
+            allow_app_custom_auth: a.allow_app_custom_auth,
         }
         .checked_bridge()
     }
@@ -267,13 +389,13 @@ impl Config {
             .is_some_and(|app| app != self.user_pool_id)
     }
 
-    fn checked_bridge(self) -> Result<Self, String> {
+    fn checked_bridge(self) -> Result<Self, Error> {
         if self.bridging() {
             if self.bridge_key_secret_id.is_none() {
-                return Err("RELAY_APP_USER_POOL_ID differs from RELAY_USER_POOL_ID (this proxy bridges): RELAY_BRIDGE_KEY_SECRET_ID is required".into());
+                return Err(Error::Config("RELAY_APP_USER_POOL_ID differs from RELAY_USER_POOL_ID (this proxy bridges): RELAY_BRIDGE_KEY_SECRET_ID is required".into()));
             }
             if self.state_table.is_none() {
-                return Err("RELAY_APP_USER_POOL_ID differs from RELAY_USER_POOL_ID (this proxy bridges): RELAY_STATE_TABLE is required (it holds the SRP verifiers)".into());
+                return Err(Error::Config("RELAY_APP_USER_POOL_ID differs from RELAY_USER_POOL_ID (this proxy bridges): RELAY_STATE_TABLE is required (it holds the SRP verifiers)".into()));
             }
         }
         Ok(self)
@@ -320,26 +442,33 @@ mod tests {
     fn errors_name_the_variable() {
         let mut e = base();
         e.remove("RELAY_REGION");
-        assert!(Config::from_env(&e).unwrap_err().contains("RELAY_REGION"));
+        assert!(Config::from_env(&e)
+            .unwrap_err()
+            .to_string()
+            .contains("RELAY_REGION"));
         let mut e = base();
         e.insert("RELAY_USER_POOL_ID".into(), "us-east-1_x".into());
         assert!(Config::from_env(&e)
             .unwrap_err()
+            .to_string()
             .contains("does not belong"));
         let mut e = base();
         e.insert("RELAY_RATE_PER_IP".into(), "lots".into());
         assert!(Config::from_env(&e)
             .unwrap_err()
+            .to_string()
             .contains("RELAY_RATE_PER_IP"));
         let mut e = base();
         e.insert("RELAY_PEER_REGION".into(), "us-east-1".into());
         assert!(Config::from_env(&e)
             .unwrap_err()
+            .to_string()
             .contains("RELAY_PEER_QUEUE_URL"));
         e.insert("RELAY_PEER_QUEUE_URL".into(), "https://sqs/q.fifo".into());
         assert!(
             Config::from_env(&e)
                 .unwrap_err()
+                .to_string()
                 .contains("RELAY_PEER_USER_POOL_ID"),
             "events must name their target pool"
         );
@@ -351,10 +480,14 @@ mod tests {
         e.insert("RELAY_EVENTS_USER".into(), "email".into());
         assert!(Config::from_env(&e)
             .unwrap_err()
+            .to_string()
             .contains("RELAY_EVENTS_USER"));
         let mut e = base();
         e.insert("RELAY_POLICY_DISPOSABLE_DOMAINS".into(), "file:/x".into());
-        assert!(Config::from_env(&e).unwrap_err().contains("RELAY_POLICY"));
+        assert!(Config::from_env(&e)
+            .unwrap_err()
+            .to_string()
+            .contains("RELAY_POLICY"));
     }
 
     #[test]
@@ -378,11 +511,13 @@ mod tests {
         e.insert("RELAY_TRUSTED_PROXIES".into(), "10.0.0.0/40".into());
         assert!(Config::from_env(&e)
             .unwrap_err()
+            .to_string()
             .contains("RELAY_TRUSTED_PROXIES"));
         let mut e = base();
         e.insert("RELAY_TRUSTED_HOPS".into(), "1".into());
         assert!(Config::from_env(&e)
             .unwrap_err()
+            .to_string()
             .contains("RELAY_TRUSTED_PROXIES"));
     }
 
@@ -409,7 +544,10 @@ mod tests {
             "ftp://x/",
         ] {
             assert!(
-                with(bad).unwrap_err().contains("RELAY_COGNITO_ENDPOINT"),
+                with(bad)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("RELAY_COGNITO_ENDPOINT"),
                 "{bad}"
             );
         }

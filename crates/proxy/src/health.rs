@@ -32,8 +32,8 @@ pub struct HealthCache {
     control: Option<Arc<dyn Control>>,
     pool_ttl: Duration,
     drain_ttl: Duration,
-    pool: Mutex<Option<(Instant, Result<(), String>)>>,
-    drain: Mutex<Option<(Instant, Result<bool, String>)>>,
+    pool: Mutex<Option<(Instant, Result<(), crate::Error>)>>,
+    drain: Mutex<Option<(Instant, Result<bool, crate::Error>)>>,
 }
 
 impl HealthCache {
@@ -55,19 +55,19 @@ impl HealthCache {
         if !matches!(d.as_ref(), Some((at, _)) if at.elapsed() < self.drain_ttl) {
             let r = tokio::time::timeout(CHECK_TIMEOUT, control.drained())
                 .await
-                .unwrap_or_else(|_| Err("timeout".into()));
+                .unwrap_or(Err(crate::Error::Timeout));
             liveness::global().observe(dep::DRAIN_SWITCH, &r);
             *d = Some((Instant::now(), r));
         }
         d.as_ref().and_then(|(_, r)| r.as_ref().ok().copied())
     }
 
-    async fn pool(&self, control: &dyn Control) -> Result<(), String> {
+    async fn pool(&self, control: &dyn Control) -> Result<(), crate::Error> {
         let mut p = self.pool.lock().await;
         if !matches!(p.as_ref(), Some((at, _)) if at.elapsed() < self.pool_ttl) {
             let r = tokio::time::timeout(CHECK_TIMEOUT, control.pool_ok())
                 .await
-                .unwrap_or_else(|_| Err("timeout".into()));
+                .unwrap_or(Err(crate::Error::Timeout));
             liveness::global().observe(dep::HOME_POOL, &r);
             *p = Some((Instant::now(), r));
         }

@@ -6,6 +6,7 @@ pub mod adapters;
 pub mod app;
 mod bridge;
 pub mod config;
+pub mod error;
 pub mod health;
 pub mod limiter;
 pub mod metrics;
@@ -22,11 +23,12 @@ use std::sync::Arc;
 
 pub use app::{app, AppState};
 pub use config::{Config, Env, ProcessEnv};
+pub use error::Error;
 
 pub use relay_aws::runtime::init_logging;
 
 /// Builds the state with the AWS adapters. Validates configuration first; no port is bound.
-pub async fn build(cfg: Config, lambda: bool) -> Result<Arc<AppState>, String> {
+pub async fn build(cfg: Config, lambda: bool) -> Result<Arc<AppState>, Error> {
     let home = relay_aws::sdk_config(
         &cfg.region,
         cfg.aws_endpoint.as_deref(),
@@ -116,17 +118,16 @@ pub async fn build(cfg: Config, lambda: bool) -> Result<Arc<AppState>, String> {
     let mut state = AppState::new(cfg, secrets, sink, Some(control), limiter, lambda)?;
     state.marks = marks;
     state.bridge_store = bridge_store;
-    state.policy = match state.cfg.policy.clone() {
-        Some(p) => {
-            let fetch = Arc::new(policy::Fetcher(Some(aws_sdk_ssm::Client::new(&home))));
-            Some(
-                policy::PolicyHandle::load(p, fetch)
-                    .await
-                    .map_err(|e| format!("invalid configuration: RELAY_POLICY: {e}"))?,
-            )
-        }
-        None => None,
-    };
+    state.policy =
+        match state.cfg.policy.clone() {
+            Some(p) => {
+                let fetch = Arc::new(policy::Fetcher(Some(aws_sdk_ssm::Client::new(&home))));
+                Some(policy::PolicyHandle::load(p, fetch).await.map_err(|e| {
+                    Error::Config(format!("invalid configuration: RELAY_POLICY: {e}"))
+                })?)
+            }
+            None => None,
+        };
     if let Some(ev) = state.cfg.events.clone() {
         let endpoint = ev
             .endpoint

@@ -224,7 +224,7 @@ impl Violation {
     pub fn to_wire(&self) -> WireError {
         WireError::new(
             400,
-            "UserLambdaValidationException",
+            wire::ErrorKind::UserLambdaValidation,
             format!("PreSignUp failed with error {}", self.message),
         )
     }
@@ -464,27 +464,17 @@ pub struct PolicyConfig {
 impl PolicyConfig {
     /// `RELAY_POLICY` (JSON, `file:` or `ssm:`), `RELAY_POLICY_DISPOSABLE_DOMAINS` (`file:` or
     /// `ssm:`, one domain a line), `RELAY_POLICY_RELOAD_MS` (default 30 000). None when unset.
-    pub fn from_env(env: &dyn crate::config::Env) -> Result<Option<Self>, String> {
-        let Some(doc) = env.get("RELAY_POLICY").filter(|v| !v.trim().is_empty()) else {
-            if env.get("RELAY_POLICY_DISPOSABLE_DOMAINS").is_some() {
-                return Err("RELAY_POLICY_DISPOSABLE_DOMAINS needs RELAY_POLICY (use RELAY_POLICY={} for no other rule)".into());
+    pub fn from_args(a: &crate::config::PolicyArgs) -> Result<Option<Self>, crate::Error> {
+        let Some(doc) = a.document.as_deref() else {
+            if a.disposable.is_some() {
+                return Err(crate::Error::Config("RELAY_POLICY_DISPOSABLE_DOMAINS needs RELAY_POLICY (use RELAY_POLICY={} for no other rule)".into()));
             }
             return Ok(None);
         };
-        let reload = match env.get("RELAY_POLICY_RELOAD_MS") {
-            None => Duration::from_secs(30),
-            Some(v) => Duration::from_millis(
-                v.trim()
-                    .parse()
-                    .map_err(|_| format!("RELAY_POLICY_RELOAD_MS={v:?} is not a valid number"))?,
-            ),
-        };
         Ok(Some(Self {
-            document: Source::parse(doc.trim()),
-            disposable: env
-                .get("RELAY_POLICY_DISPOSABLE_DOMAINS")
-                .map(|v| Source::parse(v.trim())),
-            reload,
+            document: Source::parse(doc),
+            disposable: a.disposable.as_deref().map(Source::parse),
+            reload: Duration::from_millis(a.reload_ms),
         }))
     }
 }
@@ -825,7 +815,7 @@ mod tests {
             panic!("not refused")
         };
         assert_eq!(
-            (rule, e.kind),
+            (rule, e.kind.as_str()),
             ("blocked_email_domain", "UserLambdaValidationException")
         );
 

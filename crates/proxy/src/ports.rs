@@ -6,11 +6,13 @@ use std::pin::Pin;
 
 use replication::{Change, Header, OrderKey};
 
+use crate::Error;
+
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Secrets Manager (or a test map): a secret's string value.
 pub trait SecretSource: Send + Sync {
-    fn fetch<'a>(&'a self, id: &'a str) -> BoxFut<'a, Result<String, String>>;
+    fn fetch<'a>(&'a self, id: &'a str) -> BoxFut<'a, Result<String, Error>>;
 }
 
 /// Where a replication event ended up.
@@ -35,7 +37,7 @@ pub trait LocalMarks: Send + Sync {
         user_key: &'a str,
         change: &'a Change,
         order: &'a OrderKey,
-    ) -> BoxFut<'a, Result<(), String>>;
+    ) -> BoxFut<'a, Result<(), Error>>;
 }
 
 /// What the standby sign-in bridge keeps in this region's state table (`replication::state`).
@@ -44,22 +46,22 @@ pub trait BridgeStore: Send + Sync {
     fn record<'a>(
         &'a self,
         user_key: &'a str,
-    ) -> BoxFut<'a, Result<replication::UserRecord, String>>;
+    ) -> BoxFut<'a, Result<replication::UserRecord, Error>>;
     /// Marks the one-time `id` used until `expires` (seconds since the epoch). `Ok(false)`
     /// when it was used before.
-    fn claim_once<'a>(&'a self, id: &'a str, expires: i64) -> BoxFut<'a, Result<bool, String>>;
+    fn claim_once<'a>(&'a self, id: &'a str, expires: i64) -> BoxFut<'a, Result<bool, Error>>;
     /// Changes the user's record (material written here, the fingerprint of sent material).
     fn update<'a>(
         &'a self,
         user_key: &'a str,
         f: Box<dyn FnMut(&mut replication::UserRecord) + Send + 'a>,
-    ) -> BoxFut<'a, Result<(), String>>;
+    ) -> BoxFut<'a, Result<(), Error>>;
 }
 
 /// The region's switches and home pool, for `/health`.
 pub trait Control: Send + Sync {
-    fn drained(&self) -> BoxFut<'_, Result<bool, String>>;
-    fn pool_ok(&self) -> BoxFut<'_, Result<(), String>>;
+    fn drained(&self) -> BoxFut<'_, Result<bool, Error>>;
+    fn pool_ok(&self) -> BoxFut<'_, Result<(), Error>>;
 }
 
 /// Rate limits. Async so that a store shared by all instances (DynamoDB, ElastiCache) can

@@ -88,21 +88,31 @@ impl SecretCache {
         self
     }
 
-    async fn load(&self) -> Result<Arc<Loaded>, String> {
+    async fn load(&self) -> Result<Arc<Loaded>, crate::Error> {
         let clients = ClientMapping::from_json(&self.source.fetch(&self.clients_id).await?)?;
-        let keys = Keyring::from_json(&self.source.fetch(&self.key_id).await?)
-            .map_err(|e| format!("{}: {e}", self.key_id))?;
+        let keys =
+            Keyring::from_json(&self.source.fetch(&self.key_id).await?).map_err(|source| {
+                crate::Error::Keyring {
+                    id: self.key_id.clone(),
+                    source,
+                }
+            })?;
         let refresh_keys = match &self.refresh_id {
             Some(id) => Keyring::from_json(&self.source.fetch(id).await?)
-                .map_err(|e| format!("{id}: {e}"))?
+                .map_err(|source| crate::Error::Keyring {
+                    id: id.clone(),
+                    source,
+                })?
                 .derive("refresh-token"),
             None => keys.derive("refresh-token"),
         };
         let bridge_keys = match &self.bridge_id {
-            Some(id) => Some(
-                Keyring::from_json(&self.source.fetch(id).await?)
-                    .map_err(|e| format!("{id}: {e}"))?,
-            ),
+            Some(id) => Some(Keyring::from_json(&self.source.fetch(id).await?).map_err(
+                |source| crate::Error::Keyring {
+                    id: id.clone(),
+                    source,
+                },
+            )?),
             None => None,
         };
         Ok(Arc::new(Loaded {

@@ -42,8 +42,8 @@ pub trait CounterStore: Send + Sync {
     fn get<'a>(&'a self, pk: &'a str) -> BoxFut<'a, Result<u64, StoreError>>;
 }
 
-/// What a request gets when the counters cannot be reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a request gets when the counters cannot be reached (`RELAY_LIMITS_ON_STORE_ERROR`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OnStoreError {
     /// Allowed (per-process limits only). The default.
     Allow,

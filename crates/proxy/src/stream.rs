@@ -19,14 +19,15 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// PutEvents takes at most 10 entries per call.
 const MAX_BATCH: usize = 10;
 
-/// How the user is named in events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the user is named in events (`RELAY_EVENTS_USER`: `hash`, `plain` or `none`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum UserField {
     /// The username as the request names it.
     Plain,
     /// A keyed hash of it (HMAC-SHA256 under a subkey of the replication key).
     Hash,
     /// Left out.
+    #[value(name = "none")]
     Omit,
 }
 
@@ -46,58 +47,29 @@ pub struct StreamConfig {
 
 impl StreamConfig {
     /// `RELAY_EVENTS_BUS` (name or ARN; unset = no stream) and its companions, all optional.
-    pub fn from_env(env: &dyn crate::config::Env, lambda: bool) -> Result<Option<Self>, String> {
-        let Some(bus) = env
-            .get("RELAY_EVENTS_BUS")
-            .map(|b| b.trim().to_owned())
-            .filter(|b| !b.is_empty())
-        else {
+    pub fn from_args(
+        a: &crate::config::EventArgs,
+        lambda: bool,
+    ) -> Result<Option<Self>, crate::Error> {
+        let Some(bus) = a.bus.clone() else {
             return Ok(None);
         };
-        let num = |key: &str, default: u64| -> Result<u64, String> {
-            match env.get(key) {
-                None => Ok(default),
-                Some(v) => v
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("{key}={v:?} is not a valid number")),
-            }
-        };
-        let user = match env.get("RELAY_EVENTS_USER").as_deref().map(str::trim) {
-            None | Some("hash") => UserField::Hash,
-            Some("plain") => UserField::Plain,
-            Some("none") => UserField::Omit,
-            Some(other) => {
-                return Err(format!(
-                    "RELAY_EVENTS_USER={other:?} is not one of hash, plain, none"
-                ))
-            }
-        };
-        let buffer = num("RELAY_EVENTS_BUFFER", 10_000)? as usize;
-        let concurrency = num("RELAY_EVENTS_CONCURRENCY", 4)? as usize;
-        if buffer == 0 || concurrency == 0 {
-            return Err(
-                "RELAY_EVENTS_BUFFER and RELAY_EVENTS_CONCURRENCY must be at least 1".into(),
-            );
+        let bad = |text: &str| Err(crate::Error::Config(text.to_owned()));
+        if a.buffer == 0 || a.concurrency == 0 {
+            return bad("RELAY_EVENTS_BUFFER and RELAY_EVENTS_CONCURRENCY must be at least 1");
         }
-        let call_timeout = Duration::from_millis(num("RELAY_EVENTS_TIMEOUT_MS", 2_000)?);
-        if call_timeout.is_zero() {
-            return Err("RELAY_EVENTS_TIMEOUT_MS must be at least 1".into());
+        if a.timeout_ms == 0 {
+            return bad("RELAY_EVENTS_TIMEOUT_MS must be at least 1");
         }
         Ok(Some(Self {
             bus,
-            source: env
-                .get("RELAY_EVENTS_SOURCE")
-                .unwrap_or_else(|| "cognito-relay.proxy".into()),
-            endpoint: env.get("RELAY_EVENTS_ENDPOINT"),
-            user,
-            buffer,
-            concurrency,
-            call_timeout,
-            flush_wait: Duration::from_millis(num(
-                "RELAY_EVENTS_FLUSH_MS",
-                if lambda { 200 } else { 0 },
-            )?),
+            source: a.source.clone(),
+            endpoint: a.endpoint.clone(),
+            user: a.user,
+            buffer: a.buffer,
+            concurrency: a.concurrency,
+            call_timeout: Duration::from_millis(a.timeout_ms),
+            flush_wait: Duration::from_millis(a.flush_ms.unwrap_or(if lambda { 200 } else { 0 })),
         }))
     }
 }

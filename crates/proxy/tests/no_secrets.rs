@@ -20,9 +20,13 @@ use common::{call, cognito, healthy};
 /// Secrets Manager unreachable: counts the attempts.
 struct Unreachable(std::sync::atomic::AtomicUsize);
 impl SecretSource for Unreachable {
-    fn fetch<'a>(&'a self, _: &'a str) -> BoxFut<'a, Result<String, String>> {
+    fn fetch<'a>(&'a self, _: &'a str) -> BoxFut<'a, Result<String, proxy::Error>> {
         self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Box::pin(async { Err("GetSecretValue: connection failure (I/O)".to_owned()) })
+        Box::pin(async {
+            Err(proxy::Error::unreachable(
+                "GetSecretValue: connection failure (I/O)",
+            ))
+        })
     }
 }
 

@@ -14,10 +14,10 @@ mod common;
 
 struct Healthy;
 impl Control for Healthy {
-    fn drained(&self) -> BoxFut<'_, Result<bool, String>> {
+    fn drained(&self) -> BoxFut<'_, Result<bool, proxy::Error>> {
         Box::pin(async { Ok(false) })
     }
-    fn pool_ok(&self) -> BoxFut<'_, Result<(), String>> {
+    fn pool_ok(&self) -> BoxFut<'_, Result<(), proxy::Error>> {
         Box::pin(async { Ok(()) })
     }
 }

@@ -37,7 +37,7 @@ impl EventSink for Capture {
 /// Secrets Manager whose app client secret can rotate.
 struct Rotating(Mutex<String>);
 impl SecretSource for Rotating {
-    fn fetch<'a>(&'a self, id: &'a str) -> BoxFut<'a, Result<String, String>> {
+    fn fetch<'a>(&'a self, id: &'a str) -> BoxFut<'a, Result<String, proxy::Error>> {
         let v = match id {
             "clients" => json!({"clients": [{"public_client_id": "pub", "client_id": "reg",
                 "client_secret": *self.0.lock().unwrap()}]})

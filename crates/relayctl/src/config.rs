@@ -36,12 +36,9 @@ pub struct Region {
 }
 
 impl Region {
-    pub fn aliases(&self) -> Vec<String> {
-        self.username_attributes
-            .split(',')
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect()
+    /// The pool's sign-in aliases (`username_attributes`; checked when the file is loaded).
+    pub fn aliases(&self) -> Vec<replication::SignInAlias> {
+        replication::SignInAlias::parse_list(&self.username_attributes).unwrap_or_default()
     }
     pub async fn sdk(&self) -> aws_config::SdkConfig {
         let sdk = relay_aws::sdk_config(
@@ -100,6 +97,15 @@ impl Deployment {
             .map_err(|e| format!("{} is not a valid deployment file: {e}", path.display()))?;
         if d.regions.is_empty() {
             return Err(format!("{} lists no regions", path.display()));
+        }
+        for r in &d.regions {
+            if let Err(e) = replication::SignInAlias::parse_list(&r.username_attributes) {
+                return Err(format!(
+                    "{}: region {}: username_attributes: {e}",
+                    path.display(),
+                    r.name
+                ));
+            }
         }
         Ok(d)
     }

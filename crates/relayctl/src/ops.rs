@@ -195,7 +195,7 @@ async fn region_status(r: &Region, window_minutes: u64) -> RegionStatus {
     }
     match DrainSwitch::new(&sdk, &r.drain_parameter).get().await {
         Ok(d) => s.drained = Some(d),
-        Err(e) => s.errors.push(e),
+        Err(e) => s.errors.push(e.to_string()),
     }
     let q = Queues::new(&sdk);
     match q.depth(&r.inbound_queue_url).await {

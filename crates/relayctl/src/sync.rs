@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use indicatif::{ProgressBar, ProgressStyle};
 use relay_aws::cognito::Pool;
 use replication::pacing::{Category, Pacer};
-use replication::{Attr, Step, UserDirectory, UserState};
+use replication::{Attr, SignInAlias, Step, UserDirectory, UserState, UserStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -15,17 +15,17 @@ use crate::config::Deployment;
 /// Attributes that differ per pool by nature and are never compared or copied.
 const POOL_LOCAL: &[&str] = &["sub", "custom:origin_sub", "identities"];
 
-fn key_of(u: &UserState, aliases: &[String]) -> String {
+fn key_of(u: &UserState, aliases: &[SignInAlias]) -> String {
     aliases
         .iter()
-        .find_map(|a| u.attr(a).map(str::to_lowercase))
+        .find_map(|a| u.attr(a.as_str()).map(str::to_lowercase))
         .unwrap_or_else(|| u.username.clone())
 }
 
 /// Whether the user can sign in: an unconfirmed sign-up at the origin is replicated as a
 /// disabled user, and both count as "cannot sign in yet".
 fn can_sign_in(u: &UserState) -> bool {
-    u.enabled && u.status != "UNCONFIRMED"
+    u.enabled && u.status != UserStatus::Unconfirmed
 }
 
 /// The attributes that mean the same in every pool (what is compared and copied).
@@ -59,7 +59,7 @@ fn bar(as_json: bool, msg: &str) -> ProgressBar {
 
 async fn snapshot(
     pool: &Pool,
-    aliases: &[String],
+    aliases: &[SignInAlias],
     pb: &ProgressBar,
 ) -> Result<BTreeMap<String, UserState>, String> {
     let mut out = BTreeMap::new();
@@ -77,10 +77,41 @@ async fn snapshot(
     }
 }
 
+/// How a user differs between the pools (see [`diff`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum DiffKind {
+    /// Only in the source pool: created in the target on `--apply`.
+    Missing,
+    /// Can sign in on one side only: enabled/disabled to match.
+    SignIn,
+    /// The compared attributes differ: updated/deleted to match.
+    Attributes,
+    /// Only in the target pool: reported, never deleted automatically.
+    Extra,
+}
+
+impl DiffKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::SignIn => "sign_in",
+            Self::Attributes => "attributes",
+            Self::Extra => "extra",
+        }
+    }
+}
+
+impl std::fmt::Display for DiffKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct Diff {
     key: String,
-    kind: &'static str,
+    kind: DiffKind,
     detail: String,
 }
 
@@ -98,14 +129,14 @@ fn diff(
         match b.get(k) {
             None => diffs.push(Diff {
                 key: k.clone(),
-                kind: "missing",
+                kind: DiffKind::Missing,
                 detail: format!("not in {}", to),
             }),
             Some(v) => {
                 if can_sign_in(u) != can_sign_in(v) {
                     diffs.push(Diff {
                         key: k.clone(),
-                        kind: "sign_in",
+                        kind: DiffKind::SignIn,
                         detail: format!(
                             "can sign in: {} {} vs {} {}",
                             from,
@@ -126,7 +157,7 @@ fn diff(
                 if !differing.is_empty() {
                     diffs.push(Diff {
                         key: k.clone(),
-                        kind: "attributes",
+                        kind: DiffKind::Attributes,
                         detail: format!(
                             "differ: {}",
                             differing
@@ -143,7 +174,7 @@ fn diff(
     for k in b.keys().filter(|k| !a.contains_key(*k)) {
         diffs.push(Diff {
             key: k.clone(),
-            kind: "extra",
+            kind: DiffKind::Extra,
             detail: format!("only in {} (not deleted automatically)", to),
         });
     }
@@ -174,7 +205,7 @@ pub async fn reconcile(
                 continue; // "extra": only in the target, never deleted automatically
             };
             let result = match (d.kind, dst_user) {
-                ("missing", _) => {
+                (DiffKind::Missing, _) => {
                     pacer.acquire(Category::UserCreation).await;
                     let attrs: Vec<Attr> = copyable(u).cloned().collect();
                     match dp.create_user(&d.key, &attrs).await {
@@ -185,11 +216,11 @@ pub async fn reconcile(
                         Err(e) => Err(e),
                     }
                 }
-                ("sign_in", Some(v)) => {
+                (DiffKind::SignIn, Some(v)) => {
                     pacer.acquire(Category::UserUpdate).await;
                     dp.run(&v.username, &Step::SetEnabled(can_sign_in(u))).await
                 }
-                ("attributes", Some(v)) => {
+                (DiffKind::Attributes, Some(v)) => {
                     pacer.acquire(Category::UserUpdate).await;
                     let (set, gone) = attribute_repair(u, v);
                     // A changed e-mail / phone is set with its flag "true" first, so the
@@ -223,7 +254,7 @@ pub async fn reconcile(
     }
     let counts = diffs
         .iter()
-        .fold(BTreeMap::<&str, usize>::new(), |mut m, d| {
+        .fold(BTreeMap::<DiffKind, usize>::new(), |mut m, d| {
             *m.entry(d.kind).or_default() += 1;
             m
         });
@@ -433,7 +464,7 @@ mod tests {
     fn user(list: &[(&str, &str)]) -> UserState {
         UserState {
             username: "u".into(),
-            status: "CONFIRMED".into(),
+            status: UserStatus::Confirmed,
             enabled: true,
             attributes: list
                 .iter()
@@ -455,14 +486,17 @@ mod tests {
                 let mut u = user(list);
                 u.username = format!("id-{key}");
                 u.enabled = *enabled;
-                u.status = (*status).into();
+                u.status = UserStatus::parse(status);
                 ((*key).to_owned(), u)
             })
             .collect()
     }
 
     fn kinds(diffs: &[Diff]) -> Vec<(&str, &str)> {
-        diffs.iter().map(|d| (d.key.as_str(), d.kind)).collect()
+        diffs
+            .iter()
+            .map(|d| (d.key.as_str(), d.kind.as_str()))
+            .collect()
     }
 
     #[test]
@@ -583,9 +617,9 @@ mod tests {
     fn the_user_key_is_the_alias_lowercased_or_the_username() {
         let mut u = user(&[("email", "Ada@X.io")]);
         u.username = "uuid-1".into();
-        assert_eq!(key_of(&u, &["email".into()]), "ada@x.io");
+        assert_eq!(key_of(&u, &[SignInAlias::Email]), "ada@x.io");
         assert_eq!(key_of(&u, &[]), "uuid-1");
-        assert_eq!(key_of(&u, &["phone_number".into()]), "uuid-1");
+        assert_eq!(key_of(&u, &[SignInAlias::PhoneNumber]), "uuid-1");
     }
 
     #[test]

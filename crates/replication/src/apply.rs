@@ -82,7 +82,7 @@ pub struct UserState {
     /// The target pool's internal username.
     pub username: String,
     /// Cognito's UserStatus, e.g. CONFIRMED, FORCE_CHANGE_PASSWORD.
-    pub status: String,
+    pub status: crate::UserStatus,
     pub enabled: bool,
     pub attributes: Vec<Attr>,
 }
@@ -258,7 +258,7 @@ pub fn plan(
                 sealed_password, ..
             },
             Some(u),
-        ) if u.status == "FORCE_CHANGE_PASSWORD" => {
+        ) if u.status == crate::UserStatus::ForceChangePassword => {
             let mut steps = vec![S::SetEnabled(false)];
             if sealed_password.is_some() {
                 steps.push(S::SetPassword(pw()?));
@@ -575,7 +575,7 @@ mod tests {
     fn user(status: &str, enabled: bool, attrs: &[(&str, &str)]) -> UserState {
         UserState {
             username: "alice".into(),
-            status: status.into(),
+            status: crate::UserStatus::parse(status),
             enabled,
             attributes: attrs
                 .iter()
@@ -924,7 +924,7 @@ mod tests {
             self.gate("create")?;
             let u = UserState {
                 username: key.into(),
-                status: "FORCE_CHANGE_PASSWORD".into(),
+                status: crate::UserStatus::ForceChangePassword,
                 enabled: true,
                 attributes: attributes.to_vec(),
             };
@@ -941,7 +941,7 @@ mod tests {
             let mut users = self.users.lock().unwrap();
             let u = users.get_mut(username).unwrap();
             match step {
-                Step::SetPassword(_) => u.status = "CONFIRMED".into(),
+                Step::SetPassword(_) => u.status = crate::UserStatus::Confirmed,
                 Step::SetEnabled(e) => u.enabled = *e,
                 _ => {}
             }
@@ -1045,7 +1045,7 @@ mod stale_tests {
         ) -> Result<UserState, ApplyError> {
             let u = UserState {
                 username: key.into(),
-                status: "FORCE_CHANGE_PASSWORD".into(),
+                status: crate::UserStatus::ForceChangePassword,
                 enabled: true,
                 attributes: attributes.to_vec(),
             };

@@ -7,6 +7,7 @@ pub mod build;
 pub mod event;
 pub mod pacing;
 pub mod state;
+pub mod user;
 
 pub use apply::{
     apply, apply_tallied, plan, ApplyConfig, ApplyError, ConfirmVerifies, Outcome, Step, Tally,
@@ -15,3 +16,4 @@ pub use apply::{
 pub use build::{build_change, UserIdentity};
 pub use event::{Attr, Change, Envelope, Event, EventError, Header, OrderKey, EVENT_VERSION};
 pub use state::{MemoryStore, StateStore, StoreError, UserRecord};
+pub use user::{SignInAlias, UnknownAlias, UserStatus};

@@ -26,122 +26,20 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use replication::pacing::{Category, Pacer};
+use replication::pacing::Pacer;
 use replication::state::{record_key, update};
 use replication::{
-    apply_tallied, ApplyConfig, ApplyError, Envelope, EventError, Header, Outcome, StateStore,
-    Tally, UserDirectory,
+    apply_tallied, ApplyError, Envelope, EventError, Header, Outcome, StateStore, Tally,
+    UserDirectory,
 };
 use wire::seal::Keyring;
 
 pub use relay_aws::runtime::{init_logging, Env, ProcessEnv};
 
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub region: String,
-    pub user_pool_id: String,
-    /// The only pool whose events this replicator accepts (its peer).
-    pub peer_user_pool_id: String,
-    /// DynamoDB table of per-user high-water marks and attempt counts.
-    pub state_table: String,
-    pub username_attributes: Vec<String>,
-    pub aws_endpoint: Option<String>,
-    pub replication_key_secret_id: String,
-    pub inbound_queue_url: Option<String>,
-    pub dlq_url: Option<String>,
-    /// An event's own failed attempts before it goes to the DLQ (deliveries spent waiting
-    /// behind an earlier event of the same user do not count).
-    pub max_receives: u32,
-    /// Deliveries of one message after which it goes to the DLQ whatever the reason (the
-    /// state store that counts attempts was unreachable all along). Below the queue's own
-    /// maxReceiveCount, so the replicator, not SQS, writes the reason.
-    pub max_deliveries: u32,
-    pub quotas: HashMap<Category, f64>,
-    pub apply: ApplyConfig,
-    pub metrics_listen: Option<std::net::SocketAddr>,
-    /// Lambda: records from this region's fallback queue (a second event source) are
-    /// forwarded to the peer's inbound queue instead of applied.
-    pub forward: Option<Forward>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Forward {
-    /// Queue name of this region's fallback queue (the last segment of its URL).
-    pub fallback_queue_name: String,
-    pub peer_region: String,
-    pub peer_queue_url: String,
-    pub peer_aws_endpoint: Option<String>,
-}
-
-impl Config {
-    pub fn from_env(env: &dyn Env) -> Result<Self, String> {
-        let req = |k: &str| env.get(k).ok_or_else(|| format!("{k} is required"));
-        let mut quotas = HashMap::new();
-        for c in Category::ALL {
-            let v = match env.get(c.env_name()) {
-                Some(v) => v
-                    .parse::<f64>()
-                    .map_err(|_| format!("{}={v:?} is not a number", c.env_name()))?,
-                None => c.default_rps(),
-            };
-            quotas.insert(c, v);
-        }
-        let mut apply = ApplyConfig::standard();
-        apply.origin_sub_attribute = env.get("RELAY_ORIGIN_SUB_ATTRIBUTE");
-        apply.app_pool_id = env.get("RELAY_APP_USER_POOL_ID");
-        if let Some(r) = env.get("RELAY_MAX_RETRIES") {
-            apply.max_retries = r
-                .parse()
-                .map_err(|_| format!("RELAY_MAX_RETRIES={r:?} is not a number"))?;
-        }
-        let max_receives = match env.get("RELAY_MAX_RECEIVES") {
-            Some(v) => v
-                .parse()
-                .map_err(|_| format!("RELAY_MAX_RECEIVES={v:?} is not a number"))?,
-            None => 5,
-        };
-        let max_deliveries = match env.get("RELAY_MAX_DELIVERIES") {
-            Some(v) => v
-                .parse()
-                .map_err(|_| format!("RELAY_MAX_DELIVERIES={v:?} is not a number"))?,
-            None => 40,
-        };
-        let metrics_listen = match env.get("RELAY_METRICS_LISTEN") {
-            Some(v) => Some(
-                v.parse()
-                    .map_err(|_| format!("RELAY_METRICS_LISTEN={v:?} is not address:port"))?,
-            ),
-            None => None,
-        };
-        let forward = match (env.get("RELAY_FALLBACK_QUEUE_URL"), env.get("RELAY_PEER_REGION"), env.get("RELAY_PEER_QUEUE_URL")) {
-            (Some(fb), Some(peer_region), Some(peer_queue_url)) => Some(Forward {
-                fallback_queue_name: fb.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_owned(),
-                peer_region,
-                peer_queue_url,
-                peer_aws_endpoint: env.get("RELAY_PEER_AWS_ENDPOINT"),
-            }),
-            (None, _, _) => None,
-            _ => return Err("RELAY_FALLBACK_QUEUE_URL needs RELAY_PEER_REGION and RELAY_PEER_QUEUE_URL (to forward the fallback queue to the peer)".into()),
-        };
-        Ok(Self {
-            forward,
-            region: req("RELAY_REGION")?,
-            user_pool_id: req("RELAY_USER_POOL_ID")?,
-            peer_user_pool_id: req("RELAY_PEER_USER_POOL_ID")?,
-            state_table: req("RELAY_STATE_TABLE")?,
-            username_attributes: relay_aws::runtime::username_attributes(env)?,
-            aws_endpoint: env.get("RELAY_AWS_ENDPOINT"),
-            replication_key_secret_id: req("RELAY_REPLICATION_KEY_SECRET_ID")?,
-            inbound_queue_url: env.get("RELAY_INBOUND_QUEUE_URL"),
-            dlq_url: env.get("RELAY_DLQ_URL"),
-            max_receives,
-            max_deliveries,
-            quotas,
-            apply,
-            metrics_listen,
-        })
-    }
-}
+pub mod config;
+pub mod error;
+pub use config::{Config, Forward};
+pub use error::Error;
 
 /// One inbound message, whichever driver received it.
 #[derive(Debug, Clone)]
@@ -357,8 +255,8 @@ impl<D: UserDirectory, S: StateStore> Replicator<D, S> {
         match secrets
             .get(id)
             .await
-            .map_err(|e| e.to_string())
-            .and_then(|t| Keyring::from_json(&t).map_err(|e| e.to_string()))
+            .map_err(crate::Error::Aws)
+            .and_then(|t| Ok(Keyring::from_json(&t)?))
         {
             Ok(k) => {
                 tracing::info!(current = k.current_id(), "replication keyring re-read");
@@ -540,7 +438,7 @@ pub trait DeadLetterQueue: Send + Sync {
         group_id: &'a str,
         dedup_id: &'a str,
         reason: &'a str,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Error>> + Send + 'a>>;
 }
 
 /// The DLQ over SQS.
@@ -556,11 +454,13 @@ impl DeadLetterQueue for SqsDeadLetters<'_> {
         group_id: &'a str,
         dedup_id: &'a str,
         reason: &'a str,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
-        Box::pin(
-            self.queues
-                .send(self.url, body, group_id, dedup_id, Some(reason)),
-        )
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Error>> + Send + 'a>> {
+        Box::pin(async move {
+            Ok(self
+                .queues
+                .send(self.url, body, group_id, dedup_id, Some(reason))
+                .await?)
+        })
     }
 }
 
@@ -615,10 +515,9 @@ pub type Live = Replicator<relay_aws::cognito::Pool, relay_aws::state::Table>;
 /// (SDK retries on for the state table and Secrets Manager; off for Cognito, whose calls the
 /// in-process backoff retries: see the module doc). Fails (before any work) on an unreadable
 /// replication key.
-pub async fn build(sdk: &relay_aws::SdkConfig, cfg: Config, emf: bool) -> Result<Live, String> {
+pub async fn build(sdk: &relay_aws::SdkConfig, cfg: Config, emf: bool) -> Result<Live, Error> {
     let secrets = relay_aws::Secrets::new(sdk);
-    let keys = Keyring::from_json(&secrets.get(&cfg.replication_key_secret_id).await?)
-        .map_err(|e| e.to_string())?;
+    let keys = Keyring::from_json(&secrets.get(&cfg.replication_key_secret_id).await?)?;
     let dir = relay_aws::cognito::Pool::new(
         &relay_aws::without_retries(sdk),
         &cfg.user_pool_id,
@@ -669,7 +568,7 @@ mod tests {
         async fn create_user(&self, key: &str, a: &[Attr]) -> Result<UserState, ApplyError> {
             let u = UserState {
                 username: key.into(),
-                status: "FORCE_CHANGE_PASSWORD".into(),
+                status: replication::UserStatus::ForceChangePassword,
                 enabled: true,
                 attributes: a.to_vec(),
             };
@@ -866,7 +765,7 @@ mod tests {
             "dave".into(),
             UserState {
                 username: "dave".into(),
-                status: "CONFIRMED".into(),
+                status: replication::UserStatus::Confirmed,
                 enabled: true,
                 attributes: vec![],
             },
@@ -907,7 +806,7 @@ mod tests {
             "erin".into(),
             UserState {
                 username: "erin".into(),
-                status: "CONFIRMED".into(),
+                status: replication::UserStatus::Confirmed,
                 enabled: true,
                 attributes: vec![],
             },
@@ -1056,10 +955,13 @@ mod tests {
             group_id: &'a str,
             dedup_id: &'a str,
             reason: &'a str,
-        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Error>> + Send + 'a>>
         {
             let r = if self.down {
-                Err("unreachable".to_owned())
+                Err(Error::Aws(relay_aws::Error::Call {
+                    failure: relay_aws::Failure::Transient,
+                    text: "unreachable".into(),
+                }))
             } else {
                 self.sent.lock().unwrap().push((
                     body.into(),

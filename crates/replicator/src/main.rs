@@ -33,7 +33,11 @@ const INIT_BUDGET: Duration = Duration::from_secs(2);
 type Replicator = replicator::Live;
 
 /// The replicator, once its replication key has been read.
-async fn connect_once(cfg: &Config, sdk: &SdkConfig, lambda: bool) -> Result<Replicator, String> {
+async fn connect_once(
+    cfg: &Config,
+    sdk: &SdkConfig,
+    lambda: bool,
+) -> Result<Replicator, replicator::Error> {
     let r = build(sdk, cfg.clone(), lambda).await;
     liveness::global().observe(dep::REPLICATION_KEY, &r);
     r
@@ -58,7 +62,7 @@ async fn main() {
     );
     let lambda = lambda_mode();
     if !lambda && cfg.inbound_queue_url.is_none() {
-        or_exit::<()>("replicator", 2, Err("invalid configuration: RELAY_INBOUND_QUEUE_URL is required for the standalone worker".into()));
+        or_exit::<(), String>("replicator", 2, Err("invalid configuration: RELAY_INBOUND_QUEUE_URL is required for the standalone worker".into()));
     }
     let sdk = relay_aws::sdk_config(
         &cfg.region,

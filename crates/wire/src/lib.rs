@@ -16,6 +16,8 @@ pub mod srp;
 pub use catalog::{
     lookup, ActionSpec, Mutation, RefreshTokenAt, SecretPlacement, CATALOG, TARGET_PREFIX,
 };
-pub use error::WireError;
+pub use error::{ErrorKind, WireError};
 pub use hash::secret_hash;
-pub use prepare::{prepare, seal_response_tokens, ClientMapping, Prepared, RegionalClient};
+pub use prepare::{
+    prepare, seal_response_tokens, ClientMapping, ClientsError, Prepared, RegionalClient,
+};

@@ -29,6 +29,19 @@ impl std::fmt::Debug for RegionalClient {
     }
 }
 
+/// The clients secret is malformed (never echoes a secret value).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientsError {
+    #[error("clients secret is not JSON ({0})")]
+    NotJson(String),
+    #[error("clients secret has no \"clients\" array")]
+    NoList,
+    #[error("clients[{0}].{1} is missing")]
+    Missing(usize, &'static str),
+    #[error("clients secret lists no clients")]
+    Empty,
+}
+
 /// Public ClientId (what apps are built with) → this region's secret-bearing app client.
 /// A request that already names the regional client is accepted as is.
 #[derive(Debug, Clone, Default)]
@@ -47,21 +60,21 @@ impl ClientMapping {
     }
 
     /// The secret's JSON: `{"clients":[{"public_client_id","client_id","client_secret"}]}`.
-    pub fn from_json(text: &str) -> Result<Self, String> {
+    pub fn from_json(text: &str) -> Result<Self, ClientsError> {
         let v: Value = serde_json::from_str(text)
-            .map_err(|e| format!("clients secret is not JSON ({:?})", e.classify()))?;
+            .map_err(|e| ClientsError::NotJson(format!("{:?}", e.classify())))?;
         let list = v
             .get("clients")
             .and_then(Value::as_array)
-            .ok_or("clients secret has no \"clients\" array")?;
+            .ok_or(ClientsError::NoList)?;
         let mut entries = Vec::new();
         for (i, c) in list.iter().enumerate() {
-            let field = |k: &str| {
+            let field = |k: &'static str| {
                 c.get(k)
                     .and_then(Value::as_str)
                     .filter(|s| !s.is_empty())
                     .map(str::to_owned)
-                    .ok_or(format!("clients[{i}].{k} is missing"))
+                    .ok_or(ClientsError::Missing(i, k))
             };
             entries.push((
                 field("public_client_id")?,
@@ -72,7 +85,7 @@ impl ClientMapping {
             ));
         }
         if entries.is_empty() {
-            return Err("clients secret lists no clients".into());
+            return Err(ClientsError::Empty);
         }
         Ok(Self::new(entries))
     }
@@ -614,12 +627,16 @@ mod tests {
         .unwrap()
         .get("p")
         .is_some());
-        assert!(ClientMapping::from_json(r#"{"clients":[]}"#).is_err());
-        assert!(ClientMapping::from_json(
-            r#"{"clients":[{"public_client_id":"p","client_id":"c"}]}"#
-        )
-        .unwrap_err()
-        .contains("client_secret"));
+        assert_eq!(
+            ClientMapping::from_json(r#"{"clients":[]}"#).unwrap_err(),
+            ClientsError::Empty
+        );
+        assert_eq!(
+            ClientMapping::from_json(r#"{"clients":[{"public_client_id":"p","client_id":"c"}]}"#)
+                .unwrap_err()
+                .to_string(),
+            "clients[0].client_secret is missing"
+        );
         let dbg = format!("{:?}", ClientMapping::from_json(r#"{"clients":[{"public_client_id":"p","client_id":"c","client_secret":"TOPSECRET"}]}"#).unwrap());
         assert!(!dbg.contains("TOPSECRET"));
     }

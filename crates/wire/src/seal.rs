@@ -19,7 +19,7 @@ fn mac(key: &[u8; 32], msg: &[u8]) -> [u8; 32] {
     m.finalize().into_bytes().into()
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum SealError {
     #[error("keyring is invalid: {0}")]
     BadKeyring(String),

@@ -41,7 +41,7 @@ pub fn config(layers: &[&[(&str, &str)]]) -> Config {
 
 pub struct Secrets;
 impl SecretSource for Secrets {
-    fn fetch<'a>(&'a self, id: &'a str) -> BoxFut<'a, Result<String, String>> {
+    fn fetch<'a>(&'a self, id: &'a str) -> BoxFut<'a, Result<String, proxy::Error>> {
         let v = match id {
             "clients" => {
                 r#"{"clients":[{"public_client_id":"pub","client_id":"reg","client_secret":"s"}]}"#
@@ -69,17 +69,17 @@ pub struct Switch {
     pub pool_ok: bool,
 }
 impl Control for Switch {
-    fn drained(&self) -> BoxFut<'_, Result<bool, String>> {
+    fn drained(&self) -> BoxFut<'_, Result<bool, proxy::Error>> {
         let d = self.drained;
         Box::pin(async move { Ok(d) })
     }
-    fn pool_ok(&self) -> BoxFut<'_, Result<(), String>> {
+    fn pool_ok(&self) -> BoxFut<'_, Result<(), proxy::Error>> {
         let ok = self.pool_ok;
         Box::pin(async move {
             if ok {
                 Ok(())
             } else {
-                Err("connection failure".into())
+                Err(proxy::Error::unreachable("connection failure"))
             }
         })
     }
