@@ -126,7 +126,13 @@ async fn session_alive(st: &AppState, user: &str, claims: &SealedRefresh) -> Res
 }
 
 fn user_key<'a>(st: &AppState, claims: &'a SealedRefresh) -> Option<&'a str> {
-    claims.user_key(&st.cfg.username_attributes)
+    let aliases: Vec<&str> = st
+        .cfg
+        .username_attributes
+        .iter()
+        .map(|a| a.as_str())
+        .collect();
+    claims.user_key(&aliases)
 }
 
 /// Continues a peer-pool session with tokens of the home pool.

@@ -69,11 +69,11 @@ impl std::fmt::Debug for SealedRefresh {
 impl SealedRefresh {
     /// The user's replication key: the username in username pools, else the first of the
     /// pool's `UsernameAttributes` the token knows (`None` when it knows none).
-    pub fn user_key(&self, username_attributes: &[String]) -> Option<&str> {
+    pub fn user_key(&self, username_attributes: &[&str]) -> Option<&str> {
         if username_attributes.is_empty() {
             return Some(&self.username);
         }
-        username_attributes.iter().find_map(|a| match a.as_str() {
+        username_attributes.iter().find_map(|a| match *a {
             "email" => self.email.as_deref(),
             "phone_number" => self.phone.as_deref(),
             _ => None,
@@ -222,8 +222,8 @@ mod tests {
                 .id
         );
         assert_eq!(c.user_key(&[]), Some("uuid-1"));
-        assert_eq!(c.user_key(&["email".into()]), Some("a@x.io"));
-        assert_eq!(c.user_key(&["phone_number".into()]), None);
+        assert_eq!(c.user_key(&["email"]), Some("a@x.io"));
+        assert_eq!(c.user_key(&["phone_number"]), None);
         assert!(c.from_other_pool("eu-central-1_BBB"));
         assert!(!c.from_other_pool("eu-west-1_AAA"));
     }
@@ -262,7 +262,7 @@ mod tests {
         ] {
             let e = open(&keys(), bad).unwrap_err();
             assert_eq!(
-                (e.kind, e.message.as_str()),
+                (e.kind.as_str(), e.message.as_str()),
                 ("NotAuthorizedException", "Invalid Refresh Token")
             );
         }
