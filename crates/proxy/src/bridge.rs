@@ -303,6 +303,10 @@ async fn srp_finish(st: &AppState, a: &Admitted, keys: &Keyring) -> Result<Outco
     if record.mfa == Some(true) {
         return Err(refused(st, "mfa", WireError::not_authorized(MFA_REFUSED)));
     }
+    // A sign-up replicated before its user confirmed it (the proof shows the password is right).
+    if record.pending_sign_up.is_some() {
+        return Err(refused(st, "unconfirmed", crate::signups::not_confirmed()));
+    }
     let out = mint(st, a, keys, &block.user_id, "srp").await?;
     Ok(out)
 }

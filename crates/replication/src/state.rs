@@ -45,6 +45,12 @@ pub struct UserRecord {
     /// peer. A successful USER_PASSWORD_AUTH whose password matches sends nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub material_fp: Option<String>,
+    /// A sign-up replicated from the peer and not confirmed there yet: the placeholder this
+    /// region holds for it may be finished here (`crate::pending`). Sealed (password and
+    /// attributes), bound to the record key; cleared by any later sign-up, confirmation or
+    /// deletion of the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_sign_up: Option<String>,
 }
 
 /// The fingerprint kept in `UserRecord::material_fp`: keyed with the replication keyring (both
@@ -220,12 +226,15 @@ impl UserRecord {
                 self.confirm_verifies = confirm_verifies.clone();
                 self.srp = None;
                 self.mfa = None;
+                self.pending_sign_up = None;
             }
+            Change::Confirm => self.pending_sign_up = None,
             // The verifier and the fingerprint go with the user.
             Change::Delete => {
                 self.srp = None;
                 self.mfa = None;
                 self.material_fp = None;
+                self.pending_sign_up = None;
             }
             Change::MfaPreference { settings } => self.mfa = Some(enables_mfa(settings)),
             Change::Settings { mfa_options } => self.mfa = Some(enables_mfa(mfa_options)),
