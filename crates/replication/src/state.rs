@@ -441,6 +441,31 @@ mod tests {
     }
 
     #[test]
+    fn a_stale_confirmation_from_the_origin_never_confirms_a_sign_up_made_here_later() {
+        // Signed up at the origin (10), replicated here as a placeholder; the origin confirms
+        // (20) but that event is late; meanwhile the user signs up again here (30, this
+        // proxy's marks). The late confirmation must not confirm the new sign-up (its code was
+        // sent by this pool).
+        let sign_up = |ms| {
+            at(
+                ms,
+                Change::CreateUser {
+                    attributes: vec![],
+                    sealed_password: None,
+                    confirm_verifies: Some("email".into()),
+                },
+            )
+        };
+        let mut rec = UserRecord::default();
+        applied(&mut rec, &sign_up(10));
+        rec.pending_sign_up = Some("sealed".into());
+        applied(&mut rec, &sign_up(30));
+        assert!(rec.pending_sign_up.is_none(), "the sign-up here replaced the placeholder");
+        assert_eq!(rec.fresh(&at(20, Change::Confirm)), None);
+        assert_eq!(rec.fresh(&at(40, Change::Confirm)), Some(Change::Confirm));
+    }
+
+    #[test]
     fn a_deleted_user_is_not_resurrected_by_an_older_event() {
         let mut rec = UserRecord::default();
         let sign_up = at(
