@@ -65,12 +65,7 @@ pub(crate) async fn finish(
     a: &mut Admitted,
     up: Upstream,
 ) -> Result<Finished, WireError> {
-    let pass = |up| {
-        Ok(Finished {
-            up,
-            resent: false,
-        })
-    };
+    let pass = |up| Ok(Finished { up, resent: false });
     if up.status.is_success() {
         return pass(up);
     }
@@ -185,7 +180,10 @@ fn attributes_of(body: &Value) -> Vec<Attr> {
 }
 
 fn emf(st: &AppState, reason: &str) {
-    info!(reason, "half-finished sign-up replaced by a sign-up of this pool");
+    info!(
+        reason,
+        "half-finished sign-up replaced by a sign-up of this pool"
+    );
     if st.emf {
         let line = json!({
             "_aws": {

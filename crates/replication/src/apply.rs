@@ -1320,10 +1320,23 @@ mod stale_tests {
         assert!(p.password_is("first-Pass1"));
         assert_eq!(p.attributes, vec![email]);
         // The origin confirms: an ordinary user again, never to be replaced.
-        apply(&ev(20, |_| Change::Confirm), &pool, &store, &keys, &pacer, &cfg)
+        apply(
+            &ev(20, |_| Change::Confirm),
+            &pool,
+            &store,
+            &keys,
+            &pacer,
+            &cfg,
+        )
+        .await
+        .unwrap();
+        assert!(store
+            .load(&rk)
             .await
-            .unwrap();
-        assert!(store.load(&rk).await.unwrap().record.pending_sign_up.is_none());
+            .unwrap()
+            .record
+            .pending_sign_up
+            .is_none());
         // A local sign-up (the proxy's marks) clears it too.
         let mut r = crate::state::UserRecord {
             pending_sign_up: Some(sealed),

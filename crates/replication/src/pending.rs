@@ -133,7 +133,10 @@ mod tests {
         };
         let sealed = p.seal(&keys, "user#1");
         assert!(!sealed.contains("Secret") && !sealed.contains("a@x.io"));
-        assert_eq!(PendingSignUp::open(&keys, "user#1", &sealed), Some(p.clone()));
+        assert_eq!(
+            PendingSignUp::open(&keys, "user#1", &sealed),
+            Some(p.clone())
+        );
         assert!(PendingSignUp::open(&keys, "user#2", &sealed).is_none());
         assert!(PendingSignUp::open(&Keyring::single("k1", [4; 32]), "user#1", &sealed).is_none());
         assert!(!format!("{p:?}").contains("Secret"));

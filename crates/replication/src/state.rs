@@ -460,7 +460,10 @@ mod tests {
         applied(&mut rec, &sign_up(10));
         rec.pending_sign_up = Some("sealed".into());
         applied(&mut rec, &sign_up(30));
-        assert!(rec.pending_sign_up.is_none(), "the sign-up here replaced the placeholder");
+        assert!(
+            rec.pending_sign_up.is_none(),
+            "the sign-up here replaced the placeholder"
+        );
         assert_eq!(rec.fresh(&at(20, Change::Confirm)), None);
         assert_eq!(rec.fresh(&at(40, Change::Confirm)), Some(Change::Confirm));
     }
