@@ -13,7 +13,8 @@
 //!   standby, answers it after verifying the proof instead).
 //! - `ResendConfirmationCode`: the placeholder is deleted and a real `SignUp` with the replicated
 //!   password and attributes is sent in its place: this pool sends the code (to the same
-//!   address), answered in Resend's shape.
+//!   address), answered in Resend's shape. (Not for a passwordless sign-up: the app must sign
+//!   up again.)
 //! - `SignUp` again (same or new password): the placeholder is deleted and the app's sign-up
 //!   sent again, only when it names the same delivery address(es) as the replicated sign-up
 //!   (otherwise Cognito's `UsernameExistsException` stands): whoever confirms proves control of
@@ -245,7 +246,12 @@ async fn resend(st: &AppState, a: &mut Admitted, up: Upstream) -> Result<Finishe
     let Some(user) = username(a) else {
         return pass(up);
     };
-    let Some(p) = pending(st, a, Some(user.clone())).await else {
+    // A passwordless sign-up cannot be sent again without the app (its SignUp would fail after
+    // the placeholder is gone): Cognito's answer stands.
+    let Some(p) = pending(st, a, Some(user.clone()))
+        .await
+        .filter(|p| p.password.is_some())
+    else {
         return pass(up);
     };
     let sign_up = wire::lookup(Some(&format!("{}SignUp", wire::TARGET_PREFIX)))?;
