@@ -212,11 +212,6 @@ def test_primary_half_finished_sign_up_completes_with_a_resent_code(stack: Stack
 # are set up on the primary, the primary is drained and the apps' endpoint points at the
 # standby, later back. State is carried on the stack object.
 
-# Not built yet by the bridge (issue 10 point 4): continuing a session across regions. These
-# phases fail for exactly that reason today; strict, so that the marker must go once they pass.
-sessions_not_bridged = pytest.mark.xfail(
-    strict=True, reason="issue 10 point 4 (sessions continue across regions) is not built in the proxy yet")
-
 
 def prepared(s: Stack) -> dict:
     """The apps of the story, set up on the primary before the failover (once per stack)."""
@@ -266,7 +261,6 @@ def test_failover_user_signed_up_on_the_standby_signs_in_there(stack: Stack):
     assert_signed_in(app.run("signIn", password=PASSWORD), s.b)
 
 
-@sessions_not_bridged
 def test_failover_signed_in_apps_keep_their_sessions_on_the_standby(stack: Stack):
     s = stack
     st = on_standby(s)
@@ -316,7 +310,6 @@ def test_failback_srp_sign_in_works_on_the_primary_again(stack: Stack):
         assert_signed_in(app.run("signIn", password=PASSWORD), s.a)
 
 
-@sessions_not_bridged
 def test_failback_sessions_from_the_standby_continue_on_the_primary(stack: Stack):
     s = stack
     st = back_on_primary(s)

@@ -451,7 +451,7 @@ fn lost(st: &AppState, id: &str, action: &str, why: &str) -> Delivery {
 /// is built first, and the user resolved only when there is one (a PASSWORD_VERIFIER answer
 /// changes nothing and must not cost an extra GetUser). Every mutation that changed something
 /// ends as exactly one of peer, fallback or lost (counted and logged with the event id).
-async fn replicate(
+pub(crate) async fn replicate(
     st: &AppState,
     spec: &ActionSpec,
     mutation: Mutation,
@@ -746,6 +746,10 @@ async fn stages(
         notes.relay_answered = true;
         return Ok(outcome);
     }
+    if let Some(outcome) = crate::sessions::stage(st, &mut admitted).await? {
+        notes.relay_answered = true;
+        return Ok(outcome);
+    }
     let up = forward(st, &mut admitted).await?;
     // A replicated sign-up its user never confirmed finishes here (`signups.rs`).
     let finished = crate::signups::finish(st, &mut admitted, up).await?;
@@ -1015,6 +1019,9 @@ impl Answer {
 async fn replicate_stage(st: &AppState, a: &Admitted, answer: &Answer) -> Option<Delivery> {
     if a.spec.name == "InitiateAuth" {
         return material_from_sign_in(st, a, answer).await;
+    }
+    if a.spec.name == "RevokeToken" {
+        return crate::sessions::after_revoke(st, a, answer.up.status.is_success()).await;
     }
     let mutation = a.spec.mutation.filter(|_| st.sink.is_some())?;
     if !answer.up.status.is_success() {

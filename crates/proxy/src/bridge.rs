@@ -85,7 +85,7 @@ fn emf(st: &AppState, metric: &str, reason: Option<&str>) {
     }
 }
 
-fn refused(st: &AppState, reason: &str, e: WireError) -> WireError {
+pub(crate) fn refused(st: &AppState, reason: &str, e: WireError) -> WireError {
     emf(st, "BridgeRefusals", Some(reason));
     info!(reason, "bridge refused");
     e

@@ -14,6 +14,7 @@ pub mod policy;
 pub mod ports;
 pub mod secrets;
 pub mod serve;
+mod sessions;
 pub mod shared_limiter;
 mod signups;
 pub mod stream;
@@ -43,11 +44,9 @@ pub async fn build(cfg: Config, lambda: bool) -> Result<Arc<AppState>, String> {
         cfg.secret_ttl,
     )
     .with_refresh_secret(cfg.refresh_key_secret_id.clone())
-    .with_bridge_secret(
-        cfg.bridging()
-            .then(|| cfg.bridge_key_secret_id.clone())
-            .flatten(),
-    );
+    // Every proxy with a bridge key mints: a bridging one for SRP sign-ins and sessions, the
+    // primary for sessions continued from the standby after a failback (`sessions.rs`).
+    .with_bridge_secret(cfg.bridge_key_secret_id.clone());
     let marks: Option<Arc<dyn ports::LocalMarks>> = cfg.state_table.as_deref().map(|t| {
         Arc::new(adapters::StateMarks(relay_aws::state::Table::new(&home, t)))
             as Arc<dyn ports::LocalMarks>

@@ -192,11 +192,17 @@ pub async fn reconcile(
                 ("attributes", Some(v)) => {
                     pacer.acquire(Category::UserUpdate).await;
                     let (set, gone) = attribute_repair(u, v);
-                    let mut r = if set.is_empty() {
-                        Ok(())
-                    } else {
-                        dp.run(&v.username, &Step::UpdateAttributes(set)).await
-                    };
+                    // A changed e-mail / phone is set with its flag "true" first, so the
+                    // standby messages no one (as the replicator does).
+                    let mut r = Ok(());
+                    if !set.is_empty() {
+                        for step in replication::apply::updates_without_a_message(&set) {
+                            r = dp.run(&v.username, &step).await;
+                            if r.is_err() {
+                                break;
+                            }
+                        }
+                    }
                     if r.is_ok() && !gone.is_empty() {
                         r = dp.run(&v.username, &Step::DeleteAttributes(gone)).await;
                     }
@@ -289,6 +295,17 @@ fn attribute_repair(u: &UserState, v: &UserState) -> (Vec<Attr>, Vec<String>) {
                 value: "false".into(),
             }),
     );
+    // A changed e-mail / phone carries the source's flag (absent meaning "false"), so that the
+    // repair can set the value without a message and then the flag.
+    for base in ["email", "phone_number"] {
+        let flag = format!("{base}_verified");
+        if set.iter().any(|a| a.name == base) && !set.iter().any(|a| a.name == flag) {
+            set.push(Attr {
+                value: x.get(&flag).cloned().unwrap_or_else(|| "false".into()),
+                name: flag,
+            });
+        }
+    }
     let gone = y
         .keys()
         .filter(|n| !x.contains_key(*n) && !n.ends_with("_verified"))
@@ -530,6 +547,36 @@ mod tests {
             "sub is pool-local: never touched"
         );
         assert_eq!(attribute_repair(&origin, &origin), (vec![], vec![]));
+    }
+
+    #[test]
+    fn a_changed_address_is_repaired_without_a_message_to_the_user() {
+        use replication::apply::{updates_without_a_message, Step};
+        let names = |step: &Step| match step {
+            Step::UpdateAttributes(a) => a
+                .iter()
+                .map(|a| format!("{}={}", a.name, a.value))
+                .collect::<Vec<_>>(),
+            other => panic!("unexpected step {other:?}"),
+        };
+        // Verified on both sides, the address differs: one call, with the flag "true".
+        let origin = user(&[("email", "new@x.io"), ("email_verified", "true")]);
+        let target = user(&[("email", "old@x.io"), ("email_verified", "true")]);
+        let (set, _) = attribute_repair(&origin, &target);
+        let steps = updates_without_a_message(&set);
+        assert_eq!(steps.len(), 1);
+        assert_eq!(names(&steps[0]), ["email=new@x.io", "email_verified=true"]);
+        // Unverified at the origin: the value with "true" (no message), then the origin's flag.
+        let origin = user(&[("email", "new@x.io")]);
+        let (set, _) = attribute_repair(&origin, &target);
+        let steps = updates_without_a_message(&set);
+        assert_eq!(
+            steps.iter().map(names).collect::<Vec<_>>(),
+            [
+                vec!["email=new@x.io", "email_verified=true"],
+                vec!["email_verified=false"]
+            ]
+        );
     }
 
     #[test]

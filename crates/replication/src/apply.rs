@@ -292,6 +292,14 @@ pub fn plan(
         }
         (Change::CreateUser { .. }, Some(_)) => Ok((vec![], Outcome::AlreadyApplied)),
         (Change::Delete | Change::GlobalSignOut, None) => Ok((vec![], Outcome::AlreadyApplied)),
+        // A token of the target's own pool revoked through the other region's proxy (which
+        // cannot reach this pool's Cognito with it): no Admin API revokes one refresh token, so
+        // the user is signed out here (fail closed; their other sessions sign in again).
+        (Change::RevokeToken { pool, .. }, Some(_)) if *pool == event.target_pool => {
+            applied(vec![S::GlobalSignOut])
+        }
+        // A token of the origin's pool: recording its id (the mark) is the whole change.
+        (Change::RevokeToken { .. }, _) => Ok((vec![], Outcome::Applied)),
         (_, None) => Err(missing(event)),
         (Change::Confirm, Some(u)) => {
             // Verify exactly what the origin verified: the attribute its code went to.
@@ -369,7 +377,7 @@ pub fn plan(
 /// e-mail / phone (it sent its user a code), replay that in two calls: the value with the flag
 /// "true" (so this pool sends nothing), then the origin's flag. A failure between the two is
 /// retried like any step (the event is replayed whole).
-fn updates_without_a_message(attributes: &[Attr]) -> Vec<Step> {
+pub fn updates_without_a_message(attributes: &[Attr]) -> Vec<Step> {
     let mut first = attributes.to_vec();
     let mut then = vec![];
     for a in &mut first {
@@ -648,6 +656,30 @@ mod tests {
             sealed_password: sealed,
             confirm_verifies: None,
         }
+    }
+
+    #[test]
+    fn a_revoked_token_is_recorded_and_signs_out_only_when_it_is_of_this_pool() {
+        let cfg = ApplyConfig::standard();
+        let revoke = |pool: &str| {
+            event(Change::RevokeToken {
+                token_id: "t1".into(),
+                pool: pool.into(),
+            })
+        };
+        let alice = user("CONFIRMED", true, &[]);
+        for state in [None, Some(&alice)] {
+            let got = plan_all(&revoke("a_1"), state, None, ConfirmVerifies::Unknown, &cfg);
+            assert_eq!(got.unwrap(), (vec![], Outcome::Applied));
+        }
+        let got = plan_all(
+            &revoke("b_1"),
+            Some(&alice),
+            None,
+            ConfirmVerifies::Unknown,
+            &cfg,
+        );
+        assert_eq!(got.unwrap(), (vec![Step::GlobalSignOut], Outcome::Applied));
     }
 
     #[test]

@@ -123,6 +123,10 @@ pub fn build_change(
         },
         Mutation::DeleteUser => Change::Delete,
         Mutation::GlobalSignOut => Change::GlobalSignOut,
+        Mutation::RevokeToken => Change::RevokeToken {
+            token_id: str_of(req, &["TokenId"])?.to_owned(),
+            pool: str_of(req, &["Pool"])?.to_owned(),
+        },
     })
 }
 

@@ -72,6 +72,12 @@ pub enum Change {
     },
     Delete,
     GlobalSignOut,
+    /// RevokeToken of a relay-sealed refresh token: its id and the pool that issued it. The
+    /// target records it (`revoked:<id>` mark) so the bridge never continues that session.
+    RevokeToken {
+        token_id: String,
+        pool: String,
+    },
 }
 
 impl Change {
@@ -87,6 +93,7 @@ impl Change {
             Change::Settings { .. } => "settings",
             Change::Delete => "delete",
             Change::GlobalSignOut => "global_sign_out",
+            Change::RevokeToken { .. } => "revoke_token",
         }
     }
 }

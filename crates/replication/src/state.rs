@@ -147,6 +147,40 @@ pub fn enables_mfa(settings: &serde_json::Value) -> bool {
 }
 
 const EXISTS: &str = "exists";
+const SIGNED_OUT: &str = "signed_out";
+const REVOKED: &str = "revoked:";
+/// Revoked token ids kept per user (the oldest go first; a global sign-out clears those it
+/// covers). A refresh token lives 30 days by default: far fewer revocations than this.
+pub const MAX_REVOKED_PER_USER: usize = 100;
+
+fn revoked_field(token_id: &str) -> String {
+    format!("{REVOKED}{token_id}")
+}
+
+/// Why a relay-sealed session may not continue (`UserRecord::session_ended`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnded {
+    /// The user signed out globally at or after the token's issue.
+    SignedOut,
+    /// This token was revoked (RevokeToken) in either region.
+    Revoked,
+    /// The user was deleted (or deleted and signed up again) since the token's issue.
+    Recreated,
+    /// The token carries no issue time or id (sealed by an older relay).
+    Unknown,
+}
+
+impl SessionEnded {
+    /// A short reason for logs and metrics.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::SignedOut => "signed_out",
+            Self::Revoked => "revoked",
+            Self::Recreated => "recreated",
+            Self::Unknown => "legacy_token",
+        }
+    }
+}
 
 fn attr_field(name: &str) -> String {
     format!("attr:{name}")
@@ -170,11 +204,54 @@ pub fn fields(change: &Change) -> Vec<String> {
         Change::MfaPreference { .. } => vec!["mfa".into()],
         Change::Settings { .. } => vec!["settings".into()],
         Change::Delete => vec![EXISTS.to_owned()],
-        Change::GlobalSignOut => vec!["signed_out".into()],
+        Change::GlobalSignOut => vec![SIGNED_OUT.into()],
+        Change::RevokeToken { token_id, .. } => vec![revoked_field(token_id)],
     }
 }
 
 impl UserRecord {
+    /// Whether a session whose refresh token has id `token_id`, issued at `issued_ms` (the
+    /// issuing proxy's clock), has ended here: signed out globally, revoked, or the user
+    /// deleted since. `None`: it may continue (the home pool still checks the user exists and
+    /// is enabled when it mints).
+    pub fn session_ended(&self, token_id: &str, issued_ms: u64) -> Option<SessionEnded> {
+        if token_id.is_empty() || issued_ms == 0 {
+            return Some(SessionEnded::Unknown);
+        }
+        if self.marks.contains_key(&revoked_field(token_id)) {
+            return Some(SessionEnded::Revoked);
+        }
+        let at_or_after = |f: &str| self.marks.get(f).is_some_and(|m| m.0 >= issued_ms);
+        if at_or_after(SIGNED_OUT) {
+            return Some(SessionEnded::SignedOut);
+        }
+        if at_or_after(EXISTS) {
+            return Some(SessionEnded::Recreated);
+        }
+        None
+    }
+
+    /// Keeps the revocation marks bounded: those a global sign-out covers go, then the oldest
+    /// beyond `MAX_REVOKED_PER_USER`.
+    fn prune_revoked(&mut self) {
+        let signed_out = self.marks.get(SIGNED_OUT).cloned();
+        self.marks.retain(|k, m| {
+            !(k.starts_with(REVOKED) && signed_out.as_ref().is_some_and(|s| m.0 < s.0))
+        });
+        let mut revoked: Vec<(OrderKey, String)> = self
+            .marks
+            .iter()
+            .filter(|(k, _)| k.starts_with(REVOKED))
+            .map(|(k, m)| (m.clone(), k.clone()))
+            .collect();
+        if revoked.len() > MAX_REVOKED_PER_USER {
+            revoked.sort();
+            for (_, k) in &revoked[..revoked.len() - MAX_REVOKED_PER_USER] {
+                self.marks.remove(k);
+            }
+        }
+    }
+
     fn newer(&self, field: &str, order: &OrderKey) -> bool {
         self.marks.get(field).is_none_or(|m| order > m)
     }
@@ -238,6 +315,7 @@ impl UserRecord {
             }
             Change::MfaPreference { settings } => self.mfa = Some(enables_mfa(settings)),
             Change::Settings { mfa_options } => self.mfa = Some(enables_mfa(mfa_options)),
+            Change::GlobalSignOut | Change::RevokeToken { .. } => self.prune_revoked(),
             _ => {}
         }
     }
@@ -499,6 +577,66 @@ mod tests {
         let mut rec = UserRecord::default();
         applied(&mut rec, &at(30, Change::Delete));
         assert_eq!(rec.fresh(&sign_up), None);
+    }
+
+    fn revoke(ms: u64, id: &str) -> Event {
+        at(
+            ms,
+            Change::RevokeToken {
+                token_id: id.into(),
+                pool: "a_1".into(),
+            },
+        )
+    }
+
+    #[test]
+    fn a_session_ends_with_a_sign_out_a_revocation_or_a_new_life_of_the_account() {
+        let mut rec = UserRecord::default();
+        assert_eq!(rec.session_ended("t1", 100), None);
+        assert_eq!(rec.session_ended("", 100), Some(SessionEnded::Unknown));
+        assert_eq!(rec.session_ended("t1", 0), Some(SessionEnded::Unknown));
+        applied(&mut rec, &revoke(150, "t1"));
+        assert_eq!(rec.session_ended("t1", 100), Some(SessionEnded::Revoked));
+        assert_eq!(rec.session_ended("t2", 100), None, "only that token");
+        applied(&mut rec, &at(200, Change::GlobalSignOut));
+        assert_eq!(rec.session_ended("t2", 100), Some(SessionEnded::SignedOut));
+        assert_eq!(rec.session_ended("t2", 200), Some(SessionEnded::SignedOut));
+        assert_eq!(
+            rec.session_ended("t3", 201),
+            None,
+            "issued after the sign-out"
+        );
+        assert!(
+            !rec.marks.contains_key("revoked:t1"),
+            "the sign-out covers the revocation"
+        );
+        applied(&mut rec, &at(300, Change::Delete));
+        assert_eq!(rec.session_ended("t3", 201), Some(SessionEnded::Recreated));
+        assert_eq!(
+            rec.fresh(&revoke(250, "t9")),
+            None,
+            "older than the deletion"
+        );
+    }
+
+    #[test]
+    fn revocations_are_bounded_per_user() {
+        let mut rec = UserRecord::default();
+        for i in 0..(MAX_REVOKED_PER_USER as u64 + 5) {
+            applied(&mut rec, &revoke(10 + i, &format!("t{i}")));
+        }
+        let kept = rec.marks.keys().filter(|k| k.starts_with(REVOKED)).count();
+        assert_eq!(kept, MAX_REVOKED_PER_USER);
+        assert_eq!(rec.session_ended("t0", 1), None, "the oldest went first");
+        assert_eq!(
+            rec.session_ended(&format!("t{}", MAX_REVOKED_PER_USER + 4), 1),
+            Some(SessionEnded::Revoked)
+        );
+        assert_eq!(
+            rec.fresh(&revoke(114, "t104")),
+            None,
+            "a duplicate is stale"
+        );
     }
 
     #[tokio::test]

@@ -75,6 +75,9 @@ pub enum Mutation {
     Settings(&'static str),
     DeleteUser,
     GlobalSignOut,
+    /// A refresh token revoked (RevokeToken). Not on a catalog row: the token id is inside the
+    /// relay-sealed token, so the proxy builds this change itself (`{"TokenId","Pool"}`).
+    RevokeToken,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -295,6 +298,8 @@ mod tests {
             | Mutation::Settings(p) => vec![p],
             Mutation::MfaPreference(ps) => ps.to_vec(),
             Mutation::ConfirmSignUp | Mutation::DeleteUser | Mutation::GlobalSignOut => vec![],
+            // Built by the proxy (not read from the app's request): fixed fields.
+            Mutation::RevokeToken => vec!["/TokenId", "/Pool"],
         }
     }
 

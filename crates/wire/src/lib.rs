@@ -10,6 +10,7 @@ pub mod hash;
 pub mod jwt;
 pub mod prepare;
 pub mod seal;
+pub mod session;
 pub mod srp;
 
 pub use catalog::{

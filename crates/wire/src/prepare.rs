@@ -10,10 +10,10 @@ use serde_json::{Map, Value};
 
 use crate::catalog::{ActionSpec, RefreshTokenAt, SecretPlacement};
 use crate::seal::Keyring;
-use crate::{hash::secret_hash, jwt, WireError};
+use crate::session::{self, SealedRefresh};
+use crate::{hash::secret_hash, WireError};
 
-/// Prefix of refresh tokens sealed by the relay.
-pub const SEALED_REFRESH_PREFIX: &str = "crr1.";
+pub use crate::session::SEALED_REFRESH_PREFIX;
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct RegionalClient {
@@ -87,6 +87,9 @@ impl ClientMapping {
 pub struct Prepared {
     /// The username the secret hash was computed over (as the client named the user).
     pub username: Option<String>,
+    /// The relay-sealed refresh token the request carried, opened (its pool, issue time, id:
+    /// what the bridge needs to continue a session of the other region's pool).
+    pub refresh: Option<SealedRefresh>,
 }
 
 fn obj<'a>(v: &'a mut Value, what: &str) -> Result<&'a mut Map<String, Value>, WireError> {
@@ -131,20 +134,22 @@ pub fn open_refresh_token(
     keys: &Keyring,
     token: &str,
 ) -> Result<(Option<String>, String), WireError> {
-    let Some(sealed) = token.strip_prefix(SEALED_REFRESH_PREFIX) else {
-        return Ok((None, token.to_owned()));
-    };
-    let invalid = || WireError::not_authorized("Invalid Refresh Token");
-    let plain = keys.open(sealed, b"refresh-token").map_err(|_| invalid())?;
-    let (user, raw): (String, String) = serde_json::from_slice(&plain).map_err(|_| invalid())?;
-    Ok((Some(user), raw))
+    Ok(match session::open(keys, token)? {
+        Some(c) => (Some(c.username), c.token),
+        None => (None, token.to_owned()),
+    })
 }
 
+/// Seals `token` of `username` with no pool, issue time nor id (tests, benchmarks; the proxy
+/// seals through `seal_response_tokens`).
 pub fn seal_refresh_token(keys: &Keyring, username: &str, token: &str) -> String {
-    let plain = serde_json::to_vec(&(username, token)).expect("strings serialize");
-    format!(
-        "{SEALED_REFRESH_PREFIX}{}",
-        keys.seal(&plain, b"refresh-token")
+    session::seal(
+        keys,
+        &SealedRefresh {
+            username: username.to_owned(),
+            token: token.to_owned(),
+            ..SealedRefresh::default()
+        },
     )
 }
 
@@ -185,9 +190,11 @@ pub fn prepare(
     if let Some(at) = at {
         if let Some(slot) = field_at(top, at)? {
             if let Some(token) = slot.as_str() {
-                let (user, raw) = open_refresh_token(refresh_keys, token)?;
-                *slot = Value::String(raw);
-                refresh_user = user;
+                if let Some(opened) = session::open(refresh_keys, token)? {
+                    *slot = Value::String(opened.token.clone());
+                    refresh_user = Some(opened.username.clone());
+                    out.refresh = Some(opened);
+                }
             }
         }
     }
@@ -303,8 +310,9 @@ pub fn prepare(
 }
 
 /// Seals `AuthenticationResult.RefreshToken` in a successful response so that it carries the
-/// pool's internal username (from the access token's `username` claim). Returns whether the
-/// body changed.
+/// pool's internal username (from the access token's `username` claim), and what the other
+/// region needs to continue the session (`session::claims_for`). Returns whether the body
+/// changed.
 pub fn seal_response_tokens(
     spec: &ActionSpec,
     response: &mut Value,
@@ -326,16 +334,13 @@ pub fn seal_response_tokens(
     if token.starts_with(SEALED_REFRESH_PREFIX) {
         return false;
     }
-    let username = result
-        .get("AccessToken")
-        .and_then(Value::as_str)
-        .and_then(jwt::access_token_user)
-        .map(|(u, _)| u)
-        .or_else(|| fallback_username.map(str::to_owned));
-    let Some(username) = username else {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let Some(claims) = session::claims_for(result, token, fallback_username, now_ms) else {
         return false;
     };
-    let sealed = seal_refresh_token(refresh_keys, &username, token);
+    let sealed = session::seal(refresh_keys, &claims);
     result.insert("RefreshToken".into(), Value::String(sealed));
     true
 }
