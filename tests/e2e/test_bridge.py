@@ -256,3 +256,16 @@ def test_a_user_who_signs_up_on_the_standby_signs_in_there_by_srp(stack: Stack):
     assert claims(result["IdToken"])["iss"].endswith("/" + stack.b["pool_id"])
     code, msg = error_of(lambda: sign_in_at_b(stack, name, WRONG))
     assert (code, msg) == ("NotAuthorizedException", "Incorrect username or password.")
+
+
+def test_the_bridge_matches_the_user_whatever_case_they_type(stack: Stack, user: str):
+    """Cognito pools compare user names case-insensitively by default: so does the bridge (the
+    challenge names the user id the verifier was computed with)."""
+    a, params = srp_start(stack.proxy_b.url, stack.client_id, user.upper())
+    assert params["USER_ID_FOR_SRP"] == user
+    out = srp_answer(stack.proxy_b.url, stack.client_id, stack.a["pool_id"], PASSWORD, a, params)
+    assert claims(out["AuthenticationResult"]["IdToken"])["iss"].endswith("/" + stack.b["pool_id"])
+    # An unknown user's decoy names the lower-cased key too (no hint from the case).
+    ghost, _ = stack.names()
+    _, decoy = srp_start(stack.proxy_b.url, stack.client_id, ghost.upper())
+    assert decoy["USER_ID_FOR_SRP"] == ghost.lower()

@@ -212,11 +212,6 @@ def test_primary_half_finished_sign_up_completes_with_a_resent_code(stack: Stack
 # are set up on the primary, the primary is drained and the apps' endpoint points at the
 # standby, later back. State is carried on the stack object.
 
-# Not built yet by the bridge (issue 10 point 5): finishing a sign-up on the standby. These phases
-# fail for exactly that reason today; strict, so that the marker must go once they pass.
-signups_not_bridged = pytest.mark.xfail(
-    strict=True, reason="issue 10 point 5 (half-finished sign-ups finish on the standby) is not built in the proxy yet")
-
 
 def prepared(s: Stack) -> dict:
     """The apps of the story, set up on the primary before the failover (once per stack)."""
@@ -277,7 +272,6 @@ def test_failover_signed_in_apps_keep_their_sessions_on_the_standby(stack: Stack
     assert_refresh_refused(refresh(st["signed_out"]))
 
 
-@signups_not_bridged
 def test_failover_half_finished_sign_up_completes_on_the_standby(stack: Stack):
     s = stack
     st = on_standby(s)
@@ -326,7 +320,6 @@ def test_failback_sessions_from_the_standby_continue_on_the_primary(stack: Stack
         assert fresh["ok"] and fresh["iss"] == issuer(s.a), fresh
 
 
-@signups_not_bridged
 def test_failback_half_finished_sign_up_from_the_standby_completes_on_the_primary(stack: Stack):
     s = stack
     st = back_on_primary(s)

@@ -108,6 +108,27 @@ pub const GRANTS: &[Grant] = &[
     ),
     g(
         "proxy",
+        "cognito-idp:AdminGetUser",
+        "own-pool",
+        Via::Sdk(COGNITO),
+        "half-finished sign-ups: tell a replicated, unconfirmed placeholder from a real user",
+    ),
+    g(
+        "proxy",
+        "cognito-idp:ListUsers",
+        "own-pool",
+        Via::Sdk(COGNITO),
+        "half-finished sign-ups: find a placeholder by its sign-in alias",
+    ),
+    g(
+        "proxy",
+        "cognito-idp:AdminDeleteUser",
+        "own-pool",
+        Via::Sdk(COGNITO),
+        "half-finished sign-ups: replace a disabled placeholder by a real SignUp",
+    ),
+    g(
+        "proxy",
         "sqs:SendMessage",
         "peer-inbound-queue",
         Via::Sdk(QUEUE),

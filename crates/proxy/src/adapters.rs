@@ -187,3 +187,26 @@ impl crate::ports::BridgeStore for StateMarks {
         })
     }
 }
+
+/// The home pool's Admin API for the sign-up finisher (AdminGetUser, AdminDeleteUser).
+pub struct AdminPlaceholders(pub Pool);
+
+impl crate::ports::Placeholders for AdminPlaceholders {
+    fn get<'a>(
+        &'a self,
+        user_key: &'a str,
+    ) -> BoxFut<'a, Result<Option<replication::UserState>, String>> {
+        use replication::UserDirectory;
+        Box::pin(async move { self.0.get_user(user_key).await.map_err(|e| e.to_string()) })
+    }
+
+    fn delete<'a>(&'a self, username: &'a str) -> BoxFut<'a, Result<(), String>> {
+        use replication::UserDirectory;
+        Box::pin(async move {
+            self.0
+                .run(username, &replication::Step::Delete)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}

@@ -56,6 +56,8 @@ pub struct AppState {
     pub events: Option<Arc<crate::stream::Publisher>>,
     /// This region's state table as the standby sign-in bridge reads it (`bridge.rs`).
     pub bridge_store: Option<Arc<dyn crate::ports::BridgeStore>>,
+    /// The home pool's placeholders of replicated, unconfirmed sign-ups (`signups.rs`).
+    pub placeholders: Option<Arc<dyn crate::ports::Placeholders>>,
 }
 
 impl AppState {
@@ -89,6 +91,7 @@ impl AppState {
             policy: None,
             events: None,
             bridge_store: None,
+            placeholders: None,
         })
     }
 }
@@ -751,8 +754,13 @@ async fn stages(
         return Ok(outcome);
     }
     let up = forward(st, &mut admitted).await?;
-    let answer = Answer::of(&admitted, &st.sink, up);
+    // A replicated sign-up its user never confirmed finishes here (`signups.rs`).
+    let finished = crate::signups::finish(st, &mut admitted, up).await?;
+    let mut answer = Answer::of(&admitted, &st.sink, finished.up);
     let delivery = replicate_stage(st, &admitted, &answer).await;
+    if finished.resent {
+        answer.up.body = crate::signups::as_resend_answer(&answer.up.body).into();
+    }
     Ok(respond(&admitted, answer, delivery))
 }
 
@@ -798,7 +806,7 @@ pub(crate) struct Admitted {
 
 impl Admitted {
     /// Prepares the client's body again with `secrets` (after a client secret rotation).
-    fn reprepare(&mut self, secrets: Arc<Loaded>) -> Result<(), WireError> {
+    pub(crate) fn reprepare(&mut self, secrets: Arc<Loaded>) -> Result<(), WireError> {
         let mut body = serde_json::from_slice::<Value>(&self.bytes).map_err(|_| not_json())?;
         self.prepared = wire::prepare(
             self.spec,
@@ -953,7 +961,7 @@ async fn admit(
 /// Stage 2, forward: sends the admitted request to Cognito, once more with reloaded secrets
 /// when Cognito rejected the secret hash (the app client secret rotated; `admitted` then holds
 /// what was sent the second time). Counts failed sign-ins and Cognito's throttling.
-async fn forward(st: &AppState, admitted: &mut Admitted) -> Result<Upstream, WireError> {
+pub(crate) async fn forward(st: &AppState, admitted: &mut Admitted) -> Result<Upstream, WireError> {
     async fn send(st: &AppState, a: &Admitted) -> Result<Upstream, WireError> {
         let body = serde_json::to_vec(&a.body).unwrap_or_default();
         call_upstream(st, a.spec.name, body, a.user_agent.as_ref()).await

@@ -199,17 +199,26 @@ async fn srp_start(st: &AppState, a: &Admitted, keys: &Keyring) -> Result<Outcom
     })?;
     let app_pool = st.cfg.app_user_pool_id.clone().unwrap_or_default();
     let rk = replication::state::record_key(&user);
+    // The record key is the lower-cased user key (as Cognito's default case-insensitive pools
+    // compare names): the material matches whatever case the user typed, and the challenge
+    // names the user id the verifier was computed with.
     let material = record
         .srp
         .as_ref()
-        .filter(|m| m.pool == app_pool && m.user_id == user);
+        .filter(|m| m.pool == app_pool && m.user_id.to_lowercase() == user.to_lowercase());
     let opened = material.and_then(|m| m.open(&a.secrets.keys, &rk));
     let (salt, verifier, is_decoy) = match &opened {
         Some(s) => (s.salt.clone(), s.verifier.clone(), false),
         None => {
-            let (s, v) = decoy(keys, &user);
+            let (s, v) = decoy(keys, &user.to_lowercase());
             (s, v, true)
         }
+    };
+    // A decoy names the lower-cased key, so the case of the answer tells nothing more than a
+    // real user's stored key does.
+    let user = match material.filter(|_| opened.is_some()) {
+        Some(m) => m.user_id.clone(),
+        None => user.to_lowercase(),
     };
     let started = tokio::task::spawn_blocking(move || srp::server_start(&verifier, &srp_a))
         .await
@@ -302,6 +311,10 @@ async fn srp_finish(st: &AppState, a: &Admitted, keys: &Keyring) -> Result<Outco
         .map_err(|_| WireError::unavailable("The relay cannot sign in right now; retry"))?;
     if record.mfa == Some(true) {
         return Err(refused(st, "mfa", WireError::not_authorized(MFA_REFUSED)));
+    }
+    // A sign-up replicated before its user confirmed it (the proof shows the password is right).
+    if record.pending_sign_up.is_some() {
+        return Err(refused(st, "unconfirmed", crate::signups::not_confirmed()));
     }
     let out = mint(st, a, keys, &block.user_id, "srp").await?;
     Ok(out)

@@ -17,6 +17,7 @@ pub mod secrets;
 pub mod serve;
 mod sessions;
 pub mod shared_limiter;
+mod signups;
 pub mod stream;
 
 use std::sync::Arc;
@@ -118,6 +119,14 @@ pub async fn build(cfg: Config, lambda: bool) -> Result<Arc<AppState>, Error> {
     let mut state = AppState::new(cfg, secrets, sink, Some(control), limiter, lambda)?;
     state.marks = marks;
     state.bridge_store = bridge_store;
+    // Half-finished sign-ups replicated from the peer finish here (needs the state table).
+    state.placeholders = state.cfg.state_table.as_ref().map(|_| {
+        Arc::new(adapters::AdminPlaceholders(relay_aws::cognito::Pool::new(
+            &home,
+            &state.cfg.user_pool_id,
+            state.cfg.username_attributes.clone(),
+        ))) as Arc<dyn ports::Placeholders>
+    });
     state.policy =
         match state.cfg.policy.clone() {
             Some(p) => {

@@ -58,6 +58,18 @@ pub trait BridgeStore: Send + Sync {
     ) -> BoxFut<'a, Result<(), Error>>;
 }
 
+/// The home pool's users as the sign-up finisher sees them (`signups.rs`): Admin reads and the
+/// deletion of a placeholder, nothing else.
+pub trait Placeholders: Send + Sync {
+    /// The user with this key (username, or sign-in e-mail / phone in alias pools).
+    fn get<'a>(
+        &'a self,
+        user_key: &'a str,
+    ) -> BoxFut<'a, Result<Option<replication::UserState>, String>>;
+    /// Deletes the user `username` (already gone is success).
+    fn delete<'a>(&'a self, username: &'a str) -> BoxFut<'a, Result<(), String>>;
+}
+
 /// The region's switches and home pool, for `/health`.
 pub trait Control: Send + Sync {
     fn drained(&self) -> BoxFut<'_, Result<bool, Error>>;

@@ -265,6 +265,31 @@ pub fn plan(
             }
             applied(steps)
         }
+        // This pool's own sign-up, never confirmed, and a newer one finished on the peer (a
+        // half-finished sign-up completed there): the newer sign-up wins. The unconfirmed user
+        // is replaced by the peer's placeholder (its password, disabled until it confirms).
+        // A confirmed user is never replaced.
+        (
+            Change::CreateUser {
+                attributes,
+                sealed_password,
+                ..
+            },
+            Some(u),
+        ) if u.status == crate::UserStatus::Unconfirmed => {
+            let mut attributes = attributes.clone();
+            if let (Some(attr), Some(sub)) = (&cfg.origin_sub_attribute, &event.origin_sub) {
+                attributes.push(Attr {
+                    name: attr.clone(),
+                    value: sub.clone(),
+                });
+            }
+            let mut steps = vec![S::Delete, S::Create { attributes }, S::SetEnabled(false)];
+            if sealed_password.is_some() {
+                steps.push(S::SetPassword(pw()?));
+            }
+            applied(steps)
+        }
         (Change::CreateUser { .. }, Some(_)) => Ok((vec![], Outcome::AlreadyApplied)),
         (Change::Delete | Change::GlobalSignOut, None) => Ok((vec![], Outcome::AlreadyApplied)),
         // A token of the target's own pool revoked through the other region's proxy (which
@@ -382,6 +407,27 @@ fn sealed_password(change: &Change) -> Option<&str> {
         } => Some(sealed),
         _ => None,
     }
+}
+
+/// The sealed `PendingSignUp` of a sign-up just replayed as a placeholder (`None` when the
+/// steps made none: the user was already there, confirmed).
+fn pending_sign_up(
+    change: &Change,
+    steps: &[Step],
+    password: Option<&Password>,
+    keys: &Keyring,
+    record_key: &str,
+) -> Option<String> {
+    let Change::CreateUser { attributes, .. } = change else {
+        return None;
+    };
+    steps.contains(&Step::SetEnabled(false)).then(|| {
+        crate::pending::PendingSignUp {
+            password: password.map(|p| p.0.clone()),
+            attributes: attributes.clone(),
+        }
+        .seal(keys, record_key)
+    })
 }
 
 /// The key to look the user up by when the event's key is not (or no longer) there: after an
@@ -525,6 +571,8 @@ pub async fn apply_tallied<D: UserDirectory, S: StateStore>(
         ),
         _ => None,
     };
+    // A placeholder for a sign-up the origin has not confirmed: what finishing it here needs.
+    let pending = pending_sign_up(&change, &steps, srp_password.as_ref(), keys, &key);
     // The origin holds the password it sent: a sign-in with it here need not send it back.
     let fp = srp_password
         .as_ref()
@@ -536,6 +584,9 @@ pub async fn apply_tallied<D: UserDirectory, S: StateStore>(
         }
         if fp.is_some() {
             r.material_fp.clone_from(&fp);
+        }
+        if pending.is_some() {
+            r.pending_sign_up.clone_from(&pending);
         }
         r.attempts.remove(&event.id);
     })
@@ -678,6 +729,39 @@ mod tests {
                 Step::SetPassword(Password("pw".into()))
             ]
         );
+    }
+
+    #[test]
+    fn a_newer_sign_up_from_the_peer_replaces_an_unconfirmed_user_never_a_confirmed_one() {
+        let cfg = ApplyConfig::standard();
+        let ev = event(create(Some(String::new())));
+        let (steps, outcome) = plan_all(
+            &ev,
+            Some(&user("UNCONFIRMED", true, &[])),
+            pw(),
+            ConfirmVerifies::Nothing,
+            &cfg,
+        )
+        .unwrap();
+        assert_eq!(
+            (steps, outcome),
+            (
+                vec![
+                    Step::Delete,
+                    Step::Create { attributes: vec![] },
+                    Step::SetEnabled(false),
+                    Step::SetPassword(Password("pw".into()))
+                ],
+                Outcome::Applied
+            )
+        );
+        for confirmed in [user("CONFIRMED", true, &[]), user("CONFIRMED", false, &[])] {
+            assert_eq!(
+                plan_all(&ev, Some(&confirmed), pw(), ConfirmVerifies::Nothing, &cfg).unwrap(),
+                (vec![], Outcome::AlreadyApplied),
+                "a sign-up never changes a confirmed user (nor its password)"
+            );
+        }
     }
 
     #[test]
@@ -1216,6 +1300,7 @@ mod stale_tests {
         .unwrap();
         let gone = store.load(&rk).await.unwrap().record;
         assert!(gone.srp.is_none() && gone.mfa.is_none() && gone.material_fp.is_none());
+        assert!(gone.pending_sign_up.is_none());
         // Without an app pool (or when the target is the app pool) nothing is derived.
         let store2 = MemoryStore::default();
         apply(
@@ -1229,5 +1314,67 @@ mod stale_tests {
         .await
         .unwrap();
         assert!(store2.load(&rk).await.unwrap().record.srp.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_replicated_sign_up_keeps_what_finishing_it_needs_until_it_is_confirmed() {
+        use crate::pending::PendingSignUp;
+        use crate::state::{record_key, StateStore};
+        let keys = Keyring::single("k1", [1; 32]);
+        let (pool, store, pacer, cfg) = (
+            Pool::default(),
+            MemoryStore::default(),
+            Pacer::defaults(),
+            ApplyConfig::standard(),
+        );
+        let email = Attr {
+            name: "email".into(),
+            value: "a@x.io".into(),
+        };
+        let sign_up = ev(10, |id| Change::CreateUser {
+            attributes: vec![email.clone()],
+            sealed_password: Some(keys.seal(b"first-Pass1", id.as_bytes())),
+            confirm_verifies: Some("email".into()),
+        });
+        apply(&sign_up, &pool, &store, &keys, &pacer, &cfg)
+            .await
+            .unwrap();
+        let rk = record_key("alice");
+        let sealed = store
+            .load(&rk)
+            .await
+            .unwrap()
+            .record
+            .pending_sign_up
+            .expect("a placeholder keeps its sign-up");
+        assert!(!sealed.contains("first-Pass1") && !sealed.contains("a@x.io"));
+        let p = PendingSignUp::open(&keys, &rk, &sealed).unwrap();
+        assert!(p.password_is("first-Pass1"));
+        assert_eq!(p.attributes, vec![email]);
+        // The origin confirms: an ordinary user again, never to be replaced.
+        apply(
+            &ev(20, |_| Change::Confirm),
+            &pool,
+            &store,
+            &keys,
+            &pacer,
+            &cfg,
+        )
+        .await
+        .unwrap();
+        assert!(store
+            .load(&rk)
+            .await
+            .unwrap()
+            .record
+            .pending_sign_up
+            .is_none());
+        // A local sign-up (the proxy's marks) clears it too.
+        let mut r = crate::state::UserRecord {
+            pending_sign_up: Some(sealed),
+            ..Default::default()
+        };
+        r.advance(&sign_up.change, &ev(30, |_| Change::Confirm).order());
+        assert!(r.pending_sign_up.is_none());
     }
 }

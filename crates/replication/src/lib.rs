@@ -6,6 +6,7 @@ pub mod apply;
 pub mod build;
 pub mod event;
 pub mod pacing;
+pub mod pending;
 pub mod state;
 pub mod user;
 

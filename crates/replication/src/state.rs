@@ -45,6 +45,12 @@ pub struct UserRecord {
     /// peer. A successful USER_PASSWORD_AUTH whose password matches sends nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub material_fp: Option<String>,
+    /// A sign-up replicated from the peer and not confirmed there yet: the placeholder this
+    /// region holds for it may be finished here (`crate::pending`). Sealed (password and
+    /// attributes), bound to the record key; cleared by any later sign-up, confirmation or
+    /// deletion of the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_sign_up: Option<String>,
 }
 
 /// The fingerprint kept in `UserRecord::material_fp`: keyed with the replication keyring (both
@@ -297,12 +303,15 @@ impl UserRecord {
                 self.confirm_verifies = confirm_verifies.clone();
                 self.srp = None;
                 self.mfa = None;
+                self.pending_sign_up = None;
             }
+            Change::Confirm => self.pending_sign_up = None,
             // The verifier and the fingerprint go with the user.
             Change::Delete => {
                 self.srp = None;
                 self.mfa = None;
                 self.material_fp = None;
+                self.pending_sign_up = None;
             }
             Change::MfaPreference { settings } => self.mfa = Some(enables_mfa(settings)),
             Change::Settings { mfa_options } => self.mfa = Some(enables_mfa(mfa_options)),
@@ -507,6 +516,34 @@ mod tests {
             )),
             None
         );
+    }
+
+    #[test]
+    fn a_stale_confirmation_from_the_origin_never_confirms_a_sign_up_made_here_later() {
+        // Signed up at the origin (10), replicated here as a placeholder; the origin confirms
+        // (20) but that event is late; meanwhile the user signs up again here (30, this
+        // proxy's marks). The late confirmation must not confirm the new sign-up (its code was
+        // sent by this pool).
+        let sign_up = |ms| {
+            at(
+                ms,
+                Change::CreateUser {
+                    attributes: vec![],
+                    sealed_password: None,
+                    confirm_verifies: Some("email".into()),
+                },
+            )
+        };
+        let mut rec = UserRecord::default();
+        applied(&mut rec, &sign_up(10));
+        rec.pending_sign_up = Some("sealed".into());
+        applied(&mut rec, &sign_up(30));
+        assert!(
+            rec.pending_sign_up.is_none(),
+            "the sign-up here replaced the placeholder"
+        );
+        assert_eq!(rec.fresh(&at(20, Change::Confirm)), None);
+        assert_eq!(rec.fresh(&at(40, Change::Confirm)), Some(Change::Confirm));
     }
 
     #[test]

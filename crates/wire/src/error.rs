@@ -14,6 +14,8 @@ pub enum ErrorKind {
     ServiceUnavailable,
     Serialization,
     UserLambdaValidation,
+    CodeMismatch,
+    UserNotConfirmed,
 }
 
 impl ErrorKind {
@@ -29,6 +31,8 @@ impl ErrorKind {
             Self::ServiceUnavailable => "ServiceUnavailableException",
             Self::Serialization => "SerializationException",
             Self::UserLambdaValidation => "UserLambdaValidationException",
+            Self::CodeMismatch => "CodeMismatchException",
+            Self::UserNotConfirmed => "UserNotConfirmedException",
         }
     }
 }
