@@ -32,6 +32,10 @@ pub struct Config {
     pub state_table: Option<String>,
     pub peer: Option<Peer>,
     pub fallback_queue_url: Option<String>,
+    /// This region's DLQ: the standalone fallback forwarder sets unreadable messages aside
+    /// there, with the reason (as the replicator Lambda's forwarder does). Unset: they stay on
+    /// the fallback queue (logged, never dropped).
+    pub dlq_url: Option<String>,
     pub drain_parameter: Option<String>,
     pub listen: SocketAddr,
     /// Proxies (CIDRs) whose X-Forwarded-For entries are believed, standalone. Empty: none,
@@ -191,6 +195,7 @@ impl Config {
             state_table: env.get("RELAY_STATE_TABLE"),
             peer,
             fallback_queue_url: env.get("RELAY_FALLBACK_QUEUE_URL"),
+            dlq_url: env.get("RELAY_DLQ_URL"),
             drain_parameter: env.get("RELAY_DRAIN_PARAMETER"),
             listen,
             trusted_proxies: trusted_proxies(env)?,

@@ -22,6 +22,10 @@
 //!   outage longer than one invocation lose nothing.
 #![forbid(unsafe_code)]
 
+pub mod lambda;
+pub mod ports;
+pub mod worker;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -66,7 +70,9 @@ pub struct Config {
 
 #[derive(Debug, Clone)]
 pub struct Forward {
-    /// Queue name of this region's fallback queue (the last segment of its URL).
+    /// This region's fallback queue.
+    pub fallback_queue_url: String,
+    /// Its queue name (the last segment of its URL), as the event source's ARN ends.
     pub fallback_queue_name: String,
     pub peer_region: String,
     pub peer_queue_url: String,
@@ -116,6 +122,7 @@ impl Config {
         let forward = match (env.get("RELAY_FALLBACK_QUEUE_URL"), env.get("RELAY_PEER_REGION"), env.get("RELAY_PEER_QUEUE_URL")) {
             (Some(fb), Some(peer_region), Some(peer_queue_url)) => Some(Forward {
                 fallback_queue_name: fb.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_owned(),
+                fallback_queue_url: fb,
                 peer_region,
                 peer_queue_url,
                 peer_aws_endpoint: env.get("RELAY_PEER_AWS_ENDPOINT"),
@@ -290,7 +297,7 @@ pub struct Replicator<D, S> {
     /// The replication keyring; re-read from Secrets Manager when an event names a key it
     /// does not have (a key rotated in at the origin).
     pub keys: std::sync::RwLock<Keyring>,
-    pub key_source: Option<(relay_aws::Secrets, String)>,
+    pub key_source: Option<Box<dyn ports::KeySource>>,
     /// When the keyring was last re-read for an unknown key id (at most once a minute, so a
     /// stream of events naming made-up key ids cannot hammer Secrets Manager).
     pub last_reload: Mutex<Option<std::time::Instant>>,
@@ -346,7 +353,7 @@ impl<D: UserDirectory, S: StateStore> Replicator<D, S> {
 
     /// Re-reads the keyring, at most once per KEY_RELOAD_EVERY.
     async fn reload_keys(&self) -> Option<Keyring> {
-        let (secrets, id) = self.key_source.as_ref()?;
+        let source = self.key_source.as_ref()?;
         {
             let mut last = self.last_reload.lock().unwrap_or_else(|p| p.into_inner());
             if last.is_some_and(|at| at.elapsed() < KEY_RELOAD_EVERY) {
@@ -354,12 +361,7 @@ impl<D: UserDirectory, S: StateStore> Replicator<D, S> {
             }
             *last = Some(std::time::Instant::now());
         }
-        match secrets
-            .get(id)
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|t| Keyring::from_json(&t).map_err(|e| e.to_string()))
-        {
+        match source.read().await {
             Ok(k) => {
                 tracing::info!(current = k.current_id(), "replication keyring re-read");
                 *self.keys.write().unwrap_or_else(|p| p.into_inner()) = k.clone();
@@ -530,6 +532,28 @@ fn emf_event(action: &str, outcome: &str, lag_ms: u64, applied: bool, tally: &Ta
     .to_string()
 }
 
+/// One CloudWatch EMF line per forwarding batch (metric `FallbackForwarded`, no dimensions):
+/// fallback events this region's replicator moved to the peer's inbound queue.
+pub fn emf_forwarded(n: usize) -> String {
+    serde_json::json!({
+        "_aws": {"Timestamp": now_ms(), "CloudWatchMetrics": [{"Namespace": "CognitoRelay", "Dimensions": [[]], "Metrics": [{"Name": "FallbackForwarded", "Unit": "Count"}]}]},
+        "FallbackForwarded": n,
+    })
+    .to_string()
+}
+
+/// One CloudWatch EMF line per dependency the Lambda waits for (metric `DependencyWaitingSeconds`).
+pub fn emf_waiting(w: &relay_aws::liveness::Waiting) -> String {
+    let now = now_ms();
+    serde_json::json!({
+        "_aws": {"Timestamp": now, "CloudWatchMetrics": [{"Namespace": "CognitoRelay", "Dimensions": [["Dependency"]], "Metrics": [{"Name": "DependencyWaitingSeconds", "Unit": "Seconds"}]}]},
+        "Dependency": w.dependency,
+        "DependencyWaitingSeconds": now.saturating_sub(w.since_ms) / 1000,
+        "message": w.line(),
+    })
+    .to_string()
+}
+
 /// This region's dead-letter queue, as a port so that settling is unit-tested.
 pub trait DeadLetterQueue: Send + Sync {
     /// Sends `body` with its `reason` (a message attribute), in `group_id`, deduplicated by
@@ -616,16 +640,19 @@ pub type Live = Replicator<relay_aws::cognito::Pool, relay_aws::state::Table>;
 /// in-process backoff retries: see the module doc). Fails (before any work) on an unreadable
 /// replication key.
 pub async fn build(sdk: &relay_aws::SdkConfig, cfg: Config, emf: bool) -> Result<Live, String> {
-    let secrets = relay_aws::Secrets::new(sdk);
-    let keys = Keyring::from_json(&secrets.get(&cfg.replication_key_secret_id).await?)
-        .map_err(|e| e.to_string())?;
+    use ports::KeySource as _;
+    let source = ports::SecretKeys {
+        secrets: relay_aws::Secrets::new(sdk),
+        secret_id: cfg.replication_key_secret_id.clone(),
+    };
+    let keys = source.read().await.map_err(|e| e.to_string())?;
     let dir = relay_aws::cognito::Pool::new(
         &relay_aws::without_retries(sdk),
         &cfg.user_pool_id,
         cfg.username_attributes.clone(),
     );
     let pacer = Pacer::new(&cfg.quotas);
-    let key_source = Some((secrets, cfg.replication_key_secret_id.clone()));
+    let key_source: Option<Box<dyn ports::KeySource>> = Some(Box::new(source));
     let store = relay_aws::state::Table::new(sdk, &cfg.state_table);
     Ok(Replicator {
         dir,
@@ -1140,5 +1167,244 @@ mod tests {
             .await;
         assert!(matches!(&d[0], Disposition::DeadLetter(r) if r.contains("not JSON")));
         assert!(r.stats.prometheus().contains("outcome=\"permanent\""));
+    }
+
+    impl ports::PoolProbe for Pool {
+        async fn ping(&self) -> Result<(), ports::PortError> {
+            Ok(())
+        }
+    }
+
+    /// An inbound queue in memory: what is queued, and the receipts deleted.
+    #[derive(Default)]
+    struct Queue {
+        queued: Mutex<Vec<ports::Received>>,
+        deleted: Mutex<Vec<String>>,
+    }
+    impl ports::InboundQueue for Queue {
+        async fn receive(&self) -> Result<Vec<ports::Received>, ports::PortError> {
+            let batch: Vec<_> = self.queued.lock().unwrap().drain(..).collect();
+            if batch.is_empty() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Ok(batch)
+        }
+        async fn delete(&self, receipt: &str) -> Result<(), ports::PortError> {
+            self.deleted.lock().unwrap().push(receipt.to_owned());
+            Ok(())
+        }
+    }
+    fn received(m: Inbound) -> ports::Received {
+        ports::Received {
+            receipt: format!("r-{}", m.message_id),
+            message: m,
+        }
+    }
+    fn garbage(id: &str) -> Inbound {
+        Inbound {
+            message_id: id.into(),
+            body: "not json".into(),
+            receive_count: 1,
+            group_id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_worker_leaves_a_failing_event_for_redelivery_then_dead_letters_it_with_the_reason(
+    ) {
+        let r = replicator();
+        let (queue, dlq) = (Queue::default(), Dlq::default());
+        let live = relay_aws::liveness::Liveness::default();
+        let head = event("throttled", Change::Delete, 1);
+        for delivery in 1..=4 {
+            let batch = [received(sealed(&head, delivery))];
+            let report = worker::run_batch(&r, &queue, Some(&dlq), &live, &batch).await;
+            assert_eq!(
+                report,
+                worker::BatchReport {
+                    settled: 0,
+                    left: 1,
+                    stalled: true
+                },
+                "delivery {delivery}"
+            );
+        }
+        assert!(queue.deleted.lock().unwrap().is_empty() && dlq.sent.lock().unwrap().is_empty());
+        let batch = [received(sealed(&head, 5))];
+        let report = worker::run_batch(&r, &queue, Some(&dlq), &live, &batch).await;
+        assert_eq!((report.settled, report.left), (1, 0));
+        let sent = dlq.sent.lock().unwrap().clone();
+        assert_eq!(sent.len(), 1);
+        assert!(
+            sent[0].3.starts_with("gave up after 5 attempts: ")
+                && sent[0].3.contains("TooManyRequests"),
+            "{sent:?}"
+        );
+        assert_eq!(sent[0].1, head.group_id(), "dead-lettered in its user's group");
+        assert_eq!(*queue.deleted.lock().unwrap(), [format!("r-m-{}", head.id)]);
+    }
+
+    #[tokio::test]
+    async fn the_worker_dead_letters_an_unreadable_message_and_keeps_it_without_a_dlq() {
+        let r = replicator();
+        let live = relay_aws::liveness::Liveness::default();
+        let (queue, dlq) = (Queue::default(), Dlq::default());
+        let batch = [received(garbage("g")), received(msg("bob", Change::Delete, 1))];
+        let report = worker::run_batch(&r, &queue, Some(&dlq), &live, &batch).await;
+        assert_eq!((report.settled, report.left, report.stalled), (2, 0, false));
+        let sent = dlq.sent.lock().unwrap().clone();
+        assert_eq!(sent.len(), 1);
+        assert_eq!((sent[0].0.as_str(), sent[0].1.as_str()), ("not json", "poison"));
+        assert!(sent[0].3.contains("not JSON"), "{sent:?}");
+        // No DLQ, or one that cannot be written: the message stays on the queue, never dropped.
+        let down = Dlq {
+            down: true,
+            ..Default::default()
+        };
+        for dlq in [None, Some(&down as &dyn DeadLetterQueue)] {
+            let queue = Queue::default();
+            let report =
+                worker::run_batch(&r, &queue, dlq, &live, &[received(garbage("g2"))]).await;
+            assert_eq!((report.settled, report.left), (0, 1));
+            assert!(queue.deleted.lock().unwrap().is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn the_worker_loop_settles_what_it_receives_and_stops_when_asked() {
+        let r = replicator();
+        let live = relay_aws::liveness::Liveness::default();
+        let (queue, dlq) = (Queue::default(), Dlq::default());
+        queue.queued.lock().unwrap().extend([
+            received(msg("bob", Change::Delete, 1)),
+            received(garbage("g")),
+        ]);
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let run = worker::run(&r, &queue, Some(&dlq), &live, rx);
+        let stop = async {
+            while queue.deleted.lock().unwrap().len() < 2 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            tx.send(true).unwrap();
+        };
+        tokio::time::timeout(Duration::from_secs(10), futures_join(run, stop))
+            .await
+            .expect("the worker stops once asked");
+        assert_eq!(dlq.sent.lock().unwrap().len(), 1, "the unreadable one, in the DLQ");
+        let text = r.stats.prometheus();
+        assert!(
+            text.contains("action=\"X\"") && !text.contains("retryable"),
+            "bob's event settled without a retry: {text}"
+        );
+    }
+
+    async fn futures_join(a: impl std::future::Future<Output = ()>, b: impl std::future::Future<Output = ()>) {
+        tokio::join!(a, b);
+    }
+
+    #[tokio::test]
+    async fn the_lambda_reports_exactly_the_records_to_deliver_again() {
+        let r = replicator();
+        let dlq = Dlq::default();
+        let records = [
+            msg("bob", Change::Delete, 1),
+            msg("throttled", Change::Delete, 1),
+            garbage("g"),
+            sealed(&event("throttled", Change::GlobalSignOut, 2), 1),
+        ];
+        let resp = lambda::apply(&r, Some(&dlq), &records).await;
+        let failed: Vec<&str> = resp
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(failed, [records[1].message_id.as_str(), records[3].message_id.as_str()]);
+        assert_eq!(dlq.sent.lock().unwrap().len(), 1, "the unreadable one is set aside");
+        let resp = lambda::not_ready(&records, Duration::from_secs(1));
+        assert_eq!(resp.batch_item_failures.len(), 4, "no key: everything comes back");
+    }
+
+    /// A peer queue and a DLQ in memory, for the forwarder.
+    #[derive(Default)]
+    struct Peer {
+        got: Mutex<Vec<String>>,
+        dlq: Option<Mutex<Vec<(String, String)>>>,
+    }
+    impl relay_aws::forward::Ports for Peer {
+        async fn send(
+            &self,
+            event: &Header,
+            _: &str,
+        ) -> Result<(), relay_aws::forward::ForwardError> {
+            self.got.lock().unwrap().push(event.id.clone());
+            Ok(())
+        }
+        async fn set_aside(
+            &self,
+            record: &relay_aws::forward::Record,
+            reason: &str,
+        ) -> Result<bool, relay_aws::forward::ForwardError> {
+            Ok(match &self.dlq {
+                Some(d) => {
+                    d.lock()
+                        .unwrap()
+                        .push((record.message_id.clone(), reason.to_owned()));
+                    true
+                }
+                None => false,
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn the_lambda_forwards_fallback_records_and_never_drops_an_unreadable_one() {
+        let live = relay_aws::liveness::Liveness::default();
+        let records = [msg("bob", Change::Delete, 1), garbage("g")];
+        let peer = Peer {
+            dlq: Some(Mutex::new(vec![])),
+            ..Default::default()
+        };
+        let out = lambda::forward(&peer, &live, &records).await;
+        assert_eq!(out.forwarded, 1);
+        assert!(out.response.batch_item_failures.is_empty());
+        let set_aside = peer.dlq.unwrap().into_inner().unwrap();
+        assert_eq!(set_aside.len(), 1);
+        assert!(set_aside[0].0 == "g" && set_aside[0].1.contains("unreadable"), "{set_aside:?}");
+        // Without a DLQ it is reported as a failure: SQS keeps it (its redrive policy decides).
+        let peer = Peer::default();
+        let out = lambda::forward(&peer, &live, &records).await;
+        let failed: Vec<&str> = out
+            .response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(failed, ["g"]);
+    }
+
+    #[test]
+    fn only_records_from_the_fallback_queue_are_forwarded() {
+        let mut cfg = replicator().cfg;
+        let event = |arn: &str| {
+            let mut m = aws_lambda_events::event::sqs::SqsMessage::default();
+            m.event_source_arn = Some(arn.into());
+            let mut e = aws_lambda_events::event::sqs::SqsEvent::default();
+            e.records = vec![m];
+            e
+        };
+        let fallback = event("arn:aws:sqs:b:1:relay-fallback.fifo");
+        assert_eq!(lambda::route(&cfg, &fallback), lambda::Route::Apply, "not configured");
+        cfg.forward = Some(Forward {
+            fallback_queue_url: "http://q/1/relay-fallback.fifo".into(),
+            fallback_queue_name: "relay-fallback.fifo".into(),
+            peer_region: "a".into(),
+            peer_queue_url: "http://q/1/inbound.fifo".into(),
+            peer_aws_endpoint: None,
+        });
+        assert_eq!(lambda::route(&cfg, &fallback), lambda::Route::Forward);
+        assert_eq!(
+            lambda::route(&cfg, &event("arn:aws:sqs:b:1:inbound.fifo")),
+            lambda::Route::Apply
+        );
     }
 }
