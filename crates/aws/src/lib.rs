@@ -11,6 +11,7 @@ pub mod permissions;
 pub mod queue;
 pub mod runtime;
 pub mod state;
+pub mod telemetry;
 
 use std::time::Duration;
 

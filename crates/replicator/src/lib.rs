@@ -26,7 +26,7 @@ pub mod lambda;
 pub mod ports;
 pub mod worker;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -192,29 +192,36 @@ pub enum Disposition {
     Retry(String),
 }
 
-/// How many recent lags the Prometheus summary is computed over (a long-running worker must
-/// not grow without bound).
-const LAG_WINDOW: usize = 4096;
-
-#[derive(Default)]
+/// The replicator's Prometheus metrics, recorded through the `metrics` facade into this
+/// instance's own recorder (`relay_aws::telemetry::prometheus`): `relay_replication_events_total`
+/// by action and outcome, `relay_replication_apply_retries_total` and
+/// `relay_replication_cognito_throttled_total` by action, and the lag summary
+/// `relay_replication_lag_ms` (p50/p99 over the last 15 minutes, `_sum`/`_count` since start).
 pub struct Stats {
-    pub outcomes: Mutex<BTreeMap<(String, String), u64>>,
-    /// The most recent lags (at most LAG_WINDOW), for the quantiles.
-    pub lag_ms: Mutex<std::collections::VecDeque<u64>>,
-    lag_sum: std::sync::atomic::AtomicU64,
-    lag_count: std::sync::atomic::AtomicU64,
-    /// Per action: (calls retried in process, attempts Cognito throttled).
-    pub calls: Mutex<BTreeMap<String, (u64, u64)>>,
+    recorder: metrics_exporter_prometheus::PrometheusRecorder,
+    lags: std::sync::atomic::AtomicU64,
 }
 
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            recorder: relay_aws::telemetry::prometheus(&[]),
+            lags: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+/// Lag samples between two upkeeps of the recorder (which folds buffered samples into the
+/// summary, so a process nobody scrapes does not buffer without bound).
+const UPKEEP_EVERY: u64 = 1024;
+
 impl Stats {
+    fn record(&self, f: impl FnOnce()) {
+        metrics::with_local_recorder(&self.recorder, f);
+    }
     fn count(&self, action: &str, outcome: &str) {
-        *self
-            .outcomes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry((action.to_owned(), outcome.to_owned()))
-            .or_default() += 1;
+        let labels = [("action", action.to_owned()), ("outcome", outcome.to_owned())];
+        self.record(|| metrics::counter!("relay_replication_events_total", &labels).increment(1));
     }
     /// Counts what applying one event of `action` cost in retries and throttled attempts.
     fn count_calls(&self, action: &str, tally: &Tally) {
@@ -222,71 +229,24 @@ impl Stats {
         if retries + throttled == 0 {
             return;
         }
-        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = calls.entry(action.to_owned()).or_default();
-        entry.0 += retries;
-        entry.1 += throttled;
+        let labels = [("action", action.to_owned())];
+        self.record(|| {
+            metrics::counter!("relay_replication_apply_retries_total", &labels).increment(retries);
+            metrics::counter!("relay_replication_cognito_throttled_total", &labels)
+                .increment(throttled);
+        });
     }
     fn record_lag(&self, lag: u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        let mut w = self.lag_ms.lock().unwrap_or_else(|p| p.into_inner());
-        if w.len() == LAG_WINDOW {
-            w.pop_front();
+        self.record(|| metrics::histogram!("relay_replication_lag_ms").record(lag as f64));
+        let n = self.lags.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if n % UPKEEP_EVERY == 0 {
+            self.recorder.handle().run_upkeep();
         }
-        w.push_back(lag);
-        self.lag_sum.fetch_add(lag, Relaxed);
-        self.lag_count.fetch_add(1, Relaxed);
     }
 
+    /// The Prometheus text exposition.
     pub fn prometheus(&self) -> String {
-        let mut s = String::from("# TYPE relay_replication_events_total counter\n");
-        for ((a, o), n) in self
-            .outcomes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            s.push_str(&format!(
-                "relay_replication_events_total{{action=\"{a}\",outcome=\"{o}\"}} {n}\n"
-            ));
-        }
-        let calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
-        s.push_str("# TYPE relay_replication_apply_retries_total counter\n");
-        for (a, (retries, _)) in calls.iter() {
-            s.push_str(&format!(
-                "relay_replication_apply_retries_total{{action=\"{a}\"}} {retries}\n"
-            ));
-        }
-        s.push_str("# TYPE relay_replication_cognito_throttled_total counter\n");
-        for (a, (_, throttled)) in calls.iter() {
-            s.push_str(&format!(
-                "relay_replication_cognito_throttled_total{{action=\"{a}\"}} {throttled}\n"
-            ));
-        }
-        drop(calls);
-        let mut sorted: Vec<u64> = self
-            .lag_ms
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .copied()
-            .collect();
-        sorted.sort_unstable();
-        let q = |p: f64| {
-            sorted
-                .get(((sorted.len() as f64 - 1.0) * p).round() as usize)
-                .copied()
-                .unwrap_or(0)
-        };
-        s.push_str("# TYPE relay_replication_lag_ms summary\n");
-        s.push_str(&format!("relay_replication_lag_ms{{quantile=\"0.5\"}} {}\nrelay_replication_lag_ms{{quantile=\"0.99\"}} {}\n", q(0.5), q(0.99)));
-        use std::sync::atomic::Ordering::Relaxed;
-        s.push_str(&format!(
-            "relay_replication_lag_ms_sum {}\nrelay_replication_lag_ms_count {}\n",
-            self.lag_sum.load(Relaxed),
-            self.lag_count.load(Relaxed)
-        ));
-        s
+        self.recorder.handle().render()
     }
 }
 
@@ -517,41 +477,39 @@ impl<D: UserDirectory, S: StateStore> Replicator<D, S> {
 /// for the requests it forwards: the dimensionless series sums both); `ApplyRetries` counts
 /// calls the in-process backoff repeated.
 fn emf_event(action: &str, outcome: &str, lag_ms: u64, applied: bool, tally: &Tally) -> String {
-    serde_json::json!({
-        "_aws": {"Timestamp": now_ms(), "CloudWatchMetrics": [{"Namespace": "CognitoRelay", "Dimensions": [["Action"], []], "Metrics": [
-            {"Name": "ReplicationLagMs", "Unit": "Milliseconds"}, {"Name": "ReplicationApplied", "Unit": "Count"}, {"Name": "ReplicationFailed", "Unit": "Count"},
-            {"Name": "CognitoThrottled", "Unit": "Count"}, {"Name": "ApplyRetries", "Unit": "Count"}]}]},
-        "Action": action,
-        "Outcome": outcome,
-        "ReplicationLagMs": lag_ms,
-        "ReplicationApplied": u8::from(applied),
-        "ReplicationFailed": u8::from(!applied),
-        "CognitoThrottled": tally.throttled(),
-        "ApplyRetries": tally.retries(),
-    })
-    .to_string()
+    use relay_aws::telemetry::{names, Emf, Unit};
+    Emf::new(&[&["Action"], &[]])
+        .with("Action", action)
+        .with("Outcome", outcome)
+        .metric(names::REPLICATION_LAG_MS, Unit::Milliseconds, lag_ms)
+        .metric(names::REPLICATION_APPLIED, Unit::Count, u8::from(applied))
+        .metric(names::REPLICATION_FAILED, Unit::Count, u8::from(!applied))
+        .metric(names::COGNITO_THROTTLED, Unit::Count, tally.throttled())
+        .metric(names::APPLY_RETRIES, Unit::Count, tally.retries())
+        .line()
 }
 
 /// One CloudWatch EMF line per forwarding batch (metric `FallbackForwarded`, no dimensions):
 /// fallback events this region's replicator moved to the peer's inbound queue.
 pub fn emf_forwarded(n: usize) -> String {
-    serde_json::json!({
-        "_aws": {"Timestamp": now_ms(), "CloudWatchMetrics": [{"Namespace": "CognitoRelay", "Dimensions": [[]], "Metrics": [{"Name": "FallbackForwarded", "Unit": "Count"}]}]},
-        "FallbackForwarded": n,
-    })
-    .to_string()
+    use relay_aws::telemetry::{names, Emf, Unit};
+    Emf::new(&[&[]])
+        .metric(names::FALLBACK_FORWARDED, Unit::Count, n)
+        .line()
 }
 
 /// One CloudWatch EMF line per dependency the Lambda waits for (metric `DependencyWaitingSeconds`).
 pub fn emf_waiting(w: &relay_aws::liveness::Waiting) -> String {
-    let now = now_ms();
-    serde_json::json!({
-        "_aws": {"Timestamp": now, "CloudWatchMetrics": [{"Namespace": "CognitoRelay", "Dimensions": [["Dependency"]], "Metrics": [{"Name": "DependencyWaitingSeconds", "Unit": "Seconds"}]}]},
-        "Dependency": w.dependency,
-        "DependencyWaitingSeconds": now.saturating_sub(w.since_ms) / 1000,
-        "message": w.line(),
-    })
-    .to_string()
+    use relay_aws::telemetry::{names, Emf, Unit};
+    Emf::new(&[&["Dependency"]])
+        .with("Dependency", w.dependency.clone())
+        .metric(
+            names::DEPENDENCY_WAITING_SECONDS,
+            Unit::Seconds,
+            now_ms().saturating_sub(w.since_ms) / 1000,
+        )
+        .with("message", w.line())
+        .line()
 }
 
 /// This region's dead-letter queue, as a port so that settling is unit-tested.
@@ -768,24 +726,22 @@ mod tests {
     }
 
     #[test]
-    fn lag_memory_is_bounded_but_counts_everything() {
+    fn lag_is_a_summary_with_the_quantiles_relayctl_reads_and_counts_everything() {
         let s = Stats::default();
-        for i in 0..(LAG_WINDOW as u64 + 100) {
-            s.record_lag(i);
+        for i in 0..(UPKEEP_EVERY + 100) {
+            s.record_lag(i % 10);
         }
-        assert_eq!(s.lag_ms.lock().unwrap().len(), LAG_WINDOW);
         let text = s.prometheus();
         assert!(
-            text.contains(&format!(
-                "relay_replication_lag_ms_count {}",
-                LAG_WINDOW + 100
-            )),
+            text.contains(&format!("relay_replication_lag_ms_count {}\n", UPKEEP_EVERY + 100)),
             "{text}"
         );
-        assert!(
-            text.contains("quantile=\"0.99\"} 4"),
-            "quantiles come from the recent window: {text}"
-        );
+        let p99: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("relay_replication_lag_ms{quantile=\"0.99\"} "))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-1.0);
+        assert!((8.5..=9.5).contains(&p99), "{text}");
     }
 
     #[test]
@@ -861,8 +817,8 @@ mod tests {
             "{text}"
         );
         assert!(
-            r.stats.lag_ms.lock().unwrap().is_empty(),
-            "a forged origin time never reaches the lag metric"
+            !text.contains("relay_replication_lag_ms"),
+            "a forged origin time never reaches the lag metric: {text}"
         );
     }
 
