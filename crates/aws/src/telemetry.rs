@@ -100,7 +100,12 @@ impl Emf {
     }
 
     /// A metric (one of [`names`]) and its value.
-    pub fn metric(mut self, name: &'static str, unit: Unit, value: impl Into<serde_json::Value>) -> Self {
+    pub fn metric(
+        mut self,
+        name: &'static str,
+        unit: Unit,
+        value: impl Into<serde_json::Value>,
+    ) -> Self {
         self.metrics
             .push(serde_json::json!({"Name": name, "Unit": unit.as_str()}));
         self.values.insert(name.to_owned(), value.into());
@@ -156,7 +161,9 @@ pub fn prometheus(histograms: &[&str]) -> PrometheusRecorder {
         .build_recorder()
 }
 
-fn configured(histograms: &[&str]) -> Result<PrometheusBuilder, metrics_exporter_prometheus::BuildError> {
+fn configured(
+    histograms: &[&str],
+) -> Result<PrometheusBuilder, metrics_exporter_prometheus::BuildError> {
     let mut b = PrometheusBuilder::new()
         .set_quantiles(QUANTILES)?
         .set_bucket_duration(SUMMARY_WINDOW.1)?;
@@ -192,7 +199,10 @@ mod tests {
             d["Metrics"],
             serde_json::json!([{"Name": "ProxyLatencyMs", "Unit": "Milliseconds"}])
         );
-        assert_eq!((&line["Action"], &line["ProxyLatencyMs"]), (&serde_json::json!("SignUp"), &serde_json::json!(1.5)));
+        assert_eq!(
+            (&line["Action"], &line["ProxyLatencyMs"]),
+            (&serde_json::json!("SignUp"), &serde_json::json!(1.5))
+        );
     }
 
     /// The CognitoRelay metric names a file of the CDK app or relayctl reads.
@@ -227,7 +237,11 @@ mod tests {
             }
             for line in text.lines() {
                 if line.contains("METRIC_NAMESPACE") && line.contains("metricName: '") {
-                    if let Some(name) = line.split("metricName: '").nth(1).and_then(|s| s.split('\'').next()) {
+                    if let Some(name) = line
+                        .split("metricName: '")
+                        .nth(1)
+                        .and_then(|s| s.split('\'').next())
+                    {
                         out.push((file.clone(), name.to_owned()));
                     }
                 }
@@ -241,7 +255,8 @@ mod tests {
         let mut read = Vec::new();
         read_by(&root.join("cdk/lib"), &mut read);
         let cdk = read.len();
-        let relayctl = std::fs::read_to_string(root.join("crates/relayctl/src/cloudwatch.rs")).unwrap();
+        let relayctl =
+            std::fs::read_to_string(root.join("crates/relayctl/src/cloudwatch.rs")).unwrap();
         for line in relayctl.lines() {
             let t = line.trim();
             if t.starts_with("(\"") && t.ends_with("),") {
@@ -250,10 +265,17 @@ mod tests {
                 }
             }
         }
-        assert!(cdk >= 3 && read.len() > cdk, "the scan found the readers: {read:?}");
+        assert!(
+            cdk >= 3 && read.len() > cdk,
+            "the scan found the readers: {read:?}"
+        );
         let unknown: Vec<_> = read
             .iter()
-            .filter(|(_, n)| !n.is_empty() && n.chars().all(char::is_alphanumeric) && !names::ALL.contains(&n.as_str()))
+            .filter(|(_, n)| {
+                !n.is_empty()
+                    && n.chars().all(char::is_alphanumeric)
+                    && !names::ALL.contains(&n.as_str())
+            })
             .collect();
         assert!(unknown.is_empty(), "read but never emitted: {unknown:?}");
         assert!(relayctl.contains(&format!("NAMESPACE: &str = \"{NAMESPACE}\"")));

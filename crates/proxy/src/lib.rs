@@ -62,7 +62,11 @@ impl Sdk {
 /// source): this region's fallback queue to the peer's inbound queue, unreadable messages set
 /// aside in RELAY_DLQ_URL with the reason. `None` when this proxy has no peer or fallback queue.
 pub fn fallback_forwarder(cfg: &Config, sdk: &Sdk) -> Option<relay_aws::forward::Forwarder> {
-    let (peer, fallback, peer_sdk) = (cfg.peer.as_ref()?, cfg.fallback_queue_url.clone()?, sdk.peer.as_ref()?);
+    let (peer, fallback, peer_sdk) = (
+        cfg.peer.as_ref()?,
+        cfg.fallback_queue_url.clone()?,
+        sdk.peer.as_ref()?,
+    );
     Some(relay_aws::forward::Forwarder {
         local: relay_aws::queue::Queues::new(&sdk.home),
         fallback_url: fallback,

@@ -113,7 +113,10 @@ pub async fn forward<P: Ports>(ports: &P, live: &Liveness, records: &[Inbound]) 
         .collect();
     let fates = forward_batch(ports, &batch).await;
     note_peer(live, &fates);
-    let forwarded = fates.iter().filter(|f| matches!(f, Fate::Forwarded)).count();
+    let forwarded = fates
+        .iter()
+        .filter(|f| matches!(f, Fate::Forwarded))
+        .count();
     let failed = batch
         .into_iter()
         .zip(fates)

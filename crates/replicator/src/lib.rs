@@ -220,7 +220,10 @@ impl Stats {
         metrics::with_local_recorder(&self.recorder, f);
     }
     fn count(&self, action: &str, outcome: &str) {
-        let labels = [("action", action.to_owned()), ("outcome", outcome.to_owned())];
+        let labels = [
+            ("action", action.to_owned()),
+            ("outcome", outcome.to_owned()),
+        ];
         self.record(|| metrics::counter!("relay_replication_events_total", &labels).increment(1));
     }
     /// Counts what applying one event of `action` cost in retries and throttled attempts.
@@ -733,7 +736,10 @@ mod tests {
         }
         let text = s.prometheus();
         assert!(
-            text.contains(&format!("relay_replication_lag_ms_count {}\n", UPKEEP_EVERY + 100)),
+            text.contains(&format!(
+                "relay_replication_lag_ms_count {}\n",
+                UPKEEP_EVERY + 100
+            )),
             "{text}"
         );
         let p99: f64 = text
@@ -1166,8 +1172,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_worker_leaves_a_failing_event_for_redelivery_then_dead_letters_it_with_the_reason(
-    ) {
+    async fn the_worker_leaves_a_failing_event_for_redelivery_then_dead_letters_it_with_the_reason()
+    {
         let r = replicator();
         let (queue, dlq) = (Queue::default(), Dlq::default());
         let live = relay_aws::liveness::Liveness::default();
@@ -1196,7 +1202,11 @@ mod tests {
                 && sent[0].3.contains("TooManyRequests"),
             "{sent:?}"
         );
-        assert_eq!(sent[0].1, head.group_id(), "dead-lettered in its user's group");
+        assert_eq!(
+            sent[0].1,
+            head.group_id(),
+            "dead-lettered in its user's group"
+        );
         assert_eq!(*queue.deleted.lock().unwrap(), [format!("r-m-{}", head.id)]);
     }
 
@@ -1205,12 +1215,18 @@ mod tests {
         let r = replicator();
         let live = relay_aws::liveness::Liveness::default();
         let (queue, dlq) = (Queue::default(), Dlq::default());
-        let batch = [received(garbage("g")), received(msg("bob", Change::Delete, 1))];
+        let batch = [
+            received(garbage("g")),
+            received(msg("bob", Change::Delete, 1)),
+        ];
         let report = worker::run_batch(&r, &queue, Some(&dlq), &live, &batch).await;
         assert_eq!((report.settled, report.left, report.stalled), (2, 0, false));
         let sent = dlq.sent.lock().unwrap().clone();
         assert_eq!(sent.len(), 1);
-        assert_eq!((sent[0].0.as_str(), sent[0].1.as_str()), ("not json", "poison"));
+        assert_eq!(
+            (sent[0].0.as_str(), sent[0].1.as_str()),
+            ("not json", "poison")
+        );
         assert!(sent[0].3.contains("not JSON"), "{sent:?}");
         // No DLQ, or one that cannot be written: the message stays on the queue, never dropped.
         let down = Dlq {
@@ -1246,7 +1262,11 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(10), futures_join(run, stop))
             .await
             .expect("the worker stops once asked");
-        assert_eq!(dlq.sent.lock().unwrap().len(), 1, "the unreadable one, in the DLQ");
+        assert_eq!(
+            dlq.sent.lock().unwrap().len(),
+            1,
+            "the unreadable one, in the DLQ"
+        );
         let text = r.stats.prometheus();
         assert!(
             text.contains("action=\"X\"") && !text.contains("retryable"),
@@ -1254,7 +1274,10 @@ mod tests {
         );
     }
 
-    async fn futures_join(a: impl std::future::Future<Output = ()>, b: impl std::future::Future<Output = ()>) {
+    async fn futures_join(
+        a: impl std::future::Future<Output = ()>,
+        b: impl std::future::Future<Output = ()>,
+    ) {
         tokio::join!(a, b);
     }
 
@@ -1274,10 +1297,24 @@ mod tests {
             .iter()
             .map(|f| f.item_identifier.as_str())
             .collect();
-        assert_eq!(failed, [records[1].message_id.as_str(), records[3].message_id.as_str()]);
-        assert_eq!(dlq.sent.lock().unwrap().len(), 1, "the unreadable one is set aside");
+        assert_eq!(
+            failed,
+            [
+                records[1].message_id.as_str(),
+                records[3].message_id.as_str()
+            ]
+        );
+        assert_eq!(
+            dlq.sent.lock().unwrap().len(),
+            1,
+            "the unreadable one is set aside"
+        );
         let resp = lambda::not_ready(&records, Duration::from_secs(1));
-        assert_eq!(resp.batch_item_failures.len(), 4, "no key: everything comes back");
+        assert_eq!(
+            resp.batch_item_failures.len(),
+            4,
+            "no key: everything comes back"
+        );
     }
 
     /// A peer queue and a DLQ in memory, for the forwarder.
@@ -1325,7 +1362,10 @@ mod tests {
         assert!(out.response.batch_item_failures.is_empty());
         let set_aside = peer.dlq.unwrap().into_inner().unwrap();
         assert_eq!(set_aside.len(), 1);
-        assert!(set_aside[0].0 == "g" && set_aside[0].1.contains("unreadable"), "{set_aside:?}");
+        assert!(
+            set_aside[0].0 == "g" && set_aside[0].1.contains("unreadable"),
+            "{set_aside:?}"
+        );
         // Without a DLQ it is reported as a failure: SQS keeps it (its redrive policy decides).
         let peer = Peer::default();
         let out = lambda::forward(&peer, &live, &records).await;
@@ -1349,7 +1389,11 @@ mod tests {
             e
         };
         let fallback = event("arn:aws:sqs:b:1:relay-fallback.fifo");
-        assert_eq!(lambda::route(&cfg, &fallback), lambda::Route::Apply, "not configured");
+        assert_eq!(
+            lambda::route(&cfg, &fallback),
+            lambda::Route::Apply,
+            "not configured"
+        );
         cfg.forward = Some(Forward {
             fallback_queue_url: "http://q/1/relay-fallback.fifo".into(),
             fallback_queue_name: "relay-fallback.fifo".into(),

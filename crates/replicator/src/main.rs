@@ -54,7 +54,13 @@ async fn main() {
     }
     // The binary's one SDK configuration for its own region (see the library's module doc for
     // which clients derive a retry-less copy of it).
-    let sdk = relay_aws::sdk_config(&cfg.region, cfg.aws_endpoint.as_deref(), 3, Duration::from_secs(5)).await;
+    let sdk = relay_aws::sdk_config(
+        &cfg.region,
+        cfg.aws_endpoint.as_deref(),
+        3,
+        Duration::from_secs(5),
+    )
+    .await;
     let queues = Queues::new(&sdk);
     // Boxed: the two drivers' futures nested in main's exceed the compiler's layout depth.
     if lambda {
@@ -76,7 +82,9 @@ async fn run_standalone(cfg: Config, sdk: SdkConfig, queues: Queues) {
             Err(e) => or_exit(
                 "replicator",
                 2,
-                Err(format!("invalid configuration: cannot listen on RELAY_METRICS_LISTEN={addr}: {e}")),
+                Err(format!(
+                    "invalid configuration: cannot listen on RELAY_METRICS_LISTEN={addr}: {e}"
+                )),
             ),
         };
         let slot = slot.clone();
@@ -96,7 +104,10 @@ async fn run_standalone(cfg: Config, sdk: SdkConfig, queues: Queues) {
     let _ = slot.set(r.clone());
     let url = cfg.inbound_queue_url.clone().unwrap_or_default();
     tracing::info!(queue = %url, "replicator worker polling");
-    let inbound = replicator::ports::SqsInbound { queues: &queues, url: &url };
+    let inbound = replicator::ports::SqsInbound {
+        queues: &queues,
+        url: &url,
+    };
     let dlq = dlq(&queues, &cfg);
     let dlq = dlq.as_ref().map(|d| d as &dyn DeadLetterQueue);
     worker::run(&r, &inbound, dlq, liveness::global(), stop).await;
@@ -119,7 +130,9 @@ fn stop_signal() -> Stop {
 
 /// This region's DLQ over SQS, when configured.
 fn dlq<'a>(queues: &'a Queues, cfg: &'a Config) -> Option<SqsDeadLetters<'a>> {
-    cfg.dlq_url.as_deref().map(|url| SqsDeadLetters { queues, url })
+    cfg.dlq_url
+        .as_deref()
+        .map(|url| SqsDeadLetters { queues, url })
 }
 
 /// What every invocation shares.
@@ -140,7 +153,13 @@ async fn run_lambda(cfg: Config, sdk: SdkConfig, queues: Queues) {
             local: queues.clone(),
             fallback_url: f.fallback_queue_url.clone(),
             peer: Queues::new(
-                &relay_aws::sdk_config(&f.peer_region, f.peer_aws_endpoint.as_deref(), 2, Duration::from_secs(3)).await,
+                &relay_aws::sdk_config(
+                    &f.peer_region,
+                    f.peer_aws_endpoint.as_deref(),
+                    2,
+                    Duration::from_secs(3),
+                )
+                .await,
             ),
             peer_url: f.peer_queue_url.clone(),
             dlq_url: cfg.dlq_url.clone(),
@@ -161,7 +180,13 @@ async fn run_lambda(cfg: Config, sdk: SdkConfig, queues: Queues) {
             tracing::warn!("replication key not read within the init budget; reading it at the first invocation");
         }
     }
-    let shared = Arc::new(Lambda { cfg, sdk, queues, forwarder, replicator });
+    let shared = Arc::new(Lambda {
+        cfg,
+        sdk,
+        queues,
+        forwarder,
+        replicator,
+    });
     let handler = service_fn(move |ev: LambdaEvent<SqsEvent>| {
         let shared = shared.clone();
         async move { Ok::<_, lambda_runtime::Error>(shared.handle(ev).await) }

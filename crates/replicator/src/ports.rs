@@ -38,7 +38,9 @@ pub trait InboundQueue: Sync {
 
 /// Where the replication keyring is (re-)read from.
 pub trait KeySource: Send + Sync {
-    fn read(&self) -> std::pin::Pin<Box<dyn Future<Output = Result<Keyring, PortError>> + Send + '_>>;
+    fn read(
+        &self,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Keyring, PortError>> + Send + '_>>;
 }
 
 /// The cheap call that says whether the home pool answers (before taking more events off the
@@ -88,7 +90,9 @@ pub struct SecretKeys {
 }
 
 impl KeySource for SecretKeys {
-    fn read(&self) -> std::pin::Pin<Box<dyn Future<Output = Result<Keyring, PortError>> + Send + '_>> {
+    fn read(
+        &self,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Keyring, PortError>> + Send + '_>> {
         Box::pin(async move {
             let text = self
                 .secrets
