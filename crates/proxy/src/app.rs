@@ -465,7 +465,7 @@ async fn replicate(
     let id = uuid::Uuid::new_v4().to_string();
     let Some(change) = build_change(mutation, req, resp, keys, &id) else {
         // Only a challenge answer other than NEW_PASSWORD_REQUIRED changes nothing.
-        if mutation != Mutation::ChallengeNewPassword {
+        if !matches!(mutation, Mutation::ChallengeNewPassword(_)) {
             return Some(lost(
                 st,
                 &id,

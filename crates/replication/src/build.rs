@@ -50,9 +50,12 @@ pub fn build_change(
     Some(match mutation {
         // A passwordless sign-up (a pool with passwordless sign-in) replicates without one. The
         // attribute the code went to is the one the origin verifies on confirmation.
-        Mutation::SignUp => Change::CreateUser {
-            attributes: attrs(req.get("UserAttributes")),
-            sealed_password: str_of(req, &["Password"]).map(seal),
+        Mutation::SignUp {
+            attributes,
+            password,
+        } => Change::CreateUser {
+            attributes: attrs(req.pointer(attributes)),
+            sealed_password: req.pointer(password).and_then(Value::as_str).map(seal),
             confirm_verifies: str_of(resp, &["CodeDeliveryDetails", "AttributeName"])
                 .map(str::to_owned),
         },
@@ -60,20 +63,20 @@ pub fn build_change(
         Mutation::SetPassword(at) => Change::SetPassword {
             sealed_password: seal(req.pointer(at)?.as_str()?),
         },
-        Mutation::ChallengeNewPassword => {
+        Mutation::ChallengeNewPassword(at) => {
             if str_of(req, &["ChallengeName"]) != Some("NEW_PASSWORD_REQUIRED")
                 || resp.get("AuthenticationResult").is_none()
             {
                 return None;
             }
             Change::SetPassword {
-                sealed_password: seal(str_of(req, &["ChallengeResponses", "NEW_PASSWORD"])?),
+                sealed_password: seal(req.pointer(at)?.as_str()?),
             }
         }
-        Mutation::UpdateAttributes => {
+        Mutation::UpdateAttributes(at) => {
             // Where the origin sent a verification code, it marked that attribute unverified
             // (unless the request set the flag itself): carry exactly that, invent nothing.
-            let mut attributes = attrs(req.get("UserAttributes"));
+            let mut attributes = attrs(req.pointer(at));
             for sent in resp
                 .get("CodeDeliveryDetailsList")
                 .and_then(Value::as_array)
@@ -92,37 +95,31 @@ pub fn build_change(
             }
             Change::UpdateAttributes { attributes }
         }
-        Mutation::DeleteAttributes => Change::DeleteAttributes {
+        Mutation::DeleteAttributes(at) => Change::DeleteAttributes {
             names: req
-                .get("UserAttributeNames")?
+                .pointer(at)?
                 .as_array()?
                 .iter()
                 .filter_map(|n| n.as_str().map(str::to_owned))
                 .collect(),
         },
-        Mutation::VerifyAttribute => Change::VerifyAttribute {
-            name: str_of(req, &["AttributeName"])?.to_owned(),
+        Mutation::VerifyAttribute(at) => Change::VerifyAttribute {
+            name: req.pointer(at)?.as_str()?.to_owned(),
         },
-        Mutation::MfaPreference => {
+        Mutation::MfaPreference(at) => {
             let mut settings = Map::new();
-            for k in [
-                "SMSMfaSettings",
-                "SoftwareTokenMfaSettings",
-                "EmailMfaSettings",
-            ] {
-                if let Some(v) = req.get(k) {
-                    settings.insert(k.to_owned(), v.clone());
+            for p in at {
+                if let Some(v) = req.pointer(p) {
+                    let name = p.rsplit('/').next().unwrap_or(p);
+                    settings.insert(name.to_owned(), v.clone());
                 }
             }
             Change::MfaPreference {
                 settings: Value::Object(settings),
             }
         }
-        Mutation::Settings => Change::Settings {
-            mfa_options: req
-                .get("MFAOptions")
-                .cloned()
-                .unwrap_or(Value::Array(vec![])),
+        Mutation::Settings(at) => Change::Settings {
+            mfa_options: req.pointer(at).cloned().unwrap_or(Value::Array(vec![])),
         },
         Mutation::DeleteUser => Change::Delete,
         Mutation::GlobalSignOut => Change::GlobalSignOut,
@@ -133,6 +130,14 @@ pub fn build_change(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The catalog row's mutation (so these tests read the request fields the catalog names).
+    fn of(action: &str) -> Mutation {
+        wire::lookup(Some(&format!("{}{action}", wire::catalog::TARGET_PREFIX)))
+            .ok()
+            .and_then(|spec| spec.mutation)
+            .expect("a mutating catalog row")
+    }
 
     fn keys() -> Keyring {
         Keyring::single("k1", [3; 32])
@@ -146,7 +151,7 @@ mod tests {
             attributes,
             sealed_password: Some(sealed_password),
             confirm_verifies,
-        }) = build_change(Mutation::SignUp, &req, &resp, &keys(), "evt-9")
+        }) = build_change(of("SignUp"), &req, &resp, &keys(), "evt-9")
         else {
             panic!()
         };
@@ -168,7 +173,7 @@ mod tests {
     #[test]
     fn a_passwordless_sign_up_replicates_without_a_password() {
         let req = json!({"Username":"bob","UserAttributes":[{"Name":"email","Value":"b@x.io"}]});
-        let change = build_change(Mutation::SignUp, &req, &json!({}), &keys(), "e").unwrap();
+        let change = build_change(of("SignUp"), &req, &json!({}), &keys(), "e").unwrap();
         assert_eq!(
             change,
             Change::CreateUser {
@@ -188,7 +193,7 @@ mod tests {
         let resp =
             json!({"CodeDeliveryDetailsList":[{"AttributeName":"email","DeliveryMedium":"EMAIL"}]});
         let Some(Change::UpdateAttributes { attributes }) =
-            build_change(Mutation::UpdateAttributes, &req, &resp, &keys(), "e")
+            build_change(of("UpdateUserAttributes"), &req, &resp, &keys(), "e")
         else {
             panic!()
         };
@@ -206,19 +211,19 @@ mod tests {
         let resp = json!({"AuthenticationResult":{}});
         let npr = json!({"ChallengeName":"NEW_PASSWORD_REQUIRED","ChallengeResponses":{"USERNAME":"u","NEW_PASSWORD":"N3w!pass"}});
         assert!(matches!(
-            build_change(Mutation::ChallengeNewPassword, &npr, &resp, &keys(), "e"),
+            build_change(of("RespondToAuthChallenge"), &npr, &resp, &keys(), "e"),
             Some(Change::SetPassword { .. })
         ));
         let srp =
             json!({"ChallengeName":"PASSWORD_VERIFIER","ChallengeResponses":{"USERNAME":"u"}});
         assert_eq!(
-            build_change(Mutation::ChallengeNewPassword, &srp, &resp, &keys(), "e"),
+            build_change(of("RespondToAuthChallenge"), &srp, &resp, &keys(), "e"),
             None
         );
         // A NEW_PASSWORD_REQUIRED answer that led to another challenge (MFA) has not set anything yet.
         assert_eq!(
             build_change(
-                Mutation::ChallengeNewPassword,
+                of("RespondToAuthChallenge"),
                 &npr,
                 &json!({"ChallengeName":"SMS_MFA"}),
                 &keys(),
@@ -234,7 +239,7 @@ mod tests {
         let r = json!({});
         assert_eq!(
             build_change(
-                Mutation::DeleteAttributes,
+                of("DeleteUserAttributes"),
                 &json!({"UserAttributeNames":["name","custom:x"]}),
                 &r,
                 &k,
@@ -246,7 +251,7 @@ mod tests {
         );
         assert_eq!(
             build_change(
-                Mutation::VerifyAttribute,
+                of("VerifyUserAttribute"),
                 &json!({"AttributeName":"email","Code":"123456"}),
                 &r,
                 &k,
@@ -257,7 +262,7 @@ mod tests {
             })
         );
         let mfa = build_change(
-            Mutation::MfaPreference,
+            of("SetUserMFAPreference"),
             &json!({"AccessToken":"t","SMSMfaSettings":{"Enabled":true}}),
             &r,
             &k,
@@ -272,7 +277,7 @@ mod tests {
         );
         assert_eq!(
             build_change(
-                Mutation::SetPassword("/ProposedPassword"),
+                of("ChangePassword"),
                 &json!({"PreviousPassword":"a"}),
                 &r,
                 &k,

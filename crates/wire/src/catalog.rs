@@ -51,17 +51,28 @@ pub enum RefreshTokenAt {
 /// What a successful call changes about the user, i.e. what must be replicated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mutation {
-    SignUp,
+    /// A new user: its attributes (a list of `{Name, Value}`) and its password (absent in
+    /// passwordless sign-ups) at these JSON pointers.
+    SignUp {
+        attributes: &'static str,
+        password: &'static str,
+    },
     ConfirmSignUp,
     /// A new password at the JSON pointer (into the request).
     SetPassword(&'static str),
-    /// Only the `NEW_PASSWORD_REQUIRED` answer of RespondToAuthChallenge sets a password.
-    ChallengeNewPassword,
-    UpdateAttributes,
-    DeleteAttributes,
-    VerifyAttribute,
-    MfaPreference,
-    Settings,
+    /// Only the `NEW_PASSWORD_REQUIRED` answer of RespondToAuthChallenge sets a password: the
+    /// new password at the JSON pointer.
+    ChallengeNewPassword(&'static str),
+    /// Attributes set (a list of `{Name, Value}`) at the JSON pointer.
+    UpdateAttributes(&'static str),
+    /// Attribute names deleted (a list of strings) at the JSON pointer.
+    DeleteAttributes(&'static str),
+    /// The name of the attribute verified at the JSON pointer.
+    VerifyAttribute(&'static str),
+    /// MFA preference objects, each at its JSON pointer (the last segment names it).
+    MfaPreference(&'static [&'static str]),
+    /// The legacy MFA options list at the JSON pointer.
+    Settings(&'static str),
     DeleteUser,
     GlobalSignOut,
 }
@@ -122,7 +133,7 @@ pub static CATALOG: &[ActionSpec] = &[
     ),
     tokens(ctx(mutates(
         row("RespondToAuthChallenge", S::ChallengeResponses),
-        M::ChallengeNewPassword,
+        M::ChallengeNewPassword("/ChallengeResponses/NEW_PASSWORD"),
     ))),
     refresh(
         tokens(row("GetTokensFromRefreshToken", S::ClientSecret)),
@@ -130,7 +141,13 @@ pub static CATALOG: &[ActionSpec] = &[
     ),
     refresh(row("RevokeToken", S::ClientSecret), R::Always("/Token")),
     // Sign-up and recovery.
-    ctx(mutates(row("SignUp", S::TopLevel), M::SignUp)),
+    ctx(mutates(
+        row("SignUp", S::TopLevel),
+        M::SignUp {
+            attributes: "/UserAttributes",
+            password: "/Password",
+        },
+    )),
     ctx(mutates(row("ConfirmSignUp", S::TopLevel), M::ConfirmSignUp)),
     ctx(row("ResendConfirmationCode", S::TopLevel)),
     ctx(row("ForgotPassword", S::TopLevel)),
@@ -140,9 +157,18 @@ pub static CATALOG: &[ActionSpec] = &[
     )),
     // The signed-in user (access token).
     row("GetUser", S::None),
-    mutates(row("UpdateUserAttributes", S::None), M::UpdateAttributes),
-    mutates(row("DeleteUserAttributes", S::None), M::DeleteAttributes),
-    mutates(row("VerifyUserAttribute", S::None), M::VerifyAttribute),
+    mutates(
+        row("UpdateUserAttributes", S::None),
+        M::UpdateAttributes("/UserAttributes"),
+    ),
+    mutates(
+        row("DeleteUserAttributes", S::None),
+        M::DeleteAttributes("/UserAttributeNames"),
+    ),
+    mutates(
+        row("VerifyUserAttribute", S::None),
+        M::VerifyAttribute("/AttributeName"),
+    ),
     row("GetUserAttributeVerificationCode", S::None),
     mutates(
         row("ChangePassword", S::None),
@@ -150,8 +176,15 @@ pub static CATALOG: &[ActionSpec] = &[
     ),
     mutates(row("DeleteUser", S::None), M::DeleteUser),
     mutates(row("GlobalSignOut", S::None), M::GlobalSignOut),
-    mutates(row("SetUserMFAPreference", S::None), M::MfaPreference),
-    mutates(row("SetUserSettings", S::None), M::Settings),
+    mutates(
+        row("SetUserMFAPreference", S::None),
+        M::MfaPreference(&[
+            "/SMSMfaSettings",
+            "/SoftwareTokenMfaSettings",
+            "/EmailMfaSettings",
+        ]),
+    ),
+    mutates(row("SetUserSettings", S::None), M::Settings("/MFAOptions")),
     row("GetUserAuthFactors", S::None),
     // TOTP: per pool, cannot be replicated (no Admin API sets a TOTP secret).
     row("AssociateSoftwareToken", S::None),
@@ -245,6 +278,37 @@ mod tests {
                 "ConfirmForgotPassword"
             ]
         );
+    }
+
+    /// The request fields a mutation reads, as the catalog names them.
+    fn pointers(m: Mutation) -> Vec<&'static str> {
+        match m {
+            Mutation::SignUp {
+                attributes,
+                password,
+            } => vec![attributes, password],
+            Mutation::SetPassword(p)
+            | Mutation::ChallengeNewPassword(p)
+            | Mutation::UpdateAttributes(p)
+            | Mutation::DeleteAttributes(p)
+            | Mutation::VerifyAttribute(p)
+            | Mutation::Settings(p) => vec![p],
+            Mutation::MfaPreference(ps) => ps.to_vec(),
+            Mutation::ConfirmSignUp | Mutation::DeleteUser | Mutation::GlobalSignOut => vec![],
+        }
+    }
+
+    #[test]
+    fn mutations_read_their_request_fields_through_json_pointers() {
+        for row in CATALOG {
+            for p in row.mutation.map(pointers).unwrap_or_default() {
+                assert!(
+                    p.starts_with('/') && p.len() > 1 && !p.ends_with('/'),
+                    "{}: {p:?} is not a JSON pointer to a field",
+                    row.name
+                );
+            }
+        }
     }
 
     /// The "from" column of the replay table in `docs/replication-events.md` (the table whose

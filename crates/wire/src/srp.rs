@@ -18,7 +18,8 @@ use crypto_bigint::modular::{MontyForm, MontyParams};
 use crypto_bigint::{NonZero, Odd, Zero, U256, U3072};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use std::sync::LazyLock;
+use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 /// Bytes of N (3072 bits).
 pub const N_BYTES: usize = 384;
@@ -48,9 +49,57 @@ pub enum SrpError {
     Degenerate,
 }
 
-fn params() -> MontyParams<{ U3072::LIMBS }> {
+type Params = MontyParams<{ U3072::LIMBS }>;
+
+/// Montgomery parameters of N, computed once per process.
+static PARAMS: LazyLock<Params> = LazyLock::new(|| {
     // N is a public constant: the variable-time setup leaks nothing.
     MontyParams::new_vartime(Odd::new(N).expect("the RFC 5054 prime is odd"))
+});
+
+fn params() -> Params {
+    *PARAMS
+}
+
+/// Windows of the fixed-base table: 4-bit digits of a 256-bit exponent.
+const G_WINDOWS: usize = 64;
+
+/// The fixed-base table for g = 2, built once per process (64 × 16 × 384 bytes = 384 KiB):
+/// `G_TABLE[i][j]` = g^(j · 16^i) in Montgomery form. g^e is then one product of 64 entries
+/// (64 multiplications) instead of 256 squarings and 64 multiplications.
+static G_TABLE: LazyLock<Vec<[U3072; 16]>> = LazyLock::new(|| {
+    let p = params();
+    let mut base = MontyForm::new(&U3072::from_u8(2), p); // g^(16^i)
+    let mut table = Vec::with_capacity(G_WINDOWS);
+    for _ in 0..G_WINDOWS {
+        let mut row = [U3072::ZERO; 16];
+        let mut acc = MontyForm::one(p);
+        for entry in &mut row {
+            *entry = acc.to_montgomery();
+            acc *= base;
+        }
+        table.push(row);
+        base = acc; // base^16
+    }
+    table
+});
+
+/// g^e for a secret 256-bit exponent (big-endian) from the fixed-base table. Constant time:
+/// every entry of each row is read, and the digit picks one by masked selection, so neither
+/// the memory access pattern nor the branch pattern depends on e.
+fn g_pow_monty(e: &[u8; 32]) -> MontyForm<{ U3072::LIMBS }> {
+    let p = params();
+    let mut acc = MontyForm::one(p);
+    for (i, row) in G_TABLE.iter().enumerate() {
+        let byte = e[31 - i / 2];
+        let digit = if i % 2 == 0 { byte & 0x0f } else { byte >> 4 };
+        let mut pick = U3072::ZERO;
+        for (j, entry) in (0u8..).zip(row.iter()) {
+            pick.conditional_assign(entry, j.ct_eq(&digit));
+        }
+        acc *= MontyForm::from_montgomery(pick, p);
+    }
+    acc
 }
 
 /// Cognito's `padHex` of a big-endian integer.
@@ -123,9 +172,7 @@ pub fn verifier(pool_name: &str, user_id: &str, password: &str, salt: &[u8]) -> 
 
 /// g^e mod N for a 256-bit exponent (big-endian).
 pub fn g_pow(e: &[u8; 32]) -> [u8; N_BYTES] {
-    let p = params();
-    let g = MontyForm::new(&U3072::from_u8(2), p);
-    g.pow(&U256::from_be_slice(e)).retrieve().to_be_bytes()
+    g_pow_monty(e).retrieve().to_be_bytes()
 }
 
 /// What `server_start` gives: SRP_B for the client and the session key for checking its claim.
@@ -201,9 +248,8 @@ pub fn server_start_with(
     }
     let p = params();
     let b_exp = U256::from_be_slice(b);
-    let g = MontyForm::new(&U3072::from_u8(2), p);
     let v_m = MontyForm::new(&v, p);
-    let b_pub = (MontyForm::new(&k(), p) * v_m + g.pow(&b_exp)).retrieve();
+    let b_pub = (MontyForm::new(&k(), p) * v_m + g_pow_monty(b)).retrieve();
     if bool::from(b_pub.is_zero()) {
         return Err(SrpError::Degenerate);
     }
@@ -299,6 +345,20 @@ mod tests {
     // Vectors computed independently with the Python client (tests/harness/srp.py) and
     // Python's own big integers; see tests/harness/srp_vectors.py.
     include!("srp_vectors.rs");
+
+    #[test]
+    fn fixed_base_table_agrees_with_plain_exponentiation() {
+        let g = MontyForm::new(&U3072::from_u8(2), params());
+        let mut cases: Vec<[u8; 32]> = vec![[0; 32], [0xff; 32], [0x0f; 32], [0xf0; 32]];
+        let mut one = [0u8; 32];
+        one[31] = 1;
+        cases.push(one);
+        cases.extend((0..8).map(|_| rand::random::<[u8; 32]>()));
+        for e in cases {
+            let plain = g.pow(&U256::from_be_slice(&e)).retrieve().to_be_bytes();
+            assert_eq!(g_pow(&e), plain, "g^{e:02x?}");
+        }
+    }
 
     #[test]
     fn pad_follows_cognito_pad_hex() {
