@@ -1,6 +1,9 @@
 //! The replicator: applies inbound replication events to this region's pool. One `process`
 //! over a batch, two drivers (a Lambda with an SQS event source reporting partial batch
-//! failures, and a standalone long-polling worker).
+//! failures: `lambda`; and a standalone long-polling worker: `worker`), both behind ports
+//! (`ports`: the inbound queue, the key source, the pool probe; `DeadLetterQueue`) so that
+//! settling, dead-lettering, redelivery and the partial batch response are unit-tested here.
+//! The binary (`main.rs`) only wires configuration, SDK clients and the runtime.
 //!
 //! # Retries: one layer per call
 //!
@@ -199,6 +202,7 @@ pub enum Disposition {
 /// `relay_replication_lag_ms` (p50/p99 over the last 15 minutes, `_sum`/`_count` since start).
 pub struct Stats {
     recorder: metrics_exporter_prometheus::PrometheusRecorder,
+    /// Lag samples since the last upkeep.
     lags: std::sync::atomic::AtomicU64,
 }
 
@@ -241,8 +245,9 @@ impl Stats {
     }
     fn record_lag(&self, lag: u64) {
         self.record(|| metrics::histogram!("relay_replication_lag_ms").record(lag as f64));
-        let n = self.lags.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        if n % UPKEEP_EVERY == 0 {
+        let since_upkeep = self.lags.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if since_upkeep >= UPKEEP_EVERY {
+            self.lags.store(0, std::sync::atomic::Ordering::Relaxed);
             self.recorder.handle().run_upkeep();
         }
     }
