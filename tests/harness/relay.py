@@ -52,6 +52,8 @@ def proxy_env(home: dict[str, Any], peer: dict[str, Any] | None, port: int, **ex
         "RELAY_APP_USER_POOL_ID": home.get("app_pool_id", ""),
         "RELAY_STATE_TABLE": home["state_table"],
         "RELAY_FALLBACK_QUEUE_URL": home["fallback_queue_url"],
+        # The fallback forwarder sets unreadable messages aside here, with the reason.
+        "RELAY_DLQ_URL": home["dlq_url"],
         "RELAY_DRAIN_PARAMETER": home["drain_parameter"],
         "RELAY_LISTEN": f"127.0.0.1:{port}",
         "RELAY_HEALTH_CACHE_MS": "1000",

@@ -31,7 +31,8 @@ fn main() {
         let _client = reqwest::Client::builder().build().expect("client");
         let reqwest_client_ms = ms(t);
         let t = Instant::now();
-        let _state = proxy::build(cfg, true).await.expect("build");
+        let sdk = proxy::Sdk::load(&cfg).await;
+        let _state = proxy::build(cfg, &sdk, true).await.expect("build");
         let build_ms = ms(t);
         println!(
             "{}",

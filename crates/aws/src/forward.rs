@@ -197,7 +197,9 @@ pub struct Pass {
     pub retried: usize,
 }
 
-/// The standalone driver: polls the fallback queue and forwards what it finds.
+/// The one fallback forwarder. Standalone (the proxy) it polls the fallback queue and forwards
+/// what it finds ([`Forwarder::run`]); the replicator Lambda gets the same records from an SQS
+/// event source and forwards them through [`Forwarder::ports`].
 pub struct Forwarder {
     pub local: Queues,
     pub fallback_url: String,
@@ -210,17 +212,23 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
+    /// The ports both drivers forward through: the peer's inbound queue, and this region's DLQ
+    /// for messages that are not events (set aside there with the reason, never dropped).
+    pub fn ports(&self) -> SqsPorts<'_> {
+        SqsPorts {
+            peer: &self.peer,
+            peer_url: &self.peer_url,
+            dlq: self.dlq_url.as_deref().map(|u| (&self.local, u)),
+        }
+    }
+
     /// Receives and forwards batches until the fallback queue is empty or a send failed. After
     /// a batch, forwarded messages are deleted and the ones to retry are released at once
     /// (visibility 0), in place, so their group's order is kept and nothing waits for a timeout.
     /// A pass ends at the first batch with a failure (the peer is probably unreachable).
     pub async fn pass(&self, liveness: &Liveness) -> Result<Pass, ForwardError> {
         let mut pass = Pass::default();
-        let ports = SqsPorts {
-            peer: &self.peer,
-            peer_url: &self.peer_url,
-            dlq: self.dlq_url.as_deref().map(|u| (&self.local, u)),
-        };
+        let ports = self.ports();
         loop {
             let received = self
                 .local

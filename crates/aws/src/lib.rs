@@ -12,6 +12,7 @@ pub mod permissions;
 pub mod queue;
 pub mod runtime;
 pub mod state;
+pub mod telemetry;
 
 use std::time::Duration;
 
@@ -90,6 +91,20 @@ where
 pub fn without_retries(sdk: &SdkConfig) -> SdkConfig {
     sdk.to_builder()
         .retry_config(RetryConfig::disabled())
+        .build()
+}
+
+/// `sdk` with other retry and time limits (a client whose calls must fail fast, e.g. the
+/// proxy's rate limiter): derived from the binary's one SDK configuration, not loaded again.
+pub fn with_limits(sdk: &SdkConfig, max_attempts: u32, operation_timeout: Duration) -> SdkConfig {
+    sdk.to_builder()
+        .retry_config(RetryConfig::standard().with_max_attempts(max_attempts))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_timeout(operation_timeout)
+                .build(),
+        )
         .build()
 }
 

@@ -195,18 +195,13 @@ impl crate::ports::Placeholders for AdminPlaceholders {
     fn get<'a>(
         &'a self,
         user_key: &'a str,
-    ) -> BoxFut<'a, Result<Option<replication::UserState>, String>> {
+    ) -> BoxFut<'a, Result<Option<replication::UserState>, crate::Error>> {
         use replication::UserDirectory;
-        Box::pin(async move { self.0.get_user(user_key).await.map_err(|e| e.to_string()) })
+        Box::pin(async move { Ok(self.0.get_user(user_key).await?) })
     }
 
-    fn delete<'a>(&'a self, username: &'a str) -> BoxFut<'a, Result<(), String>> {
+    fn delete<'a>(&'a self, username: &'a str) -> BoxFut<'a, Result<(), crate::Error>> {
         use replication::UserDirectory;
-        Box::pin(async move {
-            self.0
-                .run(username, &replication::Step::Delete)
-                .await
-                .map_err(|e| e.to_string())
-        })
+        Box::pin(async move { Ok(self.0.run(username, &replication::Step::Delete).await?) })
     }
 }

@@ -443,9 +443,7 @@ async fn identity_after(
 }
 
 fn lost(st: &AppState, id: &str, action: &str, why: &str) -> Delivery {
-    st.metrics
-        .lost
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    st.metrics.lost.increment(1);
     tracing::error!(event_id = %id, action, why, "replication event lost; reconcile will repair it");
     Delivery::Lost
 }
@@ -512,9 +510,7 @@ pub(crate) async fn replicate(
                 .advance(&event.user_key, &event.change, &event.order())
                 .await
             {
-                st.metrics
-                    .unmarked
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                st.metrics.unmarked.increment(1);
                 warn!(event_id = %event.id, error = %e, "cannot record this write's high-water mark here");
             }
         }
@@ -532,7 +528,7 @@ pub(crate) async fn replicate(
         Delivery::Fallback => &st.metrics.fallback,
         Delivery::Lost => &st.metrics.lost,
     };
-    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    counter.increment(1);
     Some(d)
 }
 
@@ -984,9 +980,7 @@ pub(crate) async fn forward(st: &AppState, admitted: &mut Admitted) -> Result<Up
         }
     }
     if up.throttled() {
-        st.metrics
-            .throttled
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        st.metrics.throttled.increment(1);
     }
     tracing::Span::current().record("request_id", up.request_id());
     Ok(up)

@@ -46,6 +46,8 @@ pub struct Args {
     pub peer_user_pool_id: Option<String>,
     #[arg(long, env = "RELAY_FALLBACK_QUEUE_URL")]
     pub fallback_queue_url: Option<String>,
+    #[arg(long, env = "RELAY_DLQ_URL")]
+    pub dlq_url: Option<String>,
     #[arg(long, env = "RELAY_DRAIN_PARAMETER")]
     pub drain_parameter: Option<String>,
     #[arg(long, env = "RELAY_LISTEN", default_value = "127.0.0.1:8080")]
@@ -198,6 +200,10 @@ pub struct Config {
     pub state_table: Option<String>,
     pub peer: Option<Peer>,
     pub fallback_queue_url: Option<String>,
+    /// This region's DLQ: the standalone fallback forwarder sets unreadable messages aside
+    /// there, with the reason (as the replicator Lambda's forwarder does). Unset: they stay on
+    /// the fallback queue (logged, never dropped).
+    pub dlq_url: Option<String>,
     pub drain_parameter: Option<String>,
     pub listen: SocketAddr,
     /// Proxies (CIDRs) whose X-Forwarded-For entries are believed, standalone. Empty: none,
@@ -350,6 +356,7 @@ impl Config {
             state_table: a.state_table,
             peer,
             fallback_queue_url: a.fallback_queue_url,
+            dlq_url: a.dlq_url,
             drain_parameter: a.drain_parameter,
             listen: a.listen,
             trusted_proxies: a.trusted_proxies,

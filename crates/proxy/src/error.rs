@@ -23,6 +23,9 @@ pub enum Error {
         id: String,
         source: wire::seal::SealError,
     },
+    /// The home pool's Admin API (the sign-up finisher's reads and deletes).
+    #[error(transparent)]
+    Directory(#[from] replication::ApplyError),
     /// A check that did not answer in time.
     #[error("timeout")]
     Timeout,

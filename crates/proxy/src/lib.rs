@@ -28,17 +28,65 @@ pub use error::Error;
 
 pub use relay_aws::runtime::init_logging;
 
-/// Builds the state with the AWS adapters. Validates configuration first; no port is bound.
-pub async fn build(cfg: Config, lambda: bool) -> Result<Arc<AppState>, Error> {
-    let home = relay_aws::sdk_config(
-        &cfg.region,
-        cfg.aws_endpoint.as_deref(),
-        3,
-        std::time::Duration::from_secs(3),
-    )
-    .await;
+/// The proxy's SDK configurations, each loaded once per process: its own region's and the
+/// peer's. Clients with other limits derive theirs from these (`relay_aws::with_limits`).
+#[derive(Clone, Debug)]
+pub struct Sdk {
+    pub home: relay_aws::SdkConfig,
+    /// Bounded: 2 attempts within 2 s each before an event falls back to the local queue.
+    pub peer: Option<relay_aws::SdkConfig>,
+}
+
+impl Sdk {
+    pub async fn load(cfg: &Config) -> Self {
+        let home = relay_aws::sdk_config(
+            &cfg.region,
+            cfg.aws_endpoint.as_deref(),
+            3,
+            std::time::Duration::from_secs(3),
+        )
+        .await;
+        let peer = match &cfg.peer {
+            Some(peer) => Some(
+                relay_aws::sdk_config(
+                    &peer.region,
+                    peer.aws_endpoint.as_deref(),
+                    2,
+                    std::time::Duration::from_secs(2),
+                )
+                .await,
+            ),
+            None => None,
+        };
+        Self { home, peer }
+    }
+}
+
+/// The standalone fallback forwarder (the replicator Lambda runs the same one from an event
+/// source): this region's fallback queue to the peer's inbound queue, unreadable messages set
+/// aside in RELAY_DLQ_URL with the reason. `None` when this proxy has no peer or fallback queue.
+pub fn fallback_forwarder(cfg: &Config, sdk: &Sdk) -> Option<relay_aws::forward::Forwarder> {
+    let (peer, fallback, peer_sdk) = (
+        cfg.peer.as_ref()?,
+        cfg.fallback_queue_url.clone()?,
+        sdk.peer.as_ref()?,
+    );
+    Some(relay_aws::forward::Forwarder {
+        local: relay_aws::queue::Queues::new(&sdk.home),
+        fallback_url: fallback,
+        peer: relay_aws::queue::Queues::new(peer_sdk),
+        peer_url: peer.queue_url.clone(),
+        dlq_url: cfg.dlq_url.clone(),
+        visibility: std::time::Duration::from_secs(30),
+    })
+}
+
+/// Builds the state with the AWS adapters over `sdk`. Validates configuration first; no port is
+/// bound.
+pub async fn build(cfg: Config, sdk: &Sdk, lambda: bool) -> Result<Arc<AppState>, Error> {
+    let home = &sdk.home;
     let source: Arc<dyn ports::SecretSource> =
-        Arc::new(adapters::SecretsManager(relay_aws::Secrets::new(&home)));
+        Arc::new(adapters::SecretsManager(relay_aws::Secrets::new(home)));
     let secrets = secrets::SecretCache::new(
         source,
         cfg.clients_secret_id.clone(),
@@ -50,54 +98,38 @@ pub async fn build(cfg: Config, lambda: bool) -> Result<Arc<AppState>, Error> {
     // primary for sessions continued from the standby after a failback (`sessions.rs`).
     .with_bridge_secret(cfg.bridge_key_secret_id.clone());
     let marks: Option<Arc<dyn ports::LocalMarks>> = cfg.state_table.as_deref().map(|t| {
-        Arc::new(adapters::StateMarks(relay_aws::state::Table::new(&home, t)))
+        Arc::new(adapters::StateMarks(relay_aws::state::Table::new(home, t)))
             as Arc<dyn ports::LocalMarks>
     });
     let bridge_store: Option<Arc<dyn ports::BridgeStore>> = cfg.state_table.as_deref().map(|t| {
-        Arc::new(adapters::StateMarks(relay_aws::state::Table::new(&home, t)))
+        Arc::new(adapters::StateMarks(relay_aws::state::Table::new(home, t)))
             as Arc<dyn ports::BridgeStore>
     });
-    let sink: Option<Arc<dyn ports::EventSink>> = match &cfg.peer {
-        Some(peer) => {
-            // Bounded: 2 attempts within 2 s each before falling back to the local queue.
-            let peer_cfg = relay_aws::sdk_config(
-                &peer.region,
-                peer.aws_endpoint.as_deref(),
-                2,
-                std::time::Duration::from_secs(2),
-            )
-            .await;
-            Some(Arc::new(adapters::SqsSink::new(
-                relay_aws::queue::Queues::new(&peer_cfg),
-                peer.queue_url.clone(),
-                cfg.fallback_queue_url
-                    .clone()
-                    .map(|u| (relay_aws::queue::Queues::new(&home), u)),
-            )))
-        }
-        None => None,
+    let sink: Option<Arc<dyn ports::EventSink>> = match (&cfg.peer, &sdk.peer) {
+        (Some(peer), Some(peer_sdk)) => Some(Arc::new(adapters::SqsSink::new(
+            relay_aws::queue::Queues::new(peer_sdk),
+            peer.queue_url.clone(),
+            cfg.fallback_queue_url
+                .clone()
+                .map(|u| (relay_aws::queue::Queues::new(home), u)),
+        ))),
+        _ => None,
     };
     let control: Arc<dyn ports::Control> = Arc::new(adapters::AwsControl {
         pool: relay_aws::cognito::Pool::new(
-            &home,
+            home,
             &cfg.user_pool_id,
             cfg.username_attributes.clone(),
         ),
         drain: cfg
             .drain_parameter
             .as_deref()
-            .map(|p| relay_aws::DrainSwitch::new(&home, p)),
+            .map(|p| relay_aws::DrainSwitch::new(home, p)),
     });
     let limiter: Arc<dyn ports::RateLimiter> = match cfg.limits_table.as_deref() {
         Some(table) => {
             // Short: a limiter that waits long on DynamoDB delays every sign-in.
-            let ddb = relay_aws::sdk_config(
-                &cfg.region,
-                cfg.aws_endpoint.as_deref(),
-                2,
-                std::time::Duration::from_millis(500),
-            )
-            .await;
+            let ddb = relay_aws::with_limits(home, 2, std::time::Duration::from_millis(500));
             let store = Arc::new(shared_limiter::DynamoCounters(
                 relay_aws::limits::Counters::new(&ddb, table),
             ));
@@ -122,7 +154,7 @@ pub async fn build(cfg: Config, lambda: bool) -> Result<Arc<AppState>, Error> {
     // Half-finished sign-ups replicated from the peer finish here (needs the state table).
     state.placeholders = state.cfg.state_table.as_ref().map(|_| {
         Arc::new(adapters::AdminPlaceholders(relay_aws::cognito::Pool::new(
-            &home,
+            home,
             &state.cfg.user_pool_id,
             state.cfg.username_attributes.clone(),
         ))) as Arc<dyn ports::Placeholders>
@@ -130,7 +162,7 @@ pub async fn build(cfg: Config, lambda: bool) -> Result<Arc<AppState>, Error> {
     state.policy =
         match state.cfg.policy.clone() {
             Some(p) => {
-                let fetch = Arc::new(policy::Fetcher(Some(aws_sdk_ssm::Client::new(&home))));
+                let fetch = Arc::new(policy::Fetcher(Some(aws_sdk_ssm::Client::new(home))));
                 Some(policy::PolicyHandle::load(p, fetch).await.map_err(|e| {
                     Error::Config(format!("invalid configuration: RELAY_POLICY: {e}"))
                 })?)
@@ -138,12 +170,11 @@ pub async fn build(cfg: Config, lambda: bool) -> Result<Arc<AppState>, Error> {
             None => None,
         };
     if let Some(ev) = state.cfg.events.clone() {
-        let endpoint = ev
-            .endpoint
-            .clone()
-            .or_else(|| state.cfg.aws_endpoint.clone());
-        let eb =
-            relay_aws::sdk_config(&state.cfg.region, endpoint.as_deref(), 1, ev.call_timeout).await;
+        let mut eb = relay_aws::with_limits(home, 1, ev.call_timeout).to_builder();
+        if let Some(endpoint) = &ev.endpoint {
+            eb.set_endpoint_url(Some(endpoint.clone()));
+        }
+        let eb = eb.build();
         let bus = Arc::new(stream::EventBridge {
             client: aws_sdk_eventbridge::Client::new(&eb),
             bus: ev.bus.clone(),

@@ -51,7 +51,9 @@ async fn run() {
         Config::from_env(&ProcessEnv).map_err(|e| format!("invalid configuration: {e}")),
     );
     let lambda = lambda_mode();
-    let state = or_exit("proxy", 2, build(cfg.clone(), lambda).await);
+    // The process's SDK configurations, loaded once: the app's clients and the forwarder share them.
+    let sdk = proxy::Sdk::load(&cfg).await;
+    let state = or_exit("proxy", 2, build(cfg.clone(), &sdk, lambda).await);
     let router = proxy::app(state.clone());
     if lambda {
         // Cognito's JSON content type is not one lambda_http knows as text; without this it
@@ -77,29 +79,7 @@ async fn run() {
         let state = state.clone();
         tokio::spawn(async move { state.secrets.warm().await });
     }
-    if let (Some(peer), Some(fallback)) = (cfg.peer.clone(), cfg.fallback_queue_url.clone()) {
-        let home = relay_aws::sdk_config(
-            &cfg.region,
-            cfg.aws_endpoint.as_deref(),
-            3,
-            std::time::Duration::from_secs(3),
-        )
-        .await;
-        let peer_cfg = relay_aws::sdk_config(
-            &peer.region,
-            peer.aws_endpoint.as_deref(),
-            2,
-            std::time::Duration::from_secs(2),
-        )
-        .await;
-        let forwarder = relay_aws::forward::Forwarder {
-            local: relay_aws::queue::Queues::new(&home),
-            fallback_url: fallback,
-            peer: relay_aws::queue::Queues::new(&peer_cfg),
-            peer_url: peer.queue_url,
-            dlq_url: None,
-            visibility: std::time::Duration::from_secs(30),
-        };
+    if let Some(forwarder) = proxy::fallback_forwarder(&cfg, &sdk) {
         tokio::spawn(forwarder.run(
             std::time::Duration::from_secs(5),
             relay_aws::liveness::global(),

@@ -65,9 +65,9 @@ pub trait Placeholders: Send + Sync {
     fn get<'a>(
         &'a self,
         user_key: &'a str,
-    ) -> BoxFut<'a, Result<Option<replication::UserState>, String>>;
+    ) -> BoxFut<'a, Result<Option<replication::UserState>, Error>>;
     /// Deletes the user `username` (already gone is success).
-    fn delete<'a>(&'a self, username: &'a str) -> BoxFut<'a, Result<(), String>>;
+    fn delete<'a>(&'a self, username: &'a str) -> BoxFut<'a, Result<(), Error>>;
 }
 
 /// The region's switches and home pool, for `/health`.

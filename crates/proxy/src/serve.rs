@@ -16,7 +16,6 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -70,7 +69,7 @@ impl Drop for Slot {
         self.state
             .metrics
             .connections_open
-            .store((c.open + c.reserve) as u64, Relaxed);
+            .set((c.open + c.reserve) as f64);
     }
 }
 
@@ -93,9 +92,7 @@ fn admit(st: &Arc<AppState>, conns: &Arc<Mutex<Conns>>, ip: IpAddr) -> Option<Sl
         c.open += 1;
     }
     *c.per_ip.entry(ip).or_insert(0) += 1;
-    st.metrics
-        .connections_open
-        .store((c.open + c.reserve) as u64, Relaxed);
+    st.metrics.connections_open.set((c.open + c.reserve) as f64);
     Some(Slot {
         conns: conns.clone(),
         state: st.clone(),
@@ -131,12 +128,12 @@ pub async fn serve(
         };
         let ip = addr.ip().to_canonical();
         let Some(slot) = admit(&state, &conns, ip) else {
-            state.metrics.connections_refused.fetch_add(1, Relaxed);
+            state.metrics.connections_refused.increment(1);
             drop(stream);
             continue;
         };
         if slot.reserve {
-            state.metrics.connections_refused.fetch_add(1, Relaxed);
+            state.metrics.connections_refused.increment(1);
         }
         let _ = stream.set_nodelay(true);
         let router = router.clone();

@@ -163,7 +163,7 @@ async fn delete_placeholder(st: &AppState, user: &str) -> Result<bool, WireError
     let Some(pool) = st.placeholders.as_ref() else {
         return Ok(false);
     };
-    let unavailable = |e: String| {
+    let unavailable = |e: crate::Error| {
         warn!(error = %e, "cannot finish a half-finished sign-up now");
         WireError::unavailable("The relay cannot complete the sign-up right now; retry")
     };

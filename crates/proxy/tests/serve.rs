@@ -122,13 +122,13 @@ async fn slow_connections_are_closed_and_health_is_served_while_the_cap_is_reach
     }
     // ...which frees the slots.
     let mut deadline = 0;
-    while st
-        .metrics
-        .connections_open
-        .load(std::sync::atomic::Ordering::Relaxed)
-        > 0
-        && deadline < 300
-    {
+    let open = |text: String| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("relay_connections_open "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    while open(st.metrics.prometheus()) > 0.0 && deadline < 300 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         deadline += 1;
     }

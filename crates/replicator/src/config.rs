@@ -100,7 +100,9 @@ pub struct Config {
 
 #[derive(Debug, Clone)]
 pub struct Forward {
-    /// Queue name of this region's fallback queue (the last segment of its URL).
+    /// This region's fallback queue.
+    pub fallback_queue_url: String,
+    /// Its queue name (the last segment of its URL), as the event source's ARN ends.
     pub fallback_queue_name: String,
     pub peer_region: String,
     pub peer_queue_url: String,
@@ -142,6 +144,7 @@ impl Config {
                     .next()
                     .unwrap_or_default()
                     .to_owned(),
+                fallback_queue_url: fb,
                 peer_region,
                 peer_queue_url,
                 peer_aws_endpoint: a.peer_aws_endpoint,

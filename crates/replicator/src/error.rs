@@ -14,4 +14,13 @@ pub enum Error {
     /// The replication keyring secret is malformed.
     #[error("replication key: {0}")]
     Keyring(#[from] wire::seal::SealError),
+    /// A port (queue, key source, pool probe) failed.
+    #[error("{0}")]
+    Port(String),
+}
+
+impl From<crate::ports::PortError> for Error {
+    fn from(e: crate::ports::PortError) -> Self {
+        Self::Port(e.0)
+    }
 }

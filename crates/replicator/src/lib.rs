@@ -1,6 +1,9 @@
 //! The replicator: applies inbound replication events to this region's pool. One `process`
 //! over a batch, two drivers (a Lambda with an SQS event source reporting partial batch
-//! failures, and a standalone long-polling worker).
+//! failures: `lambda`; and a standalone long-polling worker: `worker`), both behind ports
+//! (`ports`: the inbound queue, the key source, the pool probe; `DeadLetterQueue`) so that
+//! settling, dead-lettering, redelivery and the partial batch response are unit-tested here.
+//! The binary (`main.rs`) only wires configuration, SDK clients and the runtime.
 //!
 //! # Retries: one layer per call
 //!
@@ -22,7 +25,11 @@
 //!   outage longer than one invocation lose nothing.
 #![forbid(unsafe_code)]
 
-use std::collections::{BTreeMap, HashMap};
+pub mod lambda;
+pub mod ports;
+pub mod worker;
+
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -83,29 +90,40 @@ pub enum Disposition {
     Retry(String),
 }
 
-/// How many recent lags the Prometheus summary is computed over (a long-running worker must
-/// not grow without bound).
-const LAG_WINDOW: usize = 4096;
-
-#[derive(Default)]
+/// The replicator's Prometheus metrics, recorded through the `metrics` facade into this
+/// instance's own recorder (`relay_aws::telemetry::prometheus`): `relay_replication_events_total`
+/// by action and outcome, `relay_replication_apply_retries_total` and
+/// `relay_replication_cognito_throttled_total` by action, and the lag summary
+/// `relay_replication_lag_ms` (p50/p99 over the last 15 minutes, `_sum`/`_count` since start).
 pub struct Stats {
-    pub outcomes: Mutex<BTreeMap<(String, String), u64>>,
-    /// The most recent lags (at most LAG_WINDOW), for the quantiles.
-    pub lag_ms: Mutex<std::collections::VecDeque<u64>>,
-    lag_sum: std::sync::atomic::AtomicU64,
-    lag_count: std::sync::atomic::AtomicU64,
-    /// Per action: (calls retried in process, attempts Cognito throttled).
-    pub calls: Mutex<BTreeMap<String, (u64, u64)>>,
+    recorder: metrics_exporter_prometheus::PrometheusRecorder,
+    /// Lag samples since the last upkeep.
+    lags: std::sync::atomic::AtomicU64,
 }
 
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            recorder: relay_aws::telemetry::prometheus(&[]),
+            lags: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+/// Lag samples between two upkeeps of the recorder (which folds buffered samples into the
+/// summary, so a process nobody scrapes does not buffer without bound).
+const UPKEEP_EVERY: u64 = 1024;
+
 impl Stats {
+    fn record(&self, f: impl FnOnce()) {
+        metrics::with_local_recorder(&self.recorder, f);
+    }
     fn count(&self, action: &str, outcome: &str) {
-        *self
-            .outcomes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry((action.to_owned(), outcome.to_owned()))
-            .or_default() += 1;
+        let labels = [
+            ("action", action.to_owned()),
+            ("outcome", outcome.to_owned()),
+        ];
+        self.record(|| metrics::counter!("relay_replication_events_total", &labels).increment(1));
     }
     /// Counts what applying one event of `action` cost in retries and throttled attempts.
     fn count_calls(&self, action: &str, tally: &Tally) {
@@ -113,71 +131,25 @@ impl Stats {
         if retries + throttled == 0 {
             return;
         }
-        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = calls.entry(action.to_owned()).or_default();
-        entry.0 += retries;
-        entry.1 += throttled;
+        let labels = [("action", action.to_owned())];
+        self.record(|| {
+            metrics::counter!("relay_replication_apply_retries_total", &labels).increment(retries);
+            metrics::counter!("relay_replication_cognito_throttled_total", &labels)
+                .increment(throttled);
+        });
     }
     fn record_lag(&self, lag: u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        let mut w = self.lag_ms.lock().unwrap_or_else(|p| p.into_inner());
-        if w.len() == LAG_WINDOW {
-            w.pop_front();
+        self.record(|| metrics::histogram!("relay_replication_lag_ms").record(lag as f64));
+        let since_upkeep = self.lags.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if since_upkeep >= UPKEEP_EVERY {
+            self.lags.store(0, std::sync::atomic::Ordering::Relaxed);
+            self.recorder.handle().run_upkeep();
         }
-        w.push_back(lag);
-        self.lag_sum.fetch_add(lag, Relaxed);
-        self.lag_count.fetch_add(1, Relaxed);
     }
 
+    /// The Prometheus text exposition.
     pub fn prometheus(&self) -> String {
-        let mut s = String::from("# TYPE relay_replication_events_total counter\n");
-        for ((a, o), n) in self
-            .outcomes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            s.push_str(&format!(
-                "relay_replication_events_total{{action=\"{a}\",outcome=\"{o}\"}} {n}\n"
-            ));
-        }
-        let calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
-        s.push_str("# TYPE relay_replication_apply_retries_total counter\n");
-        for (a, (retries, _)) in calls.iter() {
-            s.push_str(&format!(
-                "relay_replication_apply_retries_total{{action=\"{a}\"}} {retries}\n"
-            ));
-        }
-        s.push_str("# TYPE relay_replication_cognito_throttled_total counter\n");
-        for (a, (_, throttled)) in calls.iter() {
-            s.push_str(&format!(
-                "relay_replication_cognito_throttled_total{{action=\"{a}\"}} {throttled}\n"
-            ));
-        }
-        drop(calls);
-        let mut sorted: Vec<u64> = self
-            .lag_ms
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .copied()
-            .collect();
-        sorted.sort_unstable();
-        let q = |p: f64| {
-            sorted
-                .get(((sorted.len() as f64 - 1.0) * p).round() as usize)
-                .copied()
-                .unwrap_or(0)
-        };
-        s.push_str("# TYPE relay_replication_lag_ms summary\n");
-        s.push_str(&format!("relay_replication_lag_ms{{quantile=\"0.5\"}} {}\nrelay_replication_lag_ms{{quantile=\"0.99\"}} {}\n", q(0.5), q(0.99)));
-        use std::sync::atomic::Ordering::Relaxed;
-        s.push_str(&format!(
-            "relay_replication_lag_ms_sum {}\nrelay_replication_lag_ms_count {}\n",
-            self.lag_sum.load(Relaxed),
-            self.lag_count.load(Relaxed)
-        ));
-        s
+        self.recorder.handle().render()
     }
 }
 
@@ -188,7 +160,7 @@ pub struct Replicator<D, S> {
     /// The replication keyring; re-read from Secrets Manager when an event names a key it
     /// does not have (a key rotated in at the origin).
     pub keys: std::sync::RwLock<Keyring>,
-    pub key_source: Option<(relay_aws::Secrets, String)>,
+    pub key_source: Option<Box<dyn ports::KeySource>>,
     /// When the keyring was last re-read for an unknown key id (at most once a minute, so a
     /// stream of events naming made-up key ids cannot hammer Secrets Manager).
     pub last_reload: Mutex<Option<std::time::Instant>>,
@@ -244,7 +216,7 @@ impl<D: UserDirectory, S: StateStore> Replicator<D, S> {
 
     /// Re-reads the keyring, at most once per KEY_RELOAD_EVERY.
     async fn reload_keys(&self) -> Option<Keyring> {
-        let (secrets, id) = self.key_source.as_ref()?;
+        let source = self.key_source.as_ref()?;
         {
             let mut last = self.last_reload.lock().unwrap_or_else(|p| p.into_inner());
             if last.is_some_and(|at| at.elapsed() < KEY_RELOAD_EVERY) {
@@ -252,12 +224,7 @@ impl<D: UserDirectory, S: StateStore> Replicator<D, S> {
             }
             *last = Some(std::time::Instant::now());
         }
-        match secrets
-            .get(id)
-            .await
-            .map_err(crate::Error::Aws)
-            .and_then(|t| Ok(Keyring::from_json(&t)?))
-        {
+        match source.read().await {
             Ok(k) => {
                 tracing::info!(current = k.current_id(), "replication keyring re-read");
                 *self.keys.write().unwrap_or_else(|p| p.into_inner()) = k.clone();
@@ -413,19 +380,39 @@ impl<D: UserDirectory, S: StateStore> Replicator<D, S> {
 /// for the requests it forwards: the dimensionless series sums both); `ApplyRetries` counts
 /// calls the in-process backoff repeated.
 fn emf_event(action: &str, outcome: &str, lag_ms: u64, applied: bool, tally: &Tally) -> String {
-    serde_json::json!({
-        "_aws": {"Timestamp": now_ms(), "CloudWatchMetrics": [{"Namespace": "CognitoRelay", "Dimensions": [["Action"], []], "Metrics": [
-            {"Name": "ReplicationLagMs", "Unit": "Milliseconds"}, {"Name": "ReplicationApplied", "Unit": "Count"}, {"Name": "ReplicationFailed", "Unit": "Count"},
-            {"Name": "CognitoThrottled", "Unit": "Count"}, {"Name": "ApplyRetries", "Unit": "Count"}]}]},
-        "Action": action,
-        "Outcome": outcome,
-        "ReplicationLagMs": lag_ms,
-        "ReplicationApplied": u8::from(applied),
-        "ReplicationFailed": u8::from(!applied),
-        "CognitoThrottled": tally.throttled(),
-        "ApplyRetries": tally.retries(),
-    })
-    .to_string()
+    use relay_aws::telemetry::{names, Emf, Unit};
+    Emf::new(&[&["Action"], &[]])
+        .with("Action", action)
+        .with("Outcome", outcome)
+        .metric(names::REPLICATION_LAG_MS, Unit::Milliseconds, lag_ms)
+        .metric(names::REPLICATION_APPLIED, Unit::Count, u8::from(applied))
+        .metric(names::REPLICATION_FAILED, Unit::Count, u8::from(!applied))
+        .metric(names::COGNITO_THROTTLED, Unit::Count, tally.throttled())
+        .metric(names::APPLY_RETRIES, Unit::Count, tally.retries())
+        .line()
+}
+
+/// One CloudWatch EMF line per forwarding batch (metric `FallbackForwarded`, no dimensions):
+/// fallback events this region's replicator moved to the peer's inbound queue.
+pub fn emf_forwarded(n: usize) -> String {
+    use relay_aws::telemetry::{names, Emf, Unit};
+    Emf::new(&[&[]])
+        .metric(names::FALLBACK_FORWARDED, Unit::Count, n)
+        .line()
+}
+
+/// One CloudWatch EMF line per dependency the Lambda waits for (metric `DependencyWaitingSeconds`).
+pub fn emf_waiting(w: &relay_aws::liveness::Waiting) -> String {
+    use relay_aws::telemetry::{names, Emf, Unit};
+    Emf::new(&[&["Dependency"]])
+        .with("Dependency", w.dependency.clone())
+        .metric(
+            names::DEPENDENCY_WAITING_SECONDS,
+            Unit::Seconds,
+            now_ms().saturating_sub(w.since_ms) / 1000,
+        )
+        .with("message", w.line())
+        .line()
 }
 
 /// This region's dead-letter queue, as a port so that settling is unit-tested.
@@ -516,15 +503,19 @@ pub type Live = Replicator<relay_aws::cognito::Pool, relay_aws::state::Table>;
 /// in-process backoff retries: see the module doc). Fails (before any work) on an unreadable
 /// replication key.
 pub async fn build(sdk: &relay_aws::SdkConfig, cfg: Config, emf: bool) -> Result<Live, Error> {
-    let secrets = relay_aws::Secrets::new(sdk);
-    let keys = Keyring::from_json(&secrets.get(&cfg.replication_key_secret_id).await?)?;
+    use ports::KeySource as _;
+    let source = ports::SecretKeys {
+        secrets: relay_aws::Secrets::new(sdk),
+        secret_id: cfg.replication_key_secret_id.clone(),
+    };
+    let keys = source.read().await?;
     let dir = relay_aws::cognito::Pool::new(
         &relay_aws::without_retries(sdk),
         &cfg.user_pool_id,
         cfg.username_attributes.clone(),
     );
     let pacer = Pacer::new(&cfg.quotas);
-    let key_source = Some((secrets, cfg.replication_key_secret_id.clone()));
+    let key_source: Option<Box<dyn ports::KeySource>> = Some(Box::new(source));
     let store = relay_aws::state::Table::new(sdk, &cfg.state_table);
     Ok(Replicator {
         dir,
@@ -640,24 +631,25 @@ mod tests {
     }
 
     #[test]
-    fn lag_memory_is_bounded_but_counts_everything() {
+    fn lag_is_a_summary_with_the_quantiles_relayctl_reads_and_counts_everything() {
         let s = Stats::default();
-        for i in 0..(LAG_WINDOW as u64 + 100) {
-            s.record_lag(i);
+        for i in 0..(UPKEEP_EVERY + 100) {
+            s.record_lag(i % 10);
         }
-        assert_eq!(s.lag_ms.lock().unwrap().len(), LAG_WINDOW);
         let text = s.prometheus();
         assert!(
             text.contains(&format!(
-                "relay_replication_lag_ms_count {}",
-                LAG_WINDOW + 100
+                "relay_replication_lag_ms_count {}\n",
+                UPKEEP_EVERY + 100
             )),
             "{text}"
         );
-        assert!(
-            text.contains("quantile=\"0.99\"} 4"),
-            "quantiles come from the recent window: {text}"
-        );
+        let p99: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("relay_replication_lag_ms{quantile=\"0.99\"} "))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-1.0);
+        assert!((8.5..=9.5).contains(&p99), "{text}");
     }
 
     #[test]
@@ -733,8 +725,8 @@ mod tests {
             "{text}"
         );
         assert!(
-            r.stats.lag_ms.lock().unwrap().is_empty(),
-            "a forged origin time never reaches the lag metric"
+            !text.contains("relay_replication_lag_ms"),
+            "a forged origin time never reaches the lag metric: {text}"
         );
     }
 
@@ -1042,5 +1034,282 @@ mod tests {
             .await;
         assert!(matches!(&d[0], Disposition::DeadLetter(r) if r.contains("not JSON")));
         assert!(r.stats.prometheus().contains("outcome=\"permanent\""));
+    }
+
+    impl ports::PoolProbe for Pool {
+        async fn ping(&self) -> Result<(), ports::PortError> {
+            Ok(())
+        }
+    }
+
+    /// An inbound queue in memory: what is queued, and the receipts deleted.
+    #[derive(Default)]
+    struct Queue {
+        queued: Mutex<Vec<ports::Received>>,
+        deleted: Mutex<Vec<String>>,
+    }
+    impl ports::InboundQueue for Queue {
+        async fn receive(&self) -> Result<Vec<ports::Received>, ports::PortError> {
+            let batch: Vec<_> = self.queued.lock().unwrap().drain(..).collect();
+            if batch.is_empty() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Ok(batch)
+        }
+        async fn delete(&self, receipt: &str) -> Result<(), ports::PortError> {
+            self.deleted.lock().unwrap().push(receipt.to_owned());
+            Ok(())
+        }
+    }
+    fn received(m: Inbound) -> ports::Received {
+        ports::Received {
+            receipt: format!("r-{}", m.message_id),
+            message: m,
+        }
+    }
+    fn garbage(id: &str) -> Inbound {
+        Inbound {
+            message_id: id.into(),
+            body: "not json".into(),
+            receive_count: 1,
+            group_id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_worker_leaves_a_failing_event_for_redelivery_then_dead_letters_it_with_the_reason()
+    {
+        let r = replicator();
+        let (queue, dlq) = (Queue::default(), Dlq::default());
+        let live = relay_aws::liveness::Liveness::default();
+        let head = event("throttled", Change::Delete, 1);
+        for delivery in 1..=4 {
+            let batch = [received(sealed(&head, delivery))];
+            let report = worker::run_batch(&r, &queue, Some(&dlq), &live, &batch).await;
+            assert_eq!(
+                report,
+                worker::BatchReport {
+                    settled: 0,
+                    left: 1,
+                    stalled: true
+                },
+                "delivery {delivery}"
+            );
+        }
+        assert!(queue.deleted.lock().unwrap().is_empty() && dlq.sent.lock().unwrap().is_empty());
+        let batch = [received(sealed(&head, 5))];
+        let report = worker::run_batch(&r, &queue, Some(&dlq), &live, &batch).await;
+        assert_eq!((report.settled, report.left), (1, 0));
+        let sent = dlq.sent.lock().unwrap().clone();
+        assert_eq!(sent.len(), 1);
+        assert!(
+            sent[0].3.starts_with("gave up after 5 attempts: ")
+                && sent[0].3.contains("TooManyRequests"),
+            "{sent:?}"
+        );
+        assert_eq!(
+            sent[0].1,
+            head.group_id(),
+            "dead-lettered in its user's group"
+        );
+        assert_eq!(*queue.deleted.lock().unwrap(), [format!("r-m-{}", head.id)]);
+    }
+
+    #[tokio::test]
+    async fn the_worker_dead_letters_an_unreadable_message_and_keeps_it_without_a_dlq() {
+        let r = replicator();
+        let live = relay_aws::liveness::Liveness::default();
+        let (queue, dlq) = (Queue::default(), Dlq::default());
+        let batch = [
+            received(garbage("g")),
+            received(msg("bob", Change::Delete, 1)),
+        ];
+        let report = worker::run_batch(&r, &queue, Some(&dlq), &live, &batch).await;
+        assert_eq!((report.settled, report.left, report.stalled), (2, 0, false));
+        let sent = dlq.sent.lock().unwrap().clone();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(
+            (sent[0].0.as_str(), sent[0].1.as_str()),
+            ("not json", "poison")
+        );
+        assert!(sent[0].3.contains("not JSON"), "{sent:?}");
+        // No DLQ, or one that cannot be written: the message stays on the queue, never dropped.
+        let down = Dlq {
+            down: true,
+            ..Default::default()
+        };
+        for dlq in [None, Some(&down as &dyn DeadLetterQueue)] {
+            let queue = Queue::default();
+            let report =
+                worker::run_batch(&r, &queue, dlq, &live, &[received(garbage("g2"))]).await;
+            assert_eq!((report.settled, report.left), (0, 1));
+            assert!(queue.deleted.lock().unwrap().is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn the_worker_loop_settles_what_it_receives_and_stops_when_asked() {
+        let r = replicator();
+        let live = relay_aws::liveness::Liveness::default();
+        let (queue, dlq) = (Queue::default(), Dlq::default());
+        queue.queued.lock().unwrap().extend([
+            received(msg("bob", Change::Delete, 1)),
+            received(garbage("g")),
+        ]);
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let run = worker::run(&r, &queue, Some(&dlq), &live, rx);
+        let stop = async {
+            while queue.deleted.lock().unwrap().len() < 2 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            tx.send(true).unwrap();
+        };
+        tokio::time::timeout(Duration::from_secs(10), futures_join(run, stop))
+            .await
+            .expect("the worker stops once asked");
+        assert_eq!(
+            dlq.sent.lock().unwrap().len(),
+            1,
+            "the unreadable one, in the DLQ"
+        );
+        let text = r.stats.prometheus();
+        assert!(
+            text.contains("action=\"X\"") && !text.contains("retryable"),
+            "bob's event settled without a retry: {text}"
+        );
+    }
+
+    async fn futures_join(
+        a: impl std::future::Future<Output = ()>,
+        b: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::join!(a, b);
+    }
+
+    #[tokio::test]
+    async fn the_lambda_reports_exactly_the_records_to_deliver_again() {
+        let r = replicator();
+        let dlq = Dlq::default();
+        let records = [
+            msg("bob", Change::Delete, 1),
+            msg("throttled", Change::Delete, 1),
+            garbage("g"),
+            sealed(&event("throttled", Change::GlobalSignOut, 2), 1),
+        ];
+        let resp = lambda::apply(&r, Some(&dlq), &records).await;
+        let failed: Vec<&str> = resp
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                records[1].message_id.as_str(),
+                records[3].message_id.as_str()
+            ]
+        );
+        assert_eq!(
+            dlq.sent.lock().unwrap().len(),
+            1,
+            "the unreadable one is set aside"
+        );
+        let resp = lambda::not_ready(&records, Duration::from_secs(1));
+        assert_eq!(
+            resp.batch_item_failures.len(),
+            4,
+            "no key: everything comes back"
+        );
+    }
+
+    /// A peer queue and a DLQ in memory, for the forwarder.
+    #[derive(Default)]
+    struct Peer {
+        got: Mutex<Vec<String>>,
+        dlq: Option<Mutex<Vec<(String, String)>>>,
+    }
+    impl relay_aws::forward::Ports for Peer {
+        async fn send(
+            &self,
+            event: &Header,
+            _: &str,
+        ) -> Result<(), relay_aws::forward::ForwardError> {
+            self.got.lock().unwrap().push(event.id.clone());
+            Ok(())
+        }
+        async fn set_aside(
+            &self,
+            record: &relay_aws::forward::Record,
+            reason: &str,
+        ) -> Result<bool, relay_aws::forward::ForwardError> {
+            Ok(match &self.dlq {
+                Some(d) => {
+                    d.lock()
+                        .unwrap()
+                        .push((record.message_id.clone(), reason.to_owned()));
+                    true
+                }
+                None => false,
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn the_lambda_forwards_fallback_records_and_never_drops_an_unreadable_one() {
+        let live = relay_aws::liveness::Liveness::default();
+        let records = [msg("bob", Change::Delete, 1), garbage("g")];
+        let peer = Peer {
+            dlq: Some(Mutex::new(vec![])),
+            ..Default::default()
+        };
+        let out = lambda::forward(&peer, &live, &records).await;
+        assert_eq!(out.forwarded, 1);
+        assert!(out.response.batch_item_failures.is_empty());
+        let set_aside = peer.dlq.unwrap().into_inner().unwrap();
+        assert_eq!(set_aside.len(), 1);
+        assert!(
+            set_aside[0].0 == "g" && set_aside[0].1.contains("unreadable"),
+            "{set_aside:?}"
+        );
+        // Without a DLQ it is reported as a failure: SQS keeps it (its redrive policy decides).
+        let peer = Peer::default();
+        let out = lambda::forward(&peer, &live, &records).await;
+        let failed: Vec<&str> = out
+            .response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(failed, ["g"]);
+    }
+
+    #[test]
+    fn only_records_from_the_fallback_queue_are_forwarded() {
+        let mut cfg = replicator().cfg;
+        let event = |arn: &str| {
+            let mut m = aws_lambda_events::event::sqs::SqsMessage::default();
+            m.event_source_arn = Some(arn.into());
+            let mut e = aws_lambda_events::event::sqs::SqsEvent::default();
+            e.records = vec![m];
+            e
+        };
+        let fallback = event("arn:aws:sqs:b:1:relay-fallback.fifo");
+        assert_eq!(
+            lambda::route(&cfg, &fallback),
+            lambda::Route::Apply,
+            "not configured"
+        );
+        cfg.forward = Some(Forward {
+            fallback_queue_url: "http://q/1/relay-fallback.fifo".into(),
+            fallback_queue_name: "relay-fallback.fifo".into(),
+            peer_region: "a".into(),
+            peer_queue_url: "http://q/1/inbound.fifo".into(),
+            peer_aws_endpoint: None,
+        });
+        assert_eq!(lambda::route(&cfg, &fallback), lambda::Route::Forward);
+        assert_eq!(
+            lambda::route(&cfg, &event("arn:aws:sqs:b:1:inbound.fifo")),
+            lambda::Route::Apply
+        );
     }
 }
