@@ -156,7 +156,10 @@ describe('IAM: proxy role', () => {
 
   test('holds exactly the runtime permissions', () => {
     assert.deepEqual(actions, [
-      'cognito-idp:DescribeUserPool',
+      'cognito-idp:AdminDeleteUser', // half-finished sign-ups: the placeholder
+      'cognito-idp:AdminGetUser',
+      'cognito-idp:DescribeUserPool', // /health
+      'cognito-idp:ListUsers', // a placeholder by its sign-in alias
       'dynamodb:GetItem',
       'dynamodb:GetItem',
       'dynamodb:PutItem',
@@ -175,6 +178,14 @@ describe('IAM: proxy role', () => {
       'ssm:GetParameter', // drain switch
       'ssm:GetParameter', // sign-up policy
     ]);
+  });
+
+  test('its Cognito actions are on its own pool only', () => {
+    const cognito = st.filter((x) => list(x.Action).some((a) => String(a).startsWith('cognito-idp:')));
+    const own = JSON.stringify(list(cognito.find((x) => x.Sid === 'HealthDescribeOwnPool').Resource));
+    assert.ok(own.includes('userpool/'), own);
+    assert.equal(cognito.length, 2);
+    for (const s of cognito) assert.equal(JSON.stringify(list(s.Resource)), own, s.Sid);
   });
 
   test('reads the depth of its own fallback queue only (it stays on the fallback path until that queue drains)', () => {

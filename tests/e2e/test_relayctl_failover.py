@@ -218,6 +218,7 @@ def test_status_reads_the_lambda_metrics_from_cloudwatch(stack: Stack):
     emf(cw, "ApplyRetries", "Count", "AdminCreateUser", [1] * 7)
     emf(cw, "BridgeSrpSignIns", "Count", "InitiateAuth", [1] * 4)
     emf(cw, "BridgeRefusals", "Count", "InitiateAuth", [1])
+    emf(cw, "BridgeRefreshes", "Count", "GetTokensFromRefreshToken", [1] * 3)
 
     out = relayctl(s, "--json", "status")
     assert out.returncode == 3, out.stdout  # 2 lost events need attention
@@ -227,14 +228,14 @@ def test_status_reads_the_lambda_metrics_from_cloudwatch(stack: Stack):
     assert m["lag_p99_ms"] == 990 and by[B]["lag_p99_ms"] == 990
     assert (m["lost"], by[B]["lost"]) == (2, 2)  # each EMF line counted once, not per dimension set
     assert m["fallback_sent"] == 3 and m["throttled"] == 5 and m["apply_retries"] == 7 and m["apply_failed"] == 1
-    assert m["bridge_srp_sign_ins"] == 4 and m["bridge_refusals"] == 1
+    assert m["bridge_srp_sign_ins"] == 4 and m["bridge_refusals"] == 1 and m["bridge_refreshes"] == 3
     assert m["fallback_forwarded"] is None  # no fallback event was forwarded in this window
     assert by[A]["cloudwatch"]["lost"] is None and by[A]["cloudwatch"]["lag_p99_ms"] is None
 
     text = relayctl(s, "status")
     show("status  (Lambda deployment: CloudWatch)", text)
     assert "CloudWatch (namespace CognitoRelay, last 15 min" in text.stdout
-    assert f"{B} bridge: 4 SRP sign-in(s), 1 refusal(s)" in text.stdout
+    assert f"{B} bridge: 4 SRP sign-in(s), 3 session(s) continued, 1 refusal(s)" in text.stdout
     cw_table = text.stdout.split("CloudWatch (namespace", 1)[1]
     row = next(l for l in cw_table.splitlines() if l.startswith(B))
     assert row.split()[1:5] == ["990", "2", "3", "-"]

@@ -134,6 +134,15 @@ export class RelayPermissions {
         resources: [userPool.userPoolArn],
       }),
     );
+    // Half-finished sign-ups (crates/proxy/src/signups.rs): read a replicated placeholder and
+    // delete it before the real SignUp that makes this pool send the code. Own pool only.
+    proxyRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'FinishHalfSignUps',
+        actions: ['cognito-idp:AdminGetUser', 'cognito-idp:ListUsers', 'cognito-idp:AdminDeleteUser'],
+        resources: [userPool.userPoolArn],
+      }),
+    );
     replicatorRole.addToPolicy(
       new iam.PolicyStatement({
         sid: 'ReplayOnOwnPool',

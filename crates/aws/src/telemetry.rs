@@ -32,6 +32,7 @@ pub mod names {
     pub const BRIDGE_SRP_SIGN_INS: &str = "BridgeSrpSignIns";
     pub const BRIDGE_REFRESHES: &str = "BridgeRefreshes";
     pub const BRIDGE_REFUSALS: &str = "BridgeRefusals";
+    pub const HALF_SIGN_UPS_FINISHED: &str = "HalfSignUpsFinished";
     pub const EVENTS_DROPPED: &str = "EventsDropped";
 
     /// Every name above.
@@ -53,6 +54,7 @@ pub mod names {
         BRIDGE_SRP_SIGN_INS,
         BRIDGE_REFRESHES,
         BRIDGE_REFUSALS,
+        HALF_SIGN_UPS_FINISHED,
         EVENTS_DROPPED,
     ];
 }

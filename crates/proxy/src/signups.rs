@@ -28,6 +28,7 @@
 //! read (AdminGetUser): only a disabled, not-UNCONFIRMED user is a placeholder. A confirmed,
 //! enabled user is never touched. Metric `HalfSignUpsFinished` (by `Reason`).
 
+use relay_aws::telemetry::names;
 use serde_json::{json, Value};
 use tracing::{info, warn};
 use wire::WireError;
@@ -199,10 +200,10 @@ fn emf(st: &AppState, reason: &str) {
                 "CloudWatchMetrics": [{
                     "Namespace": "CognitoRelay",
                     "Dimensions": [["Reason"], []],
-                    "Metrics": [{"Name": "HalfSignUpsFinished", "Unit": "Count"}],
+                    "Metrics": [{"Name": names::HALF_SIGN_UPS_FINISHED, "Unit": "Count"}],
                 }],
             },
-            "HalfSignUpsFinished": 1,
+            (names::HALF_SIGN_UPS_FINISHED): 1,
             "Reason": reason,
         });
         println!("{line}");

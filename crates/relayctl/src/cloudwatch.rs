@@ -42,6 +42,8 @@ pub struct RegionMetrics {
     pub bridge_srp_sign_ins: Option<u64>,
     /// `BridgeRefusals` (standby sign-in bridge), when the deployment has the bridge.
     pub bridge_refusals: Option<u64>,
+    /// `BridgeRefreshes`: sessions of the other region continued here (standby sign-in bridge).
+    pub bridge_refreshes: Option<u64>,
 }
 
 /// One query: (query id, metric name, statistic).
@@ -55,6 +57,7 @@ const QUERIES: &[(&str, &str, &str)] = &[
     ("failed", "ReplicationFailed", "Sum"),
     ("srp", "BridgeSrpSignIns", "Sum"),
     ("refused", "BridgeRefusals", "Sum"),
+    ("refreshes", "BridgeRefreshes", "Sum"),
 ];
 
 /// Start and end of a window of `minutes` ending at the next full minute.
@@ -134,6 +137,7 @@ pub async fn read(sdk: &aws_config::SdkConfig, minutes: u64) -> Result<RegionMet
         apply_failed: sum("failed"),
         bridge_srp_sign_ins: sum("srp"),
         bridge_refusals: sum("refused"),
+        bridge_refreshes: sum("refreshes"),
     })
 }
 

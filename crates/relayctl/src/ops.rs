@@ -308,10 +308,14 @@ pub async fn status(cfg: &Deployment, window_minutes: u64, as_json: bool) -> Res
                 );
             }
             for (region, m) in &cw {
-                if m.bridge_srp_sign_ins.is_some() || m.bridge_refusals.is_some() {
+                if m.bridge_srp_sign_ins.is_some()
+                    || m.bridge_refusals.is_some()
+                    || m.bridge_refreshes.is_some()
+                {
                     out!(
-                        "{region} bridge: {} SRP sign-in(s), {} refusal(s)",
+                        "{region} bridge: {} SRP sign-in(s), {} session(s) continued, {} refusal(s)",
                         dash(&m.bridge_srp_sign_ins),
+                        dash(&m.bridge_refreshes),
                         dash(&m.bridge_refusals)
                     );
                 }
