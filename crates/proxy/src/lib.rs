@@ -1,5 +1,16 @@
 //! cognito-relay's proxy: one axum router served by Lambda (API Gateway REST events) or as a
 //! standalone HTTP server.
+//!
+//! **Where each call is retried (one layer per call).** The app retries its own Cognito calls
+//! (the proxy answers 5xx / `ServiceUnavailableException` "retry" when upstream fails), so
+//! the proxy's forward to Cognito is **not** retried, except once after a client-secret
+//! rotation (a different request, not a repeat). Event delivery to the peer's queue uses the
+//! SDK's retries only (2 attempts within 2 s each), then the fallback queue instead of more
+//! retries; the fallback send uses the home SDK's 3 attempts, then the event is counted lost
+//! (reconcile repairs it). The state table, Secrets Manager and SSM use the home SDK's 3
+//! attempts within 3 s; the shared limiter's DynamoDB 2 attempts within 500 ms (it sits on
+//! every sign-in's path); EventBridge 1 attempt (the event stream is best effort and counts
+//! what it drops). No call is wrapped in a second, in-process retry loop.
 #![forbid(unsafe_code)]
 
 pub mod adapters;
