@@ -23,6 +23,7 @@
 //! Metrics (EMF, namespace `CognitoRelay`): `BridgeSrpSignIns`, `BridgeRefreshes`,
 //! `BridgeRefusals` (by `Reason`, and dimensionless). No SRP value, key or password is logged.
 
+use relay_aws::telemetry::names;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -52,41 +53,20 @@ fn now_secs() -> i64 {
         .unwrap_or_default()
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
-}
-
 /// One EMF line for a bridge metric (printed under Lambda; standalone only logs).
-fn emf(st: &AppState, metric: &str, reason: Option<&str>) {
-    let dims = if reason.is_some() {
-        json!([["Reason"], []])
-    } else {
-        json!([[]])
-    };
+fn emf(st: &AppState, metric: &'static str, reason: Option<&str>) {
+    use relay_aws::telemetry::{Emf, Unit};
     if st.emf {
-        let mut line = json!({
-            "_aws": {
-                "Timestamp": now_ms(),
-                "CloudWatchMetrics": [{
-                    "Namespace": "CognitoRelay",
-                    "Dimensions": dims,
-                    "Metrics": [{"Name": metric, "Unit": "Count"}],
-                }],
-            },
-            metric: 1,
-        });
-        if let (Some(r), Some(obj)) = (reason, line.as_object_mut()) {
-            obj.insert("Reason".into(), Value::String(r.to_owned()));
-        }
-        println!("{line}");
+        let line = match reason {
+            Some(r) => Emf::new(&[&["Reason"], &[]]).with("Reason", r),
+            None => Emf::new(&[&[]]),
+        };
+        line.metric(metric, Unit::Count, 1).print();
     }
 }
 
 pub(crate) fn refused(st: &AppState, reason: &str, e: WireError) -> WireError {
-    emf(st, "BridgeRefusals", Some(reason));
+    emf(st, names::BRIDGE_REFUSALS, Some(reason));
     info!(reason, "bridge refused");
     e
 }
@@ -364,7 +344,7 @@ pub(crate) async fn mint(
         if kind == "UserNotFoundException" {
             return Err(refused(st, "user_not_found", wrong_password()));
         }
-        emf(st, "BridgeRefusals", Some("mint_refused"));
+        emf(st, names::BRIDGE_REFUSALS, Some("mint_refused"));
         info!(error_type = %kind, why, "bridge mint refused by the home pool");
         return Ok(passthrough(up));
     }
@@ -412,7 +392,7 @@ pub(crate) async fn mint(
     )
     .await?;
     if !up.status.is_success() {
-        emf(st, "BridgeRefusals", Some("mint_failed"));
+        emf(st, names::BRIDGE_REFUSALS, Some("mint_failed"));
         warn!(error_type = ?up.error_type(), "bridge assertion refused by the home pool's trigger");
         return Ok(passthrough(up));
     }
@@ -422,9 +402,9 @@ pub(crate) async fn mint(
     emf(
         st,
         if why == "srp" {
-            "BridgeSrpSignIns"
+            names::BRIDGE_SRP_SIGN_INS
         } else {
-            "BridgeRefreshes"
+            names::BRIDGE_REFRESHES
         },
         None,
     );

@@ -642,8 +642,12 @@ pub enum Verdict {
 
 /// Lambda: one EMF line per refusal (metric `PolicyRefusals`, dimensions Rule and Mode).
 pub fn emf_refusal(rule: &str, dry_run: bool) -> String {
-    let ts = crate::stream::now_ms();
-    serde_json::json!({"Rule": rule, "Mode": if dry_run { "dry_run" } else { "enforce" }, "PolicyRefusals": 1, "_aws": {"Timestamp": ts, "CloudWatchMetrics": [{"Namespace": "CognitoRelay", "Dimensions": [["Rule", "Mode"], []], "Metrics": [{"Name": "PolicyRefusals", "Unit": "Count"}]}]}}).to_string()
+    use relay_aws::telemetry::{names, Emf, Unit};
+    Emf::new(&[&["Rule", "Mode"], &[]])
+        .with("Rule", rule)
+        .with("Mode", if dry_run { "dry_run" } else { "enforce" })
+        .metric(names::POLICY_REFUSALS, Unit::Count, 1)
+        .line()
 }
 
 #[cfg(test)]

@@ -134,14 +134,10 @@ impl SharedLimiter {
     fn unreachable(&self, e: &StoreError) -> bool {
         self.store_errors.fetch_add(1, Relaxed);
         if self.emf {
-            let ts = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_millis())
-                .unwrap_or(0);
-            println!(
-                "{}",
-                serde_json::json!({"LimiterStoreErrors": 1, "_aws": {"Timestamp": ts, "CloudWatchMetrics": [{"Namespace": "CognitoRelay", "Dimensions": [[]], "Metrics": [{"Name": "LimiterStoreErrors", "Unit": "Count"}]}]}})
-            );
+            use relay_aws::telemetry::{names, Emf, Unit};
+            Emf::new(&[&[]])
+                .metric(names::LIMITER_STORE_ERRORS, Unit::Count, 1)
+                .print();
         }
         tracing::warn!(error = %e, policy = ?self.on_error, "rate-limit counters unreachable");
         self.on_error == OnStoreError::Allow

@@ -191,22 +191,11 @@ fn emf(st: &AppState, reason: &str) {
         "half-finished sign-up replaced by a sign-up of this pool"
     );
     if st.emf {
-        let line = json!({
-            "_aws": {
-                "Timestamp": std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_millis() as u64)
-                    .unwrap_or_default(),
-                "CloudWatchMetrics": [{
-                    "Namespace": "CognitoRelay",
-                    "Dimensions": [["Reason"], []],
-                    "Metrics": [{"Name": names::HALF_SIGN_UPS_FINISHED, "Unit": "Count"}],
-                }],
-            },
-            (names::HALF_SIGN_UPS_FINISHED): 1,
-            "Reason": reason,
-        });
-        println!("{line}");
+        use relay_aws::telemetry::{Emf, Unit};
+        Emf::new(&[&["Reason"], &[]])
+            .with("Reason", reason)
+            .metric(names::HALF_SIGN_UPS_FINISHED, Unit::Count, 1)
+            .print();
     }
 }
 
