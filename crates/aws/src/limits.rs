@@ -83,4 +83,31 @@ impl Counters {
             .and_then(|n| n.parse().ok())
             .unwrap_or(0))
     }
+
+    /// Sets counter `pk` to `value` unless it already holds as much (a lock's end): one
+    /// conditional `UpdateItem`; a higher value already there is success.
+    pub async fn raise(&self, pk: &str, value: u64, expires_at: u64) -> Result<(), CounterError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .update_expression("SET c = :v, #t = :ttl")
+            .condition_expression("attribute_not_exists(c) OR c < :v")
+            .expression_attribute_names("#t", "ttl")
+            .expression_attribute_values(":v", AttributeValue::N(value.to_string()))
+            .expression_attribute_values(":ttl", AttributeValue::N(expires_at.to_string()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable("UpdateItem", &e)),
+        }
+    }
 }

@@ -7,10 +7,12 @@ use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 use replication::state::{StateStore, StoreError, UserRecord, Versioned};
 
-/// How long a record outlives its last write. Longer than any event can wait: SQS keeps a
+/// How long a record outlives its last write. Longer than any event can wait (SQS keeps a
 /// message at most 14 days on the inbound queue and 14 more on the DLQ, and a redrive starts
-/// those 14 days again once; 60 days covers all three.
-pub const RECORD_TTL: Duration = Duration::from_secs(60 * 24 * 3600);
+/// those 14 days again once), and as long as the longest session it guards: a continuation is
+/// refused when the user's record is missing, and Cognito's refresh tokens live at most
+/// 10 years. Records are small (one per user); deleted users' records go with the TTL.
+pub const RECORD_TTL: Duration = Duration::from_secs(3650 * 24 * 3600);
 
 #[derive(Clone, Debug)]
 pub struct Table {

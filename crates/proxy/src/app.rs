@@ -58,6 +58,21 @@ pub struct AppState {
     pub bridge_store: Option<Arc<dyn crate::ports::BridgeStore>>,
     /// The home pool's placeholders of replicated, unconfirmed sign-ups (`signups.rs`).
     pub placeholders: Option<Arc<dyn crate::ports::Placeholders>>,
+    /// SRP handshakes computed at once (`RELAY_SRP_MAX_CONCURRENT`; `bridge.rs`).
+    pub srp_slots: Arc<tokio::sync::Semaphore>,
+    /// The peer's health, which opens the bridge (`serving.rs`); `None`: always open.
+    pub peer_watch: Option<crate::serving::PeerWatch>,
+}
+
+impl AppState {
+    /// Whether this proxy's bridge is open now: always without a peer health URL, else only
+    /// while the peer is not healthy (`serving.rs`).
+    pub(crate) async fn bridge_open(&self) -> bool {
+        match &self.peer_watch {
+            None => true,
+            Some(w) => !w.peer_healthy().await,
+        }
+    }
 }
 
 impl AppState {
@@ -78,7 +93,17 @@ impl AppState {
             .build()
             .map_err(|e| crate::Error::Setup(format!("cannot build the HTTP client: {e}")))?;
         let health = HealthCache::new(control, cfg.health_cache, cfg.control_cache);
+        let srp_slots = Arc::new(tokio::sync::Semaphore::new(cfg.srp_max_concurrent));
+        let peer_watch = match &cfg.peer_health_url {
+            Some(url) => Some(crate::serving::PeerWatch::new(
+                url.clone(),
+                cfg.peer_health_cache,
+            )?),
+            None => None,
+        };
         Ok(Self {
+            srp_slots,
+            peer_watch,
             cfg,
             http,
             secrets,
@@ -753,6 +778,11 @@ async fn stages(
     // A replicated sign-up its user never confirmed finishes here (`signups.rs`).
     let finished = crate::signups::finish(st, &mut admitted, up).await?;
     let mut answer = Answer::of(&admitted, &st.sink, finished.up);
+    // MFA is never downgraded: a password-only success for a user with a second factor is
+    // withheld (`mfa.rs`).
+    if answer.up.status.is_success() {
+        crate::mfa::gate(st, &admitted, answer.json.as_ref()).await?;
+    }
     let delivery = replicate_stage(st, &admitted, &answer).await;
     if finished.resent {
         answer.up.body = crate::signups::as_resend_answer(&answer.up.body).into();
@@ -816,12 +846,13 @@ impl Admitted {
         Ok(())
     }
 
-    /// The per-username limiter key, when the request names its user.
-    fn user_limit_key(&self) -> Option<String> {
+    /// The per-username limiter key, when the request names its user: the one canonical key
+    /// (`lockout::canonical_user_key`), whatever case the client typed.
+    pub(crate) fn user_limit_key(&self) -> Option<String> {
         self.prepared
             .username
-            .as_ref()
-            .map(|u| format!("user:{}", u.to_lowercase()))
+            .as_deref()
+            .map(crate::lockout::canonical_user_key)
     }
 }
 
@@ -848,9 +879,10 @@ async fn admit(
     }
     let user_agent = req.headers().get(header::USER_AGENT).cloned();
     if st.cfg.rate_per_ip_per_min > 0 {
-        let key = ip
-            .as_ref()
-            .map_or_else(|| UNKNOWN_IP_KEY.to_owned(), |ip| format!("ip:{ip}"));
+        let key = ip.as_ref().map_or_else(
+            || UNKNOWN_IP_KEY.to_owned(),
+            |ip| crate::net::ip_limit_key(ip, st.cfg.ipv6_prefix),
+        );
         limit(st, key, st.cfg.rate_per_ip_per_min).await?;
     }
     let bytes = tokio::time::timeout(
@@ -976,7 +1008,9 @@ pub(crate) async fn forward(st: &AppState, admitted: &mut Admitted) -> Result<Up
         && is_signin(admitted.spec, &admitted.body)
     {
         if let Some(key) = admitted.user_limit_key() {
-            st.limiter.fail(&key).await;
+            st.limiter
+                .fail(&key, st.cfg.failed_signins_per_username)
+                .await;
         }
     }
     if up.throttled() {

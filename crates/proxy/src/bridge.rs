@@ -39,12 +39,15 @@ use crate::app::{call_upstream, Admitted, AppState, Outcome, Upstream};
 
 /// How far a claim's TIMESTAMP may be from the proxy's clock.
 const TIMESTAMP_SKEW_SECS: i64 = 300;
+/// How long an SRP handshake waits for a free slot (`RELAY_SRP_MAX_CONCURRENT`) before it is
+/// refused with TooManyRequestsException.
+const SRP_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 /// How long a minted assertion lives (the trigger accepts at most 60 s).
 const ASSERTION_TTL_SECS: i64 = 30;
 
 const WRONG_PASSWORD: &str = "Incorrect username or password.";
 const EXPIRED: &str = "Invalid session for the user, session is expired.";
-const MFA_REFUSED: &str = "This account uses multi-factor authentication, which cannot be completed while the service runs from its standby region. Try again later.";
+use crate::mfa::MFA_REFUSED;
 
 fn now_secs() -> i64 {
     std::time::SystemTime::now()
@@ -131,6 +134,16 @@ pub(crate) async fn bridge(
     let Some(keys) = a.secrets.bridge_keys.clone() else {
         return Ok(None);
     };
+    let srp_step = matches!(
+        (name, flow, challenge),
+        ("InitiateAuth", Some("USER_SRP_AUTH"), _)
+            | ("RespondToAuthChallenge", _, Some("PASSWORD_VERIFIER"))
+    );
+    // Closed while the peer serves (`serving.rs`): the request goes to this pool as it is.
+    if srp_step && !st.bridge_open().await {
+        emf(st, names::BRIDGE_REFUSALS, Some("not_serving"));
+        return Ok(None);
+    }
     match (name, flow, challenge) {
         ("InitiateAuth", Some("USER_SRP_AUTH"), _) => srp_start(st, a, &keys).await.map(Some),
         ("RespondToAuthChallenge", _, Some("PASSWORD_VERIFIER"))
@@ -144,13 +157,24 @@ pub(crate) async fn bridge(
 }
 
 /// Decoy salt and verifier for a user without material: derived from the bridge key, stable
-/// per user, indistinguishable from real ones without the key.
+/// per user, indistinguishable from real ones without the key. The verifier is expanded from
+/// HMAC blocks (any value below N is as good as `g^x` to the handshake, which only computes
+/// `k·v + g^b` and `(A·v^u)^b`), so a decoy costs what a real user's handshake costs: no extra
+/// exponentiation that would tell an unknown user by the answer's timing.
 fn decoy(keys: &Keyring, user: &str) -> (Vec<u8>, Vec<u8>) {
     let (_, s) = keys.sign("bridge-decoy-salt", user.as_bytes());
-    let (_, x) = keys.sign("bridge-decoy-verifier", user.as_bytes());
     let mut salt = s[..16].to_vec();
     salt[0] = (salt[0] & 0x7f) | 0x01;
-    (salt, srp::g_pow(&x).to_vec())
+    let mut verifier = Vec::with_capacity(srp::N_BYTES);
+    for i in 0..(srp::N_BYTES / 32) as u8 {
+        let mut msg = user.as_bytes().to_vec();
+        msg.push(i);
+        verifier.extend_from_slice(&keys.sign("bridge-decoy-verifier", &msg).1);
+    }
+    // N's top byte is 0xff: a value whose top bit is clear is below N; never zero.
+    verifier[0] &= 0x7f;
+    verifier[srp::N_BYTES - 1] |= 1;
+    (salt, verifier)
 }
 
 fn hex16(key: &[u8; 16]) -> String {
@@ -194,16 +218,36 @@ async fn srp_start(st: &AppState, a: &Admitted, keys: &Keyring) -> Result<Outcom
             (s, v, true)
         }
     };
-    // A decoy names the lower-cased key, so the case of the answer tells nothing more than a
-    // real user's stored key does.
+    // The challenge names the user id the verifier was computed with: the lower-cased key for
+    // material derived now (`SrpMaterial::derive` lower-cases it), as for a decoy, so the
+    // answer's case tells nothing about who exists.
     let user = match material.filter(|_| opened.is_some()) {
         Some(m) => m.user_id.clone(),
         None => user.to_lowercase(),
     };
-    let started = tokio::task::spawn_blocking(move || srp::server_start(&verifier, &srp_a))
-        .await
-        .map_err(|_| WireError::internal("The relay failed while handling the request"))?
-        .map_err(|e| WireError::invalid_parameter(e.to_string()))?;
+    // The handshake's CPU is capped per process: unauthenticated handshakes wait their turn
+    // briefly, then are refused, and never take every core.
+    let permit = tokio::time::timeout(
+        SRP_QUEUE_WAIT,
+        st.srp_slots.clone().acquire_owned(),
+    )
+    .await
+    .ok()
+    .and_then(Result::ok)
+    .ok_or_else(|| {
+        refused(
+            st,
+            "srp_busy",
+            WireError::too_many_requests("Rate exceeded"),
+        )
+    })?;
+    let started = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        srp::server_start(&verifier, &srp_a)
+    })
+    .await
+    .map_err(|_| WireError::internal("The relay failed while handling the request"))?
+    .map_err(|e| WireError::invalid_parameter(e.to_string()))?;
     let block = SrpBlock {
         id: uuid::Uuid::new_v4().to_string(),
         key: hex16(&started.key),
@@ -248,6 +292,39 @@ async fn srp_finish(st: &AppState, a: &Admitted, keys: &Keyring) -> Result<Outco
     let Some(block) = bridge::open_block(keys, block_text, now) else {
         return Err(refused(st, "expired", WireError::not_authorized(EXPIRED)));
     };
+    // The answer names the user the block was issued for, or it is refused: the lockout and
+    // the limits admission applied to USERNAME are then the block's user's.
+    if get("USERNAME").to_lowercase() != block.user_id.to_lowercase() {
+        return Err(refused(
+            st,
+            "username_mismatch",
+            WireError::not_authorized(EXPIRED),
+        ));
+    }
+    let store = st
+        .bridge_store
+        .as_ref()
+        .ok_or_else(|| WireError::unavailable("The relay cannot sign in right now; retry"))?;
+    // Any answer spends its block, right or wrong: one block, one guess.
+    let fresh = store
+        .claim_once(&format!("srp#{}", block.id), block.exp + 60)
+        .await
+        .map_err(|_| WireError::unavailable("The relay cannot sign in right now; retry"))?;
+    if !fresh {
+        return Err(refused(st, "replayed", WireError::not_authorized(EXPIRED)));
+    }
+    // A locked user's proof is not evaluated at all (the canonical key: the block's user).
+    let user_key = crate::lockout::canonical_user_key(&block.user_id);
+    let max = st.cfg.failed_signins_per_username;
+    if max > 0 && st.limiter.locked(&user_key, max).await {
+        return Err(refused(
+            st,
+            "locked",
+            WireError::too_many_requests(
+                "Too many failed sign-in attempts for this user; try again later",
+            ),
+        ));
+    }
     let key = unhex16(&block.key).unwrap_or_default();
     let ts = get("TIMESTAMP");
     let ts_ok = srp::parse_timestamp(ts).is_some_and(|t| (t - now).abs() <= TIMESTAMP_SKEW_SECS);
@@ -260,10 +337,8 @@ async fn srp_finish(st: &AppState, a: &Admitted, keys: &Keyring) -> Result<Outco
         get("PASSWORD_CLAIM_SIGNATURE"),
     );
     if block.decoy || !ts_ok || !proof_ok {
-        if st.cfg.failed_signins_per_username > 0 {
-            st.limiter
-                .fail(&format!("user:{}", block.user_id.to_lowercase()))
-                .await;
+        if max > 0 {
+            st.limiter.fail(&user_key, max).await;
         }
         let reason = if block.decoy {
             "no_material"
@@ -274,29 +349,23 @@ async fn srp_finish(st: &AppState, a: &Admitted, keys: &Keyring) -> Result<Outco
         };
         return Err(refused(st, reason, wrong_password()));
     }
-    let store = st
-        .bridge_store
-        .as_ref()
-        .ok_or_else(|| WireError::unavailable("The relay cannot sign in right now; retry"))?;
-    let fresh = store
-        .claim_once(&format!("srp#{}", block.id), block.exp + 60)
-        .await
-        .map_err(|_| WireError::unavailable("The relay cannot sign in right now; retry"))?;
-    if !fresh {
-        return Err(refused(st, "replayed", WireError::not_authorized(EXPIRED)));
-    }
     let record = store
         .record(&block.user_id)
         .await
         .map_err(|_| WireError::unavailable("The relay cannot sign in right now; retry"))?;
-    if record.mfa == Some(true) {
+    // MFA is never bypassed: a user whose replicated state enables a second factor, or whose
+    // state is unknown (no MFA event ever reached this region: backfilled, Admin-set), is
+    // refused rather than signed in on the password alone.
+    if record.mfa != Some(false) {
         return Err(refused(st, "mfa", WireError::not_authorized(MFA_REFUSED)));
     }
     // A sign-up replicated before its user confirmed it (the proof shows the password is right).
     if record.pending_sign_up.is_some() {
         return Err(refused(st, "unconfirmed", crate::signups::not_confirmed()));
     }
-    let out = mint(st, a, keys, &block.user_id, "srp").await?;
+    // Minting names the home pool's internal username the verifier was stored for, never the
+    // alias (an e-mail may have moved to another user since).
+    let out = mint(st, a, keys, &block.username, "srp").await?;
     Ok(out)
 }
 
@@ -397,6 +466,25 @@ pub(crate) async fn mint(
         return Ok(passthrough(up));
     }
     let mut out: Value = serde_json::from_slice(&up.body).unwrap_or_default();
+    // The tokens must be the proven user's: the access token names the internal username the
+    // mint asked for (an alias resolved by Cognito must not have moved to someone else).
+    let minted_user = out
+        .pointer("/AuthenticationResult/AccessToken")
+        .and_then(Value::as_str)
+        .and_then(wire::jwt::access_token_user)
+        .map(|(u, _)| u);
+    let asked_internal = !user.contains('@') && !user.starts_with('+');
+    let same = |u: &str| u.to_lowercase() == username.to_lowercase();
+    if !minted_user.as_deref().is_some_and(same)
+        || (asked_internal && user.to_lowercase() != username.to_lowercase())
+    {
+        warn!(why, "the minted tokens name another user than the one proven; withheld");
+        return Err(refused(
+            st,
+            "mint_mismatch",
+            WireError::not_authorized(WRONG_PASSWORD),
+        ));
+    }
     let username = username.to_owned();
     wire::seal_response_tokens(a.spec, &mut out, &a.secrets.refresh_keys, Some(&username));
     emf(

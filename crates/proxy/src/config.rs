@@ -67,8 +67,22 @@ pub struct Args {
     pub limiter_max_keys: usize,
     #[arg(long, env = "RELAY_LIMITS_TABLE")]
     pub limits_table: Option<String>,
-    #[arg(long, env = "RELAY_FAILED_SIGNINS_PER_USERNAME", default_value_t = 10)]
+    #[arg(long, env = "RELAY_PEER_LIMITS_TABLE")]
+    pub peer_limits_table: Option<String>,
+    #[arg(long, env = "RELAY_FAILED_SIGNINS_PER_USERNAME", default_value_t = 5)]
     pub failed_signins_per_username: u32,
+    #[arg(long, env = "RELAY_LOCKOUT_BASE_S", default_value_t = 5)]
+    pub lockout_base_s: u64,
+    #[arg(long, env = "RELAY_IPV6_PREFIX", default_value_t = 64, value_parser = clap::value_parser!(u8).range(1..=128))]
+    pub ipv6_prefix: u8,
+    #[arg(long, env = "RELAY_SESSION_MAX_AGE_S", default_value_t = 30 * 86_400)]
+    pub session_max_age_s: u64,
+    #[arg(long, env = "RELAY_PEER_HEALTH_URL")]
+    pub peer_health_url: Option<String>,
+    #[arg(long, env = "RELAY_PEER_HEALTH_CACHE_MS", default_value_t = 5_000)]
+    pub peer_health_cache_ms: u64,
+    #[arg(long, env = "RELAY_SRP_MAX_CONCURRENT", default_value_t = 2)]
+    pub srp_max_concurrent: usize,
     #[arg(long, env = "RELAY_FAILED_SIGNIN_WINDOW_S", default_value_t = 900)]
     pub failed_signin_window_s: u64,
     #[arg(
@@ -222,6 +236,22 @@ pub struct Config {
     /// sign-ins get TooManyRequestsException (0 = off).
     pub failed_signins_per_username: u32,
     pub failed_signin_window: Duration,
+    /// The first lock after the free failures (doubling from there, at most 15 minutes).
+    pub lockout_base: Duration,
+    /// The peer region's limits table: failures and locks are written there too.
+    pub peer_limits_table: Option<String>,
+    /// Per-IP budgets key IPv6 callers by this prefix (/64: one subscriber's network).
+    pub ipv6_prefix: u8,
+    /// The longest a session lives from its first sign-in, across every continuation (the app
+    /// client's refresh-token validity; Cognito's default is 30 days).
+    pub session_max_age: Duration,
+    /// The other region's `/health`: a bridging proxy bridges only while it is not healthy
+    /// (`serving.rs`). Unset: always.
+    pub peer_health_url: Option<String>,
+    pub peer_health_cache: Duration,
+    /// SRP handshakes computed at once by this process (more wait their turn, briefly, then
+    /// get TooManyRequestsException): unauthenticated handshakes cannot take every core.
+    pub srp_max_concurrent: usize,
     /// What a request gets when the limits table cannot be reached.
     pub limits_on_store_error: OnStoreError,
     pub max_body_bytes: usize,
@@ -370,6 +400,13 @@ impl Config {
                 a.failed_signin_window_s.saturating_mul(1000),
                 "RELAY_FAILED_SIGNIN_WINDOW_S",
             )?,
+            lockout_base: Duration::from_secs(a.lockout_base_s.max(1)),
+            peer_limits_table: a.peer_limits_table,
+            ipv6_prefix: a.ipv6_prefix,
+            session_max_age: Duration::from_secs(a.session_max_age_s.max(60)),
+            srp_max_concurrent: a.srp_max_concurrent.max(1),
+            peer_health_url: a.peer_health_url,
+            peer_health_cache: Duration::from_millis(a.peer_health_cache_ms),
             limits_on_store_error: a.limits_on_store_error,
             max_body_bytes: a.max_body_bytes,
             header_timeout: positive(a.header_timeout_ms, "RELAY_HEADER_TIMEOUT_MS")?,

@@ -20,12 +20,15 @@ pub mod config;
 pub mod error;
 pub mod health;
 pub mod limiter;
+pub mod lockout;
 pub mod metrics;
+mod mfa;
 pub mod net;
 pub mod policy;
 pub mod ports;
 pub mod secrets;
 pub mod serve;
+pub mod serving;
 mod sessions;
 pub mod shared_limiter;
 mod signups;
@@ -139,6 +142,16 @@ pub async fn build(cfg: Config, sdk: &Sdk, lambda: bool) -> Result<Arc<AppState>
     });
     let limiter: Arc<dyn ports::RateLimiter> = match cfg.limits_table.as_deref() {
         Some(table) => {
+            // The peer region's table: failures and locks are written there too.
+            let peer_limits = match (cfg.peer_limits_table.as_deref(), &sdk.peer) {
+                (Some(t), Some(peer_sdk)) => {
+                    let ddb = relay_aws::with_limits(peer_sdk, 1, std::time::Duration::from_millis(500));
+                    Some(Arc::new(shared_limiter::DynamoCounters(
+                        relay_aws::limits::Counters::new(&ddb, t),
+                    )) as Arc<dyn shared_limiter::CounterStore>)
+                }
+                _ => None,
+            };
             // Short: a limiter that waits long on DynamoDB delays every sign-in.
             let ddb = relay_aws::with_limits(home, 2, std::time::Duration::from_millis(500));
             let store = Arc::new(shared_limiter::DynamoCounters(
@@ -149,14 +162,17 @@ pub async fn build(cfg: Config, sdk: &Sdk, lambda: bool) -> Result<Arc<AppState>
                     store,
                     cfg.limiter_max_keys,
                     cfg.failed_signin_window,
+                    cfg.lockout_base,
                     cfg.limits_on_store_error,
                 )
+                .with_peer(peer_limits)
                 .with_emf(lambda),
             )
         }
         None => Arc::new(shared_limiter::ProcessLimiter::new(
             cfg.limiter_max_keys,
             cfg.failed_signin_window,
+            cfg.lockout_base,
         )),
     };
     let mut state = AppState::new(cfg, secrets, sink, Some(control), limiter, lambda)?;

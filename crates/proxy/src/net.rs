@@ -6,6 +6,25 @@
 use std::net::IpAddr;
 use std::str::FromStr;
 
+/// The per-IP limiter key of a caller: an IPv4 address as it is; an IPv6 address by its
+/// network of `v6_prefix` bits (`RELAY_IPV6_PREFIX`, /64 by default: one subscriber is given a
+/// whole /64, so a per-address budget would be 2^64 budgets).
+pub fn ip_limit_key(ip: &str, v6_prefix: u8) -> String {
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => {
+            let prefix = v6_prefix.min(128);
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(prefix))
+            };
+            let net = std::net::Ipv6Addr::from(u128::from(v6) & mask);
+            format!("ip:{net}/{prefix}")
+        }
+        _ => format!("ip:{ip}"),
+    }
+}
+
 /// At most this many X-Forwarded-For entries are walked (from the right).
 pub const MAX_FORWARDED_HOPS: usize = 32;
 
@@ -206,5 +225,26 @@ mod tests {
         // Too many trusted hops to walk: unknown.
         let many = vec!["10.0.0.1"; MAX_FORWARDED_HOPS + 1].join(",");
         assert_eq!(lb.caller(ip("10.0.0.5"), [many.as_str()].into_iter()), None);
+    }
+}
+
+#[cfg(test)]
+mod limit_key_tests {
+    use super::ip_limit_key;
+
+    #[test]
+    fn ipv6_callers_share_their_network_budget_and_ipv4_callers_do_not() {
+        assert_eq!(
+            ip_limit_key("2001:db8:1:2:aaaa::1", 64),
+            ip_limit_key("2001:db8:1:2:ffff:ffff:ffff:ffff", 64)
+        );
+        assert_ne!(
+            ip_limit_key("2001:db8:1:2::1", 64),
+            ip_limit_key("2001:db8:1:3::1", 64)
+        );
+        assert_eq!(ip_limit_key("2001:db8:1:2::1", 64), "ip:2001:db8:1:2::/64");
+        assert_eq!(ip_limit_key("2001:db8::1", 128), "ip:2001:db8::1/128");
+        assert_eq!(ip_limit_key("192.0.2.7", 64), "ip:192.0.2.7");
+        assert_ne!(ip_limit_key("192.0.2.7", 64), ip_limit_key("192.0.2.8", 64));
     }
 }

@@ -81,12 +81,13 @@ pub trait Control: Send + Sync {
 pub trait RateLimiter: Send + Sync {
     /// Counts one request for `key`; false when it is over `per_minute`.
     fn allow<'a>(&'a self, key: &'a str, per_minute: u32) -> BoxFut<'a, bool>;
-    /// Whether `key` reached `max` failed sign-ins in the current failure window.
+    /// Whether `key` is locked out now (its failed sign-ins past `max` earned a lock that has
+    /// not ended; `lockout.rs`).
     fn locked<'a>(&'a self, _key: &'a str, _max: u32) -> BoxFut<'a, bool> {
         Box::pin(async { false })
     }
-    /// Counts one failed sign-in for `key`.
-    fn fail<'a>(&'a self, _key: &'a str) -> BoxFut<'a, ()> {
+    /// Counts one failed sign-in for `key` (`max` free failures, then doubling locks).
+    fn fail<'a>(&'a self, _key: &'a str, _max: u32) -> BoxFut<'a, ()> {
         Box::pin(async {})
     }
     /// Requests decided without the shared store because it could not be reached.

@@ -75,6 +75,14 @@ pub(crate) async fn stage(
     }
     match a.spec.name {
         "InitiateAuth" | "GetTokensFromRefreshToken" => {
+            // Closed while the peer serves (`serving.rs`): its sessions continue there.
+            if !st.bridge_open().await {
+                return Err(refused(
+                    st,
+                    "not_serving",
+                    WireError::not_authorized(CANNOT_CONTINUE),
+                ));
+            }
             continue_session(st, a, &claims).await.map(Some)
         }
         "RevokeToken" => Ok(Some(revoke_peer_token(st, a, &claims).await)),
@@ -98,8 +106,24 @@ fn is_refresh(a: &Admitted) -> bool {
             ))
 }
 
-/// Refuses a session that ended here since `claims` was issued (`UserRecord::session_ended`).
+/// Refuses a session that ended here since it began (`UserRecord::session_ended`, compared
+/// with the session's *start*: a continuation minted during replication lag cannot outlive a
+/// sign-out made before it), one older than the client's refresh validity
+/// (`RELAY_SESSION_MAX_AGE_S`, from its first sign-in, never extended by a continuation), and
+/// one whose user this region holds no record of (the records that guard sessions are kept as
+/// long as the sessions they guard: a missing one is not "alive").
 async fn session_alive(st: &AppState, user: &str, claims: &SealedRefresh) -> Result<(), WireError> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    if claims.session_expired(now_ms, st.cfg.session_max_age.as_millis() as u64) {
+        return Err(refused(
+            st,
+            "expired",
+            WireError::not_authorized("Refresh Token has expired"),
+        ));
+    }
     let store = st.bridge_store.as_ref().ok_or_else(|| {
         refused(
             st,
@@ -115,7 +139,10 @@ async fn session_alive(st: &AppState, user: &str, claims: &SealedRefresh) -> Res
             WireError::unavailable("The relay cannot refresh the session right now; retry"),
         )
     })?;
-    match record.session_ended(claims.session_id(), claims.issued_ms) {
+    if record.marks.is_empty() {
+        return Err(refused(st, "no_record", WireError::not_authorized(REVOKED)));
+    }
+    match record.session_ended(claims.session_id(), claims.session_started()) {
         Some(ended) => Err(refused(
             st,
             ended.reason(),

@@ -16,11 +16,12 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
 use crate::limiter::{LocalLimiter, MINUTE};
+use crate::lockout::{lock_secs, unix_secs, Lockouts};
 use crate::ports::{BoxFut, RateLimiter};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,6 +41,13 @@ pub trait CounterStore: Send + Sync {
     ) -> BoxFut<'a, Result<u64, StoreError>>;
     /// Counter `pk`, 0 when absent.
     fn get<'a>(&'a self, pk: &'a str) -> BoxFut<'a, Result<u64, StoreError>>;
+    /// Sets counter `pk` to `value` unless it already holds more (a lock's end, Unix seconds).
+    fn raise<'a>(
+        &'a self,
+        pk: &'a str,
+        value: u64,
+        expires_at: u64,
+    ) -> BoxFut<'a, Result<(), StoreError>>;
 }
 
 /// What a request gets when the counters cannot be reached (`RELAY_LIMITS_ON_STORE_ERROR`).
@@ -51,17 +59,18 @@ pub enum OnStoreError {
     Refuse,
 }
 
-/// Per-process limits: rate windows of a minute and a failure window.
+/// Per-process limits: rate windows of a minute and the failed sign-in lockouts
+/// (`lockout.rs`: Cognito's schedule, failing closed when the table is full).
 pub struct ProcessLimiter {
     pub rate: LocalLimiter,
-    pub failures: LocalLimiter,
+    pub lockouts: Lockouts,
 }
 
 impl ProcessLimiter {
-    pub fn new(max_keys: usize, failure_window: Duration) -> Self {
+    pub fn new(max_keys: usize, failure_window: Duration, lock_base: Duration) -> Self {
         Self {
             rate: LocalLimiter::with_max_keys(max_keys),
-            failures: LocalLimiter::with_window(max_keys, failure_window),
+            lockouts: Lockouts::new(max_keys, failure_window.as_secs(), lock_base.as_secs()),
         }
     }
 }
@@ -72,17 +81,21 @@ impl RateLimiter for ProcessLimiter {
         Box::pin(async move { ok })
     }
     fn locked<'a>(&'a self, key: &'a str, max: u32) -> BoxFut<'a, bool> {
-        let locked = max > 0 && self.failures.peek(key) >= max;
+        let locked = self.lockouts.locked_at(key, max, unix_secs());
         Box::pin(async move { locked })
     }
-    fn fail<'a>(&'a self, key: &'a str) -> BoxFut<'a, ()> {
-        self.failures.check(key, u32::MAX);
+    fn fail<'a>(&'a self, key: &'a str, max: u32) -> BoxFut<'a, ()> {
+        self.lockouts.fail_at(key, max, unix_secs());
         Box::pin(async {})
     }
 }
 
 pub struct SharedLimiter {
     store: Arc<dyn CounterStore>,
+    /// The peer region's table (`RELAY_PEER_LIMITS_TABLE`): failures and locks are written
+    /// there too, so an attacker alternating regions gets no more tries than one region gives.
+    peer: Option<Arc<dyn CounterStore>>,
+    lock_base: Duration,
     local: ProcessLimiter,
     /// Keys this process saw over their limit, per window: refused without a round trip.
     blocked: LocalLimiter,
@@ -93,12 +106,6 @@ pub struct SharedLimiter {
     emf: bool,
 }
 
-fn unix_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 /// The stored key: a hash (no usernames at rest, bounded size) and the window it counts.
 fn pk(kind: &str, key: &str, window: u64) -> String {
@@ -112,18 +119,27 @@ impl SharedLimiter {
         store: Arc<dyn CounterStore>,
         max_keys: usize,
         failure_window: Duration,
+        lock_base: Duration,
         on_error: OnStoreError,
     ) -> Self {
         let failure_window = failure_window.max(Duration::from_secs(1));
         Self {
             store,
-            local: ProcessLimiter::new(max_keys, failure_window),
+            peer: None,
+            lock_base,
+            local: ProcessLimiter::new(max_keys, failure_window, lock_base),
             blocked: LocalLimiter::with_max_keys(max_keys),
             failure_window,
             on_error,
             store_errors: Arc::new(AtomicU64::new(0)),
             emf: false,
         }
+    }
+
+    /// The peer region's counters, where failures and locks are written too.
+    pub fn with_peer(mut self, peer: Option<Arc<dyn CounterStore>>) -> Self {
+        self.peer = peer;
+        self
     }
 
     pub fn with_emf(mut self, emf: bool) -> Self {
@@ -172,26 +188,65 @@ impl SharedLimiter {
         if max == 0 {
             return false;
         }
-        if self.local.failures.peek(key) >= max {
+        let now = unix_secs();
+        if self.local.lockouts.locked_at(key, max, now) {
             return true;
         }
-        let window = unix_secs() / self.failure_window.as_secs();
-        match self.store.get(&pk("fail", key, window)).await {
-            Ok(n) => n >= u64::from(max),
+        match self.store.get(&pk("lock", key, 0)).await {
+            Ok(until) if until > now => {
+                self.local.lockouts.raise(key, until, now);
+                true
+            }
+            Ok(_) => false,
             Err(e) => !self.unreachable(&e),
         }
     }
 
-    async fn fail_shared(&self, key: &str) {
-        self.local.failures.check(key, u32::MAX);
+    /// One failure of `key` in `store`: the failures in a row there (this window's and the
+    /// last one's: a window's edge is no fresh start) and the lock they earn.
+    async fn fail_in(&self, store: &dyn CounterStore, key: &str, max: u32, now: u64) {
         let w = self.failure_window.as_secs();
-        let window = unix_secs() / w;
-        if let Err(e) = self
-            .store
-            .add(&pk("fail", key, window), 1, (window + 2) * w)
-            .await
-        {
-            self.unreachable(&e);
+        let window = now / w;
+        let (cur_pk, prev_pk) = (
+            pk("fail", key, window),
+            pk("fail", key, window.saturating_sub(1)),
+        );
+        let (cur, prev) = tokio::join!(
+            store.add(&cur_pk, 1, (window + 2) * w),
+            store.get(&prev_pk)
+        );
+        let n = match (cur, prev) {
+            (Ok(c), Ok(p)) => c + p,
+            (Ok(c), Err(_)) => c,
+            (Err(e), _) => {
+                self.unreachable(&e);
+                return;
+            }
+        };
+        let secs = lock_secs(n, max, self.lock_base.as_secs());
+        if secs > 0 {
+            let until = now + secs;
+            self.local.lockouts.raise(key, until, now);
+            if let Err(e) = store
+                .raise(&pk("lock", key, 0), until, until + MINUTE.as_secs())
+                .await
+            {
+                self.unreachable(&e);
+            }
+        }
+    }
+
+    async fn fail_shared(&self, key: &str, max: u32) {
+        let now = unix_secs();
+        self.local.lockouts.fail_at(key, max, now);
+        match &self.peer {
+            Some(peer) => {
+                tokio::join!(
+                    self.fail_in(&*self.store, key, max, now),
+                    self.fail_in(&**peer, key, max, now)
+                );
+            }
+            None => self.fail_in(&*self.store, key, max, now).await,
         }
     }
 }
@@ -203,8 +258,8 @@ impl RateLimiter for SharedLimiter {
     fn locked<'a>(&'a self, key: &'a str, max: u32) -> BoxFut<'a, bool> {
         Box::pin(self.locked_shared(key, max))
     }
-    fn fail<'a>(&'a self, key: &'a str) -> BoxFut<'a, ()> {
-        Box::pin(self.fail_shared(key))
+    fn fail<'a>(&'a self, key: &'a str, max: u32) -> BoxFut<'a, ()> {
+        Box::pin(self.fail_shared(key, max))
     }
     fn store_errors(&self) -> u64 {
         self.store_errors.load(Relaxed)
@@ -250,6 +305,27 @@ impl CounterStore for MemoryCounters {
         };
         Box::pin(async move { r })
     }
+    fn raise<'a>(
+        &'a self,
+        pk: &'a str,
+        value: u64,
+        _expires_at: u64,
+    ) -> BoxFut<'a, Result<(), StoreError>> {
+        let r = self.raise_now(pk, value);
+        Box::pin(async move { r })
+    }
+}
+
+impl MemoryCounters {
+    fn raise_now(&self, pk: &str, value: u64) -> Result<(), StoreError> {
+        if self.down.load(Relaxed) {
+            return Err(StoreError::Unavailable("down".into()));
+        }
+        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let c = m.entry(pk.to_owned()).or_insert(0);
+        *c = (*c).max(value);
+        Ok(())
+    }
 }
 
 /// The DynamoDB table (`RELAY_LIMITS_TABLE`).
@@ -277,6 +353,19 @@ impl CounterStore for DynamoCounters {
                 .map_err(|e| StoreError::Unavailable(e.to_string()))
         })
     }
+    fn raise<'a>(
+        &'a self,
+        pk: &'a str,
+        value: u64,
+        expires_at: u64,
+    ) -> BoxFut<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.0
+                .raise(pk, value, expires_at)
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))
+        })
+    }
 }
 
 #[cfg(test)]
@@ -285,8 +374,8 @@ mod tests {
 
     fn pair(on_error: OnStoreError) -> (Arc<MemoryCounters>, SharedLimiter, SharedLimiter) {
         let store = Arc::new(MemoryCounters::default());
-        let a = SharedLimiter::new(store.clone(), 1000, Duration::from_secs(900), on_error);
-        let b = SharedLimiter::new(store.clone(), 1000, Duration::from_secs(900), on_error);
+        let a = SharedLimiter::new(store.clone(), 1000, Duration::from_secs(900), Duration::from_secs(5), on_error);
+        let b = SharedLimiter::new(store.clone(), 1000, Duration::from_secs(900), Duration::from_secs(5), on_error);
         (store, a, b)
     }
 
@@ -306,13 +395,34 @@ mod tests {
     #[tokio::test]
     async fn failed_sign_ins_lock_a_username_everywhere() {
         let (_, a, b) = pair(OnStoreError::Allow);
-        a.fail("user:x").await;
-        b.fail("user:x").await;
+        a.fail("user:x", 3).await;
+        b.fail("user:x", 3).await;
         assert!(!a.locked("user:x", 3).await);
-        b.fail("user:x").await;
+        b.fail("user:x", 3).await;
         assert!(a.locked("user:x", 3).await && b.locked("user:x", 3).await);
         assert!(!a.locked("user:y", 3).await);
         assert!(!a.locked("user:x", 0).await, "0 = off");
+    }
+
+    #[tokio::test]
+    async fn failures_in_either_region_count_in_both() {
+        let (home_a, home_b) = (Arc::new(MemoryCounters::default()), Arc::new(MemoryCounters::default()));
+        let w = Duration::from_secs(900);
+        let base = Duration::from_secs(5);
+        let a = SharedLimiter::new(home_a.clone(), 1000, w, base, OnStoreError::Allow)
+            .with_peer(Some(home_b.clone()));
+        let b = SharedLimiter::new(home_b.clone(), 1000, w, base, OnStoreError::Allow)
+            .with_peer(Some(home_a.clone()));
+        // An attacker alternating regions: 2 failures at A, 1 at B.
+        a.fail("user:x", 3).await;
+        b.fail("user:x", 3).await;
+        a.fail("user:x", 3).await;
+        // A fresh process of each region (nothing local) sees the lock from its own table.
+        let a2 = SharedLimiter::new(home_a, 1000, w, base, OnStoreError::Allow);
+        let b2 = SharedLimiter::new(home_b, 1000, w, base, OnStoreError::Allow);
+        assert!(a2.locked("user:x", 3).await, "region A's table holds the lock");
+        assert!(b2.locked("user:x", 3).await, "region B's table holds it too");
+        assert!(!b2.locked("user:y", 3).await);
     }
 
     #[tokio::test]

@@ -15,10 +15,10 @@
 //!   password and attributes is sent in its place: this pool sends the code (to the same
 //!   address), answered in Resend's shape. (Not for a passwordless sign-up: the app must sign
 //!   up again.)
-//! - `SignUp` again (same or new password): the placeholder is deleted and the app's sign-up
-//!   sent again, only when it names the same delivery address(es) as the replicated sign-up
-//!   (otherwise Cognito's `UsernameExistsException` stands): whoever confirms proves control of
-//!   the address the first code went to.
+//! - `SignUp` again: only with the first sign-up's password (a sign-up belongs to whoever
+//!   started it). The placeholder is deleted and the sign-up sent again with the *first*
+//!   sign-up's attributes; a different password gets Cognito's `UsernameExistsException` and
+//!   counts as a failed sign-in of the user.
 //! - `ConfirmSignUp` with the other region's code: `CodeMismatchException` (the app offers to
 //!   resend).
 //!
@@ -35,7 +35,6 @@ use wire::WireError;
 
 use crate::app::{forward, Admitted, AppState, Upstream};
 use replication::pending::PendingSignUp;
-use replication::Attr;
 
 const NOT_CONFIRMED: &str = "User is not confirmed.";
 const WRONG_PASSWORD: &str = "Incorrect username or password.";
@@ -69,6 +68,11 @@ pub(crate) async fn finish(
 ) -> Result<Finished, WireError> {
     let pass = |up| Ok(Finished { up, resent: false });
     if up.status.is_success() {
+        return pass(up);
+    }
+    // Finishing the peer's sign-ups here is part of the bridge: closed while the peer serves
+    // (`serving.rs`), so a resend here never replaces the origin's real unconfirmed user.
+    if st.cfg.bridging() && !st.bridge_open().await {
         return pass(up);
     }
     let kind = up.error_type().unwrap_or_default().to_owned();
@@ -178,13 +182,6 @@ async fn delete_placeholder(st: &AppState, user: &str) -> Result<bool, WireError
     Ok(true)
 }
 
-fn attributes_of(body: &Value) -> Vec<Attr> {
-    body.get("UserAttributes")
-        .cloned()
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_default()
-}
-
 fn emf(st: &AppState, reason: &str) {
     info!(
         reason,
@@ -199,8 +196,11 @@ fn emf(st: &AppState, reason: &str) {
     }
 }
 
-/// `SignUp` of a placeholder's user: sent again once the placeholder is gone, when it names the
-/// same delivery address(es).
+/// `SignUp` of a placeholder's user. A sign-up belongs to whoever started it: it is sent again
+/// (once the placeholder is gone) only when it proves the first sign-up's password, and then
+/// with the *first* sign-up's attributes, never the new request's. Anyone else gets Cognito's
+/// `UsernameExistsException`, and the try counts as a failed sign-in of that user (guessing
+/// the password this way is bound by the same lockout as signing in).
 async fn sign_up_again(
     st: &AppState,
     a: &mut Admitted,
@@ -213,16 +213,33 @@ async fn sign_up_again(
     let Some(p) = pending(st, a, Some(user.clone())).await else {
         return pass(up);
     };
-    let alias = &st.cfg.username_attributes;
-    let theirs = p.addresses(&user, alias);
-    let now = replication::pending::addresses(&attributes_of(&a.body), &user, alias);
-    if theirs.is_empty() || theirs != now {
-        info!("sign-up again refused: it does not name the first sign-up's address");
+    let key = crate::lockout::canonical_user_key(&user);
+    let max = st.cfg.failed_signins_per_username;
+    if max > 0 && st.limiter.locked(&key, max).await {
         return pass(up);
     }
+    let typed = a.body.get("Password").and_then(Value::as_str).unwrap_or("");
+    if p.password.is_none() || !p.password_is(typed) {
+        info!("sign-up again refused: it does not prove the first sign-up's password");
+        if max > 0 {
+            st.limiter.fail(&key, max).await;
+        }
+        return pass(up);
+    }
+    // The app's request as it sent it (public ClientId), with the first sign-up's attributes.
+    let mut body: Value = serde_json::from_slice(&a.bytes).unwrap_or_default();
+    let Some(obj) = body.as_object_mut() else {
+        return pass(up);
+    };
+    obj.insert(
+        "UserAttributes".into(),
+        serde_json::to_value(&p.attributes).unwrap_or_default(),
+    );
     if !delete_placeholder(st, &user).await? {
         return pass(up);
     }
+    a.bytes = serde_json::to_vec(&body).unwrap_or_default().into();
+    a.reprepare(a.secrets.clone())?;
     let again = forward(st, a).await?;
     if again.status.is_success() {
         emf(st, "sign_up");

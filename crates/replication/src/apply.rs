@@ -577,8 +577,15 @@ pub async fn apply_tallied<D: UserDirectory, S: StateStore>(
     let fp = srp_password
         .as_ref()
         .map(|pw| crate::state::material_fp(keys, &event.user_key, &pw.0));
+    // Material sent from a sign-in: the origin issued tokens on the password alone, so the
+    // user had no second factor there (an unknown MFA state becomes a known "off").
+    let signed_in_without_mfa =
+        event.action == "InitiateAuth" && matches!(change, Change::SetPassword { .. });
     update(store, &key, |r| {
         r.advance(&change, &order);
+        if signed_in_without_mfa && r.mfa.is_none() {
+            r.mfa = Some(false);
+        }
         if let Some(m) = &material {
             r.srp = Some(m.clone());
         }

@@ -104,15 +104,18 @@ impl SrpMaterial {
         password: &str,
     ) -> Self {
         use wire::srp;
+        // USER_ID_FOR_SRP is always the lower-cased key: a real user's challenge then has the
+        // same shape as an unknown user's decoy (no case echo that tells who exists).
+        let user_id = user_id.to_lowercase();
         let salt = srp::new_salt();
-        let v = srp::verifier(srp::pool_name(app_pool), user_id, password, &salt);
+        let v = srp::verifier(srp::pool_name(app_pool), &user_id, password, &salt);
         let plain = serde_json::json!({"salt": srp::int_hex(&salt), "verifier": srp::int_hex(&v)});
         let sealed = keys
             .derive(SRP_MATERIAL_PURPOSE)
             .seal(plain.to_string().as_bytes(), record_key.as_bytes());
         Self {
             pool: app_pool.to_owned(),
-            user_id: user_id.to_owned(),
+            user_id,
             username: username.to_owned(),
             sealed,
         }
@@ -302,7 +305,9 @@ impl UserRecord {
             } => {
                 self.confirm_verifies = confirm_verifies.clone();
                 self.srp = None;
-                self.mfa = None;
+                // A new account has no second factor until it sets one (a preference event
+                // follows); an account this region never saw created stays unknown (`None`).
+                self.mfa = Some(false);
                 self.pending_sign_up = None;
             }
             Change::Confirm => self.pending_sign_up = None,

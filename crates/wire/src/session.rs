@@ -53,6 +53,15 @@ pub struct SealedRefresh {
     /// The pool that issued the session's first token (`None`: this token's `pool`).
     #[serde(rename = "sp", default, skip_serializing_if = "Option::is_none")]
     pub session_pool: Option<String>,
+    /// When the session's first token was issued, ms (0: this token started it, or an older
+    /// seal). Carried by every continuation and never moved: a session lives at most its
+    /// client's refresh validity from its first sign-in, however often it changes region.
+    #[serde(rename = "ss", default, skip_serializing_if = "is_zero")]
+    pub session_started_ms: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 impl std::fmt::Debug for SealedRefresh {
@@ -95,10 +104,28 @@ impl SealedRefresh {
         self.session_pool.as_deref().or(self.pool.as_deref())
     }
 
-    /// `self` (a token just minted) made a continuation of `from`'s session.
+    /// When the session began (ms): its first token's issue time.
+    pub fn session_started(&self) -> u64 {
+        if self.session_started_ms != 0 {
+            self.session_started_ms
+        } else {
+            self.issued_ms
+        }
+    }
+
+    /// Whether the session, begun at `session_started`, is older than `max_age_ms` at `now_ms`
+    /// (a token of unknown age is taken as expired).
+    pub fn session_expired(&self, now_ms: u64, max_age_ms: u64) -> bool {
+        let start = self.session_started();
+        start == 0 || now_ms.saturating_sub(start) > max_age_ms
+    }
+
+    /// `self` (a token just minted) made a continuation of `from`'s session: the session's
+    /// id, pool and start are `from`'s, never this token's.
     pub fn continuing(mut self, from: &SealedRefresh) -> Self {
         self.session = from.session_id().to_owned();
         self.session_pool = from.session_pool().map(str::to_owned);
+        self.session_started_ms = from.session_started();
         self
     }
 
@@ -186,6 +213,7 @@ pub fn claims_for(
         phone: claim(&id_claims, "phone_number"),
         session: String::new(),
         session_pool: None,
+        session_started_ms: 0,
     })
 }
 
@@ -240,6 +268,7 @@ mod tests {
             phone: None,
             session: String::new(),
             session_pool: None,
+            session_started_ms: 0,
         };
         let sealed = seal(&keys(), &c);
         assert!(sealed.starts_with(SEALED_REFRESH_PREFIX) && !sealed.contains("cognito-secret"));
@@ -278,6 +307,36 @@ mod tests {
         assert_eq!((c.username.as_str(), c.token.as_str()), ("alice", "tok"));
         assert_eq!((c.pool, c.issued_ms, c.id.as_str()), (None, 0, ""));
         assert!(!SealedRefresh::default().from_other_pool("any_pool"));
+    }
+
+    #[test]
+    fn a_session_never_outlives_its_first_sign_in_however_often_it_is_continued() {
+        let day = 86_400_000;
+        let first = SealedRefresh {
+            id: "t1".into(),
+            issued_ms: 10 * day,
+            ..SealedRefresh::default()
+        };
+        // Continued on the other region on day 25, and back again on day 29.
+        let second = SealedRefresh {
+            id: "t2".into(),
+            issued_ms: 25 * day,
+            ..SealedRefresh::default()
+        }
+        .continuing(&first);
+        let third = SealedRefresh {
+            id: "t3".into(),
+            issued_ms: 29 * day,
+            ..SealedRefresh::default()
+        }
+        .continuing(&second);
+        assert_eq!(third.session_started(), 10 * day);
+        assert!(!third.session_expired(39 * day, 30 * day));
+        assert!(
+            third.session_expired(41 * day, 30 * day),
+            "30 days from the first sign-in, not from the last continuation"
+        );
+        assert!(SealedRefresh::default().session_expired(day, 30 * day), "unknown age");
     }
 
     #[test]
