@@ -5,7 +5,7 @@ A user who signs up in one region and is replicated before confirming is a disab
 placeholder in the other (made without a message). Through that region's proxy it must behave
 as Cognito's unconfirmed user: sign-in (USER_PASSWORD_AUTH, SRP through the bridge or straight
 at the app pool) answers UserNotConfirmedException; resending the code, or signing up again
-(same address, same or new password), gets a code from *this* pool, ConfirmSignUp with it
+(same address and password: a sign-up belongs to whoever started it), gets a code from *this* pool, ConfirmSignUp with it
 confirms, and the confirmed user with the password replicates back to the origin. Replication
 itself never messages anyone, and neither trick takes over a user the origin has confirmed."""
 
@@ -176,17 +176,21 @@ def test_resend_on_the_standby_sends_its_code_and_the_confirmed_user_replicates_
     assert len(s.messages(A, email)) == 1, "A sent only its own sign-up code"
 
 
-def test_signing_up_again_with_a_new_password_completes_and_the_password_replicates(stack: Stack):
+def test_signing_up_again_with_the_same_password_completes_and_a_new_password_is_refused(stack: Stack):
+    """A sign-up belongs to whoever started it (issue 19 point 2): signing up again finishes
+    the pending sign-up only with its password; another password is Cognito's
+    UsernameExistsException (and counts as a failed sign-in)."""
     s = stack
     name, email = s.names()
     replicated_unconfirmed(s, A, name, email)
-    out = s.sign_up(B, name, email, password=NEW_PASSWORD)
+    assert error_of(lambda: s.sign_up(B, name, email, password=NEW_PASSWORD))[0] == "UsernameExistsException"
+    out = s.sign_up(B, name, email, password=PASSWORD)
     assert out["UserConfirmed"] is False and out["CodeDeliveryDetails"]["AttributeName"] == "email", out
     s.app(B).confirm_sign_up(ClientId=s.client_id, Username=name, ConfirmationCode=s.code(B, email))
-    assert "AuthenticationResult" in s.srp_sign_in(B, name, NEW_PASSWORD)
+    assert "AuthenticationResult" in s.srp_sign_in(B, name, PASSWORD)
     confirmed_everywhere(s, name)
-    assert "AuthenticationResult" in s.password_sign_in(A, name, NEW_PASSWORD)
-    assert error_of(lambda: s.password_sign_in(A, name, PASSWORD)) == (
+    assert "AuthenticationResult" in s.password_sign_in(A, name, PASSWORD)
+    assert error_of(lambda: s.password_sign_in(A, name, NEW_PASSWORD)) == (
         "NotAuthorizedException", "Incorrect username or password.")
 
 

@@ -218,6 +218,21 @@ async fn sign_up_again(
     if max > 0 && st.limiter.locked(&key, max).await {
         return pass(up);
     }
+    // It must name the first sign-up's delivery address(es) (whoever confirms proves control
+    // of the address the first code went to)...
+    let alias = &st.cfg.username_attributes;
+    let theirs = p.addresses(&user, alias);
+    let attrs: Vec<replication::Attr> = a
+        .body
+        .get("UserAttributes")
+        .cloned()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+    if theirs.is_empty() || theirs != replication::pending::addresses(&attrs, &user, alias) {
+        info!("sign-up again refused: it does not name the first sign-up's address");
+        return pass(up);
+    }
+    // ... and prove the first sign-up's password.
     let typed = a.body.get("Password").and_then(Value::as_str).unwrap_or("");
     if p.password.is_none() || !p.password_is(typed) {
         info!("sign-up again refused: it does not prove the first sign-up's password");

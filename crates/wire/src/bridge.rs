@@ -168,12 +168,20 @@ impl std::fmt::Debug for SrpBlock {
     }
 }
 
+/// The SECRET_BLOCK plaintext's length is a multiple of this.
+pub const BLOCK_PAD: usize = 512;
+
 /// Seals a handshake's state as SECRET_BLOCK (standard base64, as clients decode it).
+///
+/// The plaintext is padded with trailing spaces (valid JSON whitespace) to a multiple of
+/// [`BLOCK_PAD`] bytes, so the block's length does not tell a real user (whose block names
+/// a long internal username) from an unknown one.
 pub fn seal_block(keys: &Keyring, block: &SrpBlock) -> String {
-    let sealed = keys.derive(BLOCK_PURPOSE).seal(
-        &serde_json::to_vec(block).expect("plain struct"),
-        BLOCK_PURPOSE.as_bytes(),
-    );
+    let mut plain = serde_json::to_vec(block).expect("plain struct");
+    plain.resize(plain.len().div_ceil(BLOCK_PAD) * BLOCK_PAD, b' ');
+    let sealed = keys
+        .derive(BLOCK_PURPOSE)
+        .seal(&plain, BLOCK_PURPOSE.as_bytes());
     // Clients base64-decode SECRET_BLOCK to sign it: keep it valid standard base64.
     base64::engine::general_purpose::STANDARD.encode(format!("{SECRET_BLOCK_PREFIX}{sealed}"))
 }
@@ -208,6 +216,27 @@ mod tests {
 
     fn ring() -> Keyring {
         Keyring::single("b1", [7; 32])
+    }
+
+    #[test]
+    fn blocks_of_short_and_long_user_names_have_one_length() {
+        let k = ring();
+        let block = |user: &str, username: &str| SrpBlock {
+            id: "00000000-0000-0000-0000-000000000000".into(),
+            key: "ab".repeat(16),
+            user_id: user.into(),
+            pool_name: "AbCdEf123".into(),
+            username: username.into(),
+            decoy: false,
+            exp: 1_900_000_000,
+        };
+        let short = seal_block(&k, &block("a@x.io", "a@x.io"));
+        let long = seal_block(
+            &k,
+            &block("a@x.io", "4f1c2a7e-91b2-4c3d-8e5f-0a1b2c3d4e5f"),
+        );
+        assert_eq!(short.len(), long.len());
+        assert_eq!(open_block(&k, &long, 0).unwrap().username.len(), 36);
     }
 
     #[test]
