@@ -145,12 +145,17 @@ export class RelayAlarms {
       datapointsToAlarm: 3,
       treatMissingData: cw.TreatMissingData.NOT_BREACHING,
     });
-    // Reserved concurrency is the replicator's ceiling: throttled invocations mean the event
-    // sources want more than it may run (a backlog building), never a proxy flood taking its share.
+    // With reserved concurrency, it is the replicator's ceiling: throttled invocations mean the
+    // event sources want more than it may run (a backlog building). Without (the default), the
+    // replicator shares the account's unreserved pool, and throttles mean that pool is exhausted.
     alarm('ReplicatorThrottled', {
       alarmDescription:
-        `The replicator hit its reserved concurrency (${cfg.replicatorReservedConcurrency}) in 3 of the last 5 minutes: ` +
-        'raise replicatorReservedConcurrency in the parameter file if the backlog grows.',
+        cfg.replicatorReservedConcurrency > 0
+          ? `The replicator hit its reserved concurrency (${cfg.replicatorReservedConcurrency}) in 3 of the last 5 minutes: ` +
+            'raise replicatorReservedConcurrency in the parameter file if the backlog grows.'
+          : "The replicator was throttled in 3 of the last 5 minutes: the account's unreserved concurrency in this " +
+            'region is exhausted (no reservation: replicatorReservedConcurrency is 0). Raise the account quota, then ' +
+            'reserve concurrency for the replicator (replicatorReservedConcurrency >= 4).',
       metric: p.replicator.metricThrottles({ period: Duration.minutes(1) }),
       threshold: 0,
       comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
