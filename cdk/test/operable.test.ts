@@ -145,7 +145,7 @@ describe('WAF', () => {
       );
       assert.ok(g);
       assert.match(JSON.stringify(g.Properties.LogGroupName), /AWS::StackId/);
-      assert.equal(g.DeletionPolicy, 'Retain');
+      assert.equal(g.DeletionPolicy, 'RetainExceptOnCreate');
     });
   }
 });

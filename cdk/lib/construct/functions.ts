@@ -57,11 +57,11 @@ export class RelayFunctions {
     // through their logging config; the names are stack outputs.
     this.proxyLogs = new logs.LogGroup(scope, 'ProxyLogs', {
       retention: cfg.logRetention,
-      removalPolicy: RemovalPolicy.RETAIN,
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
     this.replicatorLogs = new logs.LogGroup(scope, 'ReplicatorLogs', {
       retention: cfg.logRetention,
-      removalPolicy: RemovalPolicy.RETAIN,
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
 
     // Deterministic role names (config.ts): the PEER region's inbound queue and queue key policies

@@ -194,7 +194,7 @@ export class RegionalStack extends Stack {
     if (!provider) return;
     const group = new logs.LogGroup(this, 'CustomResourceLogs', {
       retention: this.props.config.logRetention,
-      removalPolicy: RemovalPolicy.RETAIN,
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
     (provider.node.defaultChild as lambda.CfnFunction).addPropertyOverride('LoggingConfig', {
       LogGroup: group.logGroupName,
