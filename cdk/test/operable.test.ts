@@ -93,19 +93,23 @@ describe('alarms', () => {
     assert.equal(a.DatapointsToAlarm, 3);
   });
 
-  test('every alarm is M-of-N except those where a single datapoint is already a real loss', () => {
-    const single = new Set(['DlqNotEmpty', 'ReplicationLost']);
-    assert.equal(alarms.length, 10);
+  test('every alarm is M-of-N except those where a single datapoint is already a real loss (or a long wait)', () => {
+    // ReplicatorWaiting: its value is the seconds a dependency has been unreachable, so one
+    // datapoint over 5 minutes is already an outage.
+    const single = new Set(['DlqNotEmpty', 'ReplicationLost', 'ReplicatorWaiting']);
+    assert.equal(alarms.length, 14);
     for (const a of alarms) {
       const id = a.Properties.AlarmName.replace('cognito-relay-eu-west-1-', '');
       if (single.has(id)) {
-        assert.equal(a.Properties.EvaluationPeriods, 1, id);
+        assert.equal(a.Properties.DatapointsToAlarm ?? a.Properties.EvaluationPeriods, 1, id);
       } else {
         assert.ok(a.Properties.EvaluationPeriods >= 3 && a.Properties.DatapointsToAlarm >= 2, `${id} pages on one blip`);
         assert.ok(a.Properties.DatapointsToAlarm < a.Properties.EvaluationPeriods, id);
       }
       assert.equal(a.Properties.TreatMissingData, 'notBreaching', id);
-      assert.equal(a.Properties.Period, 60, `${id}: minutes, so "3 of 5" means 3 of the last 5 minutes`);
+      // A query alarm carries its period on the query.
+      const period = a.Properties.Period ?? a.Properties.Metrics?.find((m: any) => m.ReturnData !== false)?.Period;
+      assert.equal(period, 60, `${id}: minutes, so "3 of 5" means 3 of the last 5 minutes`);
     }
   });
 

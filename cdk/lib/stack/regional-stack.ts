@@ -157,6 +157,7 @@ export class RegionalStack extends Stack {
       queues: this.queues,
       api: this.api,
       replicator: this.replicatorFunction,
+      authTrigger: this.bridge.trigger,
       eventStream: this.eventStream,
     });
     new RelayDashboard(this, 'Dashboard', {
@@ -170,6 +171,7 @@ export class RegionalStack extends Stack {
       region,
       peerRegion: peer.region,
       peerDeadLetterQueueName: queueName(cfg, peer.region, INBOUND_DLQ_NAME),
+      authTrigger: this.bridge.trigger,
     });
 
     this.customResourceLogs();
