@@ -130,6 +130,8 @@ describe('alarms on waiting and on the bridge trigger (issue 21 point 5)', () =>
     assert.equal(throttled.MetricName, 'Throttles');
     assert.deepEqual(throttled.Dimensions, dims);
     for (const a of [errors, slow, throttled]) assert.equal(a.TreatMissingData, 'notBreaching');
+    // Where the on-call reads why (runbooks/README.md): the trigger's log group is an output.
+    assert.deepEqual(primary.toJSON().Outputs.AuthTriggerLogGroup.Value, fn.props.LoggingConfig.LogGroup);
   });
 });
 

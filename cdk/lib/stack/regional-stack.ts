@@ -204,6 +204,7 @@ export class RegionalStack extends Stack {
     });
     new CfnOutput(this, 'ProxyLogGroup', { value: this.functions.proxyLogs.logGroupName });
     new CfnOutput(this, 'ReplicatorLogGroup', { value: this.functions.replicatorLogs.logGroupName });
+    new CfnOutput(this, 'AuthTriggerLogGroup', { value: this.bridge.logs.logGroupName });
   }
 
   /**
