@@ -1,7 +1,8 @@
 /**
  * The Lambda builds the stacks deploy: `<dir>/<function>/bootstrap` for each function, checked
  * at synth time (so `cdk synth` and `cdk deploy` both refuse a bad assembly): the file must be
- * an ELF executable for the function's architecture. Placeholders (the shell scripts under
+ * an ELF executable for the function's architecture whose glibc needs the `provided.al2023`
+ * runtime meets (2.34). Placeholders (the shell scripts under
  * test/fixtures/lambda, which fail every invocation) are used only when the context flag
  * `cognito-relay:allowPlaceholders` is true, as the tests and an offline synth set it.
  */
@@ -54,6 +55,78 @@ export function describeBuild(file: string): LambdaArchitecture | string {
   return `an ELF executable for machine ${machine}`;
 }
 
+/** The newest glibc the `provided.al2023` runtime has (Amazon Linux 2023). */
+export const RUNTIME_GLIBC = '2.34';
+
+/** Compares two dotted versions (`2.34` < `2.39`). */
+function compareVersions(a: string, b: string): number {
+  const x = a.split('.').map(Number);
+  const y = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    const d = (x[i] ?? 0) - (y[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+/**
+ * The newest glibc symbol version (`2.39`) a 64-bit little-endian ELF file needs, from its
+ * version-needs section (`.gnu.version_r`, SHT_GNU_verneed, whose names are in the string table
+ * it links to); undefined when it needs none (a static or musl build). A file without section
+ * headers is scanned for `GLIBC_x.y` strings, as scripts/build-lambdas does.
+ */
+export function glibcNeeded(file: string): string | undefined {
+  const data = fs.readFileSync(file);
+  const versions: string[] = [];
+  const header = data.length >= 64;
+  const shoff = header ? Number(data.readBigUInt64LE(0x28)) : 0;
+  const shentsize = header ? data.readUInt16LE(0x3a) : 0;
+  const shnum = header ? data.readUInt16LE(0x3c) : 0;
+  if (shoff > 0 && shnum > 0 && shentsize >= 64 && shoff + shnum * shentsize <= data.length) {
+    const section = (i: number) => {
+      const at = shoff + i * shentsize;
+      return {
+        type: data.readUInt32LE(at + 4),
+        offset: Number(data.readBigUInt64LE(at + 24)),
+        size: Number(data.readBigUInt64LE(at + 32)),
+        link: data.readUInt32LE(at + 40),
+        info: data.readUInt32LE(at + 44),
+      };
+    };
+    for (let i = 0; i < shnum; i++) {
+      const vr = section(i);
+      if (vr.type !== 0x6ffffffe /* SHT_GNU_verneed */ || vr.link >= shnum) continue;
+      const strtab = section(vr.link);
+      const str = (at: number) => {
+        const start = strtab.offset + at;
+        const end = data.indexOf(0, start);
+        return data.subarray(start, end < 0 ? strtab.offset + strtab.size : end).toString('latin1');
+      };
+      let need = vr.offset;
+      for (let n = 0; n < vr.info && need + 16 <= data.length; n++) {
+        const count = data.readUInt16LE(need + 2);
+        let aux = need + data.readUInt32LE(need + 8);
+        for (let k = 0; k < count && aux + 16 <= data.length; k++) {
+          versions.push(str(data.readUInt32LE(aux + 8)));
+          const next = data.readUInt32LE(aux + 12);
+          if (next === 0) break;
+          aux += next;
+        }
+        const next = data.readUInt32LE(need + 12);
+        if (next === 0) break;
+        need += next;
+      }
+    }
+  } else {
+    versions.push(...(data.toString('latin1').match(/GLIBC_\d+\.\d+(\.\d+)?/g) ?? []));
+  }
+  const glibc = versions
+    .filter((v) => /^GLIBC_\d+\.\d+(\.\d+)?$/.test(v))
+    .map((v) => v.slice('GLIBC_'.length))
+    .sort(compareVersions);
+  return glibc[glibc.length - 1];
+}
+
 export interface ResolvedAssets {
   /** The folder each function's asset is taken from. */
   readonly dirs: Record<LambdaFunctionName, string>;
@@ -79,11 +152,23 @@ export function resolveLambdaAssets(
   for (const fn of LAMBDA_FUNCTIONS) {
     const file = path.join(dir, fn, 'bootstrap');
     const what = describeBuild(file);
-    if (what === arch) {
+    // A build for the right architecture must also run on provided.al2023: a plain host
+    // `cargo build` on a newer distribution links against a newer glibc, and Lambda would fail
+    // every cold start with "GLIBC_2.xx not found".
+    const glibc = what === arch ? glibcNeeded(file) : undefined;
+    if (what === arch && (glibc === undefined || compareVersions(glibc, RUNTIME_GLIBC) <= 0)) {
       dirs[fn] = path.join(dir, fn);
       continue;
     }
-    problems.push(`${file}: ${what === 'arm64' || what === 'x86_64' ? `built for ${what}, the functions run on ${arch}` : what}`);
+    problems.push(
+      `${file}: ${
+        glibc !== undefined
+          ? `needs glibc ${glibc}, the provided.al2023 runtime has ${RUNTIME_GLIBC} (a host build? build with cargo-lambda)`
+          : what === 'arm64' || what === 'x86_64'
+            ? `built for ${what}, the functions run on ${arch}`
+            : what
+      }`,
+    );
     dirs[fn] = path.join(PLACEHOLDER_ASSET_DIR, fn);
     placeholders.push(fn);
   }

@@ -125,9 +125,12 @@ export interface RelayConfig {
   /** `RELAY_CORS_ORIGINS`: comma-separated origins, or `*`. */
   readonly corsOrigins: string;
   /**
-   * Concurrent executions reserved for the replicator (at least 4: two event sources with the
-   * service minimum of 2 each), so a flood of proxy invocations cannot starve replication.
-   * Comes out of the account's regional concurrency quota.
+   * Concurrent executions reserved for the replicator, so a flood of proxy invocations cannot
+   * starve replication. `0` (the default) reserves none: the property is left out of the
+   * function. A reservation comes out of the account's regional concurrency quota, and Lambda
+   * refuses one that leaves less than its minimum unreserved (a fresh account with a quota of 10
+   * cannot reserve anything). Otherwise at least 4: two event sources with the service minimum
+   * of 2 concurrent batches each.
    */
   readonly replicatorReservedConcurrency: number;
   /** Replicator pacing per quota category (requests per second per replicator process). */
@@ -187,7 +190,7 @@ export const exampleConfig: RelayConfig = {
   corsOrigins: '*',
   eventStream: { user: 'hash', lambdaFlushMs: 200 },
   signUpPolicy: JSON.stringify({ dry_run: true, blocked_email_domains: [], signups_per_ip_per_minute: 10 }),
-  replicatorReservedConcurrency: 5,
+  replicatorReservedConcurrency: 0,
   replicatorQuotas: {
     userCreation: 50,
     userUpdate: 25,
@@ -334,8 +337,11 @@ export function validateConfig(config: RelayConfig): void {
       errors.push(`queueGeneration of ${r.region} must be an integer from 1 to 999`);
     }
   }
-  if (!(Number.isInteger(config.replicatorReservedConcurrency) && config.replicatorReservedConcurrency >= 4)) {
-    errors.push('replicatorReservedConcurrency must be an integer of at least 4 (two event sources x 2)');
+  const reserved = config.replicatorReservedConcurrency;
+  if (!(Number.isInteger(reserved) && (reserved === 0 || reserved >= 4))) {
+    errors.push(
+      `replicatorReservedConcurrency must be 0 (none reserved) or an integer of at least 4 (two event sources x 2), got ${reserved}`,
+    );
   }
   if (config.waf.ratePerIpPer5Min < 10) errors.push('waf.ratePerIpPer5Min must be at least 10');
   if (config.lagAlarmThresholdMs <= 0) errors.push('lagAlarmThresholdMs must be positive');

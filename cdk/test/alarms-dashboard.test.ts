@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { Template } from 'aws-cdk-lib/assertions';
+import { CDK_ROOT } from '../lib/config';
 import { build, only } from './helpers';
 
 const { primary } = build();
@@ -84,6 +87,54 @@ describe('alarms (regional)', () => {
   });
 });
 
+describe('alarms on waiting and on the bridge trigger (issue 21 point 5)', () => {
+  test('ReplicatorWaiting: the longest DependencyWaitingSeconds of any Dependency above 5 minutes', () => {
+    const a = alarm(primary, 'ReplicatorWaiting');
+    assert.equal(a.MetricName, undefined, 'a query, not one series');
+    assert.equal(a.Metrics.length, 1);
+    assert.equal(a.Metrics[0].Expression, 'SELECT MAX(DependencyWaitingSeconds) FROM SCHEMA("CognitoRelay", Dependency)');
+    assert.equal(a.Metrics[0].Period, 60);
+    assert.equal(a.Threshold, 300);
+    assert.equal(a.ComparisonOperator, 'GreaterThanThreshold');
+    assert.equal(a.DatapointsToAlarm, 1);
+    assert.equal(a.EvaluationPeriods, 10, 'stays up between two batches (6-minute visibility timeout)');
+    assert.equal(a.TreatMissingData, 'notBreaching');
+  });
+
+  test('the name, namespace and dimension set are the ones the replicator writes (crates/, read only)', () => {
+    const root = path.join(CDK_ROOT, '..');
+    const telemetry = fs.readFileSync(path.join(root, 'crates/aws/src/telemetry.rs'), 'utf8');
+    assert.match(telemetry, /DEPENDENCY_WAITING_SECONDS: &str = "DependencyWaitingSeconds"/);
+    assert.match(telemetry, /NAMESPACE: &str = "CognitoRelay"/);
+    const replicator = fs.readFileSync(path.join(root, 'crates/replicator/src/lib.rs'), 'utf8');
+    const emf = replicator.slice(replicator.indexOf('pub fn emf_waiting'));
+    assert.match(emf.slice(0, 400), /Emf::new\(&\[&\["Dependency"\]\]\)/);
+  });
+
+  test('auth-trigger Lambda: errors, p99 duration above 4 s (Cognito allows 5 s), throttles', () => {
+    const fn = only(primary, 'AWS::Lambda::Function', { Properties: { FunctionName: 'cognito-relay-auth-trigger' } });
+    const dims = [{ Name: 'FunctionName', Value: { Ref: fn.id } }];
+    const errors = alarm(primary, 'AuthTriggerErrors');
+    assert.equal(errors.Namespace, 'AWS/Lambda');
+    assert.equal(errors.MetricName, 'Errors');
+    assert.deepEqual(errors.Dimensions, dims);
+    assert.equal(errors.Statistic, 'Sum');
+    assert.equal(errors.Threshold, 0);
+    const slow = alarm(primary, 'AuthTriggerSlow');
+    assert.equal(slow.MetricName, 'Duration');
+    assert.deepEqual(slow.Dimensions, dims);
+    assert.equal(slow.ExtendedStatistic, 'p99');
+    assert.equal(slow.Threshold, 4000);
+    assert.equal(slow.ComparisonOperator, 'GreaterThanThreshold');
+    const throttled = alarm(primary, 'AuthTriggerThrottled');
+    assert.equal(throttled.MetricName, 'Throttles');
+    assert.deepEqual(throttled.Dimensions, dims);
+    for (const a of [errors, slow, throttled]) assert.equal(a.TreatMissingData, 'notBreaching');
+    // Where the on-call reads why (runbooks/README.md): the trigger's log group is an output.
+    assert.deepEqual(primary.toJSON().Outputs.AuthTriggerLogGroup.Value, fn.props.LoggingConfig.LogGroup);
+  });
+});
+
 describe('dashboard (regional)', () => {
   const body = dashboardBody(primary);
   const widgets: any[] = JSON.parse(body.replace(/\{"(Ref|Fn::GetAtt)":[^}]*\}/g, 'X')).widgets;
@@ -128,6 +179,16 @@ describe('dashboard (regional)', () => {
     const w = titled('Route 53 health checks (1 = healthy)');
     assert.match(w, /HealthCheckStatus/);
     assert.match(w, /"region":"us-east-1"/);
+  });
+
+  test('dependency waits (per Dependency) and the auth trigger, with their alarm thresholds', () => {
+    const waiting = titled('Waiting for a dependency (s, per Dependency)');
+    assert.ok(waiting.includes(`SEARCH('{CognitoRelay,Dependency} MetricName=\\"DependencyWaitingSeconds\\"'`), waiting);
+    assert.match(waiting, /"value":300/);
+    const trigger = titled('Auth trigger: errors, throttles | duration p99 (ms)');
+    for (const m of ['"Errors"', '"Throttles"', '"Duration"']) assert.ok(trigger.includes(m), m);
+    assert.match(trigger, /"value":4000/);
+    assert.match(trigger, /"value":5000/);
   });
 
   test('lists the alarms', () => {

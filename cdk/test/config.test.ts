@@ -6,7 +6,7 @@ import { after, describe, test } from 'node:test';
 import { App } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { buildRelayApp } from '../lib/app';
-import { ALLOW_PLACEHOLDERS_CONTEXT, LAMBDA_FUNCTIONS, describeBuild } from '../lib/assets';
+import { ALLOW_PLACEHOLDERS_CONTEXT, LAMBDA_FUNCTIONS, describeBuild, glibcNeeded } from '../lib/assets';
 import {
   exampleConfig,
   hasLambdaBuilds,
@@ -105,6 +105,52 @@ function fakeElf(file: string, machine: number): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, h, { mode: 0o755 });
 }
+/**
+ * A minimal dynamically linked ELF executable for `machine` that needs the glibc symbol
+ * versions `needs` (`GLIBC_2.17`, ...): a string table and a version-needs section
+ * (SHT_GNU_verneed) naming them, as a linker writes them.
+ */
+function fakeDynamicElf(file: string, machine: number, needs: string[]): void {
+  const strings = ['', 'libc.so.6', ...needs];
+  const strtab = Buffer.from(strings.join('\0') + '\0', 'latin1');
+  const offsetOf = (s: string) => strings.slice(0, strings.indexOf(s)).reduce((n, x) => n + x.length + 1, 0);
+  const verneed = Buffer.alloc(16 + 16 * needs.length);
+  verneed.writeUInt16LE(1, 0); // vn_version
+  verneed.writeUInt16LE(needs.length, 2); // vn_cnt
+  verneed.writeUInt32LE(offsetOf('libc.so.6'), 4); // vn_file
+  verneed.writeUInt32LE(16, 8); // vn_aux
+  verneed.writeUInt32LE(0, 12); // vn_next
+  needs.forEach((v, i) => {
+    const at = 16 + 16 * i;
+    verneed.writeUInt32LE(offsetOf(v), at + 8); // vna_name
+    verneed.writeUInt32LE(i === needs.length - 1 ? 0 : 16, at + 12); // vna_next
+  });
+  const strtabAt = 64;
+  const verneedAt = strtabAt + strtab.length;
+  const shoff = verneedAt + verneed.length;
+  const sh = Buffer.alloc(3 * 64); // null, .dynstr, .gnu.version_r
+  const section = (i: number, type: number, offset: number, size: number, link: number, info: number) => {
+    sh.writeUInt32LE(type, i * 64 + 4);
+    sh.writeBigUInt64LE(BigInt(offset), i * 64 + 24);
+    sh.writeBigUInt64LE(BigInt(size), i * 64 + 32);
+    sh.writeUInt32LE(link, i * 64 + 40);
+    sh.writeUInt32LE(info, i * 64 + 44);
+  };
+  section(1, 3 /* SHT_STRTAB */, strtabAt, strtab.length, 0, 0);
+  section(2, 0x6ffffffe /* SHT_GNU_verneed */, verneedAt, verneed.length, 1, 1);
+  const h = Buffer.alloc(64);
+  h.writeUInt32BE(0x7f454c46, 0);
+  h[4] = 2;
+  h[5] = 1;
+  h[6] = 1;
+  h.writeUInt16LE(2, 16);
+  h.writeUInt16LE(machine, 18);
+  h.writeBigUInt64LE(BigInt(shoff), 0x28);
+  h.writeUInt16LE(64, 0x3a);
+  h.writeUInt16LE(3, 0x3c);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, Buffer.concat([h, strtab, verneed, sh]), { mode: 0o755 });
+}
 const ARM64 = 183;
 const X86_64 = 62;
 const allow = () => new App({ context: { [ALLOW_PLACEHOLDERS_CONTEXT]: true } });
@@ -181,6 +227,33 @@ describe('Lambda assets', () => {
       Properties: { Runtime: 'provided.al2023' },
     });
     for (const f of Object.values<any>(fns)) assert.deepEqual(f.Properties.Architectures, ['x86_64']);
+  });
+
+  test('a host build that needs a newer glibc than provided.al2023 (2.34) fails synth, naming the glibc', () => {
+    const dir = path.join(tmp, 'lambda-host');
+    for (const f of LAMBDA_FUNCTIONS) fakeDynamicElf(path.join(dir, f, 'bootstrap'), ARM64, ['GLIBC_2.17', 'GLIBC_2.39', 'GLIBC_2.28']);
+    assert.equal(glibcNeeded(path.join(dir, 'proxy', 'bootstrap')), '2.39');
+    assert.throws(
+      () => buildRelayApp(exampleConfig, { app: new App(), lambdaAssetDir: dir, nag: false }),
+      (e: Error) =>
+        /proxy\/bootstrap: needs glibc 2\.39, the provided\.al2023 runtime has 2\.34/.test(e.message) &&
+        /scripts\/build-lambdas --arch arm64/.test(e.message),
+    );
+    // The same binaries built against glibc <= 2.34 (cargo-lambda's zig linker) are deployable.
+    const ok = path.join(tmp, 'lambda-al2023');
+    for (const f of LAMBDA_FUNCTIONS) fakeDynamicElf(path.join(ok, f, 'bootstrap'), ARM64, ['GLIBC_2.17', 'GLIBC_2.34']);
+    for (const f of LAMBDA_FUNCTIONS) fs.appendFileSync(path.join(ok, f, 'bootstrap'), f);
+    assert.equal(glibcNeeded(path.join(ok, 'proxy', 'bootstrap')), '2.34');
+    assert.equal(buildRelayApp(exampleConfig, { app: new App(), lambdaAssetDir: ok, nag: false }).usedPlaceholderAssets, false);
+  });
+
+  test('the glibc check reads a real executable (this node binary) like the build script does', () => {
+    const scanned = (fs.readFileSync(process.execPath).toString('latin1').match(/GLIBC_\d+\.\d+/g) ?? [])
+      .map((v) => v.slice(6))
+      .sort((a, b) => Number(a.split('.')[1]) - Number(b.split('.')[1]));
+    const needed = glibcNeeded(process.execPath);
+    assert.match(needed ?? '', /^2\.\d+$/);
+    assert.equal(needed, scanned[scanned.length - 1]);
   });
 
   test('the ELF check reads real executables (this node binary) and rejects non-executables', () => {

@@ -66,6 +66,26 @@ describe('global stack', () => {
     });
   }
 
+  test('the health-check alarms do not page before their first datapoint (missing data is not breaching)', () => {
+    const alarms = Object.values<any>(global.findResources('AWS::CloudWatch::Alarm'));
+    assert.equal(alarms.length, 2);
+    for (const a of alarms) assert.equal(a.Properties.TreatMissingData, 'notBreaching', a.Properties.AlarmName);
+  });
+
+  test("outputs each region's health-check id (relayctl's health_check_id)", () => {
+    const out = global.toJSON().Outputs;
+    for (const [region, id] of [
+      ['eu-west-1', 'Primary'],
+      ['eu-central-1', 'Standby'],
+    ]) {
+      const hc = only(global, 'AWS::Route53::HealthCheck', {
+        Properties: { HealthCheckConfig: { FullyQualifiedDomainName: `auth-${region}.example.com` } },
+      });
+      assert.deepEqual(out[`${id}HealthCheckId`].Value, { Ref: hc.id });
+      assert.match(out[`${id}HealthCheckId`].Description, new RegExp(region));
+    }
+  });
+
   test('exactly two failover records and two health checks', () => {
     global.resourceCountIs('AWS::Route53::RecordSet', 2);
     global.resourceCountIs('AWS::Route53::HealthCheck', 2);

@@ -45,15 +45,36 @@ describe('logs', () => {
 });
 
 describe('concurrency', () => {
-  test('the replicator has reserved concurrency (a proxy flood cannot starve it), the proxy does not', () => {
-    const rep = only(built.primary, 'AWS::Lambda::Function', { Properties: { FunctionName: 'cognito-relay-replicator' } });
-    assert.equal(rep.props.ReservedConcurrentExecutions, exampleConfig.replicatorReservedConcurrency);
+  const fn = (t: typeof built.primary, name: string) =>
+    only(t, 'AWS::Lambda::Function', { Properties: { FunctionName: name } }).props;
+
+  test('by default nothing is reserved (a fresh account with a concurrency quota of 10 can deploy)', () => {
+    assert.equal(exampleConfig.replicatorReservedConcurrency, 0);
+    for (const [, t] of regional) {
+      assert.equal(fn(t, 'cognito-relay-replicator').ReservedConcurrentExecutions, undefined);
+      assert.equal(fn(t, 'cognito-relay-proxy').ReservedConcurrentExecutions, undefined);
+    }
+  });
+
+  test('replicatorReservedConcurrency reserves that much for the replicator (a proxy flood cannot starve it), never for the proxy', () => {
+    const b = build({ ...exampleConfig, replicatorReservedConcurrency: 5 });
+    const rep = fn(b.primary, 'cognito-relay-replicator');
+    assert.equal(rep.ReservedConcurrentExecutions, 5);
     // Two event sources at the service minimum of 2 concurrent batches fit inside it.
-    const maps = Object.values<any>(built.primary.findResources('AWS::Lambda::EventSourceMapping'));
+    const maps = Object.values<any>(b.primary.findResources('AWS::Lambda::EventSourceMapping'));
     const sum = maps.reduce((n, m) => n + m.Properties.ScalingConfig.MaximumConcurrency, 0);
-    assert.ok(sum <= rep.props.ReservedConcurrentExecutions, `${sum} batches > reserved`);
-    const proxy = only(built.primary, 'AWS::Lambda::Function', { Properties: { FunctionName: 'cognito-relay-proxy' } });
-    assert.equal(proxy.props.ReservedConcurrentExecutions, undefined);
+    assert.ok(sum <= rep.ReservedConcurrentExecutions, `${sum} batches > reserved`);
+    assert.equal(fn(b.primary, 'cognito-relay-proxy').ReservedConcurrentExecutions, undefined);
+    const throttled = Object.values<any>(b.primary.findResources('AWS::CloudWatch::Alarm')).find((a) =>
+      a.Properties.AlarmName.endsWith('-ReplicatorThrottled'),
+    );
+    assert.match(throttled.Properties.AlarmDescription, /reserved concurrency \(5\)/);
+  });
+
+  test('a reservation below the two event sources x 2, negative or fractional, is refused at synth', () => {
+    for (const bad of [1, 3, -1, 4.5]) {
+      assert.throws(() => build({ ...exampleConfig, replicatorReservedConcurrency: bad }), /replicatorReservedConcurrency must be 0/);
+    }
   });
 });
 
@@ -72,19 +93,23 @@ describe('alarms', () => {
     assert.equal(a.DatapointsToAlarm, 3);
   });
 
-  test('every alarm is M-of-N except those where a single datapoint is already a real loss', () => {
-    const single = new Set(['DlqNotEmpty', 'ReplicationLost']);
-    assert.equal(alarms.length, 10);
+  test('every alarm is M-of-N except those where a single datapoint is already a real loss (or a long wait)', () => {
+    // ReplicatorWaiting: its value is the seconds a dependency has been unreachable, so one
+    // datapoint over 5 minutes is already an outage.
+    const single = new Set(['DlqNotEmpty', 'ReplicationLost', 'ReplicatorWaiting']);
+    assert.equal(alarms.length, 14);
     for (const a of alarms) {
       const id = a.Properties.AlarmName.replace('cognito-relay-eu-west-1-', '');
       if (single.has(id)) {
-        assert.equal(a.Properties.EvaluationPeriods, 1, id);
+        assert.equal(a.Properties.DatapointsToAlarm ?? a.Properties.EvaluationPeriods, 1, id);
       } else {
         assert.ok(a.Properties.EvaluationPeriods >= 3 && a.Properties.DatapointsToAlarm >= 2, `${id} pages on one blip`);
         assert.ok(a.Properties.DatapointsToAlarm < a.Properties.EvaluationPeriods, id);
       }
       assert.equal(a.Properties.TreatMissingData, 'notBreaching', id);
-      assert.equal(a.Properties.Period, 60, `${id}: minutes, so "3 of 5" means 3 of the last 5 minutes`);
+      // A query alarm carries its period on the query.
+      const period = a.Properties.Period ?? a.Properties.Metrics?.find((m: any) => m.ReturnData !== false)?.Period;
+      assert.equal(period, 60, `${id}: minutes, so "3 of 5" means 3 of the last 5 minutes`);
     }
   });
 
@@ -124,7 +149,7 @@ describe('WAF', () => {
       );
       assert.ok(g);
       assert.match(JSON.stringify(g.Properties.LogGroupName), /AWS::StackId/);
-      assert.equal(g.DeletionPolicy, 'Retain');
+      assert.equal(g.DeletionPolicy, 'RetainExceptOnCreate');
     });
   }
 });

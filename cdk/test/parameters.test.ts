@@ -41,6 +41,9 @@ describe('parameters per environment', () => {
     assert.equal(c.replicatorQuotas.userCreation, 10);
     assert.equal(c.replicatorQuotas.userUpdate, exampleConfig.replicatorQuotas.userUpdate);
     assert.equal(c.lambdaArchitecture, 'arm64');
+    assert.equal(c.replicatorReservedConcurrency, 0, 'no reserved concurrency unless asked for');
+    const reserved = loadParameters(write('reserved.json', { ...example, replicatorReservedConcurrency: 8 }));
+    assert.equal(reserved.replicatorReservedConcurrency, 8);
   });
 
   test('missing identity fields, unknown keys (typos) and bad values are refused with every reason', () => {
@@ -55,6 +58,10 @@ describe('parameters per environment', () => {
         /logRetention must be/.test(e.message),
     );
     assert.throws(() => loadParameters(write('arch.json', { ...example, lambdaArchitecture: 'mips' })), /lambdaArchitecture/);
+    assert.throws(
+      () => loadParameters(write('conc.json', { ...example, replicatorReservedConcurrency: 2 })),
+      /replicatorReservedConcurrency must be 0 \(none reserved\) or an integer of at least 4/,
+    );
     assert.throws(() => loadParameters(path.join(tmp, 'none.json')), /ENOENT/);
   });
 

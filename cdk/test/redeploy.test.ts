@@ -4,7 +4,7 @@ import { exampleConfig } from '../lib/config';
 import { build } from './helpers';
 
 /**
- * A region stack can be deleted and deployed again: every resource kept on deletion (Retain)
+ * A region stack can be deleted and deployed again: every resource kept on deletion (RetainExceptOnCreate)
  * has a CloudFormation-generated name, and the names that ARE fixed (roles, queues, ...) belong
  * to resources deleted with the stack.
  */
@@ -27,7 +27,7 @@ describe('delete and recreate a region stack', () => {
 
     test(`${name}: a retained resource's fixed name is either per stack instance or a generation-named queue`, () => {
       const ids = new Set(Object.keys(a.toJSON().Resources));
-      const retained = Object.entries<any>(a.toJSON().Resources).filter(([, r]) => r.DeletionPolicy === 'Retain');
+      const retained = Object.entries<any>(a.toJSON().Resources).filter(([, r]) => r.DeletionPolicy === 'RetainExceptOnCreate');
       assert.ok(retained.some(([, r]) => r.Type === 'AWS::DynamoDB::Table'), 'the state table is retained');
       for (const [id, r] of retained) {
         for (const p of NAME_PROPS) {
@@ -51,7 +51,7 @@ describe('delete and recreate a region stack', () => {
       const queues = Object.entries<any>(a.findResources('AWS::SQS::Queue')).filter(([, q]) => q.Properties.FifoQueue);
       assert.equal(queues.length, 3);
       for (const [id, q] of queues) {
-        assert.equal(q.DeletionPolicy, 'Retain', id);
+        assert.equal(q.DeletionPolicy, 'RetainExceptOnCreate', id);
         assert.equal(q.UpdateReplacePolicy, 'Retain', id);
       }
     });
@@ -68,7 +68,7 @@ describe('delete and recreate a region stack', () => {
   test('a deleted region stack is recreated with the next queueGeneration: no retained name collides', () => {
     const literalRetained = (t: any) =>
       Object.values<any>(t.toJSON().Resources)
-        .filter((r) => r.DeletionPolicy === 'Retain')
+        .filter((r) => r.DeletionPolicy === 'RetainExceptOnCreate')
         .flatMap((r) => NAME_PROPS.map((p) => r.Properties?.[p]).filter((v) => typeof v === 'string'));
     const before = literalRetained(first.primary);
     assert.deepEqual(before.sort(), ['cognito-relay-fallback.fifo', 'cognito-relay-inbound-dlq.fifo', 'cognito-relay-inbound.fifo']);
@@ -79,6 +79,26 @@ describe('delete and recreate a region stack', () => {
     // The peer follows: it sends to the new inbound queue.
     assert.match(JSON.stringify(again.standby.toJSON()), /eu-west-1:111111111111:cognito-relay-inbound-g2\.fifo/);
     assert.doesNotMatch(JSON.stringify(again.standby.toJSON()), /eu-west-1:111111111111:cognito-relay-inbound\.fifo/);
+  });
+
+  test('a failed first deploy can be retried: no resource of any stack is plain Retain (RetainExceptOnCreate instead)', () => {
+    // Plain Retain keeps what a rolled-back first deploy created (fixed-name queues, keys, log
+    // groups), so the retry collides with it or leaves it behind. RetainExceptOnCreate keeps a
+    // resource on stack deletion and replacement, but deletes it when the deploy that created it
+    // rolls back. The walk covers every stack the app synthesises, whatever construct added it.
+    const assembly = first.relay.app.synth();
+    let kept = 0;
+    for (const stack of assembly.stacks) {
+      for (const [id, r] of Object.entries<any>(stack.template.Resources ?? {})) {
+        assert.notEqual(r.DeletionPolicy, 'Retain', `${stack.stackName}/${id} (${r.Type}): DeletionPolicy Retain`);
+        if (r.DeletionPolicy === 'RetainExceptOnCreate') {
+          kept++;
+          assert.equal(r.UpdateReplacePolicy, 'Retain', `${stack.stackName}/${id}: kept on replacement too`);
+        }
+      }
+    }
+    assert.equal(assembly.stacks.length, 3);
+    assert.ok(kept >= 2 * 12 + 1, `found ${kept} kept resources`);
   });
 
   test('IAM role names (account-wide) do not collide between the stacks', () => {

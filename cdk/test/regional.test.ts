@@ -206,7 +206,7 @@ describe('state table', () => {
       assert.equal(table.props.DeletionProtectionEnabled, true);
       assert.equal(table.props.TableName, undefined, 'a fixed name would collide with the retained table');
       const raw = t.toJSON().Resources[table.id];
-      assert.equal(raw.DeletionPolicy, 'Retain');
+      assert.equal(raw.DeletionPolicy, 'RetainExceptOnCreate');
       assert.equal(raw.UpdateReplacePolicy, 'Retain');
     });
   }

@@ -1,4 +1,4 @@
-import { Stack } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -17,6 +17,8 @@ export class AlarmTopic extends Construct {
     const key = new kms.Key(this, 'Key', {
       description: 'cognito-relay: encrypts the alarm topic',
       enableKeyRotation: true,
+      // KMS keys default to Retain; a failed first deploy must not leave one behind.
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
     // In a key policy, Resource "*" means "this key". CloudWatch alarms of this account only.
     key.addToResourcePolicy(

@@ -19,7 +19,29 @@ export interface RelayAlarmsProps {
   readonly queues: RelayQueues;
   readonly api: apigw.RestApi;
   readonly replicator: lambda.IFunction;
+  /** The bridge's Define/Create/Verify Auth Challenge Lambda (Cognito waits 5 s for it). */
+  readonly authTrigger: lambda.IFunction;
   readonly eventStream: RelayEventStream;
+}
+
+/** `DependencyWaitingSeconds` above this (a dependency unreachable for 5 minutes) pages. */
+export const DEPENDENCY_WAITING_THRESHOLD_S = 300;
+/** Cognito gives a trigger 5 s; p99 above this is close enough to page before users fail. */
+export const AUTH_TRIGGER_P99_THRESHOLD_MS = 4000;
+
+/**
+ * The highest `DependencyWaitingSeconds` of any `Dependency` (CloudWatch Metrics Insights: one
+ * series over every dependency the binaries report, whatever names they add later). The
+ * replicator under Lambda writes it with the dimension set [Dependency] only, after each batch,
+ * for each dependency it is waiting for (the replication key, the peer inbound queue), with the
+ * seconds since the wait began.
+ */
+export function dependencyWaitingQuery(): cw.MathExpression {
+  return new cw.MathExpression({
+    expression: `SELECT MAX(DependencyWaitingSeconds) FROM SCHEMA("${METRIC_NAMESPACE}", Dependency)`,
+    label: 'longest wait (s)',
+    period: Duration.minutes(1),
+  });
 }
 
 /** Resources are added to `scope` itself (see README.md beside this file). */
@@ -145,12 +167,68 @@ export class RelayAlarms {
       datapointsToAlarm: 3,
       treatMissingData: cw.TreatMissingData.NOT_BREACHING,
     });
-    // Reserved concurrency is the replicator's ceiling: throttled invocations mean the event
-    // sources want more than it may run (a backlog building), never a proxy flood taking its share.
+    // The value is already a duration (seconds since the wait began), so one datapoint over the
+    // threshold is a real outage, not a blip. Under Lambda it is written only when a batch
+    // arrives, and a returned batch comes back after the visibility timeout (6 minutes): 1 of
+    // the last 10 minutes keeps the alarm up between two batches instead of flapping.
+    alarm('ReplicatorWaiting', {
+      alarmDescription:
+        `The replicator has been waiting over ${DEPENDENCY_WAITING_THRESHOLD_S / 60} minutes for a dependency ` +
+        '(DependencyWaitingSeconds, dimension Dependency: the replication key secret, the peer inbound queue). ' +
+        'Nothing is applied or forwarded meanwhile. See runbooks/README.md ("waiting for") and relayctl status.',
+      metric: dependencyWaitingQuery(),
+      threshold: DEPENDENCY_WAITING_THRESHOLD_S,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 10,
+      datapointsToAlarm: 1,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    // The bridge's trigger: an error, a throttle or a timeout (Cognito waits 5 s) is a failed
+    // bridged sign-in. It runs only while this region bridges, so missing data is normal.
+    alarm('AuthTriggerErrors', {
+      alarmDescription:
+        'The auth-trigger Lambda (bridge Define/Create/Verify Auth Challenge) failed in 2 of the last 5 minutes: ' +
+        'bridged sign-ins fail. See its log group and the bridge key secret.',
+      metric: p.authTrigger.metricErrors({ period: Duration.minutes(1), statistic: 'Sum' }),
+      threshold: 0,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 2,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('AuthTriggerSlow', {
+      alarmDescription:
+        `The auth-trigger Lambda's p99 duration is above ${AUTH_TRIGGER_P99_THRESHOLD_MS} ms in 3 of the last 5 minutes: ` +
+        'Cognito gives a trigger 5 s, after which the sign-in fails. Cold starts, or a slow Secrets Manager.',
+      metric: p.authTrigger.metricDuration({ period: Duration.minutes(1), statistic: 'p99' }),
+      threshold: AUTH_TRIGGER_P99_THRESHOLD_MS,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 3,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('AuthTriggerThrottled', {
+      alarmDescription:
+        "The auth-trigger Lambda was throttled in 2 of the last 5 minutes: the account's concurrency in this region " +
+        'is exhausted, and Cognito fails those sign-ins.',
+      metric: p.authTrigger.metricThrottles({ period: Duration.minutes(1), statistic: 'Sum' }),
+      threshold: 0,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 2,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    // With reserved concurrency, it is the replicator's ceiling: throttled invocations mean the
+    // event sources want more than it may run (a backlog building). Without (the default), the
+    // replicator shares the account's unreserved pool, and throttles mean that pool is exhausted.
     alarm('ReplicatorThrottled', {
       alarmDescription:
-        `The replicator hit its reserved concurrency (${cfg.replicatorReservedConcurrency}) in 3 of the last 5 minutes: ` +
-        'raise replicatorReservedConcurrency in the parameter file if the backlog grows.',
+        cfg.replicatorReservedConcurrency > 0
+          ? `The replicator hit its reserved concurrency (${cfg.replicatorReservedConcurrency}) in 3 of the last 5 minutes: ` +
+            'raise replicatorReservedConcurrency in the parameter file if the backlog grows.'
+          : "The replicator was throttled in 3 of the last 5 minutes: the account's unreserved concurrency in this " +
+            'region is exhausted (no reservation: replicatorReservedConcurrency is 0). Raise the account quota, then ' +
+            'reserve concurrency for the replicator (replicatorReservedConcurrency >= 4).',
       metric: p.replicator.metricThrottles({ period: Duration.minutes(1) }),
       threshold: 0,
       comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,

@@ -31,7 +31,7 @@ export class RelayApi {
     const regionalName = regionalDomainName(cfg, region);
     this.accessLogs = new logs.LogGroup(scope, 'ApiAccessLogs', {
       retention: cfg.logRetention,
-      removalPolicy: RemovalPolicy.RETAIN,
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
     this.api = new apigw.LambdaRestApi(scope, 'Api', {
       restApiName: 'cognito-relay',
@@ -42,7 +42,7 @@ export class RelayApi {
       // Only the custom domains (behind WAF, with the right certificate) are reachable.
       disableExecuteApiEndpoint: true,
       cloudWatchRole: true,
-      cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN,
+      cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
       deployOptions: {
         stageName: STAGE_NAME,
         accessLogDestination: new apigw.LogGroupLogDestination(this.accessLogs),
@@ -72,7 +72,7 @@ export class RelayApi {
     this.executionLogs = new logs.LogGroup(scope, 'ApiExecutionLogs', {
       logGroupName: Fn.join('', ['API-Gateway-Execution-Logs_', this.api.restApiId, `/${STAGE_NAME}`]),
       retention: cfg.logRetention,
-      removalPolicy: RemovalPolicy.RETAIN,
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
 
     const zone = route53.HostedZone.fromHostedZoneAttributes(scope, 'Zone', {

@@ -51,7 +51,7 @@ export class RelayBridge {
     const stack = Stack.of(scope);
     this.logs = new logs.LogGroup(scope, 'AuthTriggerLogs', {
       retention: cfg.logRetention,
-      removalPolicy: RemovalPolicy.RETAIN,
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
     this.role = new iam.Role(scope, 'AuthTriggerRole', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),

@@ -1,9 +1,11 @@
 import { Duration } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as cw from 'aws-cdk-lib/aws-cloudwatch';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { METRIC_NAMESPACE } from '../config';
+import { AUTH_TRIGGER_P99_THRESHOLD_MS, DEPENDENCY_WAITING_THRESHOLD_S } from './alarms';
 
 export interface RelayDashboardProps {
   readonly dashboardName: string;
@@ -19,6 +21,8 @@ export interface RelayDashboardProps {
   readonly peerRegion: string;
   /** The peer's dead-letter queue name (its generation), for its depth. */
   readonly peerDeadLetterQueueName: string;
+  /** The bridge's auth-trigger Lambda. */
+  readonly authTrigger: lambda.IFunction;
 }
 
 const PERIOD = Duration.minutes(1);
@@ -208,6 +212,36 @@ export class RelayDashboard extends Construct {
             label: '',
             period: PERIOD,
           }),
+        ],
+        width: 12,
+        height: h,
+      }),
+    );
+    // What the processes wait for, and the bridge's trigger (Cognito gives it 5 s).
+    this.dashboard.addWidgets(
+      new cw.GraphWidget({
+        title: 'Waiting for a dependency (s, per Dependency)',
+        left: [
+          new cw.MathExpression({
+            expression: `SEARCH('{${METRIC_NAMESPACE},Dependency} MetricName="DependencyWaitingSeconds"', 'Maximum', 60)`,
+            label: '',
+            period: PERIOD,
+          }),
+        ],
+        leftAnnotations: [{ value: DEPENDENCY_WAITING_THRESHOLD_S, label: 'alarm (ReplicatorWaiting)' }],
+        width: 12,
+        height: h,
+      }),
+      new cw.GraphWidget({
+        title: 'Auth trigger: errors, throttles | duration p99 (ms)',
+        left: [
+          props.authTrigger.metricErrors({ period: PERIOD, statistic: 'Sum', label: 'errors' }),
+          props.authTrigger.metricThrottles({ period: PERIOD, statistic: 'Sum', label: 'throttles' }),
+        ],
+        right: [props.authTrigger.metricDuration({ period: PERIOD, statistic: 'p99', label: 'duration p99' })],
+        rightAnnotations: [
+          { value: AUTH_TRIGGER_P99_THRESHOLD_MS, label: 'alarm (AuthTriggerSlow)' },
+          { value: 5000, label: "Cognito's 5 s limit" },
         ],
         width: 12,
         height: h,

@@ -57,11 +57,11 @@ export class RelayFunctions {
     // through their logging config; the names are stack outputs.
     this.proxyLogs = new logs.LogGroup(scope, 'ProxyLogs', {
       retention: cfg.logRetention,
-      removalPolicy: RemovalPolicy.RETAIN,
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
     this.replicatorLogs = new logs.LogGroup(scope, 'ReplicatorLogs', {
       retention: cfg.logRetention,
-      removalPolicy: RemovalPolicy.RETAIN,
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
 
     // Deterministic role names (config.ts): the PEER region's inbound queue and queue key policies
@@ -169,9 +169,11 @@ export class RelayFunctions {
       memorySize: 256,
       timeout: Duration.seconds(REPLICATOR_TIMEOUT_S),
       environment: replicatorEnv,
-      // Its own share of the region's concurrency: a proxy flood cannot starve replication
-      // (and replication cannot grow past what the pool's quotas pace anyway).
-      reservedConcurrentExecutions: cfg.replicatorReservedConcurrency,
+      // Its own share of the region's concurrency when configured: a proxy flood cannot starve
+      // replication (and replication cannot grow past what the pool's quotas pace anyway). 0 =
+      // none reserved (the property is left out): a fresh account's quota of 10 allows no
+      // reservation at all, and the deploy would fail on it.
+      reservedConcurrentExecutions: cfg.replicatorReservedConcurrency > 0 ? cfg.replicatorReservedConcurrency : undefined,
     });
     // Grants ReceiveMessage/DeleteMessage/ChangeMessageVisibility/GetQueueAttributes/GetQueueUrl
     // on the inbound queue and kms:Decrypt on its key, nothing more.

@@ -63,6 +63,9 @@ export class RelayQueues {
       alias: QUEUE_KEY_ALIAS,
       description: 'cognito-relay: encrypts the replication queues',
       enableKeyRotation: true,
+      // Kept with the queues it decrypts (a retained queue's events are unreadable without it),
+      // except when the deploy that created it rolls back.
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
     const fifoCommon: Partial<sqs.QueueProps> = {
       fifo: true,
@@ -72,9 +75,10 @@ export class RelayQueues {
       retentionPeriod: Duration.days(14),
       enforceSSL: true,
       // They can hold events not yet applied or forwarded: kept when the stack is deleted (and on
-      // replacement). Their names carry the region's queueGeneration, so a recreated stack uses
+      // replacement), but deleted when the deploy that created them rolls back (a failed first
+      // deploy can be retried: RetainExceptOnCreate). Their names carry the region's queueGeneration, so a recreated stack uses
       // new names next to the retained queues (config.ts, README).
-      removalPolicy: RemovalPolicy.RETAIN,
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     };
     this.deadLetterQueue = new sqs.Queue(scope, 'InboundDeadLetterQueue', {
       ...fifoCommon,

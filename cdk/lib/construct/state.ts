@@ -32,7 +32,7 @@ export class RelayState {
       // one, so a deleted and recreated region stack creates a new table next to the retained
       // one instead of failing on a name collision (restore the retained table's items, or
       // reconcile, before traffic flows again: README).
-      removalPolicy: RemovalPolicy.RETAIN,
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
 
     // Rate-limit and failed-sign-in counters shared by every proxy instance of the region

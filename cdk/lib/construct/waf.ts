@@ -58,7 +58,7 @@ export class RelayWaf {
     this.logs = new logs.LogGroup(scope, 'WafLogs', {
       logGroupName: Fn.join('', ['aws-waf-logs-cognito-relay-', stackUuid]),
       retention: cfg.logRetention,
-      removalPolicy: RemovalPolicy.RETAIN,
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
     new wafv2.CfnLoggingConfiguration(scope, 'WafLogging', {
       resourceArn: this.webAcl.attrArn,

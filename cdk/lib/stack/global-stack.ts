@@ -83,10 +83,19 @@ export class GlobalStack extends Stack {
         threshold: 1,
         comparisonOperator: cw.ComparisonOperator.LESS_THAN_THRESHOLD,
         evaluationPeriods: 1,
-        treatMissingData: cw.TreatMissingData.BREACHING,
+        // Not BREACHING: a new health check has no datapoint for its first minutes, and that
+        // must not page (nor send an ALARM mail on every first deploy). Route 53 publishes a
+        // datapoint every minute once the check runs, so a real failure is always a datapoint.
+        treatMissingData: cw.TreatMissingData.NOT_BREACHING,
       });
       alarm.addAlarmAction(new cwActions.SnsAction(topic));
       alarm.addOkAction(new cwActions.SnsAction(topic));
+
+      // The generated id, for relayctl's deployment file (`health_check_id` of this region).
+      new CfnOutput(this, `${id}HealthCheckId`, {
+        value: healthCheck.healthCheckId,
+        description: `Route 53 health check of https://${regionalDomainName(cfg, region)}${HEALTH_PATH} (${region}): relayctl's health_check_id`,
+      });
     }
 
     const endpoint = `https://${cfg.domainName}`;

@@ -24,6 +24,7 @@ import { RelayDashboard } from '../construct/dashboard';
 import { RelayEventStream } from '../construct/event-stream';
 import { RelayFunctions } from '../construct/functions';
 import { RelayPermissions } from '../construct/permissions';
+import { RelayPreflight } from '../construct/preflight';
 import { RelayQueues } from '../construct/queues';
 import { RelaySecrets } from '../construct/secrets';
 import { RelayState } from '../construct/state';
@@ -65,6 +66,7 @@ export class RegionalStack extends Stack {
   public readonly functions: RelayFunctions;
   public readonly permissions: RelayPermissions;
   public readonly bridge: RelayBridge;
+  public readonly preflight: RelayPreflight;
 
   private readonly props: RegionalStackProps;
 
@@ -88,6 +90,23 @@ export class RegionalStack extends Stack {
     this.stateTable = this.state.stateTable;
     this.limitsTable = this.state.limitsTable;
     this.secrets = new RelaySecrets(this, cfg, self.userPoolId);
+    // The operator-created secrets must exist, or the deploy fails here (not the traffic later).
+    // The stateful, fixed-name or deletion-protected resources wait for the checks, so a missing
+    // secret fails the first deploy before any of them exists.
+    this.preflight = new RelayPreflight(this, 'Preflight', {
+      secrets: [
+        { id: 'ReplicationKey', name: cfg.replicationKeySecretName, arnPattern: this.secrets.replicationKeyArn },
+        { id: 'RefreshKey', name: cfg.refreshKeySecretName, arnPattern: this.secrets.refreshKeyArn },
+        { id: 'BridgeKey', name: cfg.bridgeKeySecretName, arnPattern: this.secrets.bridgeKeyArn },
+      ],
+    });
+    this.preflight.before(
+      this.state.stateTable,
+      this.queues.key,
+      this.queues.deadLetterQueue,
+      this.queues.inboundQueue,
+      this.queues.fallbackQueue,
+    );
     this.functions = new RelayFunctions(this, {
       config: cfg,
       self,
@@ -138,6 +157,7 @@ export class RegionalStack extends Stack {
       queues: this.queues,
       api: this.api,
       replicator: this.replicatorFunction,
+      authTrigger: this.bridge.trigger,
       eventStream: this.eventStream,
     });
     new RelayDashboard(this, 'Dashboard', {
@@ -151,6 +171,7 @@ export class RegionalStack extends Stack {
       region,
       peerRegion: peer.region,
       peerDeadLetterQueueName: queueName(cfg, peer.region, INBOUND_DLQ_NAME),
+      authTrigger: this.bridge.trigger,
     });
 
     this.customResourceLogs();
@@ -183,6 +204,7 @@ export class RegionalStack extends Stack {
     });
     new CfnOutput(this, 'ProxyLogGroup', { value: this.functions.proxyLogs.logGroupName });
     new CfnOutput(this, 'ReplicatorLogGroup', { value: this.functions.replicatorLogs.logGroupName });
+    new CfnOutput(this, 'AuthTriggerLogGroup', { value: this.bridge.logs.logGroupName });
   }
 
   /**
@@ -194,7 +216,7 @@ export class RegionalStack extends Stack {
     if (!provider) return;
     const group = new logs.LogGroup(this, 'CustomResourceLogs', {
       retention: this.props.config.logRetention,
-      removalPolicy: RemovalPolicy.RETAIN,
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
     (provider.node.defaultChild as lambda.CfnFunction).addPropertyOverride('LoggingConfig', {
       LogGroup: group.logGroupName,
