@@ -239,6 +239,12 @@ export const INBOUND_DLQ_NAME = 'cognito-relay-inbound-dlq.fifo';
 export const FALLBACK_QUEUE_NAME = 'cognito-relay-fallback.fifo';
 export const QUEUE_KEY_ALIAS = 'alias/cognito-relay-queues';
 export const DRAIN_PARAMETER_NAME = '/cognito-relay/drain';
+/**
+ * The fixed name of each region's limits table: the other region's proxy writes failed
+ * sign-ins and locks there too (RELAY_PEER_LIMITS_TABLE), so it must be nameable without a
+ * cross-region reference. Nothing in it is retained (counters of a window or two).
+ */
+export const LIMITS_TABLE_NAME = 'cognito-relay-limits';
 export const CLIENTS_SECRET_NAME = 'cognito-relay/clients';
 export const SIGN_UP_POLICY_PARAMETER_NAME = '/cognito-relay/sign-up-policy';
 export const METRIC_NAMESPACE = 'CognitoRelay';

@@ -162,8 +162,10 @@ describe('IAM: proxy role', () => {
       'cognito-idp:ListUsers', // a placeholder by its sign-in alias
       'dynamodb:GetItem',
       'dynamodb:GetItem',
+      'dynamodb:GetItem', // the peer region's limits table
       'dynamodb:PutItem',
       'dynamodb:UpdateItem',
+      'dynamodb:UpdateItem', // the peer region's limits table
       'events:PutEvents', // its event bus
       'kms:Decrypt',
       'kms:Decrypt',
@@ -258,7 +260,7 @@ describe('IAM: state table grants', () => {
       const others = all.filter(
         (f) => f.where.startsWith(`${name}/`) && list(f.statement.Action).some((a) => String(a).startsWith('dynamodb:')),
       );
-      assert.equal(others.length, 3, 'the state table for proxy and replicator, the limits table for the proxy');
+      assert.equal(others.length, 4, "the state table for proxy and replicator, this and the peer region's limits table for the proxy");
     });
 
     test(`${name}: only the proxy reaches the limits table, with exactly GetItem and UpdateItem`, () => {

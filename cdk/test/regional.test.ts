@@ -191,6 +191,22 @@ describe('limits table', () => {
       assert.equal(lambdaEnv(t, 'cognito-relay-replicator').RELAY_LIMITS_TABLE, undefined);
     });
   }
+  test('failed sign-ins count in both regions: each proxy names the other region\'s table (fixed name) and may write it', () => {
+    for (const [t, peerRegion] of [[primary, exampleConfig.standby.region], [standby, exampleConfig.primary.region]] as const) {
+      const table = only(t, 'AWS::DynamoDB::Table', LIMITS_TABLE);
+      assert.equal(table.props.TableName, 'cognito-relay-limits');
+      assert.equal(lambdaEnv(t, 'cognito-relay-proxy').RELAY_PEER_LIMITS_TABLE, 'cognito-relay-limits');
+      const policies = JSON.stringify(t.findResources('AWS::IAM::Policy'));
+      assert.ok(policies.includes(`:dynamodb:${peerRegion}:`) && policies.includes('table/cognito-relay-limits'),
+        'the proxy role may update the peer region\'s limits table');
+    }
+  });
+  test('the standby bridges only while the other region is unhealthy: each proxy watches the other\'s /health', () => {
+    assert.equal(lambdaEnv(primary, 'cognito-relay-proxy').RELAY_PEER_HEALTH_URL,
+      `https://auth-${exampleConfig.standby.region}.${exampleConfig.hostedZone.name}/health`);
+    assert.equal(lambdaEnv(standby, 'cognito-relay-proxy').RELAY_PEER_HEALTH_URL,
+      `https://auth-${exampleConfig.primary.region}.${exampleConfig.hostedZone.name}/health`);
+  });
 });
 
 describe('state table', () => {

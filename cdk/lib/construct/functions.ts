@@ -13,10 +13,12 @@ import { Construct } from 'constructs';
 import {
   CLIENTS_SECRET_NAME,
   DRAIN_PARAMETER_NAME,
+  LIMITS_TABLE_NAME,
   RegionConfig,
   RelayConfig,
   inboundQueueUrl,
   proxyRoleName,
+  regionalDomainName,
   replicatorRoleName,
 } from '../config';
 import { LambdaFunctionName } from '../assets';
@@ -115,6 +117,10 @@ export class RelayFunctions {
         RELAY_REFRESH_KEY_SECRET_ID: cfg.refreshKeySecretName,
         RELAY_STATE_TABLE: state.stateTable.tableName,
         RELAY_LIMITS_TABLE: state.limitsTable.tableName,
+        // Failed sign-ins and locks count in both regions (issue 19 point 1).
+        RELAY_PEER_LIMITS_TABLE: LIMITS_TABLE_NAME,
+        // The bridge opens only while the other region is not healthy (issue 19 point 7).
+        RELAY_PEER_HEALTH_URL: `https://${regionalDomainName(cfg, peer.region)}/health`,
         RELAY_PEER_QUEUE_URL: peerQueueUrl,
         RELAY_FALLBACK_QUEUE_URL: queues.fallbackQueue.queueUrl,
         RELAY_DRAIN_PARAMETER: DRAIN_PARAMETER_NAME,

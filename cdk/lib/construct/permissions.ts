@@ -7,6 +7,7 @@ import { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import {
+  LIMITS_TABLE_NAME,
   QUEUE_KEY_ALIAS,
   RegionConfig,
   RelayConfig,
@@ -202,6 +203,15 @@ export class RelayPermissions {
         resources: [state.limitsTable.tableArn],
       }),
     );
+    // The other region's limits table (fixed name, built from strings: no cross-region
+    // reference): failed sign-ins and locks count in both regions (RELAY_PEER_LIMITS_TABLE).
+    proxyRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'PeerLimitsTableCounters',
+        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        resources: [`arn:aws:dynamodb:${peer.region}:${cfg.account}:table/${LIMITS_TABLE_NAME}`],
+      }),
+    );
 
     // For relayctl against this region: DLQ inspect and redrive (receive from the DLQ, send to the
     // inbound queue, delete from the DLQ), queue depths, and the drain switch. Assumable by
@@ -242,6 +252,7 @@ export function resourceArns(p: RelayPermissionsProps): Record<string, string> {
     'sign-up-policy-parameter': p.eventStream.policyParameter.parameterArn,
     'state-table': state.stateTable.tableArn,
     'limits-table': state.limitsTable.tableArn,
+    'peer-limits-table': `arn:aws:dynamodb:${peer.region}:${cfg.account}:table/${LIMITS_TABLE_NAME}`,
     'event-bus': p.eventStream.bus.eventBusArn,
     // relayctl (operator): CloudWatch GetMetricData has no resource-level permissions; the
     // Route 53 health checks live in the global stack (ids unknown here), and Route 53 is global.

@@ -6,7 +6,7 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import { DRAIN_PARAMETER_NAME } from '../config';
+import { DRAIN_PARAMETER_NAME, LIMITS_TABLE_NAME } from '../config';
 
 /** Resources are added to `scope` itself (see README.md beside this file). */
 export class RelayState {
@@ -39,6 +39,7 @@ export class RelayState {
     // (RELAY_LIMITS_TABLE): one item per key and window, incremented with UpdateItem ADD, expiring
     // through `ttl` a window or two after it ends. On-demand: the load follows sign-in traffic.
     this.limitsTable = new dynamodb.Table(scope, 'LimitsTable', {
+      tableName: LIMITS_TABLE_NAME,
       partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       timeToLiveAttribute: 'ttl',

@@ -248,6 +248,20 @@ pub const GRANTS: &[Grant] = &[
     ),
     g(
         "proxy",
+        "dynamodb:GetItem",
+        "peer-limits-table",
+        Via::Sdk(LIMITS),
+        "failed sign-ins and locks shared with the other region (RELAY_PEER_LIMITS_TABLE)",
+    ),
+    g(
+        "proxy",
+        "dynamodb:UpdateItem",
+        "peer-limits-table",
+        Via::Sdk(LIMITS),
+        "failed sign-ins and locks shared with the other region (ADD, conditional raise)",
+    ),
+    g(
+        "proxy",
         "events:PutEvents",
         "event-bus",
         Via::Sdk(STREAM),
