@@ -215,10 +215,7 @@ def test_signing_up_again_with_the_same_password_keeps_the_first_sign_ups_attrib
 # --- 3. MFA is never downgraded --------------------------------------------------------------
 
 def test_a_totp_user_gets_no_tokens_on_the_standby_with_the_password_alone(stack: Stack):
-    name, email = stack.names()
-    stack.sign_up(A, name, email)
-    stack.app(A).confirm_sign_up(ClientId=stack.client_id, Username=name,
-                                 ConfirmationCode=stack.code(A, name, email))
+    name = stack.victim()  # signs in by SRP at B before enrolling TOTP
     idp = stack.app(A)
     access = stack.password_sign_in(A, name, PASSWORD)["AuthenticationResult"]["AccessToken"]
     idp.associate_software_token(AccessToken=access)
@@ -226,13 +223,14 @@ def test_a_totp_user_gets_no_tokens_on_the_standby_with_the_password_alone(stack
     idp.set_user_mfa_preference(AccessToken=access,
                                 SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True})
 
-    def refused_at_b():
-        code, message = error_of(lambda: stack.password_sign_in(B, name, PASSWORD))
+    def srp_refused_at_b():
+        code, message = error_of(lambda: stack.srp_sign_in(B, name, PASSWORD))
         return code == "NotAuthorizedException" and "multi-factor" in message
 
-    eventually(refused_at_b, timeout=30, interval=0.5, what="B withholds password-only tokens")
-    code, message = error_of(lambda: stack.srp_sign_in(B, name, PASSWORD))
-    assert (code, "multi-factor" in message) == ("NotAuthorizedException", True)
+    eventually(srp_refused_at_b, timeout=30, interval=0.5, what="the bridge refuses once the preference arrived")
+    code, message = error_of(lambda: stack.password_sign_in(B, name, PASSWORD))
+    assert (code, "multi-factor" in message) == ("NotAuthorizedException", True), \
+        "USER_PASSWORD_AUTH at the standby pool gives no tokens on the password alone either"
 
 
 def test_a_user_whose_mfa_state_the_standby_never_learned_is_treated_as_having_mfa(stack: Stack):

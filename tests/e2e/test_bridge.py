@@ -38,7 +38,7 @@ class Stack:
         self.triggers = start_auth_triggers((self.a, self.b), workdir)
         self.proxy_a = start_proxy(self.a, self.b, os.path.join(workdir, "proxy-a.log"))
         self.proxy_b = start_proxy(self.b, self.a, os.path.join(workdir, "proxy-b.log"),
-                                   RELAY_FAILED_SIGNINS_PER_USERNAME="4")
+                                   RELAY_FAILED_SIGNINS_PER_USERNAME="4", RELAY_LOCKOUT_BASE_S="30")
         self.rep_a = start_replicator(self.a, os.path.join(workdir, "replicator-a.log"))
         self.rep_b = start_replicator(self.b, os.path.join(workdir, "replicator-b.log"))
         self.client_id = self.a["public_client_id"]

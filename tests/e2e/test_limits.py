@@ -53,7 +53,7 @@ def test_a_per_username_limit_holds_across_two_processes(stack, tmp_path):
 
 
 def test_failed_sign_ins_lock_a_username_across_processes(stack, tmp_path):
-    procs = two_proxies(stack, tmp_path, RELAY_RATE_PER_USERNAME="100", RELAY_FAILED_SIGNINS_PER_USERNAME="3")
+    procs = two_proxies(stack, tmp_path, RELAY_RATE_PER_USERNAME="100", RELAY_FAILED_SIGNINS_PER_USERNAME="3", RELAY_LOCKOUT_BASE_S="30")
     try:
         idps = [stack.client(p.url) for p in procs]
         user, bystander = f"stuff{uuid.uuid4().hex[:8]}", f"by{uuid.uuid4().hex[:8]}"

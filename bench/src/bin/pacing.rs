@@ -153,6 +153,7 @@ fn main() {
                     origin_username: None,
                     origin_sub: None,
                     origin_time_ms: 0,
+                    no_mfa: false,
                     change: Change::UpdateAttributes { attributes: vec![Attr { name: "name".into(), value: format!("new-{i}") }] },
                 })
                 .collect(),

@@ -524,6 +524,7 @@ pub(crate) async fn replicate(
         origin_username: who.origin_username,
         origin_sub: who.origin_sub,
         origin_time_ms: now_ms(),
+        no_mfa: crate::mfa::tokens_on_password(spec.name, req, resp),
         change,
     };
     // This region's marks and the delivery run side by side: the mark costs no latency of its own.
@@ -539,6 +540,7 @@ pub(crate) async fn replicate(
                 warn!(event_id = %event.id, error = %e, "cannot record this write's high-water mark here");
             }
         }
+        follow_alias(st, &event).await;
     };
     let ((), d) = tokio::join!(mark, sink.deliver(&header, &body));
     // A bridging proxy (the standby serving) keeps SRP material for the passwords set here, so
@@ -555,6 +557,59 @@ pub(crate) async fn replicate(
     };
     counter.increment(1);
     Some(d)
+}
+
+/// A change of the user's sign-in alias made here: the old key's record keeps no verifier or
+/// fingerprint (the address may go to someone else) and the new key's record learns the
+/// user's MFA state, so the MFA gate (`mfa.rs`) does not take them for an unknown user.
+async fn follow_alias(st: &AppState, event: &Event) {
+    let Some(store) = st.bridge_store.as_ref() else {
+        return;
+    };
+    let aliases: Vec<String> = st
+        .cfg
+        .username_attributes
+        .iter()
+        .map(|a| a.as_str().to_owned())
+        .collect();
+    let Some(new_key) = replication::state::alias_change(&event.change, &event.user_key, &aliases)
+    else {
+        return;
+    };
+    let mfa = match store.record(&event.user_key).await {
+        Ok(r) => r.mfa,
+        Err(e) => {
+            warn!(event_id = %event.id, error = %e, "cannot read the record an alias change leaves");
+            return;
+        }
+    };
+    let cleared = store
+        .update(
+            &event.user_key,
+            Box::new(|r: &mut replication::UserRecord| {
+                r.srp = None;
+                r.material_fp = None;
+            }),
+        )
+        .await;
+    let moved = match mfa {
+        Some(m) => {
+            store
+                .update(
+                    &new_key,
+                    Box::new(move |r: &mut replication::UserRecord| {
+                        if r.mfa.is_none() {
+                            r.mfa = Some(m);
+                        }
+                    }),
+                )
+                .await
+        }
+        None => Ok(()),
+    };
+    if let Err(e) = cleared.and(moved) {
+        warn!(event_id = %event.id, error = %e, "cannot follow the user's alias change in the state table");
+    }
 }
 
 /// The password an event sets (sign-up with a password, password change, reset, new password

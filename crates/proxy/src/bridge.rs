@@ -227,20 +227,17 @@ async fn srp_start(st: &AppState, a: &Admitted, keys: &Keyring) -> Result<Outcom
     };
     // The handshake's CPU is capped per process: unauthenticated handshakes wait their turn
     // briefly, then are refused, and never take every core.
-    let permit = tokio::time::timeout(
-        SRP_QUEUE_WAIT,
-        st.srp_slots.clone().acquire_owned(),
-    )
-    .await
-    .ok()
-    .and_then(Result::ok)
-    .ok_or_else(|| {
-        refused(
-            st,
-            "srp_busy",
-            WireError::too_many_requests("Rate exceeded"),
-        )
-    })?;
+    let permit = tokio::time::timeout(SRP_QUEUE_WAIT, st.srp_slots.clone().acquire_owned())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| {
+            refused(
+                st,
+                "srp_busy",
+                WireError::too_many_requests("Rate exceeded"),
+            )
+        })?;
     let started = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         srp::server_start(&verifier, &srp_a)
@@ -478,7 +475,10 @@ pub(crate) async fn mint(
     if !minted_user.as_deref().is_some_and(same)
         || (asked_internal && user.to_lowercase() != username.to_lowercase())
     {
-        warn!(why, "the minted tokens name another user than the one proven; withheld");
+        warn!(
+            why,
+            "the minted tokens name another user than the one proven; withheld"
+        );
         return Err(refused(
             st,
             "mint_mismatch",

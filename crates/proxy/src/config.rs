@@ -69,9 +69,9 @@ pub struct Args {
     pub limits_table: Option<String>,
     #[arg(long, env = "RELAY_PEER_LIMITS_TABLE")]
     pub peer_limits_table: Option<String>,
-    #[arg(long, env = "RELAY_FAILED_SIGNINS_PER_USERNAME", default_value_t = 5)]
+    #[arg(long, env = "RELAY_FAILED_SIGNINS_PER_USERNAME", default_value_t = 10)]
     pub failed_signins_per_username: u32,
-    #[arg(long, env = "RELAY_LOCKOUT_BASE_S", default_value_t = 5)]
+    #[arg(long, env = "RELAY_LOCKOUT_BASE_S", default_value_t = 1)]
     pub lockout_base_s: u64,
     #[arg(long, env = "RELAY_IPV6_PREFIX", default_value_t = 64, value_parser = clap::value_parser!(u8).range(1..=128))]
     pub ipv6_prefix: u8,

@@ -145,10 +145,12 @@ pub async fn build(cfg: Config, sdk: &Sdk, lambda: bool) -> Result<Arc<AppState>
             // The peer region's table: failures and locks are written there too.
             let peer_limits = match (cfg.peer_limits_table.as_deref(), &sdk.peer) {
                 (Some(t), Some(peer_sdk)) => {
-                    let ddb = relay_aws::with_limits(peer_sdk, 1, std::time::Duration::from_millis(500));
+                    let ddb =
+                        relay_aws::with_limits(peer_sdk, 1, std::time::Duration::from_millis(500));
                     Some(Arc::new(shared_limiter::DynamoCounters(
                         relay_aws::limits::Counters::new(&ddb, t),
-                    )) as Arc<dyn shared_limiter::CounterStore>)
+                    ))
+                        as Arc<dyn shared_limiter::CounterStore>)
                 }
                 _ => None,
             };

@@ -1,6 +1,6 @@
 //! The failed sign-in lockout, shaped like Cognito's own: a handful of free failures
-//! (`RELAY_FAILED_SIGNINS_PER_USERNAME`, default 5 as Cognito's), then each further failure
-//! locks the user for twice as long as the one before (`RELAY_LOCKOUT_BASE_S`, default 5 s,
+//! (`RELAY_FAILED_SIGNINS_PER_USERNAME`, default 10; Cognito's is 5), then each further failure
+//! locks the user for twice as long as the one before (`RELAY_LOCKOUT_BASE_S`, default 1 s as Cognito's,
 //! doubling up to 15 minutes). While locked, every password check of the user is refused
 //! *without being evaluated* (the attempt neither reaches Cognito nor the bridge's SRP check,
 //! and does not count). Failures are forgotten after `window` (15 minutes) without one.
@@ -174,7 +174,10 @@ mod tests {
         assert!(!l.locked_at("user:a", 5, t + 9), "5 s lock ended");
         l.fail_at("user:a", 5, t + 9);
         assert!(l.locked_at("user:a", 5, t + 18) && !l.locked_at("user:a", 5, t + 19));
-        assert!(!l.locked_at("user:b", 5, t + 9), "other users are not locked");
+        assert!(
+            !l.locked_at("user:b", 5, t + 9),
+            "other users are not locked"
+        );
         // 15 quiet minutes forget the failures.
         assert_eq!(l.fail_at("user:a", 5, t + 9 + 901), 1);
     }
@@ -190,7 +193,10 @@ mod tests {
             l.locked_at("user:new", 5, t + 1),
             "no room to count this user: locked"
         );
-        assert!(!l.locked_at("user:1", 5, t + 1), "held users are judged as ever");
+        assert!(
+            !l.locked_at("user:1", 5, t + 1),
+            "held users are judged as ever"
+        );
         // Once the entries are stale, room is made again.
         assert!(!l.locked_at("user:new", 5, t + 1000));
     }

@@ -36,18 +36,27 @@ const NOT_PASSWORD: [&str; 8] = [
 
 /// Whether the request is a sign-in step whose success could rest on the password alone.
 fn password_step(a: &Admitted) -> bool {
-    match a.spec.name {
+    is_password_step(a.spec.name, &a.body)
+}
+
+fn is_password_step(action: &str, body: &Value) -> bool {
+    match action {
         "InitiateAuth" => !matches!(
-            a.body.get("AuthFlow").and_then(Value::as_str),
+            body.get("AuthFlow").and_then(Value::as_str),
             Some("REFRESH_TOKEN_AUTH" | "REFRESH_TOKEN")
         ),
-        "RespondToAuthChallenge" => !a
-            .body
+        "RespondToAuthChallenge" => !body
             .get("ChallengeName")
             .and_then(Value::as_str)
             .is_some_and(|c| NOT_PASSWORD.contains(&c)),
         _ => false,
     }
+}
+
+/// Whether Cognito's answer `resp` to `action` gave tokens on the password alone: the user
+/// has no second factor at this pool (replicated as the event's `no_mfa`).
+pub(crate) fn tokens_on_password(action: &str, req: &Value, resp: &Value) -> bool {
+    resp.get("AuthenticationResult").is_some() && is_password_step(action, req)
 }
 
 /// The user key of a sign-in answer: the ID token's sign-in alias (alias pools) or its

@@ -106,7 +106,6 @@ pub struct SharedLimiter {
     emf: bool,
 }
 
-
 /// The stored key: a hash (no usernames at rest, bounded size) and the window it counts.
 fn pk(kind: &str, key: &str, window: u64) -> String {
     let digest = Sha256::digest(key.as_bytes());
@@ -211,10 +210,8 @@ impl SharedLimiter {
             pk("fail", key, window),
             pk("fail", key, window.saturating_sub(1)),
         );
-        let (cur, prev) = tokio::join!(
-            store.add(&cur_pk, 1, (window + 2) * w),
-            store.get(&prev_pk)
-        );
+        let (cur, prev) =
+            tokio::join!(store.add(&cur_pk, 1, (window + 2) * w), store.get(&prev_pk));
         let n = match (cur, prev) {
             (Ok(c), Ok(p)) => c + p,
             (Ok(c), Err(_)) => c,
@@ -374,8 +371,20 @@ mod tests {
 
     fn pair(on_error: OnStoreError) -> (Arc<MemoryCounters>, SharedLimiter, SharedLimiter) {
         let store = Arc::new(MemoryCounters::default());
-        let a = SharedLimiter::new(store.clone(), 1000, Duration::from_secs(900), Duration::from_secs(5), on_error);
-        let b = SharedLimiter::new(store.clone(), 1000, Duration::from_secs(900), Duration::from_secs(5), on_error);
+        let a = SharedLimiter::new(
+            store.clone(),
+            1000,
+            Duration::from_secs(900),
+            Duration::from_secs(5),
+            on_error,
+        );
+        let b = SharedLimiter::new(
+            store.clone(),
+            1000,
+            Duration::from_secs(900),
+            Duration::from_secs(5),
+            on_error,
+        );
         (store, a, b)
     }
 
@@ -406,7 +415,10 @@ mod tests {
 
     #[tokio::test]
     async fn failures_in_either_region_count_in_both() {
-        let (home_a, home_b) = (Arc::new(MemoryCounters::default()), Arc::new(MemoryCounters::default()));
+        let (home_a, home_b) = (
+            Arc::new(MemoryCounters::default()),
+            Arc::new(MemoryCounters::default()),
+        );
         let w = Duration::from_secs(900);
         let base = Duration::from_secs(5);
         let a = SharedLimiter::new(home_a.clone(), 1000, w, base, OnStoreError::Allow)
@@ -420,8 +432,14 @@ mod tests {
         // A fresh process of each region (nothing local) sees the lock from its own table.
         let a2 = SharedLimiter::new(home_a, 1000, w, base, OnStoreError::Allow);
         let b2 = SharedLimiter::new(home_b, 1000, w, base, OnStoreError::Allow);
-        assert!(a2.locked("user:x", 3).await, "region A's table holds the lock");
-        assert!(b2.locked("user:x", 3).await, "region B's table holds it too");
+        assert!(
+            a2.locked("user:x", 3).await,
+            "region A's table holds the lock"
+        );
+        assert!(
+            b2.locked("user:x", 3).await,
+            "region B's table holds it too"
+        );
         assert!(!b2.locked("user:y", 3).await);
     }
 

@@ -163,11 +163,15 @@ pub struct ApplyConfig {
     /// The pool id the apps were built with (`RELAY_APP_USER_POOL_ID`). When set and different
     /// from the target pool, every replicated password also yields an SRP verifier for it.
     pub app_pool_id: Option<String>,
+    /// The pool's sign-in aliases (`email`, `phone_number`; empty in username pools): a change
+    /// of one moves the user's key.
+    pub alias_attributes: Vec<String>,
 }
 
 impl ApplyConfig {
     pub fn standard() -> Self {
         Self {
+            alias_attributes: Vec::new(),
             origin_sub_attribute: None,
             max_retries: 5,
             min_backoff: Duration::from_millis(50),
@@ -579,12 +583,20 @@ pub async fn apply_tallied<D: UserDirectory, S: StateStore>(
         .map(|pw| crate::state::material_fp(keys, &event.user_key, &pw.0));
     // Material sent from a sign-in: the origin issued tokens on the password alone, so the
     // user had no second factor there (an unknown MFA state becomes a known "off").
-    let signed_in_without_mfa =
-        event.action == "InitiateAuth" && matches!(change, Change::SetPassword { .. });
+    let signed_in_without_mfa = event.no_mfa
+        || (event.action == "InitiateAuth" && matches!(change, Change::SetPassword { .. }));
+    // A change of the sign-in alias (alias pools): the record under the old key keeps no
+    // verifier or fingerprint (the address may go to someone else), and the new key's record
+    // learns the user's MFA state (`follow_alias` below).
+    let new_alias_key = crate::state::alias_change(&change, &event.user_key, &cfg.alias_attributes);
     update(store, &key, |r| {
         r.advance(&change, &order);
         if signed_in_without_mfa && r.mfa.is_none() {
             r.mfa = Some(false);
+        }
+        if new_alias_key.is_some() {
+            r.srp = None;
+            r.material_fp = None;
         }
         if let Some(m) = &material {
             r.srp = Some(m.clone());
@@ -603,6 +615,15 @@ pub async fn apply_tallied<D: UserDirectory, S: StateStore>(
             "applied, but the high-water mark was not recorded: {e}"
         ))
     })?;
+    if let Some(new_key) = new_alias_key {
+        crate::state::follow_alias(store, &key, &new_key)
+            .await
+            .map_err(|e| {
+                ApplyError::Retryable(format!(
+                    "applied, but the new sign-in alias's record was not written: {e}"
+                ))
+            })?;
+    }
     Ok(outcome)
 }
 
@@ -627,6 +648,7 @@ mod tests {
             origin_username: None,
             origin_sub: Some("sub-a".into()),
             origin_time_ms: 0,
+            no_mfa: false,
             change,
         }
     }
@@ -1176,6 +1198,7 @@ mod stale_tests {
             origin_username: None,
             origin_sub: None,
             origin_time_ms: ms,
+            no_mfa: false,
         }
     }
 

@@ -138,6 +138,11 @@ pub struct Event {
     pub origin_sub: Option<String>,
     /// When the origin pool answered success, ms since the Unix epoch. With `id`, the order key.
     pub origin_time_ms: u64,
+    /// The origin issued this user tokens on the password alone with this change (a sign-in
+    /// step answered with tokens, no MFA challenge): the user had no second factor there. The
+    /// target records a known "no MFA" where its MFA state was unknown (backfilled users).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_mfa: bool,
     pub change: Change,
 }
 
@@ -317,6 +322,7 @@ mod tests {
             origin_username: None,
             origin_sub: Some("sub-1".into()),
             origin_time_ms: 1_700_000_000_000,
+            no_mfa: false,
             change: Change::CreateUser {
                 attributes: vec![Attr {
                     name: "email".into(),

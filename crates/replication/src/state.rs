@@ -326,6 +326,38 @@ impl UserRecord {
     }
 }
 
+/// The user's new key when `change` moves their sign-in alias (an `UpdateAttributes` of one of
+/// the pool's `aliases` to another value), else `None`.
+pub fn alias_change(change: &Change, user_key: &str, aliases: &[String]) -> Option<String> {
+    let Change::UpdateAttributes { attributes } = change else {
+        return None;
+    };
+    attributes
+        .iter()
+        .find(|a| aliases.contains(&a.name) && !a.value.is_empty())
+        .filter(|a| a.value.to_lowercase() != user_key.to_lowercase())
+        .map(|a| a.value.clone())
+}
+
+/// After an alias change: the record under the new key learns what the user's old record
+/// knew of their MFA state (never overwriting what the new record already knows).
+pub async fn follow_alias<S: StateStore>(
+    store: &S,
+    old_record_key: &str,
+    new_user_key: &str,
+) -> Result<(), StoreError> {
+    let old = store.load(old_record_key).await?.record;
+    let Some(mfa) = old.mfa else {
+        return Ok(());
+    };
+    update(store, &record_key(new_user_key), |r| {
+        if r.mfa.is_none() {
+            r.mfa = Some(mfa);
+        }
+    })
+    .await
+}
+
 /// A stored record and the version it was read at (for a conditional write).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Versioned {
@@ -409,6 +441,25 @@ impl StateStore for MemoryStore {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_alias_change_names_the_new_key_only_in_alias_pools() {
+        let change = Change::UpdateAttributes {
+            attributes: vec![Attr {
+                name: "email".into(),
+                value: "new@x.io".into(),
+            }],
+        };
+        let email = vec!["email".to_owned()];
+        assert_eq!(
+            alias_change(&change, "old@x.io", &email).as_deref(),
+            Some("new@x.io")
+        );
+        assert_eq!(alias_change(&change, "NEW@x.io", &email), None, "same key");
+        assert_eq!(alias_change(&change, "alice", &[]), None, "username pool");
+        assert_eq!(alias_change(&Change::Confirm, "old@x.io", &email), None);
+    }
+
     use super::*;
     use crate::event::EVENT_VERSION;
 
@@ -424,6 +475,7 @@ mod tests {
             origin_username: None,
             origin_sub: None,
             origin_time_ms: ms,
+            no_mfa: false,
             change,
         }
     }

@@ -40,6 +40,9 @@ pub struct Args {
     pub max_receives: u32,
     #[arg(long, env = "RELAY_MAX_DELIVERIES", default_value_t = 40)]
     pub max_deliveries: u32,
+    /// Events whose origin time is older than this are refused (DLQ, "too old").
+    #[arg(long, env = "RELAY_MAX_EVENT_AGE_S", default_value_t = 14 * 86_400)]
+    pub max_event_age_s: u64,
     /// Default: `ApplyConfig::standard()`'s.
     #[arg(long, env = "RELAY_MAX_RETRIES")]
     pub max_retries: Option<usize>,
@@ -90,6 +93,9 @@ pub struct Config {
     /// state store that counts attempts was unreachable all along). Below the queue's own
     /// maxReceiveCount, so the replicator, not SQS, writes the reason.
     pub max_deliveries: u32,
+    /// A replicated event older than this (origin time) is refused, not applied: an old
+    /// captured event replayed by a key holder, or one that sat in queues past any redrive.
+    pub max_event_age: std::time::Duration,
     pub quotas: HashMap<Category, f64>,
     pub apply: ApplyConfig,
     pub metrics_listen: Option<std::net::SocketAddr>,
@@ -133,6 +139,11 @@ impl Config {
         let mut apply = ApplyConfig::standard();
         apply.origin_sub_attribute = a.origin_sub_attribute;
         apply.app_pool_id = a.app_user_pool_id;
+        apply.alias_attributes =
+            relay_aws::runtime::username_attributes(a.username_attributes.as_deref())?
+                .iter()
+                .map(|a| a.as_str().to_owned())
+                .collect();
         if let Some(r) = a.max_retries {
             apply.max_retries = r;
         }
@@ -167,6 +178,7 @@ impl Config {
             dlq_url: a.dlq_url,
             max_receives: a.max_receives,
             max_deliveries: a.max_deliveries,
+            max_event_age: std::time::Duration::from_secs(a.max_event_age_s.max(3600)),
             quotas,
             apply,
             metrics_listen: a.metrics_listen,

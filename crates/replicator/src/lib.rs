@@ -260,11 +260,8 @@ impl<D: UserDirectory, S: StateStore> Replicator<D, S> {
         }
         let event = match opened {
             Ok(e) => e,
-            Err(EventError::UnknownKey(kid)) if m.receive_count < self.cfg.max_receives => {
-                self.stats.count("unknown", "retryable");
-                tracing::warn!(message_id = %m.message_id, key_id = %kid, "event sealed under a key id this replicator does not have (yet); will retry");
-                return Err(Disposition::Retry(format!("unknown key id {kid}")));
-            }
+            // After one reload of the keyring (above) an unknown key id is not a key this
+            // deployment holds: dead-lettered with the reason, never retried for days.
             Err(e @ (EventError::UnknownKey(_) | EventError::Unauthenticated(_))) => {
                 return Err(self.refuse(m, "unauthenticated", format!("unauthenticated: {e}")))
             }
@@ -275,6 +272,20 @@ impl<D: UserDirectory, S: StateStore> Replicator<D, S> {
         {
             let reason = format!("wrong-pool: event {} is from {} for {}; this replicator takes events from {} for {}", event.id, event.origin_pool, event.target_pool, self.cfg.peer_user_pool_id, self.cfg.user_pool_id);
             return Err(self.refuse(m, "wrong_pool", reason));
+        }
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let max_ms = self.cfg.max_event_age.as_millis() as u64;
+        if now_ms.saturating_sub(event.origin_time_ms) > max_ms {
+            let reason = format!(
+                "too-old: event {} is from {} ms ago, past the {} s bound; relayctl reconcile repairs what it carried",
+                event.id,
+                now_ms.saturating_sub(event.origin_time_ms),
+                max_ms / 1000
+            );
+            return Err(self.refuse(m, "too_old", reason));
         }
         Ok(event)
     }
@@ -585,6 +596,8 @@ mod tests {
             ("RELAY_STATE_TABLE", "t"),
             ("RELAY_REPLICATION_KEY_SECRET_ID", "k"),
             ("RELAY_MAX_RETRIES", "0"),
+            // The fixtures' events are timed near the epoch (t = 1, 2, ...).
+            ("RELAY_MAX_EVENT_AGE_S", "9000000000"),
         ]
         .into_iter()
         .map(|(k, v)| (k.into(), v.into()))
@@ -615,6 +628,7 @@ mod tests {
             origin_username: None,
             origin_sub: None,
             origin_time_ms: t,
+            no_mfa: false,
             change,
         }
     }
@@ -731,7 +745,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_unknown_key_id_retries_then_dead_letters_as_unauthenticated() {
+    async fn an_unknown_key_id_dead_letters_at_once_as_unauthenticated() {
         let r = replicator();
         let e = event("carol", Change::Delete, 1);
         let m = Inbound {
@@ -739,15 +753,27 @@ mod tests {
             ..sealed(&e, 1)
         };
         assert!(
-            matches!(&r.process(std::slice::from_ref(&m)).await[0], Disposition::Retry(x) if x.contains("unknown key id k9"))
+            matches!(&r.process(std::slice::from_ref(&m)).await[0], Disposition::DeadLetter(x) if x.starts_with("unauthenticated") && x.contains("k9")),
+            "the keyring was re-read and still lacks k9: not a key of this deployment"
         );
-        let last = Inbound {
-            receive_count: 5,
-            ..m
-        };
+        assert!(r.dir.applied.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_event_older_than_the_bound_is_refused_not_applied() {
+        let mut r = replicator();
+        r.cfg.max_event_age = std::time::Duration::from_secs(14 * 86_400);
+        let mut e = event("dave", Change::Delete, 1);
+        e.origin_time_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+            - 15 * 86_400_000;
+        let m = sealed(&e, 1);
         assert!(
-            matches!(&r.process(&[last]).await[0], Disposition::DeadLetter(x) if x.starts_with("unauthenticated"))
+            matches!(&r.process(&[m]).await[0], Disposition::DeadLetter(x) if x.starts_with("too-old")),
         );
+        assert!(r.dir.applied.lock().unwrap().is_empty());
     }
 
     #[tokio::test]

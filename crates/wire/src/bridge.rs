@@ -231,10 +231,7 @@ mod tests {
             exp: 1_900_000_000,
         };
         let short = seal_block(&k, &block("a@x.io", "a@x.io"));
-        let long = seal_block(
-            &k,
-            &block("a@x.io", "4f1c2a7e-91b2-4c3d-8e5f-0a1b2c3d4e5f"),
-        );
+        let long = seal_block(&k, &block("a@x.io", "4f1c2a7e-91b2-4c3d-8e5f-0a1b2c3d4e5f"));
         assert_eq!(short.len(), long.len());
         assert_eq!(open_block(&k, &long, 0).unwrap().username.len(), 36);
     }

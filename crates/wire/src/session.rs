@@ -336,7 +336,10 @@ mod tests {
             third.session_expired(41 * day, 30 * day),
             "30 days from the first sign-in, not from the last continuation"
         );
-        assert!(SealedRefresh::default().session_expired(day, 30 * day), "unknown age");
+        assert!(
+            SealedRefresh::default().session_expired(day, 30 * day),
+            "unknown age"
+        );
     }
 
     #[test]
