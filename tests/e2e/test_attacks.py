@@ -9,8 +9,13 @@ peer's (RELAY_PEER_LIMITS_TABLE), so alternating regions buys no extra guesses."
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import os
+import struct
 import tempfile
+import time
 import uuid
 
 import pytest
@@ -214,23 +219,71 @@ def test_signing_up_again_with_the_same_password_keeps_the_first_sign_ups_attrib
 
 # --- 3. MFA is never downgraded --------------------------------------------------------------
 
-def test_a_totp_user_gets_no_tokens_on_the_standby_with_the_password_alone(stack: Stack):
-    name = stack.victim()  # signs in by SRP at B before enrolling TOTP
+def totp(secret: str, at: float | None = None) -> str:
+    """RFC 6238 (HMAC-SHA1, 30 s, 6 digits), as an authenticator app computes it."""
+    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
+    step = int((time.time() if at is None else at) // 30)
+    h = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    off = h[-1] & 0x0F
+    return f"{(struct.unpack('>I', h[off:off + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
+
+
+def enrol_totp_at_a(stack: Stack, name: str) -> str:
+    """Adds an authenticator through A's proxy (the relay sees the secret and its
+    confirmation) and prefers it. Returns the secret."""
     idp = stack.app(A)
     access = stack.password_sign_in(A, name, PASSWORD)["AuthenticationResult"]["AccessToken"]
-    idp.associate_software_token(AccessToken=access)
-    idp.verify_software_token(AccessToken=access, UserCode="123456")
+    secret = idp.associate_software_token(AccessToken=access)["SecretCode"]
+    assert idp.verify_software_token(AccessToken=access, UserCode=totp(secret))["Status"] == "SUCCESS"
     idp.set_user_mfa_preference(AccessToken=access,
                                 SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True})
+    return secret
 
-    def srp_refused_at_b():
-        code, message = error_of(lambda: stack.srp_sign_in(B, name, PASSWORD))
-        return code == "NotAuthorizedException" and "multi-factor" in message
 
-    eventually(srp_refused_at_b, timeout=30, interval=0.5, what="the bridge refuses once the preference arrived")
+def test_a_totp_user_gets_no_tokens_on_the_standby_with_the_password_alone(stack: Stack):
+    name = stack.victim()  # signs in by SRP at B before enrolling TOTP
+    enrol_totp_at_a(stack, name)
+
+    def challenged_at_b():
+        a, params = stack.srp_start(B, name)
+        return stack.srp_answer(B, PASSWORD, a, params).get("ChallengeName") == "SOFTWARE_TOKEN_MFA"
+
+    eventually(challenged_at_b, timeout=30, interval=0.5,
+               what="the bridge asks for the authenticator once the enrolment arrived")
     code, message = error_of(lambda: stack.password_sign_in(B, name, PASSWORD))
     assert (code, "multi-factor" in message) == ("NotAuthorizedException", True), \
         "USER_PASSWORD_AUTH at the standby pool gives no tokens on the password alone either"
+
+
+def test_a_totp_user_keeps_their_authenticator_on_the_standby(stack: Stack):
+    """Beyond Cognito's own replication: the standby's bridge answers SOFTWARE_TOKEN_MFA with the
+    replicated secret. A wrong code, a replayed code and a replayed session all fail."""
+    name = stack.victim()
+    secret = enrol_totp_at_a(stack, name)
+    idp = stack.app(B)
+
+    def challenge() -> dict:
+        a, params = stack.srp_start(B, name)
+        out = stack.srp_answer(B, PASSWORD, a, params)
+        assert out.get("ChallengeName") == "SOFTWARE_TOKEN_MFA", out
+        return out
+
+    eventually(lambda: challenge() is not None, timeout=30, interval=0.5, what="the TOTP enrolment reached B")
+
+    def answer(ch: dict, code: str) -> dict:
+        user = name.lower()
+        return idp.respond_to_auth_challenge(ClientId=stack.client_id, ChallengeName="SOFTWARE_TOKEN_MFA",
+                                             Session=ch["Session"],
+                                             ChallengeResponses={"USERNAME": user, "SOFTWARE_TOKEN_MFA_CODE": code})
+
+    wrong = f"{(int(totp(secret)) + 1) % 1_000_000:06d}"
+    assert error_of(lambda: answer(challenge(), wrong))[0] == "CodeMismatchException"
+    ch = challenge()
+    code = totp(secret)
+    out = answer(ch, code)
+    assert "AccessToken" in out["AuthenticationResult"], out
+    assert error_of(lambda: answer(ch, code))[0] == "NotAuthorizedException", "a session answers once"
+    assert error_of(lambda: answer(challenge(), code))[0] == "CodeMismatchException", "a code is usable once"
 
 
 def test_a_user_whose_mfa_state_the_standby_never_learned_is_treated_as_having_mfa(stack: Stack):

@@ -419,7 +419,7 @@ async fn alias_of(st: &AppState, access_token: &str) -> Result<Option<String>, W
 /// Who a token-authorized mutation is about, resolved *before* forwarding (DeleteUser leaves
 /// nothing to ask afterwards; an e-mail change must be keyed on the old address). `Ok(None)`
 /// when the token is not one Cognito would accept (nothing will change).
-async fn identity_from_token(
+pub(crate) async fn identity_from_token(
     st: &AppState,
     access_token: Option<&str>,
 ) -> Result<Option<replication::UserIdentity>, WireError> {
@@ -1102,6 +1102,15 @@ async fn replicate_stage(st: &AppState, a: &Admitted, answer: &Answer) -> Option
     }
     if a.spec.name == "RevokeToken" {
         return crate::sessions::after_revoke(st, a, answer.up.status.is_success()).await;
+    }
+    if matches!(
+        a.spec.name,
+        "AssociateSoftwareToken" | "VerifySoftwareToken"
+    ) {
+        if !answer.up.status.is_success() || st.sink.is_none() {
+            return None;
+        }
+        return crate::totp::after(st, a, &answer.up.body).await;
     }
     let mutation = a.spec.mutation.filter(|_| st.sink.is_some())?;
     if !answer.up.status.is_success() {

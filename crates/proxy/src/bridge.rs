@@ -46,6 +46,11 @@ const SRP_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_millis(250
 const ASSERTION_TTL_SECS: i64 = 30;
 
 const WRONG_PASSWORD: &str = "Incorrect username or password.";
+/// Cognito's answer to a wrong (or reused) authenticator code.
+const TOTP_MISMATCH: &str = "Invalid code received for user";
+/// The `key` of a bridge block that is an MFA session (after a right SRP proof), not a
+/// SECRET_BLOCK: neither is accepted in the other's place.
+const MFA_BLOCK: &str = "mfa";
 const EXPIRED: &str = "Invalid session for the user, session is expired.";
 use crate::mfa::MFA_REFUSED;
 
@@ -137,7 +142,11 @@ pub(crate) async fn bridge(
     let srp_step = matches!(
         (name, flow, challenge),
         ("InitiateAuth", Some("USER_SRP_AUTH"), _)
-            | ("RespondToAuthChallenge", _, Some("PASSWORD_VERIFIER"))
+            | (
+                "RespondToAuthChallenge",
+                _,
+                Some("PASSWORD_VERIFIER" | "SOFTWARE_TOKEN_MFA")
+            )
     );
     // Closed while the peer serves (`serving.rs`): the request goes to this pool as it is.
     if srp_step && !st.bridge_open().await {
@@ -151,6 +160,14 @@ pub(crate) async fn bridge(
                 .is_some_and(bridge::is_bridge_block) =>
         {
             srp_finish(st, a, &keys).await.map(Some)
+        }
+        ("RespondToAuthChallenge", _, Some("SOFTWARE_TOKEN_MFA"))
+            if a.body
+                .get("Session")
+                .and_then(Value::as_str)
+                .is_some_and(bridge::is_bridge_block) =>
+        {
+            totp_finish(st, a, &keys).await.map(Some)
         }
         _ => Ok(None),
     }
@@ -286,7 +303,8 @@ async fn srp_finish(st: &AppState, a: &Admitted, keys: &Keyring) -> Result<Outco
         .unwrap_or_default();
     let get = |k: &str| answers.get(k).and_then(Value::as_str).unwrap_or_default();
     let block_text = get("PASSWORD_CLAIM_SECRET_BLOCK");
-    let Some(block) = bridge::open_block(keys, block_text, now) else {
+    let Some(block) = bridge::open_block(keys, block_text, now).filter(|b| b.key != MFA_BLOCK)
+    else {
         return Err(refused(st, "expired", WireError::not_authorized(EXPIRED)));
     };
     // The answer names the user the block was issued for, or it is refused: the lockout and
@@ -354,7 +372,34 @@ async fn srp_finish(st: &AppState, a: &Admitted, keys: &Keyring) -> Result<Outco
     // state is unknown (no MFA event ever reached this region: backfilled, Admin-set), is
     // refused rather than signed in on the password alone.
     if record.mfa != Some(false) {
-        return Err(refused(st, "mfa", WireError::not_authorized(MFA_REFUSED)));
+        // A TOTP authenticator the relay saw confirmed at the origin: Cognito's challenge,
+        // answered here (`totp_finish`). Anything else cannot be carried: refused.
+        let rk = replication::state::record_key(&block.user_id);
+        let has_totp = record
+            .totp
+            .as_deref()
+            .and_then(|s| replication::state::open_totp(&a.secrets.keys, &rk, s))
+            .is_some();
+        if !has_totp {
+            return Err(refused(st, "mfa", WireError::not_authorized(MFA_REFUSED)));
+        }
+        if record.pending_sign_up.is_some() {
+            return Err(refused(st, "unconfirmed", crate::signups::not_confirmed()));
+        }
+        let session = SrpBlock {
+            id: uuid::Uuid::new_v4().to_string(),
+            key: MFA_BLOCK.to_owned(),
+            user_id: block.user_id.clone(),
+            pool_name: block.pool_name.clone(),
+            username: block.username.clone(),
+            decoy: false,
+            exp: now + bridge::SECRET_BLOCK_TTL_SECS,
+        };
+        return Ok(answer(&json!({
+            "ChallengeName": "SOFTWARE_TOKEN_MFA",
+            "ChallengeParameters": {},
+            "Session": bridge::seal_block(keys, &session),
+        })));
     }
     // A sign-up replicated before its user confirmed it (the proof shows the password is right).
     if record.pending_sign_up.is_some() {
@@ -364,6 +409,88 @@ async fn srp_finish(st: &AppState, a: &Admitted, keys: &Keyring) -> Result<Outco
     // alias (an e-mail may have moved to another user since).
     let out = mint(st, a, keys, &block.username, "srp").await?;
     Ok(out)
+}
+
+/// `RespondToAuthChallenge SOFTWARE_TOKEN_MFA` with a session the bridge issued after a right
+/// SRP proof: the RFC 6238 code is checked against the replicated secret (±1 step), each
+/// session answers once, each code is usable once, a locked user is not evaluated, and a wrong
+/// code counts as a failed sign-in. Then the user is minted.
+async fn totp_finish(st: &AppState, a: &Admitted, keys: &Keyring) -> Result<Outcome, WireError> {
+    let now = now_secs();
+    let session = a
+        .body
+        .get("Session")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let Some(block) = bridge::open_block(keys, session, now).filter(|b| b.key == MFA_BLOCK) else {
+        return Err(refused(st, "expired", WireError::not_authorized(EXPIRED)));
+    };
+    let answers = a
+        .body
+        .get("ChallengeResponses")
+        .cloned()
+        .unwrap_or_default();
+    let get = |k: &str| answers.get(k).and_then(Value::as_str).unwrap_or_default();
+    if get("USERNAME").to_lowercase() != block.user_id.to_lowercase() {
+        return Err(refused(
+            st,
+            "username_mismatch",
+            WireError::not_authorized(EXPIRED),
+        ));
+    }
+    let store = st
+        .bridge_store
+        .as_ref()
+        .ok_or_else(|| WireError::unavailable("The relay cannot sign in right now; retry"))?;
+    let unavailable = |_| WireError::unavailable("The relay cannot sign in right now; retry");
+    if !store
+        .claim_once(&format!("mfa#{}", block.id), block.exp + 60)
+        .await
+        .map_err(unavailable)?
+    {
+        return Err(refused(st, "replayed", WireError::not_authorized(EXPIRED)));
+    }
+    let user_key = crate::lockout::canonical_user_key(&block.user_id);
+    let max = st.cfg.failed_signins_per_username;
+    if max > 0 && st.limiter.locked(&user_key, max).await {
+        return Err(refused(
+            st,
+            "locked",
+            WireError::too_many_requests(
+                "Too many failed sign-in attempts for this user; try again later",
+            ),
+        ));
+    }
+    let record = store.record(&block.user_id).await.map_err(unavailable)?;
+    let rk = replication::state::record_key(&block.user_id);
+    let secret = record
+        .totp
+        .as_deref()
+        .and_then(|s| replication::state::open_totp(&a.secrets.keys, &rk, s))
+        .ok_or_else(|| refused(st, "mfa", WireError::not_authorized(MFA_REFUSED)))?;
+    let step = wire::totp::verify(&secret, get("SOFTWARE_TOKEN_MFA_CODE"), now.max(0) as u64);
+    let fresh_code = match step {
+        Some(step) => store
+            .claim_once(&format!("totp#{rk}#{step}"), now + 120)
+            .await
+            .map_err(unavailable)?,
+        None => false,
+    };
+    if !fresh_code {
+        if max > 0 {
+            st.limiter.fail(&user_key, max).await;
+        }
+        return Err(refused(
+            st,
+            if step.is_some() {
+                "totp_reused"
+            } else {
+                "totp_wrong"
+            },
+            WireError::new(400, wire::ErrorKind::CodeMismatch, TOTP_MISMATCH),
+        ));
+    }
+    mint(st, a, keys, &block.username, "srp").await
 }
 
 /// Tokens of the home pool for `user` (the user key; Cognito resolves an alias) through the

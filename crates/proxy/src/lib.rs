@@ -33,6 +33,7 @@ mod sessions;
 pub mod shared_limiter;
 mod signups;
 pub mod stream;
+mod totp;
 
 use std::sync::Arc;
 

@@ -304,6 +304,9 @@ pub fn plan(
         }
         // A token of the origin's pool: recording its id (the mark) is the whole change.
         (Change::RevokeToken { .. }, _) => Ok((vec![], Outcome::Applied)),
+        // No Admin API sets a TOTP secret: keeping it sealed in the state table is the whole
+        // change (`apply` stores it after the plan).
+        (Change::TotpSecret { .. }, Some(_)) => Ok((vec![], Outcome::Applied)),
         (_, None) => Err(missing(event)),
         (Change::Confirm, Some(u)) => {
             // Verify exactly what the origin verified: the attribute its code went to.
@@ -583,6 +586,18 @@ pub async fn apply_tallied<D: UserDirectory, S: StateStore>(
         .map(|pw| crate::state::material_fp(keys, &event.user_key, &pw.0));
     // Material sent from a sign-in: the origin issued tokens on the password alone, so the
     // user had no second factor there (an unknown MFA state becomes a known "off").
+    // A replicated TOTP secret, re-sealed at rest for this record.
+    let totp = match &change {
+        Change::TotpSecret { sealed_secret } => {
+            let plain = keys.open(sealed_secret, event.id.as_bytes()).map_err(|e| {
+                ApplyError::Permanent(format!("cannot open the sealed TOTP secret: {e}"))
+            })?;
+            let secret = String::from_utf8(plain)
+                .map_err(|_| ApplyError::Permanent("the TOTP secret is not UTF-8".into()))?;
+            Some(crate::state::seal_totp(keys, &key, &secret))
+        }
+        _ => None,
+    };
     let signed_in_without_mfa = event.no_mfa
         || (event.action == "InitiateAuth" && matches!(change, Change::SetPassword { .. }));
     // A change of the sign-in alias (alias pools): the record under the old key keeps no
@@ -597,6 +612,9 @@ pub async fn apply_tallied<D: UserDirectory, S: StateStore>(
         if new_alias_key.is_some() {
             r.srp = None;
             r.material_fp = None;
+        }
+        if totp.is_some() {
+            r.totp.clone_from(&totp);
         }
         if let Some(m) = &material {
             r.srp = Some(m.clone());
@@ -1318,6 +1336,20 @@ mod stale_tests {
             .await
             .unwrap();
         assert_eq!(store.load(&rk).await.unwrap().record.mfa, Some(true));
+        // A confirmed TOTP enrolment is kept sealed for the bridge (no Admin API sets one).
+        let totp = ev(27, |id| Change::TotpSecret {
+            sealed_secret: keys.seal(b"JBSWY3DPEHPK3PXP", id.as_bytes()),
+        });
+        apply(&totp, &pool, &store, &keys, &pacer, &cfg)
+            .await
+            .unwrap();
+        let sealed = store.load(&rk).await.unwrap().record.totp.expect("kept");
+        assert!(!sealed.contains("JBSWY3DP"), "sealed at rest");
+        assert_eq!(
+            crate::state::open_totp(&keys, &rk, &sealed).as_deref(),
+            Some("JBSWY3DPEHPK3PXP")
+        );
+        assert!(crate::state::open_totp(&keys, &record_key("bob"), &sealed).is_none());
         apply(
             &ev(30, |_| Change::Delete),
             &pool,
@@ -1330,6 +1362,7 @@ mod stale_tests {
         .unwrap();
         let gone = store.load(&rk).await.unwrap().record;
         assert!(gone.srp.is_none() && gone.mfa.is_none() && gone.material_fp.is_none());
+        assert!(gone.totp.is_none(), "the authenticator goes with the user");
         assert!(gone.pending_sign_up.is_none());
         // Without an app pool (or when the target is the app pool) nothing is derived.
         let store2 = MemoryStore::default();

@@ -127,6 +127,10 @@ pub fn build_change(
             token_id: str_of(req, &["TokenId"])?.to_owned(),
             pool: str_of(req, &["Pool"])?.to_owned(),
         },
+        // Sealed like a password (bound to the event id).
+        Mutation::TotpSecret => Change::TotpSecret {
+            sealed_secret: seal(str_of(req, &["SecretCode"])?),
+        },
     })
 }
 

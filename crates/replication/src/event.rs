@@ -78,6 +78,12 @@ pub enum Change {
         token_id: String,
         pool: String,
     },
+    /// A TOTP authenticator the user confirmed at the origin (its base32 secret, sealed like a
+    /// password). No Admin API sets one: the target keeps it sealed in its state table and its
+    /// bridge answers `SOFTWARE_TOKEN_MFA` with it.
+    TotpSecret {
+        sealed_secret: String,
+    },
 }
 
 impl Change {
@@ -94,6 +100,7 @@ impl Change {
             Change::Delete => "delete",
             Change::GlobalSignOut => "global_sign_out",
             Change::RevokeToken { .. } => "revoke_token",
+            Change::TotpSecret { .. } => "totp_secret",
         }
     }
 }

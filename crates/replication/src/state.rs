@@ -51,6 +51,31 @@ pub struct UserRecord {
     /// deletion of the user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_sign_up: Option<String>,
+    /// The user's TOTP secret (base32), sealed with `TOTP_PURPOSE` bound to the record key:
+    /// replicated from the origin's confirmed enrolment (standby: the bridge answers
+    /// `SOFTWARE_TOKEN_MFA` with it), or, at the origin, an enrolment awaiting its
+    /// `VerifySoftwareToken` (`totp_pending`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp_pending: Option<String>,
+}
+
+/// Purpose of the subkey (of the replication keyring) that seals TOTP secrets at rest.
+pub const TOTP_PURPOSE: &str = "totp-secret";
+
+/// Seals a TOTP secret for the record `record_key`.
+pub fn seal_totp(keys: &wire::seal::Keyring, record_key: &str, secret: &str) -> String {
+    keys.derive(TOTP_PURPOSE)
+        .seal(secret.as_bytes(), record_key.as_bytes())
+}
+
+/// Opens a TOTP secret sealed by `seal_totp` for the record `record_key`.
+pub fn open_totp(keys: &wire::seal::Keyring, record_key: &str, sealed: &str) -> Option<String> {
+    keys.derive(TOTP_PURPOSE)
+        .open(sealed, record_key.as_bytes())
+        .ok()
+        .and_then(|p| String::from_utf8(p).ok())
 }
 
 /// The fingerprint kept in `UserRecord::material_fp`: keyed with the replication keyring (both
@@ -209,6 +234,7 @@ pub fn fields(change: &Change) -> Vec<String> {
         Change::Delete => vec![EXISTS.to_owned()],
         Change::GlobalSignOut => vec![SIGNED_OUT.into()],
         Change::RevokeToken { token_id, .. } => vec![revoked_field(token_id)],
+        Change::TotpSecret { .. } => vec!["totp".into()],
     }
 }
 
@@ -305,6 +331,7 @@ impl UserRecord {
             } => {
                 self.confirm_verifies = confirm_verifies.clone();
                 self.srp = None;
+                self.totp = None;
                 // A new account has no second factor until it sets one (a preference event
                 // follows); an account this region never saw created stays unknown (`None`).
                 self.mfa = Some(false);
@@ -314,6 +341,8 @@ impl UserRecord {
             // The verifier and the fingerprint go with the user.
             Change::Delete => {
                 self.srp = None;
+                self.totp = None;
+                self.totp_pending = None;
                 self.mfa = None;
                 self.material_fp = None;
                 self.pending_sign_up = None;

@@ -78,6 +78,10 @@ pub enum Mutation {
     /// A refresh token revoked (RevokeToken). Not on a catalog row: the token id is inside the
     /// relay-sealed token, so the proxy builds this change itself (`{"TokenId","Pool"}`).
     RevokeToken,
+    /// A TOTP authenticator confirmed (VerifySoftwareToken after AssociateSoftwareToken). Not
+    /// on a catalog row: the secret is in Associate's *answer*, kept sealed until Verify
+    /// succeeds, so the proxy builds this change itself (`{"SecretCode"}`).
+    TotpSecret,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -300,6 +304,7 @@ mod tests {
             Mutation::ConfirmSignUp | Mutation::DeleteUser | Mutation::GlobalSignOut => vec![],
             // Built by the proxy (not read from the app's request): fixed fields.
             Mutation::RevokeToken => vec!["/TokenId", "/Pool"],
+            Mutation::TotpSecret => vec!["/SecretCode"],
         }
     }
 

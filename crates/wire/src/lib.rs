@@ -12,6 +12,7 @@ pub mod prepare;
 pub mod seal;
 pub mod session;
 pub mod srp;
+pub mod totp;
 
 pub use catalog::{
     lookup, ActionSpec, Mutation, RefreshTokenAt, SecretPlacement, CATALOG, TARGET_PREFIX,
