@@ -178,6 +178,8 @@ describe('bridge (issue 10)', () => {
     test(`${name}: the auth-trigger Lambda reads its region's bridge key, Cognito of this pool may invoke it`, () => {
       const env = lambdaEnv(t, 'cognito-relay-auth-trigger');
       assert.equal(env.RELAY_BRIDGE_KEY_SECRET_ID, 'cognito-relay/bridge-key');
+      const client = only(t, 'AWS::Cognito::UserPoolClient');
+      assert.deepEqual(env.RELAY_TRIGGER_CLIENT_IDS, { Ref: client.id }, 'it acts only for the relay\'s own client');
       const perm = only(t, 'AWS::Lambda::Permission', { Properties: { Principal: 'cognito-idp.amazonaws.com' } }).props;
       assert.equal(perm.Action, 'lambda:InvokeFunction');
       assert.match(JSON.stringify(perm.SourceArn), new RegExp(`userpool/${region}_`));

@@ -152,6 +152,8 @@ def trigger_env(home: dict[str, Any], **extra: str) -> dict[str, str]:
         "RELAY_AWS_ENDPOINT": home["endpoint"],
         "AWS_ENDPOINT_URL": home["endpoint"],
         "RELAY_BRIDGE_KEY_SECRET_ID": home["bridge_key_secret_id"],
+        # The triggers act only for the relay's own regional client (the CDK sets the same).
+        "RELAY_TRIGGER_CLIENT_IDS": home["relay_client_id"],
     })
     env.update(extra)
     return env

@@ -37,6 +37,8 @@ export interface RelayBridgeProps {
   readonly lambdaAssets: Record<LambdaFunctionName, string>;
   /** The manifest's resources of this region (bridge-key among them). */
   readonly resources: Record<string, string>;
+  /** The relay's own regional app client: the only one the triggers act for. */
+  readonly regionalClientId: string;
 }
 
 /** Resources are added to `scope` itself (see README.md beside this file). */
@@ -73,6 +75,8 @@ export class RelayBridge {
       environment: {
         RELAY_BRIDGE_KEY_SECRET_ID: cfg.bridgeKeySecretName,
         RELAY_USER_POOL_ID: self.userPoolId,
+        // The triggers act only for the relay's own regional client (issue 19 point 6).
+        RELAY_TRIGGER_CLIENT_IDS: props.regionalClientId,
         RUST_LOG: 'info',
       },
     });

@@ -141,6 +141,7 @@ export class RegionalStack extends Stack {
       userPool: this.secrets.userPool,
       lambdaAssets: props.lambdaAssets,
       resources: permissions.resources,
+      regionalClientId: this.secrets.regionalClient.userPoolClientId,
     });
     // The bridge's proxy side: the app pool (the primary's, same in both regions) whose SRP
     // name the proxy answers for, and the key it signs assertions with.

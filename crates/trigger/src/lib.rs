@@ -58,10 +58,10 @@ fn define(event: &Value) -> (Value, Outcome) {
             Outcome::Fail(why),
         )
     };
-    if not_found {
-        return fail("user_not_found");
-    }
+    // An unknown user is asked the same challenge as a known one (no early answer that tells
+    // them apart); Verify then fails it.
     match session.as_slice() {
+        [_] if not_found => fail("user_not_found"),
         [] => (
             json!({"challengeName": "CUSTOM_CHALLENGE", "issueTokens": false, "failAuthentication": false}),
             Outcome::Challenge,
@@ -120,11 +120,39 @@ fn verify(event: &Value, keys: &Keyring, now: i64) -> (Value, Outcome) {
 
 /// Handles one trigger event: the same event back with `response` filled in, as Cognito
 /// expects. `nonce` is used by Create (a parameter so tests are deterministic).
-pub fn handle(mut event: Value, keys: &Keyring, now: i64, nonce: String) -> (Value, Outcome) {
+pub fn handle(event: Value, keys: &Keyring, now: i64, nonce: String) -> (Value, Outcome) {
+    handle_for(event, keys, now, nonce, &[])
+}
+
+/// `handle`, acting only for the app clients in `clients` (the relay's own regional client,
+/// `RELAY_TRIGGER_CLIENT_IDS`; empty = any): a custom-auth sign-in through any other client of
+/// the pool fails at Define and Verify, whatever it answers.
+pub fn handle_for(
+    mut event: Value,
+    keys: &Keyring,
+    now: i64,
+    nonce: String,
+    clients: &[String],
+) -> (Value, Outcome) {
     let source = event["triggerSource"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    let client = str_at(&event, &["callerContext", "clientId"]);
+    if !clients.is_empty() && !clients.iter().any(|c| c == client) {
+        let response = match source.as_str() {
+            DEFINE => {
+                json!({"challengeName": null, "issueTokens": false, "failAuthentication": true})
+            }
+            VERIFY => json!({"answerCorrect": false}),
+            CREATE => create(nonce).0,
+            _ => return (event, Outcome::Ignored),
+        };
+        if let Some(obj) = event.as_object_mut() {
+            obj.insert("response".into(), response);
+        }
+        return (event, Outcome::Fail("other_client"));
+    }
     let (response, outcome) = match source.as_str() {
         DEFINE => define(&event),
         CREATE => create(nonce),
@@ -210,8 +238,10 @@ mod tests {
             assert_eq!(e["response"]["failAuthentication"], true);
             assert_eq!(e["response"]["issueTokens"], false);
         }
+        // An unknown user fails after the challenge round, like a wrong answer.
+        let asked = json!([{"challengeName": "CUSTOM_CHALLENGE", "challengeResult": false, "challengeMetadata": "RELAY_BRIDGE"}]);
         let (_, o) = handle(
-            event(DEFINE, json!({"session": [], "userNotFound": true})),
+            event(DEFINE, json!({"session": asked, "userNotFound": true})),
             &keys(),
             0,
             "n".into(),
@@ -306,5 +336,35 @@ mod tests {
         let (out, o) = handle(e.clone(), &keys(), 0, String::new());
         assert_eq!(o, Outcome::Ignored);
         assert_eq!(out, e);
+    }
+
+    #[test]
+    fn only_the_relays_own_client_may_mint_and_unknown_users_are_asked_like_known_ones() {
+        let k = keys();
+        let clients = vec!["relay-client".to_owned()];
+        let (e, o) = handle_for(
+            event(DEFINE, json!({"session": []})),
+            &k,
+            1000,
+            String::new(),
+            &clients,
+        );
+        assert_eq!(o, Outcome::Fail("other_client"), "the event's client is c1");
+        assert_eq!(e["response"]["failAuthentication"], true);
+        let mut ours = event(DEFINE, json!({"session": []}));
+        ours["callerContext"]["clientId"] = json!("relay-client");
+        assert_eq!(
+            handle_for(ours, &k, 1000, String::new(), &clients).1,
+            Outcome::Challenge
+        );
+        // Unknown users get the same first answer as known users.
+        let (e, o) = handle(
+            event(DEFINE, json!({"session": [], "userNotFound": true})),
+            &k,
+            1000,
+            String::new(),
+        );
+        assert_eq!(o, Outcome::Challenge);
+        assert_eq!(e["response"]["challengeName"], "CUSTOM_CHALLENGE");
     }
 }

@@ -18,6 +18,8 @@ struct Keys {
     secrets: relay_aws::Secrets,
     secret_id: String,
     current: RwLock<(Instant, Arc<Keyring>)>,
+    /// `RELAY_TRIGGER_CLIENT_IDS`: the app clients it acts for (empty = any).
+    clients: Vec<String>,
 }
 
 impl Keys {
@@ -50,11 +52,17 @@ fn now_secs() -> i64 {
 async fn invoke(keys: &Keys, event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
     let ring = keys.current.read().await.1.clone();
     let payload = event.payload;
-    let (out, outcome) = trigger::handle(payload.clone(), &ring, now_secs(), trigger::new_nonce());
+    let (out, outcome) = trigger::handle_for(
+        payload.clone(),
+        &ring,
+        now_secs(),
+        trigger::new_nonce(),
+        &keys.clients,
+    );
     let (out, outcome) = if trigger::may_need_new_key(&payload, &outcome) {
         keys.reload_if_stale().await;
         let ring = keys.current.read().await.1.clone();
-        trigger::handle(payload, &ring, now_secs(), String::new())
+        trigger::handle_for(payload, &ring, now_secs(), String::new(), &keys.clients)
     } else {
         (out, outcome)
     };
@@ -97,10 +105,19 @@ async fn main() {
     let secrets = relay_aws::Secrets::new(&sdk);
     // Without the key no answer can be right: fail the init, Lambda retries it.
     let ring = or_exit("auth-trigger", 1, Keys::load(&secrets, &secret_id).await);
+    let clients = env
+        .get("RELAY_TRIGGER_CLIENT_IDS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect();
     let keys = Arc::new(Keys {
         secrets,
         secret_id,
         current: RwLock::new((Instant::now(), Arc::new(ring))),
+        clients,
     });
     let run = lambda_runtime::run(service_fn(move |ev| {
         let keys = keys.clone();
