@@ -324,3 +324,31 @@ def test_the_bridge_is_closed_while_the_peer_is_healthy_and_opens_when_it_is_not
     assert code == "NotAuthorizedException", "A is healthy: B's regional name is no second door"
     assert "AuthenticationResult" in stack.srp_sign_in(B, name, PASSWORD, url=opened.url), \
         "A unreachable: B bridges"
+
+
+# --- 4. A session is exactly as revocable as Cognito makes it --------------------------------
+
+def test_a_session_disabled_at_the_issuing_pool_outside_the_relay_is_not_continued(stack: Stack):
+    """An admin disables the user in pool A's console (nothing replicates that). The standby,
+    serving, asks A's proxy about the session before minting: A's Cognito refuses the token, so
+    the standby does too. With A unreachable it falls back to the replicated marks."""
+    name = stack.victim()
+    sealed = stack.password_sign_in(A, name, PASSWORD)["AuthenticationResult"]["RefreshToken"]
+    dead = f"http://127.0.0.1:{free_port()}/health"
+    asking = start_proxy(stack.b, stack.a, os.path.join(stack.workdir, "proxy-b-asking.log"),
+                         RELAY_PEER_HEALTH_URL=dead, RELAY_PEER_URL=stack.proxy_a.url + "/")
+    blind = start_proxy(stack.b, stack.a, os.path.join(stack.workdir, "proxy-b-blind.log"),
+                        RELAY_PEER_HEALTH_URL=dead)
+    stack.extra += [asking, blind]
+
+    def refresh(url: str) -> dict:
+        return app_client(url, A).initiate_auth(ClientId=stack.client_id, AuthFlow="REFRESH_TOKEN_AUTH",
+                                                AuthParameters={"REFRESH_TOKEN": sealed})
+
+    assert "AccessToken" in refresh(asking.url)["AuthenticationResult"], "alive at A: continued"
+    idp, pool = stack.admin(A)
+    idp.admin_disable_user(UserPoolId=pool, Username=name)
+    code, _ = error_of(lambda: refresh(asking.url))
+    assert code == "NotAuthorizedException", "A's Cognito refused the token: so does the standby"
+    # Without a way to ask (no RELAY_PEER_URL, A unreachable): the replicated marks alone.
+    assert "AccessToken" in refresh(blind.url)["AuthenticationResult"]

@@ -34,6 +34,8 @@ pub mod names {
     pub const BRIDGE_REFUSALS: &str = "BridgeRefusals";
     pub const HALF_SIGN_UPS_FINISHED: &str = "HalfSignUpsFinished";
     pub const EVENTS_DROPPED: &str = "EventsDropped";
+    /// A session continued on the replicated marks alone: the issuing region could not be asked.
+    pub const BRIDGE_MARKS_FALLBACKS: &str = "BridgeMarksFallbacks";
 
     /// Every name above.
     pub const ALL: &[&str] = &[
@@ -56,6 +58,7 @@ pub mod names {
         BRIDGE_REFUSALS,
         HALF_SIGN_UPS_FINISHED,
         EVENTS_DROPPED,
+        BRIDGE_MARKS_FALLBACKS,
     ];
 }
 

@@ -62,6 +62,10 @@ pub struct AppState {
     pub srp_slots: Arc<tokio::sync::Semaphore>,
     /// The peer's health, which opens the bridge (`serving.rs`); `None`: always open.
     pub peer_watch: Option<crate::serving::PeerWatch>,
+    /// Until when (ms since the epoch) the issuing region is not asked about sessions again
+    /// after it could not be asked (`sessions.rs`): an outage costs one timeout per 5 s, not one
+    /// per refresh.
+    pub peer_ask_backoff_until: std::sync::atomic::AtomicU64,
 }
 
 impl AppState {
@@ -104,6 +108,7 @@ impl AppState {
         Ok(Self {
             srp_slots,
             peer_watch,
+            peer_ask_backoff_until: std::sync::atomic::AtomicU64::new(0),
             cfg,
             http,
             secrets,

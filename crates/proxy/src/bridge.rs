@@ -73,6 +73,11 @@ fn emf(st: &AppState, metric: &'static str, reason: Option<&str>) {
     }
 }
 
+/// Counts one `metric` (EMF under Lambda; standalone only logs).
+pub(crate) fn count(st: &AppState, metric: &'static str) {
+    emf(st, metric, None);
+}
+
 pub(crate) fn refused(st: &AppState, reason: &str, e: WireError) -> WireError {
     emf(st, names::BRIDGE_REFUSALS, Some(reason));
     info!(reason, "bridge refused");

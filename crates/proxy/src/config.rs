@@ -79,6 +79,8 @@ pub struct Args {
     pub session_max_age_s: u64,
     #[arg(long, env = "RELAY_PEER_HEALTH_URL")]
     pub peer_health_url: Option<String>,
+    #[arg(long, env = "RELAY_PEER_URL")]
+    pub peer_url: Option<String>,
     #[arg(long, env = "RELAY_PEER_HEALTH_CACHE_MS", default_value_t = 5_000)]
     pub peer_health_cache_ms: u64,
     #[arg(long, env = "RELAY_SRP_MAX_CONCURRENT", default_value_t = 2)]
@@ -249,6 +251,9 @@ pub struct Config {
     /// (`serving.rs`). Unset: always.
     pub peer_health_url: Option<String>,
     pub peer_health_cache: Duration,
+    /// The other region's proxy (`RELAY_PEER_URL`; default: `RELAY_PEER_HEALTH_URL` without
+    /// its `/health`): asked about a session before it is continued here (`sessions.rs`).
+    pub peer_url: Option<String>,
     /// SRP handshakes computed at once by this process (more wait their turn, briefly, then
     /// get TooManyRequestsException): unauthenticated handshakes cannot take every core.
     pub srp_max_concurrent: usize,
@@ -405,6 +410,12 @@ impl Config {
             ipv6_prefix: a.ipv6_prefix,
             session_max_age: Duration::from_secs(a.session_max_age_s.max(60)),
             srp_max_concurrent: a.srp_max_concurrent.max(1),
+            peer_url: a.peer_url.or_else(|| {
+                a.peer_health_url
+                    .as_deref()
+                    .and_then(|u| u.strip_suffix("/health"))
+                    .map(|b| format!("{b}/"))
+            }),
             peer_health_url: a.peer_health_url,
             peer_health_cache: Duration::from_millis(a.peer_health_cache_ms),
             limits_on_store_error: a.limits_on_store_error,

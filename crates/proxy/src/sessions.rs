@@ -31,6 +31,7 @@ use wire::session::SealedRefresh;
 use wire::{Mutation, WireError};
 
 use crate::app::{Admitted, AppState, Outcome};
+use relay_aws::telemetry::names;
 use crate::bridge::{mint, refused};
 use crate::ports::Delivery;
 
@@ -183,6 +184,7 @@ async fn continue_session(
         ));
     };
     session_alive(st, user, claims).await?;
+    ask_issuing_region(st, a).await?;
     let minted = match mint(st, a, &keys, user, "refresh").await {
         Ok(o) => o,
         // `mint` answers a user missing here like a wrong password (sign-in: no oracle); a
@@ -193,6 +195,70 @@ async fn continue_session(
         Err(e) => return Err(e),
     };
     reshape(minted, a, claims).await
+}
+
+/// How long the issuing region is given to answer about a session.
+const ASK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Before a session of the other region's pool is continued here, that region is asked when it
+/// can be (its proxy, `RELAY_PEER_URL`): the client's own refresh request is replayed there, so
+/// the issuing pool's Cognito itself judges the token (revoked, user disabled, deleted or
+/// signed out there — by any path, the console included). Its `NotAuthorizedException` is
+/// the answer here too. Only when it cannot be asked (unreachable, throttled, 5xx) does the
+/// continuation rest on the replicated marks alone, counted in `BridgeMarksFallbacks`.
+async fn ask_issuing_region(st: &AppState, a: &Admitted) -> Result<(), WireError> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let Some(url) = st.cfg.peer_url.as_deref() else {
+        return Ok(());
+    };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    if st.peer_ask_backoff_until.load(Relaxed) > now_ms {
+        crate::bridge::count(st, names::BRIDGE_MARKS_FALLBACKS);
+        return Ok(());
+    }
+    let req = st
+        .http
+        .post(url)
+        .header(
+            axum::http::header::CONTENT_TYPE,
+            "application/x-amz-json-1.1",
+        )
+        .header(
+            "x-amz-target",
+            format!("{}{}", wire::TARGET_PREFIX, a.spec.name),
+        )
+        .body(a.bytes.clone())
+        .send();
+    let answer = match tokio::time::timeout(ASK_TIMEOUT, req).await {
+        Ok(Ok(r)) => Some((
+            r.status(),
+            r.headers()
+                .get("x-amzn-errortype")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.split(':').next().unwrap_or(v).to_owned()),
+            r.bytes().await.unwrap_or_default(),
+        )),
+        _ => None,
+    };
+    match answer {
+        Some((status, _, _)) if status.is_success() => Ok(()),
+        Some((_, Some(kind), body)) if kind == "NotAuthorizedException" => {
+            let message = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or_else(|| REVOKED.to_owned());
+            Err(refused(st, "issuer_refused", WireError::not_authorized(message)))
+        }
+        _ => {
+            st.peer_ask_backoff_until.store(now_ms + 5_000, Relaxed);
+            warn!("the issuing region cannot be asked about this session; continuing on the replicated marks");
+            crate::bridge::count(st, names::BRIDGE_MARKS_FALLBACKS);
+            Ok(())
+        }
+    }
 }
 
 /// The minted answer (RespondToAuthChallenge's shape) in the shape of the refresh action:
