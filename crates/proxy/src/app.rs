@@ -963,10 +963,18 @@ async fn admit(
         ))
     })?;
     let mut body = serde_json::from_slice::<Value>(&bytes).map_err(|_| not_json())?;
+    // Who the request is about, known before the policy runs: a refused attribute change
+    // names the token's user in the event stream (a fraud analyst can tie refusals to someone).
     notes.user = body
         .get("Username")
         .and_then(Value::as_str)
-        .map(str::to_owned);
+        .map(str::to_owned)
+        .or_else(|| {
+            body.get("AccessToken")
+                .and_then(Value::as_str)
+                .and_then(wire::jwt::access_token_user)
+                .map(|(u, _)| u)
+        });
     if let Some(policy) = &st.policy {
         // Before anything reaches Cognito.
         use crate::policy::Verdict;

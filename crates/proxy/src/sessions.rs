@@ -113,7 +113,11 @@ fn is_refresh(a: &Admitted) -> bool {
 /// (`RELAY_SESSION_MAX_AGE_S`, from its first sign-in, never extended by a continuation), and
 /// one whose user this region holds no record of (the records that guard sessions are kept as
 /// long as the sessions they guard: a missing one is not "alive").
-async fn session_alive(st: &AppState, user: &str, claims: &SealedRefresh) -> Result<(), WireError> {
+async fn session_alive(
+    st: &AppState,
+    user: &str,
+    claims: &SealedRefresh,
+) -> Result<replication::UserRecord, WireError> {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -149,7 +153,7 @@ async fn session_alive(st: &AppState, user: &str, claims: &SealedRefresh) -> Res
             ended.reason(),
             WireError::not_authorized(REVOKED),
         )),
-        None => Ok(()),
+        None => Ok(record),
     }
 }
 
@@ -183,9 +187,18 @@ async fn continue_session(
             WireError::not_authorized(CANNOT_CONTINUE),
         ));
     };
-    session_alive(st, user, claims).await?;
+    let record = session_alive(st, user, claims).await?;
     ask_issuing_region(st, a).await?;
-    let minted = match mint(st, a, &keys, user, "refresh").await {
+    // Mint the home pool's internal username this region stored for the user (with their SRP
+    // material) rather than the alias the token carried, which may have moved to someone else;
+    // the alias only when no such name is known here.
+    let mint_as = record
+        .srp
+        .as_ref()
+        .map(|m| m.username.as_str())
+        .filter(|u| !u.is_empty())
+        .unwrap_or(user);
+    let minted = match mint(st, a, &keys, mint_as, "refresh").await {
         Ok(o) => o,
         // `mint` answers a user missing here like a wrong password (sign-in: no oracle); a
         // refresh token of a deleted user is revoked.
