@@ -299,22 +299,25 @@ fn unhex16(s: &str) -> Option<[u8; 16]> {
     })
 }
 
-async fn srp_finish(st: &AppState, a: &Admitted, keys: &Keyring) -> Result<Outcome, WireError> {
-    let now = now_secs();
-    let answers = a
-        .body
-        .get("ChallengeResponses")
-        .cloned()
-        .unwrap_or_default();
-    let get = |k: &str| answers.get(k).and_then(Value::as_str).unwrap_or_default();
-    let block_text = get("PASSWORD_CLAIM_SECRET_BLOCK");
-    let Some(block) = bridge::open_block(keys, block_text, now).filter(|b| b.key != MFA_BLOCK)
+/// What every answer to a bridge challenge goes through: the block (a SECRET_BLOCK, or the
+/// MFA session when `mfa`) opens and is unexpired; the answer's USERNAME is the block's user
+/// (so the lockout and the limits admission applied are that user's); the block is spent, right
+/// or wrong (one block, one guess); and a locked user is refused before anything is evaluated.
+/// Returns the block and the user's canonical limiter key.
+async fn spend_block(
+    st: &AppState,
+    a: &Admitted,
+    keys: &Keyring,
+    text: &str,
+    mfa: bool,
+    now: i64,
+) -> Result<(SrpBlock, String), WireError> {
+    let Some(block) = bridge::open_block(keys, text, now).filter(|b| (b.key == MFA_BLOCK) == mfa)
     else {
         return Err(refused(st, "expired", WireError::not_authorized(EXPIRED)));
     };
-    // The answer names the user the block was issued for, or it is refused: the lockout and
-    // the limits admission applied to USERNAME are then the block's user's.
-    if get("USERNAME").to_lowercase() != block.user_id.to_lowercase() {
+    let named = str_at(&a.body, "ChallengeResponses", "USERNAME").unwrap_or_default();
+    if named.to_lowercase() != block.user_id.to_lowercase() {
         return Err(refused(
             st,
             "username_mismatch",
@@ -325,15 +328,14 @@ async fn srp_finish(st: &AppState, a: &Admitted, keys: &Keyring) -> Result<Outco
         .bridge_store
         .as_ref()
         .ok_or_else(|| WireError::unavailable("The relay cannot sign in right now; retry"))?;
-    // Any answer spends its block, right or wrong: one block, one guess.
+    let kind = if mfa { "mfa" } else { "srp" };
     let fresh = store
-        .claim_once(&format!("srp#{}", block.id), block.exp + 60)
+        .claim_once(&format!("{kind}#{}", block.id), block.exp + 60)
         .await
         .map_err(|_| WireError::unavailable("The relay cannot sign in right now; retry"))?;
     if !fresh {
         return Err(refused(st, "replayed", WireError::not_authorized(EXPIRED)));
     }
-    // A locked user's proof is not evaluated at all (the canonical key: the block's user).
     let user_key = crate::lockout::canonical_user_key(&block.user_id);
     let max = st.cfg.failed_signins_per_username;
     if max > 0 && st.limiter.locked(&user_key, max).await {
@@ -345,6 +347,24 @@ async fn srp_finish(st: &AppState, a: &Admitted, keys: &Keyring) -> Result<Outco
             ),
         ));
     }
+    Ok((block, user_key))
+}
+
+async fn srp_finish(st: &AppState, a: &Admitted, keys: &Keyring) -> Result<Outcome, WireError> {
+    let now = now_secs();
+    let answers = a
+        .body
+        .get("ChallengeResponses")
+        .cloned()
+        .unwrap_or_default();
+    let get = |k: &str| answers.get(k).and_then(Value::as_str).unwrap_or_default();
+    let block_text = get("PASSWORD_CLAIM_SECRET_BLOCK");
+    let (block, user_key) = spend_block(st, a, keys, block_text, false, now).await?;
+    let max = st.cfg.failed_signins_per_username;
+    let store = st
+        .bridge_store
+        .as_ref()
+        .ok_or_else(|| WireError::unavailable("The relay cannot sign in right now; retry"))?;
     let key = unhex16(&block.key).unwrap_or_default();
     let ts = get("TIMESTAMP");
     let ts_ok = srp::parse_timestamp(ts).is_some_and(|t| (t - now).abs() <= TIMESTAMP_SKEW_SECS);
@@ -427,45 +447,14 @@ async fn totp_finish(st: &AppState, a: &Admitted, keys: &Keyring) -> Result<Outc
         .get("Session")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let Some(block) = bridge::open_block(keys, session, now).filter(|b| b.key == MFA_BLOCK) else {
-        return Err(refused(st, "expired", WireError::not_authorized(EXPIRED)));
-    };
-    let answers = a
-        .body
-        .get("ChallengeResponses")
-        .cloned()
-        .unwrap_or_default();
-    let get = |k: &str| answers.get(k).and_then(Value::as_str).unwrap_or_default();
-    if get("USERNAME").to_lowercase() != block.user_id.to_lowercase() {
-        return Err(refused(
-            st,
-            "username_mismatch",
-            WireError::not_authorized(EXPIRED),
-        ));
-    }
+    let (block, user_key) = spend_block(st, a, keys, session, true, now).await?;
+    let get = |k: &str| str_at(&a.body, "ChallengeResponses", k).unwrap_or_default();
+    let max = st.cfg.failed_signins_per_username;
     let store = st
         .bridge_store
         .as_ref()
         .ok_or_else(|| WireError::unavailable("The relay cannot sign in right now; retry"))?;
     let unavailable = |_| WireError::unavailable("The relay cannot sign in right now; retry");
-    if !store
-        .claim_once(&format!("mfa#{}", block.id), block.exp + 60)
-        .await
-        .map_err(unavailable)?
-    {
-        return Err(refused(st, "replayed", WireError::not_authorized(EXPIRED)));
-    }
-    let user_key = crate::lockout::canonical_user_key(&block.user_id);
-    let max = st.cfg.failed_signins_per_username;
-    if max > 0 && st.limiter.locked(&user_key, max).await {
-        return Err(refused(
-            st,
-            "locked",
-            WireError::too_many_requests(
-                "Too many failed sign-in attempts for this user; try again later",
-            ),
-        ));
-    }
     let record = store.record(&block.user_id).await.map_err(unavailable)?;
     let rk = replication::state::record_key(&block.user_id);
     let secret = record

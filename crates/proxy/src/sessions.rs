@@ -31,9 +31,9 @@ use wire::session::SealedRefresh;
 use wire::{Mutation, WireError};
 
 use crate::app::{Admitted, AppState, Outcome};
-use relay_aws::telemetry::names;
 use crate::bridge::{mint, refused};
 use crate::ports::Delivery;
+use relay_aws::telemetry::names;
 
 /// Cognito's answer to a refresh token that was revoked (or whose user signed out globally).
 const REVOKED: &str = "Refresh Token has been revoked";
@@ -263,7 +263,11 @@ async fn ask_issuing_region(st: &AppState, a: &Admitted) -> Result<(), WireError
                 .ok()
                 .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
                 .unwrap_or_else(|| REVOKED.to_owned());
-            Err(refused(st, "issuer_refused", WireError::not_authorized(message)))
+            Err(refused(
+                st,
+                "issuer_refused",
+                WireError::not_authorized(message),
+            ))
         }
         _ => {
             st.peer_ask_backoff_until.store(now_ms + 5_000, Relaxed);
