@@ -296,3 +296,32 @@ def test_under_lambda_the_event_is_published_before_the_instance_freezes(stack, 
         proc.kill()
         proc.wait()
         rt.close()
+
+
+def test_junk_sign_ups_do_not_use_up_a_domains_sign_up_budget(stack):
+    """Issue 19 point 8: sign-ups the relay refuses as malformed (here: an unknown ClientId) are
+    refused before the policy counts them, so an attacker cannot block a whole e-mail domain by
+    spraying junk for it."""
+    marker = f"marker-{uuid.uuid4().hex[:6]}.example"
+    domain = f"target-{uuid.uuid4().hex[:6]}.example"
+    stack.write_policy({"blocked_email_domains": ["blocked.example", marker],
+                        "signups_per_email_domain_per_minute": 2})
+
+    def active():
+        u = f"u{uuid.uuid4().hex[:10]}"
+        try:
+            sign_up(stack, u, f"{u}@{marker}")
+        except ClientError:
+            return True
+        return False
+
+    eventually(active, timeout=15, what="the new policy is in force")
+    for _ in range(5):
+        u = f"j{uuid.uuid4().hex[:10]}"
+        with pytest.raises(ClientError) as e:
+            stack.idp.sign_up(ClientId="no-such-client", Username=u, Password=PASSWORD,
+                              UserAttributes=[{"Name": "email", "Value": f"{u}@{domain}"}])
+        assert e.value.response["Error"]["Code"] != "UserLambdaValidationException", "junk is not a policy refusal"
+    real = f"r{uuid.uuid4().hex[:10]}"
+    assert sign_up(stack, real, f"{real}@{domain}")["UserSub"], "the domain's budget is intact"
+    stack.write_policy({"blocked_email_domains": ["blocked.example"]})

@@ -917,8 +917,8 @@ impl Admitted {
 }
 
 /// Stage 1, admit: everything that can refuse the request without changing anything (content
-/// type, per-IP limit, body size and time, JSON, sign-up policy, secrets, the client mapping and
-/// hash, per-username limit and lockout, and resolving the user of a token mutation).
+/// type, per-IP limit, body size and time, JSON, secrets, the client mapping and hash, the
+/// sign-up policy, per-username limit and lockout, and resolving the user of a token mutation).
 async fn admit(
     st: &AppState,
     req: Request,
@@ -975,27 +975,6 @@ async fn admit(
                 .and_then(wire::jwt::access_token_user)
                 .map(|(u, _)| u)
         });
-    if let Some(policy) = &st.policy {
-        // Before anything reaches Cognito.
-        use crate::policy::Verdict;
-        match policy
-            .evaluate(spec.name, &body, ip.as_deref(), &*st.limiter)
-            .await
-        {
-            Verdict::Pass => {}
-            Verdict::DryRun(rule) => (notes.policy_rule, notes.policy_dry_run) = (Some(rule), true),
-            Verdict::Refuse(rule, e) => {
-                notes.policy_rule = Some(rule);
-                if st.emf {
-                    println!("{}", crate::policy::emf_refusal(rule, false));
-                }
-                return Err(e);
-            }
-        }
-        if let (true, Some(rule)) = (st.emf, notes.policy_rule) {
-            println!("{}", crate::policy::emf_refusal(rule, notes.policy_dry_run));
-        }
-    }
     let secrets: Arc<Loaded> = st.secrets.get().await?;
 
     let prepared = wire::prepare(
@@ -1015,6 +994,29 @@ async fn admit(
                 .map(|(u, _)| u)
         })
         .or(notes.user.take());
+    if let Some(policy) = &st.policy {
+        // Before anything reaches Cognito, and after the relay's own validation (`prepare`):
+        // a malformed or junk request is refused before it can count against a sign-up rule's
+        // per-domain or per-IP budget (junk must not block a whole e-mail domain).
+        use crate::policy::Verdict;
+        match policy
+            .evaluate(spec.name, &body, ip.as_deref(), &*st.limiter)
+            .await
+        {
+            Verdict::Pass => {}
+            Verdict::DryRun(rule) => (notes.policy_rule, notes.policy_dry_run) = (Some(rule), true),
+            Verdict::Refuse(rule, e) => {
+                notes.policy_rule = Some(rule);
+                if st.emf {
+                    println!("{}", crate::policy::emf_refusal(rule, false));
+                }
+                return Err(e);
+            }
+        }
+        if let (true, Some(rule)) = (st.emf, notes.policy_rule) {
+            println!("{}", crate::policy::emf_refusal(rule, notes.policy_dry_run));
+        }
+    }
     let mut admitted = Admitted {
         spec,
         bytes,
