@@ -352,3 +352,27 @@ def test_a_session_disabled_at_the_issuing_pool_outside_the_relay_is_not_continu
     assert code == "NotAuthorizedException", "A's Cognito refused the token: so does the standby"
     # Without a way to ask (no RELAY_PEER_URL, A unreachable): the replicated marks alone.
     assert "AccessToken" in refresh(blind.url)["AuthenticationResult"]
+
+
+def test_unauthenticated_srp_handshakes_cannot_take_every_core(stack: Stack):
+    """A flood of SRP starts (no password needed) against a proxy allowed one handshake at a
+    time: those that cannot get a slot within 250 ms are refused with TooManyRequestsException
+    instead of queueing CPU work; the others are answered."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    capped = start_proxy(stack.b, stack.a, os.path.join(stack.workdir, "proxy-b-capped.log"),
+                         RELAY_SRP_MAX_CONCURRENT="1", RELAY_RATE_PER_IP="0")
+    stack.extra.append(capped)
+
+    def start(i: int) -> str:
+        try:
+            stack.srp_start(B, f"flood{i}-{uuid.uuid4().hex[:6]}", url=capped.url)
+            return "answered"
+        except ClientError as e:
+            return e.response["Error"]["Code"]
+
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        seen = list(pool.map(start, range(48)))
+    assert "answered" in seen, seen
+    assert "TooManyRequestsException" in seen, seen
+    assert set(seen) <= {"answered", "TooManyRequestsException"}, seen

@@ -303,7 +303,7 @@ pub fn caller_ip(req: &Request, trusted: &crate::net::TrustedProxies) -> Option<
 /// The per-IP limiter key of requests whose caller IP is not known: they share one budget.
 pub const UNKNOWN_IP_KEY: &str = "ip:unknown";
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

@@ -52,6 +52,9 @@ pub struct Lockouts {
     max_keys: usize,
     window_secs: u64,
     base_secs: u64,
+    /// When a full table was last swept of stale entries (Unix seconds): at most once a
+    /// second, so a flood against a full table does not scan it on every request.
+    last_sweep: std::sync::atomic::AtomicU64,
 }
 
 impl Lockouts {
@@ -62,7 +65,22 @@ impl Lockouts {
             max_keys: max_keys.max(1),
             window_secs: window_secs.max(1),
             base_secs,
+            last_sweep: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Makes room in a full table by dropping entries neither locked nor recent (at most once a
+    /// second); whether there is room now.
+    fn make_room(&self, m: &mut HashMap<u64, Entry>, now: u64) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        if m.len() < self.max_keys {
+            return true;
+        }
+        if self.last_sweep.swap(now, Relaxed) != now {
+            let window = self.window_secs;
+            m.retain(|_, e| e.until > now || e.last_fail + window > now);
+        }
+        m.len() < self.max_keys
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Entry>> {
@@ -78,13 +96,7 @@ impl Lockouts {
         let mut m = self.lock();
         match m.get(&h) {
             Some(e) => e.until > now,
-            None => {
-                if m.len() >= self.max_keys {
-                    let window = self.window_secs;
-                    m.retain(|_, e| e.until > now || e.last_fail + window > now);
-                }
-                m.len() >= self.max_keys
-            }
+            None => !self.make_room(&mut m, now),
         }
     }
 
@@ -92,12 +104,8 @@ impl Lockouts {
     pub fn fail_at(&self, key: &str, free: u32, now: u64) -> u64 {
         let h = self.hasher.hash_one(key);
         let mut m = self.lock();
-        if !m.contains_key(&h) && m.len() >= self.max_keys {
-            let window = self.window_secs;
-            m.retain(|_, e| e.until > now || e.last_fail + window > now);
-            if m.len() >= self.max_keys {
-                return u64::MAX;
-            }
+        if !m.contains_key(&h) && !self.make_room(&mut m, now) {
+            return u64::MAX;
         }
         let e = m.entry(h).or_insert(Entry {
             failures: 0,

@@ -118,10 +118,7 @@ async fn session_alive(
     user: &str,
     claims: &SealedRefresh,
 ) -> Result<replication::UserRecord, WireError> {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let now_ms = crate::app::now_ms();
     if claims.session_expired(now_ms, st.cfg.session_max_age.as_millis() as u64) {
         return Err(refused(
             st,
@@ -224,10 +221,7 @@ async fn ask_issuing_region(st: &AppState, a: &Admitted) -> Result<(), WireError
     let Some(url) = st.cfg.peer_url.as_deref() else {
         return Ok(());
     };
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let now_ms = crate::app::now_ms();
     if st.peer_ask_backoff_until.load(Relaxed) > now_ms {
         crate::bridge::count(st, names::BRIDGE_MARKS_FALLBACKS);
         return Ok(());

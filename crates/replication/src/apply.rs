@@ -634,7 +634,8 @@ pub async fn apply_tallied<D: UserDirectory, S: StateStore>(
         ))
     })?;
     if let Some(new_key) = new_alias_key {
-        crate::state::follow_alias(store, &key, &new_key)
+        // An attribute change leaves the MFA state as it was loaded above: no second read.
+        crate::state::follow_alias(store, &new_key, record.mfa)
             .await
             .map_err(|e| {
                 ApplyError::Retryable(format!(

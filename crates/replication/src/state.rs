@@ -369,14 +369,13 @@ pub fn alias_change(change: &Change, user_key: &str, aliases: &[String]) -> Opti
 }
 
 /// After an alias change: the record under the new key learns what the user's old record
-/// knew of their MFA state (never overwriting what the new record already knows).
+/// knew of their MFA state, `mfa` (never overwriting what the new record already knows).
 pub async fn follow_alias<S: StateStore>(
     store: &S,
-    old_record_key: &str,
     new_user_key: &str,
+    mfa: Option<bool>,
 ) -> Result<(), StoreError> {
-    let old = store.load(old_record_key).await?.record;
-    let Some(mfa) = old.mfa else {
+    let Some(mfa) = mfa else {
         return Ok(());
     };
     update(store, &record_key(new_user_key), |r| {
